@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
+import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
+import { problemsFrom } from '../schemas/issues.ts';
+
+/**
+ * Environment keys of the functions. `infra/` builds each function's environment
+ * from these names, and a test parses what the stack sets with the schemas below,
+ * so the stack and the code cannot drift.
+ */
+export const ENV = {
+  deliveryQueueUrl: 'DELIVERY_QUEUE_URL',
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  outcomeTableName: 'OUTCOME_TABLE_NAME',
+  eventSource: 'EVENT_SOURCE',
+  eventDetailType: 'EVENT_DETAIL_TYPE',
+  secretsPrefix: 'SECRETS_PREFIX',
+  credentialCacheTtlSeconds: 'CREDENTIAL_CACHE_TTL_SECONDS',
+  requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
+  allowPrivateEndpoints: 'ALLOW_PRIVATE_ENDPOINTS',
+  outcomeRetentionDays: 'OUTCOME_RETENTION_DAYS',
+  maxPayloadBytes: 'MAX_PAYLOAD_BYTES',
+  metricsNamespace: 'METRICS_NAMESPACE',
+  logLevel: 'LOG_LEVEL',
+} as const;
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const logLevel = z.enum(['debug', 'info', 'warn', 'error']).default('info');
+
+/** SQS takes messages up to 256 KiB; a rendered delivery larger than this fails as oversized. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 200 * 1024;
+
+export const RenderConfigSchema = z.object({
+  [ENV.deliveryQueueUrl]: z.url(),
+  [ENV.outcomeTableName]: z.string().min(1),
+  [ENV.eventSource]: z.string().min(1).default(DEFAULT_EVENT_SOURCE),
+  [ENV.eventDetailType]: z.string().min(1).default(DEFAULT_DETAIL_TYPE),
+  [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
+  [ENV.maxPayloadBytes]: int(1024, 250 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
+  [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
+  [ENV.logLevel]: logLevel,
+});
+export type RenderConfig = z.infer<typeof RenderConfigSchema>;
+
+export const DeliverConfigSchema = z.object({
+  [ENV.deliveryQueueUrl]: z.url(),
+  [ENV.deadLetterQueueUrl]: z.url(),
+  [ENV.outcomeTableName]: z.string().min(1),
+  [ENV.secretsPrefix]: z.string().min(1).default(DEFAULT_SECRETS_PREFIX),
+  [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(60),
+  [ENV.requestTimeoutMs]: int(100, 900_000).default(30_000),
+  [ENV.allowPrivateEndpoints]: bool.default(false),
+  [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
+  [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
+  [ENV.logLevel]: logLevel,
+});
+export type DeliverConfig = z.infer<typeof DeliverConfigSchema>;
+
+/** Parses an environment at cold start; fails naming every bad key at once. */
+export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) throw new ValidationError(problemsFrom(parsed.error, 'environment'));
+  return parsed.data;
+}

@@ -1,0 +1,91 @@
+import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
+
+/** How one attempt ended, as it is recorded. */
+export interface AttemptRecord {
+  readonly attempt: number;
+  /** ISO time the attempt started. */
+  readonly at: string;
+  readonly duration_ms: number;
+  readonly status_code: number | null;
+  /** `none` on success; else what kind of failure (see `classify`). */
+  readonly error_class: ErrorClass;
+  readonly error_message: string | null;
+  /** Redacted, truncated start of the response body. */
+  readonly response_snippet: string | null;
+}
+
+export type ErrorClass =
+  | 'none'
+  | 'http_transient'
+  | 'http_permanent'
+  | 'timeout'
+  | 'connection'
+  | 'blocked'
+  | 'credential'
+  | 'invalid'
+  | 'unknown';
+
+/** A delivery as the outcome log holds it. */
+export interface DeliveryRecord {
+  readonly delivery_id: string;
+  readonly organization_id: string;
+  readonly workflow_id: number;
+  readonly workflow_run_id: number;
+  readonly node_id: string;
+  readonly node_name: string;
+  readonly method: string;
+  /** Scheme and host only: paths and queries may carry secrets. */
+  readonly endpoint_host: string;
+  readonly status: DeliveryStatus;
+  /** Attempts started, including one whose outcome a crash lost. */
+  readonly attempts: number;
+  readonly max_attempts: number;
+  readonly last_status_code: number | null;
+  readonly last_error: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly next_attempt_at: string | null;
+  readonly final_at: string | null;
+  readonly attempt_log: readonly AttemptRecord[];
+}
+
+/** The result of trying to take the next attempt of a delivery. */
+export type Claim =
+  /** Go: this process owns attempt `attempt` until its lease ends. */
+  | { readonly kind: 'claimed'; readonly attempt: number }
+  /** Already final (delivered, failed or skipped): a duplicate; drop the message. */
+  | { readonly kind: 'final'; readonly status: DeliveryStatus }
+  /** Another worker holds the lease, or the next attempt is not due: look again later. */
+  | { readonly kind: 'wait'; readonly seconds: number }
+  /** Every attempt allowed is used up (an earlier one was lost to a crash). */
+  | { readonly kind: 'exhausted'; readonly attempts: number };
+
+export interface FailureQuery {
+  /** ISO times, inclusive. */
+  readonly since: string;
+  readonly until: string;
+  readonly organizationId?: string;
+  readonly limit?: number;
+}
+
+/**
+ * The outcome log. Writes are few and counted: a claim and an outcome per attempt.
+ */
+export interface DeliveryStore {
+  /** Takes the next attempt, creating the record on first sight. `leaseMs` bounds how long it is held. */
+  claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim>;
+  /** Records how an attempt ended; `next` says whether the delivery is final or when it is retried. */
+  recordAttempt(
+    message: DeliveryMessage,
+    attempt: AttemptRecord,
+    next: { readonly status: 'delivered' | 'failed' } | { readonly status: 'retrying'; readonly atMs: number },
+    nowMs: number,
+  ): Promise<void>;
+  /** Records a delivery that never reached the queue or the wire (bad node, oversized, disabled). */
+  recordFinal(message: DeliveryMessage, status: 'failed' | 'skipped', reason: string, nowMs: number): Promise<void>;
+  /** Makes a final delivery eligible again: a new series of attempts under the same id. */
+  reopen(deliveryId: string, nowMs: number): Promise<DeliveryRecord>;
+  get(deliveryId: string): Promise<DeliveryRecord | undefined>;
+  listByRun(workflowRunId: number): Promise<DeliveryRecord[]>;
+  listFailures(query: FailureQuery): Promise<DeliveryRecord[]>;
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+// Dograh stores type names in lower case; both spellings are accepted and normalised to upper case.
+
+export const CredentialSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal(['NONE', 'none']).transform(() => 'NONE' as const) }),
+  z.object({
+    type: z.literal(['API_KEY', 'api_key']).transform(() => 'API_KEY' as const),
+    api_key: z.string().min(1),
+    header_name: z.string().min(1).default('X-API-Key'),
+  }),
+  z.object({
+    type: z.literal(['BEARER_TOKEN', 'bearer_token']).transform(() => 'BEARER_TOKEN' as const),
+    token: z.string().min(1),
+  }),
+  z.object({
+    type: z.literal(['BASIC_AUTH', 'basic_auth']).transform(() => 'BASIC_AUTH' as const),
+    username: z.string(),
+    password: z.string(),
+  }),
+  z.object({
+    type: z.literal(['CUSTOM_HEADER', 'custom_header']).transform(() => 'CUSTOM_HEADER' as const),
+    header_name: z.string().min(1),
+    header_value: z.string(),
+  }),
+]);
+/** A credential as stored in Secrets Manager. The union grows (OAuth2 client credentials next). */
+export type Credential = z.infer<typeof CredentialSchema>;
+export type CredentialType = Credential['type'];
+
+export const DEFAULT_SECRETS_PREFIX = 'webhooks/credentials';
+
+/** `<prefix>/<organization_id>/<credential_uuid>`: the organization is part of the name, so a node can only reach its own. */
+export function secretName(prefix: string, organizationId: string, credentialUuid: string): string {
+  return `${prefix}/${organizationId}/${credentialUuid}`;
+}

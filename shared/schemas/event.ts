@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { SAFE_ID, WorkflowDefinitionSchema } from './node.ts';
+
+export const DEFAULT_EVENT_SOURCE = 'dograh.workflows';
+export const DEFAULT_DETAIL_TYPE = 'Workflow Run Completed';
+/** EventBridge refuses an event over 256 KB. */
+export const MAX_EVENT_BYTES = 256 * 1024;
+
+const JsonObject = z.record(z.string(), z.unknown());
+const objectOrEmpty = JsonObject.nullish().transform((o) => o ?? {});
+
+export const RunCompletedDetailSchema = z.looseObject({
+  organization_id: z
+    .union([z.string(), z.number().int()])
+    .transform(String)
+    .pipe(z.string().regex(SAFE_ID, 'organization_id may hold only letters, digits, "-" and "_"')),
+  workflow_run_id: z.number().int(),
+  workflow_run_name: z.string().default(''),
+  workflow_id: z.number().int(),
+  workflow_name: z.string().default(''),
+  campaign_id: z.number().int().nullish().transform((c) => c ?? null),
+  call_time: z.iso.datetime({ offset: true, local: true }).nullish(),
+  initial_context: objectOrEmpty,
+  gathered_context: objectOrEmpty,
+  cost_info: objectOrEmpty,
+  annotations: objectOrEmpty,
+  recording_url: z.string().nullish().transform((u) => u ?? null),
+  transcript_url: z.string().nullish().transform((u) => u ?? null),
+  workflow_definition: WorkflowDefinitionSchema,
+});
+export type RunCompletedDetail = z.infer<typeof RunCompletedDetailSchema>;
+
+/** The EventBridge envelope. Source and detail-type are checked against the stack's config, not here. */
+export const RunCompletedEventSchema = z.looseObject({
+  id: z.string().optional(),
+  source: z.string(),
+  'detail-type': z.string(),
+  time: z.string().optional(),
+  detail: RunCompletedDetailSchema,
+});
+export type RunCompletedEvent = z.infer<typeof RunCompletedEventSchema>;
+
+/** The template variables of a run: its detail without the workflow definition. */
+export type TemplateContext = Record<string, unknown>;
+
+export function templateContextOf(detail: RunCompletedDetail): TemplateContext {
+  const { workflow_definition: _definition, ...context } = detail;
+  return context;
+}

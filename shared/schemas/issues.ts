@@ -1,0 +1,11 @@
+import type { z } from 'zod';
+import type { Problem } from '../errors.ts';
+
+/** Turns zod issues into problems with dotted paths, every one of them, never a stack trace. */
+export function problemsFrom(error: z.ZodError, source?: string, prefix: readonly PropertyKey[] = []): Problem[] {
+  return error.issues.map((issue) => ({
+    ...(source === undefined ? {} : { source }),
+    path: [...prefix, ...issue.path].map(String).join('.') || '(root)',
+    reason: issue.message,
+  }));
+}

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+/** Ids that become part of a secret name: no `/`, so one organization can never name another's secret. */
+export const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+export const HttpMethodSchema = z.enum(HTTP_METHODS);
+export type HttpMethod = z.infer<typeof HttpMethodSchema>;
+
+/** Largest `max_attempts` a node may ask for; the queue's maxReceiveCount sits above it. */
+export const MAX_ATTEMPTS_LIMIT = 25;
+export const MAX_DELAY_SECONDS_LIMIT = 43_200;
+
+export const RetryConfigSchema = z
+  .object({
+    max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT),
+    backoff: z.enum(['exponential', 'fixed']).default('exponential'),
+    initial_delay_seconds: z.number().int().min(1).default(30),
+    max_delay_seconds: z.number().int().min(1).max(MAX_DELAY_SECONDS_LIMIT).default(3600),
+  })
+  .refine((r) => r.initial_delay_seconds <= r.max_delay_seconds, {
+    message: 'initial_delay_seconds must not exceed max_delay_seconds',
+    path: ['initial_delay_seconds'],
+  });
+export type RetryConfig = z.infer<typeof RetryConfigSchema>;
+
+/** Without `retry_config` a delivery gets exactly one attempt, as in Dograh. */
+export const NO_RETRY: RetryConfig = {
+  max_attempts: 1,
+  backoff: 'fixed',
+  initial_delay_seconds: 30,
+  max_delay_seconds: 3600,
+};
+
+export const CustomHeaderSchema = z.object({
+  key: z.string().min(1, 'header name must not be empty'),
+  value: z.string(),
+});
+export type CustomHeader = z.infer<typeof CustomHeaderSchema>;
+
+/** A JSON value, as a payload template may hold. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export const JsonSchema: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(JsonSchema), z.record(z.string(), JsonSchema)]),
+);
+
+export const WebhookNodeDataSchema = z.looseObject({
+  name: z.string().default(''),
+  enabled: z.boolean().default(true),
+  http_method: z
+    .string()
+    .transform((m) => m.toUpperCase())
+    .pipe(HttpMethodSchema)
+    .default('POST'),
+  endpoint_url: z.string().min(1, 'endpoint_url is required'),
+  credential_uuid: z
+    .string()
+    .regex(SAFE_ID, 'credential_uuid may hold only letters, digits, "-" and "_"')
+    .nullish()
+    .transform((c) => c ?? null),
+  custom_headers: z.array(CustomHeaderSchema).nullish().transform((h) => h ?? []),
+  payload_template: JsonSchema.nullish().transform((p) => p ?? null),
+  retry_config: RetryConfigSchema.nullish(),
+});
+
+export const WebhookNodeSchema = z.looseObject({
+  id: z.string().min(1, 'node id is required'),
+  type: z.literal('webhook'),
+  data: WebhookNodeDataSchema,
+});
+export type WebhookNode = z.infer<typeof WebhookNodeSchema>;
+export type WebhookNodeData = WebhookNode['data'];
+
+/** Any node of a workflow definition: only `type: "webhook"` nodes are read, the rest are ignored. */
+export const AnyNodeSchema = z.looseObject({ id: z.unknown().optional(), type: z.unknown().optional() });
+
+export const WorkflowDefinitionSchema = z.looseObject({
+  nodes: z.array(z.unknown()),
+  edges: z.array(z.unknown()).default([]),
+});
+export type WorkflowDefinition = z.infer<typeof WorkflowDefinitionSchema>;
