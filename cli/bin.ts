@@ -1,3 +1,19 @@
 #!/usr/bin/env node
-const x: number = 1;
-console.log("hi", process.version, x);
+import { Command } from 'commander';
+import { registerRender } from './commands/render.ts';
+import { registerValidate } from './commands/validate.ts';
+
+const program = new Command()
+  .name('webhooks')
+  .description('Dograh webhook delivery: render, validate, run locally, operate a deployed stack')
+  .configureOutput({ outputError: (text, write) => write(text.startsWith('error: ') ? text : `error: ${text}`) });
+
+registerRender(program);
+registerValidate(program);
+
+// Commander's own usage errors (unknown flag, missing argument) also exit 1 with "error: ...".
+program.exitOverride((error) => {
+  process.exit(error.exitCode === 0 ? 0 : 1);
+});
+
+await program.parseAsync(process.argv);

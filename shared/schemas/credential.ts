@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import './issues.ts';
 
 // Dograh stores type names in lower case; both spellings are accepted and normalised to upper case.
 

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { formatProblem, InvalidTemplateError, type Problem } from '../../shared/errors.ts';
+import { renderNode } from '../../shared/domain/render-node.ts';
+import { templateContextOf } from '../../shared/schemas/event.ts';
+import { readInputDocument } from '../../shared/schemas/input-file.ts';
+import { extractWebhookNodes } from '../../shared/schemas/workflow.ts';
+import { checkNodeTemplates } from '../../shared/templates/check.ts';
+import { action, CliError, readJsonFile } from '../io.ts';
+
+export function registerValidate(program: Command): void {
+  program
+    .command('validate')
+    .description('check a workflow definition or a run-completed event: every webhook node, every problem')
+    .argument('<file>', 'workflow definition ({nodes, edges}), run-completed event, or event detail (JSON)')
+    .addHelpText(
+      'after',
+      `
+Prints "ok: N webhook nodes" and exits 0, or one line per problem (node id: field: reason) and exits 1.
+An event is also rendered with its own context, so missing URL values are found too.
+
+Examples:
+  $ webhooks validate examples/workflow-definition.json
+  $ webhooks validate examples/event.json`,
+    )
+    .action(action(validate));
+}
+
+async function validate(file: string): Promise<void> {
+  const document = readInputDocument(await readJsonFile(file), file);
+  const problems: Problem[] = document.kind === 'invalid' ? document.problems : [];
+  let count = 0;
+  if (document.kind !== 'invalid') {
+    const { nodes, problems: nodeProblems } = extractWebhookNodes(document.nodes);
+    problems.push(...nodeProblems);
+    count = nodes.length;
+    for (const node of nodes) {
+      const templateProblems = checkNodeTemplates(node);
+      problems.push(...templateProblems);
+      if (templateProblems.length > 0 || document.kind !== 'event') continue;
+      try {
+        renderNode(node, templateContextOf(document.detail), new Date());
+      } catch (error) {
+        if (!(error instanceof InvalidTemplateError)) throw error;
+        problems.push({ source: node.id, path: error.path, reason: error.reason });
+      }
+    }
+  }
+  if (problems.length > 0) {
+    for (const problem of problems) process.stdout.write(`${formatProblem(problem)}\n`);
+    throw new CliError(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} found`);
+  }
+  process.stdout.write(`ok: ${count} webhook node${count === 1 ? '' : 's'}\n`);
+}

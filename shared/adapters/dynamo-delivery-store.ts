@@ -1,0 +1,583 @@
+import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { FINAL_STATUSES } from '../domain/delivery.ts';
+import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
+import { WebhookError } from '../errors.ts';
+import type {
+  AttemptRecord,
+  Claim,
+  DeliveryRecord,
+  DeliveryStore,
+  ErrorClass,
+  FailureQuery,
+} from '../ports/delivery-store.ts';
+import { OUTCOME_TABLE } from './outcome-table-layout.ts';
+
+/**
+ * A write that found the delivery in a state that forbids it: an attempt that is
+ * no longer ours, a reopen of a delivery that is missing or not final.
+ */
+export class DeliveryStateError extends WebhookError {
+  readonly deliveryId: string;
+  readonly reason: string;
+  constructor(deliveryId: string, reason: string, options?: { cause?: unknown }) {
+    super(`delivery ${deliveryId}: ${reason}`, options);
+    this.deliveryId = deliveryId;
+    this.reason = reason;
+  }
+}
+
+/** Requests sent to DynamoDB since the store was made; a conditional write that fails still counts (and is billed). */
+export interface DeliveryStoreStats {
+  /** UpdateItem and PutItem requests. */
+  readonly writes: number;
+  /** GetItem, BatchGetItem and Query requests. */
+  readonly reads: number;
+}
+
+/**
+ * The outcome log on DynamoDB, with its request counts.
+ *
+ * Cost: a delivery that succeeds on its first attempt takes exactly 2 write
+ * requests (the claim and the outcome); each further attempt takes 2 more. A
+ * duplicate message that finds the delivery final costs one failed conditional
+ * write and one GetItem.
+ */
+export interface DynamoDeliveryStore extends DeliveryStore {
+  readonly stats: DeliveryStoreStats;
+}
+
+export interface DynamoDeliveryStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** Items expire this many days after their last write (DynamoDB TTL on `expires_at`). */
+  readonly retentionDays: number;
+}
+
+// Attribute names of an item. Partition and index keys come from the shared layout.
+const A = {
+  pk: OUTCOME_TABLE.partitionKey,
+  organizationId: 'organization_id',
+  workflowId: 'workflow_id',
+  workflowRunId: 'workflow_run_id',
+  runKey: OUTCOME_TABLE.indexes.byRun.partitionKey,
+  nodeId: OUTCOME_TABLE.indexes.byRun.sortKey,
+  nodeName: 'node_name',
+  method: 'method',
+  endpointHost: 'endpoint_host',
+  status: 'status',
+  attempts: 'attempts',
+  maxAttempts: 'max_attempts',
+  lastStatusCode: 'last_status_code',
+  lastError: 'last_error',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  /** Epoch ms: compared with `now` in the claim condition. */
+  nextAttemptAt: 'next_attempt_at',
+  /** Epoch ms. */
+  leaseUntil: 'lease_until',
+  finalAt: OUTCOME_TABLE.indexes.failuresByOrg.sortKey,
+  failOrg: OUTCOME_TABLE.indexes.failuresByOrg.partitionKey,
+  failDay: OUTCOME_TABLE.indexes.failuresByDay.partitionKey,
+  attemptLog: 'attempt_log',
+  /** ISO times of each reopen: where a new series of attempts starts in `attempt_log`. */
+  replayedAt: 'replayed_at',
+  expiresAt: OUTCOME_TABLE.ttlAttribute,
+} as const;
+
+/** Longest text kept per attempt field, so 25 attempts and a few replays stay far below DynamoDB's 400 KB item limit. */
+const MAX_TEXT = 2048;
+/** BatchGetItem takes at most 100 keys. */
+const BATCH_GET_LIMIT = 100;
+const DAY_MS = 86_400_000;
+
+/**
+ * Creates the DynamoDB `DeliveryStore`. Every state change is one conditional
+ * write, so duplicate messages, crashed workers and concurrent deliverers can
+ * never take more attempts than a delivery allows.
+ */
+export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): DynamoDeliveryStore {
+  const { client, tableName, retentionDays } = options;
+  const counts = { writes: 0, reads: 0 };
+  const stats: DeliveryStoreStats = {
+    get writes() {
+      return counts.writes;
+    },
+    get reads() {
+      return counts.reads;
+    },
+  };
+
+  const keyOf = (deliveryId: string): Record<string, AttributeValue> => ({ [A.pk]: s(deliveryId) });
+  const expiresAt = (nowMs: number): AttributeValue => n(Math.floor(nowMs / 1000) + retentionDays * 86_400);
+
+  async function readItem(deliveryId: string): Promise<Item | undefined> {
+    counts.reads += 1;
+    const out = await client.send(new GetItemCommand({ TableName: tableName, Key: keyOf(deliveryId), ConsistentRead: true }));
+    return out.Item;
+  }
+
+  /**
+   * The item as a failed conditional write saw it. DynamoDB returns it with the
+   * error (ReturnValuesOnConditionCheckFailure); emulators that ignore that
+   * parameter (dynalite) get a consistent GetItem instead.
+   */
+  async function itemAfterConflict(error: ConditionalCheckFailedException, deliveryId: string): Promise<Item | undefined> {
+    return error.Item ?? (await readItem(deliveryId));
+  }
+
+  async function claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim> {
+    const e = expression();
+    const now = e.v(n(nowMs));
+    const creates: [string, AttributeValue][] = [
+      [A.organizationId, s(message.organization_id)],
+      [A.workflowId, n(message.workflow_id)],
+      [A.workflowRunId, n(message.workflow_run_id)],
+      [A.runKey, s(String(message.workflow_run_id))],
+      [A.nodeId, s(message.node_id)],
+      [A.nodeName, s(message.node_name)],
+      [A.method, s(message.method)],
+      [A.endpointHost, s(endpointHost(message.url))],
+      [A.createdAt, s(iso(nowMs))],
+      [A.maxAttempts, n(message.retry.max_attempts)],
+      [A.attemptLog, { L: [] }],
+    ];
+    const set = [
+      ...creates.map(([name, value]) => `${e.n(name)} = if_not_exists(${e.n(name)}, ${e.v(value)})`),
+      `${e.n(A.attempts)} = if_not_exists(${e.n(A.attempts)}, ${e.v(n(0))}) + ${e.v(n(1))}`,
+      `${e.n(A.status)} = ${e.v(s('sending'))}`,
+      `${e.n(A.leaseUntil)} = ${e.v(n(nowMs + leaseMs))}`,
+      `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
+      // Refreshed on every write: a delivery retried for days must not expire mid-way
+      // and come back as a new record with a fresh attempt count.
+      `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+    ];
+    const condition = [
+      `attribute_not_exists(${e.n(A.pk)}) OR (`,
+      `NOT (${e.n(A.status)} IN (${finalValues(e)}))`,
+      `AND (attribute_not_exists(${e.n(A.leaseUntil)}) OR ${e.n(A.leaseUntil)} <= ${now})`,
+      `AND (attribute_not_exists(${e.n(A.nextAttemptAt)}) OR ${e.n(A.nextAttemptAt)} <= ${now})`,
+      `AND ${e.n(A.attempts)} < ${e.n(A.maxAttempts)})`,
+    ].join(' ');
+    try {
+      counts.writes += 1;
+      const out = await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keyOf(message.delivery_id),
+          UpdateExpression: `SET ${set.join(', ')} REMOVE ${e.n(A.nextAttemptAt)}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: e.names,
+          ExpressionAttributeValues: e.values,
+          ReturnValues: 'UPDATED_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { kind: 'claimed', attempt: num(out.Attributes?.[A.attempts]) ?? 1 };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return refusal(await itemAfterConflict(error, message.delivery_id), nowMs);
+    }
+  }
+
+  async function recordAttempt(
+    message: DeliveryMessage,
+    attempt: AttemptRecord,
+    next: { readonly status: 'delivered' | 'failed' } | { readonly status: 'retrying'; readonly atMs: number },
+    nowMs: number,
+  ): Promise<void> {
+    const e = expression();
+    const set = [
+      `${e.n(A.attemptLog)} = list_append(if_not_exists(${e.n(A.attemptLog)}, ${e.v({ L: [] })}), ${e.v({ L: [attemptValue(attempt)] })})`,
+      `${e.n(A.status)} = ${e.v(s(next.status))}`,
+      `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
+      `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+    ];
+    const remove: string[] = [A.leaseUntil];
+    if (attempt.status_code === null) remove.push(A.lastStatusCode);
+    else set.push(`${e.n(A.lastStatusCode)} = ${e.v(n(attempt.status_code))}`);
+    if (attempt.error_message === null) remove.push(A.lastError);
+    else set.push(`${e.n(A.lastError)} = ${e.v(s(truncate(attempt.error_message)))}`);
+    if (next.status === 'retrying') {
+      set.push(`${e.n(A.nextAttemptAt)} = ${e.v(n(next.atMs))}`);
+    } else {
+      remove.push(A.nextAttemptAt);
+      set.push(`${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`);
+      if (next.status === 'failed') set.push(...failureKeys(e, message.organization_id, nowMs));
+    }
+    try {
+      counts.writes += 1;
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keyOf(message.delivery_id),
+          UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.map((name) => e.n(name)).join(', ')}`,
+          // Only the owner of the attempt in flight may record it: a second record of the
+          // same attempt, or one that a later claim overtook, is refused.
+          ConditionExpression: `${e.n(A.attempts)} = ${e.v(n(attempt.attempt))} AND ${e.n(A.status)} = ${e.v(s('sending'))}`,
+          ExpressionAttributeNames: e.names,
+          ExpressionAttributeValues: e.values,
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const item = await itemAfterConflict(error, message.delivery_id);
+      const held =
+        item === undefined ? 'the record does not exist' : `the record is at attempt ${num(item[A.attempts]) ?? 0}, ${str(item[A.status])}`;
+      throw new DeliveryStateError(
+        message.delivery_id,
+        `cannot record attempt ${attempt.attempt}: it is no longer in flight (${held})`,
+        { cause: error },
+      );
+    }
+  }
+
+  async function recordFinal(
+    message: DeliveryMessage,
+    status: 'failed' | 'skipped',
+    reason: string,
+    nowMs: number,
+  ): Promise<void> {
+    const at = iso(nowMs);
+    const item: Item = {
+      [A.pk]: s(message.delivery_id),
+      [A.organizationId]: s(message.organization_id),
+      [A.workflowId]: n(message.workflow_id),
+      [A.workflowRunId]: n(message.workflow_run_id),
+      [A.runKey]: s(String(message.workflow_run_id)),
+      [A.nodeId]: s(message.node_id),
+      [A.nodeName]: s(message.node_name),
+      [A.method]: s(message.method),
+      [A.endpointHost]: s(endpointHost(message.url)),
+      [A.status]: s(status),
+      [A.attempts]: n(0),
+      [A.maxAttempts]: n(message.retry.max_attempts),
+      [A.lastError]: s(truncate(reason)),
+      [A.createdAt]: s(at),
+      [A.updatedAt]: s(at),
+      [A.finalAt]: s(at),
+      [A.attemptLog]: { L: [] },
+      [A.expiresAt]: expiresAt(nowMs),
+      ...(status === 'failed' ? { [A.failOrg]: s(message.organization_id), [A.failDay]: s(utcDay(nowMs)) } : {}),
+    };
+    try {
+      counts.writes += 1;
+      await client.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: item,
+          // A record that exists (being delivered, or already final) is the better truth.
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': A.pk },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async function reopen(deliveryId: string, nowMs: number): Promise<DeliveryRecord> {
+    const e = expression();
+    const set = [
+      `${e.n(A.status)} = ${e.v(s('pending'))}`,
+      `${e.n(A.attempts)} = ${e.v(n(0))}`,
+      `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
+      `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+      `${e.n(A.replayedAt)} = list_append(if_not_exists(${e.n(A.replayedAt)}, ${e.v({ L: [] })}), ${e.v({ L: [s(iso(nowMs))] })})`,
+    ];
+    const remove = [A.nextAttemptAt, A.leaseUntil, A.finalAt, A.failOrg, A.failDay].map((name) => e.n(name));
+    try {
+      counts.writes += 1;
+      const out = await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keyOf(deliveryId),
+          UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
+          ConditionExpression: `${e.n(A.status)} IN (${e.v(s('delivered'))}, ${e.v(s('failed'))})`,
+          ExpressionAttributeNames: e.names,
+          ExpressionAttributeValues: e.values,
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return toRecord(out.Attributes ?? {});
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const item = await itemAfterConflict(error, deliveryId);
+      const reason =
+        item === undefined
+          ? 'no such delivery'
+          : `it is ${str(item[A.status])}; only a delivered or failed delivery can be reopened`;
+      throw new DeliveryStateError(deliveryId, reason, { cause: error });
+    }
+  }
+
+  async function get(deliveryId: string): Promise<DeliveryRecord | undefined> {
+    const item = await readItem(deliveryId);
+    return item === undefined ? undefined : toRecord(item);
+  }
+
+  async function listByRun(workflowRunId: number): Promise<DeliveryRecord[]> {
+    const index = OUTCOME_TABLE.indexes.byRun;
+    const ids: string[] = [];
+    let startKey: Item | undefined;
+    do {
+      counts.reads += 1;
+      const out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: index.name,
+          KeyConditionExpression: '#run = :run',
+          ExpressionAttributeNames: { '#run': index.partitionKey },
+          ExpressionAttributeValues: { ':run': s(String(workflowRunId)) },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const key of out.Items ?? []) ids.push(str(key[A.pk]));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey !== undefined);
+
+    const byId = new Map<string, DeliveryRecord>();
+    for (let i = 0; i < ids.length; i += BATCH_GET_LIMIT) {
+      for (const item of await batchGet(ids.slice(i, i + BATCH_GET_LIMIT))) {
+        const record = toRecord(item);
+        byId.set(record.delivery_id, record);
+      }
+    }
+    // The index is sorted by node id; BatchGetItem returns items in any order.
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  async function batchGet(ids: readonly string[]): Promise<Item[]> {
+    const items: Item[] = [];
+    let keys: Item[] = ids.map(keyOf);
+    for (let round = 0; keys.length > 0; round += 1) {
+      if (round > 0) await sleep(Math.min(1000, 25 * 2 ** round));
+      counts.reads += 1;
+      const out = await client.send(
+        new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      items.push(...(out.Responses?.[tableName] ?? []));
+      keys = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
+      if (round >= 10 && keys.length > 0) {
+        throw new WebhookError(`BatchGetItem left ${keys.length} keys unprocessed after ${round + 1} tries`);
+      }
+    }
+    return items;
+  }
+
+  async function listFailures(query: FailureQuery): Promise<DeliveryRecord[]> {
+    const since = isoArgument('since', query.since);
+    const until = isoArgument('until', query.until);
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    if (since > until || limit <= 0) return [];
+    const found: DeliveryRecord[] = [];
+    if (query.organizationId !== undefined) {
+      const index = OUTCOME_TABLE.indexes.failuresByOrg;
+      await queryFailures(index.name, index.partitionKey, query.organizationId, since, until, limit, found);
+      return found;
+    }
+    // One partition per UTC day, newest day first, so results come newest first across days too.
+    const index = OUTCOME_TABLE.indexes.failuresByDay;
+    const firstDay = Date.parse(`${since.slice(0, 10)}T00:00:00.000Z`);
+    for (let day = Date.parse(`${until.slice(0, 10)}T00:00:00.000Z`); day >= firstDay; day -= DAY_MS) {
+      if (found.length >= limit) break;
+      await queryFailures(index.name, index.partitionKey, utcDay(day), since, until, limit, found);
+    }
+    return found;
+  }
+
+  async function queryFailures(
+    indexName: string,
+    partitionKey: string,
+    partition: string,
+    since: string,
+    until: string,
+    limit: number,
+    into: DeliveryRecord[],
+  ): Promise<void> {
+    let startKey: Item | undefined;
+    do {
+      const remaining = limit - into.length;
+      counts.reads += 1;
+      const out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: indexName,
+          KeyConditionExpression: '#p = :p AND #at BETWEEN :since AND :until',
+          ExpressionAttributeNames: { '#p': partitionKey, '#at': A.finalAt },
+          ExpressionAttributeValues: { ':p': s(partition), ':since': s(since), ':until': s(until) },
+          ScanIndexForward: false,
+          ...(Number.isFinite(remaining) ? { Limit: remaining } : {}),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) into.push(toRecord(item));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey !== undefined && into.length < limit);
+  }
+
+  return { stats, claim, recordAttempt, recordFinal, reopen, get, listByRun, listFailures };
+}
+
+type Item = Record<string, AttributeValue>;
+
+/** Why a claim was refused, from the item as the failed condition saw it. */
+function refusal(item: Item | undefined, nowMs: number): Claim {
+  // Gone between the write and the read (TTL): look again, the next claim recreates it.
+  if (item === undefined) return { kind: 'wait', seconds: 1 };
+  const status = str(item[A.status]) as DeliveryStatus;
+  if (FINAL_STATUSES.has(status)) return { kind: 'final', status };
+  // A lease held by another worker comes before exhaustion: its attempt may still succeed.
+  const leaseUntil = num(item[A.leaseUntil]);
+  if (leaseUntil !== undefined && leaseUntil > nowMs) return { kind: 'wait', seconds: secondsUntil(leaseUntil, nowMs) };
+  const attempts = num(item[A.attempts]) ?? 0;
+  if (attempts >= (num(item[A.maxAttempts]) ?? 0)) return { kind: 'exhausted', attempts };
+  const nextAttemptAt = num(item[A.nextAttemptAt]);
+  if (nextAttemptAt !== undefined && nextAttemptAt > nowMs) {
+    return { kind: 'wait', seconds: secondsUntil(nextAttemptAt, nowMs) };
+  }
+  // The item changed between the write and the read: whatever blocked the claim is gone.
+  return { kind: 'wait', seconds: 1 };
+}
+
+function secondsUntil(atMs: number, nowMs: number): number {
+  return Math.max(1, Math.ceil((atMs - nowMs) / 1000));
+}
+
+function toRecord(item: Item): DeliveryRecord {
+  const nextAttemptAt = num(item[A.nextAttemptAt]);
+  return {
+    delivery_id: str(item[A.pk]),
+    organization_id: str(item[A.organizationId]),
+    workflow_id: num(item[A.workflowId]) ?? 0,
+    workflow_run_id: num(item[A.workflowRunId]) ?? 0,
+    node_id: str(item[A.nodeId]),
+    node_name: str(item[A.nodeName]),
+    method: str(item[A.method]),
+    endpoint_host: str(item[A.endpointHost]),
+    status: str(item[A.status]) as DeliveryStatus,
+    attempts: num(item[A.attempts]) ?? 0,
+    max_attempts: num(item[A.maxAttempts]) ?? 0,
+    last_status_code: num(item[A.lastStatusCode]) ?? null,
+    last_error: optionalStr(item[A.lastError]),
+    created_at: str(item[A.createdAt]),
+    updated_at: str(item[A.updatedAt]),
+    next_attempt_at: nextAttemptAt === undefined ? null : iso(nextAttemptAt),
+    final_at: optionalStr(item[A.finalAt]),
+    attempt_log: (item[A.attemptLog]?.L ?? []).map(toAttempt),
+  };
+}
+
+function attemptValue(attempt: AttemptRecord): AttributeValue {
+  return {
+    M: {
+      attempt: n(attempt.attempt),
+      at: s(attempt.at),
+      duration_ms: n(attempt.duration_ms),
+      status_code: attempt.status_code === null ? { NULL: true } : n(attempt.status_code),
+      error_class: s(attempt.error_class),
+      error_message: attempt.error_message === null ? { NULL: true } : s(truncate(attempt.error_message)),
+      response_snippet: attempt.response_snippet === null ? { NULL: true } : s(truncate(attempt.response_snippet)),
+    },
+  };
+}
+
+function toAttempt(value: AttributeValue): AttemptRecord {
+  const m = value.M ?? {};
+  return {
+    attempt: num(m.attempt) ?? 0,
+    at: str(m.at),
+    duration_ms: num(m.duration_ms) ?? 0,
+    status_code: num(m.status_code) ?? null,
+    error_class: str(m.error_class) as ErrorClass,
+    error_message: optionalStr(m.error_message),
+    response_snippet: optionalStr(m.response_snippet),
+  };
+}
+
+/** The sparse keys that put a failed delivery into both failure indexes. */
+function failureKeys(e: Expression, organizationId: string, nowMs: number): string[] {
+  return [
+    `${e.n(A.failOrg)} = ${e.v(s(organizationId))}`,
+    `${e.n(A.failDay)} = ${e.v(s(utcDay(nowMs)))}`,
+  ];
+}
+
+function finalValues(e: Expression): string {
+  return [...FINAL_STATUSES].map((status) => e.v(s(status))).join(', ');
+}
+
+/** Collects expression attribute names and values; every name is aliased, so no reserved word can bite. */
+interface Expression {
+  readonly names: Record<string, string>;
+  readonly values: Record<string, AttributeValue>;
+  n(name: string): string;
+  v(value: AttributeValue): string;
+}
+
+function expression(): Expression {
+  const names: Record<string, string> = {};
+  const values: Record<string, AttributeValue> = {};
+  let next = 0;
+  return {
+    names,
+    values,
+    n(name) {
+      const alias = `#${name}`;
+      names[alias] = name;
+      return alias;
+    },
+    v(value) {
+      const alias = `:v${next++}`;
+      values[alias] = value;
+      return alias;
+    },
+  };
+}
+
+/** Scheme and host (with a non-default port) only: a URL's path and query may carry secrets. */
+export function endpointHost(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}`;
+  } catch {
+    return '';
+  }
+}
+
+function isoArgument(name: string, value: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new WebhookError(`${name}: not an ISO time: ${JSON.stringify(value)}`);
+  return iso(ms);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function utcDay(ms: number): string {
+  return iso(ms).slice(0, 10);
+}
+
+function truncate(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const s = (value: string): AttributeValue => ({ S: value });
+const n = (value: number): AttributeValue => ({ N: String(value) });
+const str = (value: AttributeValue | undefined): string => value?.S ?? '';
+const optionalStr = (value: AttributeValue | undefined): string | null => value?.S ?? null;
+const num = (value: AttributeValue | undefined): number | undefined => (value?.N === undefined ? undefined : Number(value.N));

@@ -1,0 +1,151 @@
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { AttributeDefinition, GlobalSecondaryIndex } from '@aws-sdk/client-dynamodb';
+import { OUTCOME_TABLE } from '../adapters/outcome-table-layout.ts';
+
+/** The part of dynalite's options this module uses. */
+interface DynaliteOptions {
+  readonly path?: string;
+  readonly createTableMs?: number;
+  readonly deleteTableMs?: number;
+  readonly updateTableMs?: number;
+}
+
+// dynalite is CommonJS and ships no types; loading it through `require` with a
+// local signature keeps strict mode without a global declaration file.
+const require = createRequire(import.meta.url);
+const dynalite = require('dynalite') as (options: DynaliteOptions) => Server;
+
+/** A running in-process DynamoDB emulator and a client bound to it. */
+export interface LocalDynamo {
+  /** `http://127.0.0.1:<port>`. */
+  readonly endpoint: string;
+  /** A real SDK client pointed at the emulator (region us-east-1, dummy static credentials). */
+  readonly client: DynamoDBClient;
+  /** Destroys the client and closes the emulator; with `path`, its data is flushed to disk first. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts dynalite in this process on 127.0.0.1 with a random free port.
+ *
+ * In memory by default; `path` keeps the data in a LevelDB folder between runs.
+ * Table state changes (create, delete, update) take no time, so a table is
+ * ACTIVE as soon as it is created.
+ */
+export async function startDynalite(options: { path?: string } = {}): Promise<LocalDynamo> {
+  const server = dynalite({
+    ...(options.path === undefined ? {} : { path: options.path }),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    // dynalite checks that a signature is present, not what it signs.
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    // An emulator answers locally or not at all: retrying only hides a bug.
+    maxAttempts: 1,
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoint,
+    client,
+    stop() {
+      stopped ??= new Promise<void>((resolve, reject) => {
+        client.destroy();
+        // Keep-alive sockets of the client would hold `close` open until they time out.
+        server.closeAllConnections?.();
+        server.close((err?: Error) => (err ? reject(err) : resolve()));
+      });
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Creates the outcome table exactly as `OUTCOME_TABLE` describes it (on-demand,
+ * its three GSIs) and waits until it and its indexes are ACTIVE. An existing
+ * table of that name (a persistent `path`) is kept as it is.
+ *
+ * TTL is switched on where the service supports it; dynalite does not implement
+ * `UpdateTimeToLive`, and locally nothing expires anyway, so it is skipped there.
+ */
+export async function createOutcomeTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { indexes } = OUTCOME_TABLE;
+  const keyNames = new Set<string>([OUTCOME_TABLE.partitionKey]);
+  const gsis: GlobalSecondaryIndex[] = Object.values(indexes).map((index) => {
+    keyNames.add(index.partitionKey);
+    keyNames.add(index.sortKey);
+    return {
+      IndexName: index.name,
+      KeySchema: [
+        { AttributeName: index.partitionKey, KeyType: 'HASH' },
+        { AttributeName: index.sortKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: index.projection },
+    };
+  });
+  const attributeDefinitions: AttributeDefinition[] = [...keyNames].map((name) => ({
+    AttributeName: name,
+    AttributeType: 'S',
+  }));
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: attributeDefinitions,
+        KeySchema: [{ AttributeName: OUTCOME_TABLE.partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: gsis,
+      }),
+    );
+  } catch (error) {
+    if (!isNamed(error, 'ResourceInUseException')) throw error;
+  }
+  await waitUntilActive(client, tableName);
+  try {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: OUTCOME_TABLE.ttlAttribute, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    // dynalite answers UnknownOperationException; a table whose TTL is already on
+    // answers ValidationException ("TimeToLive is already enabled").
+    if (!isNamed(error, 'UnknownOperationException') && !isNamed(error, 'ValidationException')) throw error;
+  }
+}
+
+async function waitUntilActive(client: DynamoDBClient, tableName: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const indexesActive = (Table?.GlobalSecondaryIndexes ?? []).every((i) => i.IndexStatus === 'ACTIVE');
+    if (Table?.TableStatus === 'ACTIVE' && indexesActive) return;
+    if (Date.now() > deadline) throw new Error(`table ${tableName} is not ACTIVE after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function isNamed(error: unknown, name: string): boolean {
+  return error instanceof Error && error.name === name;
+}

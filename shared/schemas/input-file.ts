@@ -1,0 +1,35 @@
+import type { Problem } from '../errors.ts';
+import { RunCompletedDetailSchema, type RunCompletedDetail, type TemplateContext } from './event.ts';
+import { problemsFrom } from './issues.ts';
+import { WorkflowDefinitionSchema } from './node.ts';
+import { isRecord } from './workflow.ts';
+
+/**
+ * What a user may hand the CLI: a whole EventBridge event, an event's `detail`,
+ * or a bare workflow definition. Tells them apart by shape.
+ */
+export type InputDocument =
+  | { readonly kind: 'event'; readonly detail: RunCompletedDetail; readonly nodes: readonly unknown[] }
+  | { readonly kind: 'definition'; readonly nodes: readonly unknown[] }
+  | { readonly kind: 'invalid'; readonly problems: Problem[] };
+
+export function readInputDocument(value: unknown, source: string): InputDocument {
+  if (!isRecord(value)) return { kind: 'invalid', problems: [{ source, path: '(root)', reason: 'expected a JSON object' }] };
+  if ('detail' in value || 'workflow_definition' in value) {
+    const prefix = 'detail' in value ? ['detail'] : [];
+    const parsed = RunCompletedDetailSchema.safeParse('detail' in value ? value['detail'] : value);
+    if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source, prefix) };
+    return { kind: 'event', detail: parsed.data, nodes: parsed.data.workflow_definition.nodes };
+  }
+  const parsed = WorkflowDefinitionSchema.safeParse(value);
+  if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source) };
+  return { kind: 'definition', nodes: parsed.data.nodes };
+}
+
+/** A context file holds template variables: an event's detail without its definition (a whole event or detail is accepted too). */
+export function contextFrom(value: unknown): TemplateContext | undefined {
+  if (!isRecord(value)) return undefined;
+  const detail = isRecord(value['detail']) ? value['detail'] : value;
+  const { workflow_definition: _definition, ...context } = detail;
+  return context;
+}

@@ -1,0 +1,110 @@
+import { Eta } from 'eta';
+import { InvalidTemplateError } from '../errors.ts';
+import { builtinValue } from './builtins.ts';
+import { lookupPath, valueToText } from './lookup.ts';
+import { parseTemplate, type ParseOptions, type Placeholder } from './placeholder.ts';
+
+/**
+ * The template engine, on eta, with tenant text kept out of eta's reach.
+ *
+ * A template string is first parsed and checked against the placeholder grammar
+ * (placeholder.ts). Only then is it handed to eta, as a source this module
+ * writes itself: `<%~it.l[0]%><%~it.v(0)%><%~it.l[1]%>`: literal pieces are
+ * data (`it.l`), and the only call a template can make is `it.v(i)`, which looks
+ * up the i-th checked path. Whatever a tenant writes, `<% %>` included, never
+ * reaches eta's parser, so no template can run code.
+ */
+const eta = new Eta({ autoEscape: false, autoTrim: false, useWith: false, varName: 'it', cache: false, debug: false });
+
+type EtaFunction = ReturnType<Eta['compile']>;
+
+interface Compiled {
+  readonly literals: readonly string[];
+  readonly placeholders: readonly Placeholder[];
+  /** Absent when the text has no placeholder: it renders as its literal. */
+  readonly fn: EtaFunction | undefined;
+}
+
+/** Called for each placeholder: its resolved value (after built-ins), and how to write it. */
+export type Formatter = (value: unknown, placeholder: Placeholder, where: string) => string;
+
+export interface Scope {
+  readonly context: unknown;
+  readonly now: Date;
+}
+
+// Compiled templates by content (and parse mode): a warm Lambda never compiles the
+// same template twice. Bounded so a stream of distinct templates cannot grow it forever.
+const MAX_CACHED = 5000;
+const cache = new Map<string, Compiled>();
+let compileCount = 0;
+
+/** How many templates were compiled and how many are cached; for tests and benchmarks. */
+export function templateCacheStats(): { compiled: number; cached: number } {
+  return { compiled: compileCount, cached: cache.size };
+}
+
+function compile(text: string, where: string, options: ParseOptions): Compiled {
+  const key = (options.newlines ? 'n' : 'r') + text;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const { literals, placeholders } = parseTemplate(text, where, options);
+  let fn: EtaFunction | undefined;
+  if (placeholders.length > 0) {
+    let source = '<%~it.l[0]%>';
+    for (let i = 0; i < placeholders.length; i++) source += `<%~it.v(${i})%><%~it.l[${i + 1}]%>`;
+    fn = eta.compile(source);
+    compileCount++;
+  }
+  const compiled: Compiled = { literals, placeholders, fn };
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(key, compiled);
+  return compiled;
+}
+
+/**
+ * Renders one template string. `where` names the field for errors; `format`
+ * decides how a value is written (payload text, or a percent-encoded URL part).
+ */
+export function renderString(text: string, where: string, scope: Scope, options: ParseOptions, format: Formatter): string {
+  const compiled = compile(text, where, options);
+  if (compiled.fn === undefined) return compiled.literals[0] ?? '';
+  const { placeholders } = compiled;
+  const data = {
+    l: compiled.literals,
+    v: (i: number): string => {
+      const placeholder = placeholders[i] as Placeholder;
+      return format(resolve(placeholder, scope, where), placeholder, where);
+    },
+  };
+  return compiled.fn.call(eta, data);
+}
+
+function resolve(placeholder: Placeholder, scope: Scope, where: string): unknown {
+  const { path } = placeholder;
+  const value = lookupPath(scope.context, path);
+  if (value === undefined && path.length === 1 && !hasOwnKey(scope.context, path[0] as string)) {
+    return builtinValue(path[0] as string, scope.now, where);
+  }
+  return value;
+}
+
+function hasOwnKey(data: unknown, key: string): boolean {
+  return typeof data === 'object' && data !== null && Object.hasOwn(data, key);
+}
+
+/** Payload text: missing or null is "", and the default applies to missing, null or "". */
+export const formatText: Formatter = (value, placeholder) => {
+  const text = valueToText(value);
+  return text === '' && placeholder.fallback !== undefined ? placeholder.fallback : text;
+};
+
+/** URL parts: percent-encoded; missing, empty, object or array values are errors. */
+export const formatUrlPart: Formatter = (value, placeholder, where) => {
+  if (typeof value === 'object' && value !== null) {
+    throw new InvalidTemplateError(where, `${placeholder.source} is ${Array.isArray(value) ? 'an array' : 'an object'}, which cannot be part of a URL`);
+  }
+  const text = formatText(value, placeholder, where);
+  if (text === '') throw new InvalidTemplateError(where, `${placeholder.source} is missing or empty, so the URL cannot be built`);
+  return encodeURIComponent(text);
+};
