@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerRender } from './commands/render.ts';
 import { registerValidate } from './commands/validate.ts';
+import { registerLocal } from './commands/local.ts';
 
 const program = new Command()
   .name('webhooks')
@@ -10,6 +11,7 @@ const program = new Command()
 
 registerRender(program);
 registerValidate(program);
+registerLocal(program);
 
 // Commander's own usage errors (unknown flag, missing argument) also exit 1 with "error: ...".
 program.exitOverride((error) => {

@@ -1,4 +1,109 @@
-// Placeholder until the deliver use case lands (pipeline issue).
-export const handler = async (_event: unknown): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> => ({
-  batchItemFailures: [],
-});
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { createGuardedHttpSender } from '../../shared/adapters/guarded-http-sender.ts';
+import { createSecretsManagerCredentialStore } from '../../shared/adapters/secrets-manager-credential-store.ts';
+import { createSqsMessageActions, DEAD_LETTERED_AT_ATTRIBUTE } from '../../shared/adapters/sqs-message-actions.ts';
+import { DeliverConfigSchema, ENV, parseConfig, type DeliverConfig } from '../../shared/config/config.ts';
+import { STRICT_ADDRESS_POLICY, type AddressPolicy } from '../../shared/net/address-policy.ts';
+import { createLogger } from '../../shared/observability/logger.ts';
+import { createMetrics } from '../../shared/observability/metrics.ts';
+import { redactText } from '../../shared/observability/redact.ts';
+import { systemClock } from '../../shared/ports/clock.ts';
+import type { CredentialStore } from '../../shared/ports/credential-store.ts';
+import type { Log } from '../../shared/use-cases/observability.ts';
+import { deliverMessage, type DeliverDeps } from '../../shared/use-cases/deliver-message.ts';
+
+export type DeliverHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+
+/** Bytes of a response body kept, redacted, in the outcome log. */
+export const RESPONSE_SNIPPET_BYTES = 512;
+
+/**
+ * SQS → deliver, with partial batch responses: the messages of a batch are sent
+ * concurrently; one that must come back (a retry, or an error we could not
+ * settle) is reported as a batch item failure, the rest are deleted.
+ */
+export function makeHandler(deps: DeliverDeps): DeliverHandler {
+  return async (event) => {
+    const results = await Promise.all(
+      event.Records.map(async (record) => {
+        try {
+          const deadLetteredAt = record.messageAttributes?.[DEAD_LETTERED_AT_ATTRIBUTE]?.stringValue;
+          return await deliverMessage(
+            { body: record.body, receiptHandle: record.receiptHandle, ...(deadLetteredAt === undefined ? {} : { deadLetteredAt }) },
+            deps,
+          );
+        } catch (error) {
+          // Unsettled (the store or the queue failed us): SQS brings it back after its
+          // visibility timeout, and the redrive policy catches it if that never ends.
+          deps.log.error('message not settled: it will be received again', { message_id: record.messageId, error });
+          return 'retry' as const;
+        }
+      }),
+    );
+    deps.metrics.flush();
+    return {
+      batchItemFailures: event.Records.filter((_, i) => results[i] === 'retry').map((r) => ({ itemIdentifier: r.messageId })),
+    };
+  };
+}
+
+/** What differs between a Lambda and the local stack: the clients, the credential store, the address policy, the log sink. */
+export interface DeliverPorts {
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBClient;
+  readonly credentials: CredentialStore;
+  readonly policy: AddressPolicy;
+  readonly log: Log;
+}
+
+/** Builds the deliver function's dependencies from its parsed config; the local stack calls this too. */
+export function wireDeliverDeps(config: DeliverConfig, ports: DeliverPorts): DeliverDeps {
+  return {
+    store: createDynamoDeliveryStore({
+      client: ports.dynamo,
+      tableName: config[ENV.outcomeTableName],
+      retentionDays: config[ENV.outcomeRetentionDays],
+    }),
+    credentials: ports.credentials,
+    sender: createGuardedHttpSender({ policy: { ...ports.policy, allowPrivate: config[ENV.allowPrivateEndpoints] } }),
+    actions: createSqsMessageActions({
+      client: ports.sqs,
+      queueUrl: config[ENV.deliveryQueueUrl],
+      deadLetterQueueUrl: config[ENV.deadLetterQueueUrl],
+    }),
+    clock: systemClock,
+    log: ports.log,
+    metrics: createMetrics({ namespace: config[ENV.metricsNamespace] }),
+    random: Math.random,
+    requestTimeoutMs: config[ENV.requestTimeoutMs],
+    snippet: (body) => redactText(body, RESPONSE_SNIPPET_BYTES),
+  };
+}
+
+/** Production wiring, built once per cold start: SDK clients and the HTTP agent are reused across invocations. */
+export function depsFromEnv(env: Record<string, string | undefined>): DeliverDeps {
+  const config = parseConfig(DeliverConfigSchema, env);
+  return wireDeliverDeps(config, {
+    sqs: new SQSClient({}),
+    dynamo: new DynamoDBClient({}),
+    credentials: createSecretsManagerCredentialStore({
+      client: new SecretsManagerClient({}),
+      prefix: config[ENV.secretsPrefix],
+      ttlSeconds: config[ENV.credentialCacheTtlSeconds],
+      clock: systemClock,
+    }),
+    policy: STRICT_ADDRESS_POLICY,
+    log: createLogger({ level: config[ENV.logLevel], base: { function: 'deliver' } }),
+  });
+}
+
+let production: DeliverHandler | undefined;
+
+export const handler: DeliverHandler = (event) => {
+  production ??= makeHandler(depsFromEnv(process.env));
+  return production(event);
+};

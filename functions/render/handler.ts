@@ -1,2 +1,69 @@
-// Placeholder until the render use case lands (pipeline issue).
-export const handler = async (_event: unknown): Promise<void> => {};
+import type { EventBridgeEvent } from 'aws-lambda';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue.ts';
+import { ENV, parseConfig, RenderConfigSchema, type RenderConfig } from '../../shared/config/config.ts';
+import type { Log } from '../../shared/use-cases/observability.ts';
+import { createLogger } from '../../shared/observability/logger.ts';
+import { createMetrics } from '../../shared/observability/metrics.ts';
+import { systemClock } from '../../shared/ports/clock.ts';
+import { renderRun, type RenderedDelivery, type RenderRunDeps } from '../../shared/use-cases/render-run.ts';
+
+export type RenderHandler = (event: EventBridgeEvent<string, unknown>) => Promise<RenderedDelivery[]>;
+
+/**
+ * EventBridge → render. A malformed event throws: Lambda's asynchronous retries
+ * and on-failure destination keep it, with its reason, in a dead-letter queue.
+ */
+export function makeHandler(deps: RenderRunDeps): RenderHandler {
+  return async (event) => {
+    try {
+      return await renderRun(event, deps);
+    } finally {
+      deps.metrics.flush();
+    }
+  };
+}
+
+/** What differs between a Lambda and the local stack: the clients and the log sink. */
+export interface RenderPorts {
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBClient;
+  readonly log: Log;
+}
+
+/** Builds the render function's dependencies from its parsed config; the local stack calls this too. */
+export function wireRenderDeps(config: RenderConfig, ports: RenderPorts): RenderRunDeps {
+  return {
+    queue: createSqsDeliveryQueue({ client: ports.sqs, queueUrl: config[ENV.deliveryQueueUrl] }),
+    store: createDynamoDeliveryStore({
+      client: ports.dynamo,
+      tableName: config[ENV.outcomeTableName],
+      retentionDays: config[ENV.outcomeRetentionDays],
+    }),
+    clock: systemClock,
+    log: ports.log,
+    metrics: createMetrics({ namespace: config[ENV.metricsNamespace] }),
+    eventSource: config[ENV.eventSource],
+    detailType: config[ENV.eventDetailType],
+    maxMessageBytes: config[ENV.maxPayloadBytes],
+  };
+}
+
+/** Production wiring, built once per cold start from the validated environment. */
+export function depsFromEnv(env: Record<string, string | undefined>): RenderRunDeps {
+  const config = parseConfig(RenderConfigSchema, env);
+  return wireRenderDeps(config, {
+    sqs: new SQSClient({}),
+    dynamo: new DynamoDBClient({}),
+    log: createLogger({ level: config[ENV.logLevel], base: { function: 'render' } }),
+  });
+}
+
+let production: RenderHandler | undefined;
+
+export const handler: RenderHandler = (event) => {
+  production ??= makeHandler(depsFromEnv(process.env));
+  return production(event);
+};

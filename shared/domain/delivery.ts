@@ -1,30 +1,32 @@
 import { createHash } from 'node:crypto';
-import type { HttpMethod, RetryConfig } from '../schemas/node.ts';
+import { z } from 'zod';
+import { HttpMethodSchema, RetryConfigSchema } from '../schemas/node.ts';
 
 /**
  * One rendered webhook node of one run, as it travels on the delivery queue.
  * Rendered once by the render function: retries resend exactly this. It holds
  * no secret: the credential is fetched by name at send time.
  */
-export interface DeliveryMessage {
-  readonly v: 1;
-  readonly delivery_id: string;
-  readonly organization_id: string;
-  readonly workflow_id: number;
-  readonly workflow_run_id: number;
-  readonly node_id: string;
-  readonly node_name: string;
-  readonly method: HttpMethod;
-  readonly url: string;
+export const DeliveryMessageSchema = z.object({
+  v: z.literal(1),
+  delivery_id: z.string().min(1),
+  organization_id: z.string().min(1),
+  workflow_id: z.number().int(),
+  workflow_run_id: z.number().int(),
+  node_id: z.string().min(1),
+  node_name: z.string(),
+  method: HttpMethodSchema,
+  url: z.string(),
   /** Custom headers after rendering and filtering; auth and X-Dograh-* are added at send time. */
-  readonly headers: Readonly<Record<string, string>>;
+  headers: z.record(z.string(), z.string()),
   /** JSON text of the rendered payload; null for GET and DELETE. */
-  readonly body: string | null;
-  readonly credential_uuid: string | null;
-  readonly retry: RetryConfig;
+  body: z.string().nullable(),
+  credential_uuid: z.string().nullable(),
+  retry: RetryConfigSchema,
   /** ISO time the run's event was rendered. */
-  readonly rendered_at: string;
-}
+  rendered_at: z.string(),
+});
+export type DeliveryMessage = z.infer<typeof DeliveryMessageSchema>;
 
 /** Final and in-between states of a delivery in the outcome log. */
 export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'delivered' | 'failed' | 'skipped';

@@ -53,7 +53,7 @@ export const WebhookNodeDataSchema = z.looseObject({
     .transform((m) => m.toUpperCase())
     .pipe(HttpMethodSchema)
     .default('POST'),
-  endpoint_url: z.string().min(1, 'endpoint_url is required'),
+  endpoint_url: z.string().regex(/^https?:\/\//i, 'the URL must start with http:// or https://'),
   credential_uuid: z
     .string()
     .regex(SAFE_ID, 'credential_uuid may hold only letters, digits, "-" and "_"')

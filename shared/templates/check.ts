@@ -17,12 +17,7 @@ export function checkNodeTemplates(node: WebhookNode): Problem[] {
     }
   };
   const { data } = node;
-  attempt(() => {
-    if (!/^https?:\/\//i.test(data.endpoint_url)) {
-      throw new InvalidTemplateError('data.endpoint_url', 'the URL must start with http:// or https://');
-    }
-    parseTemplate(data.endpoint_url, 'data.endpoint_url', { newlines: false });
-  });
+  attempt(() => parseTemplate(data.endpoint_url, 'data.endpoint_url', { newlines: false }));
   data.custom_headers.forEach((header, i) =>
     attempt(() => parseTemplate(header.value, `data.custom_headers.${i}.value`, { newlines: false })),
   );

@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
+import { formatProblem } from '../../shared/errors.ts';
+import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE, RunCompletedEventSchema } from '../../shared/schemas/event.ts';
+import { problemsFrom } from '../../shared/schemas/issues.ts';
+import { isRecord } from '../../shared/schemas/workflow.ts';
+import type { RenderedDelivery } from '../../shared/use-cases/render-run.ts';
+import { startLocalStack } from '../local-stack.ts';
+import { action, CliError, readJsonFile } from '../io.ts';
+
+interface LocalOptions {
+  readonly event: string;
+  readonly secrets?: string;
+  readonly timeout: string;
+  readonly verbose?: boolean;
+}
+
+/** One line of the summary, as CONTRACT section 6 fixes it. */
+export interface SummaryEntry {
+  readonly delivery_id: string;
+  readonly node_id: string;
+  readonly workflow_run_id: number;
+  readonly status: 'delivered' | 'failed' | 'skipped';
+  readonly attempts: number;
+  readonly last_status_code: number | null;
+  readonly error: string | null;
+}
+
+export function registerLocal(program: Command): void {
+  program
+    .command('local')
+    .description('run the whole pipeline on this machine (embedded SQS and DynamoDB) and print each delivery\'s outcome')
+    .requiredOption('-e, --event <file>', 'one run-completed event, or an array of them (JSON)')
+    .option('-s, --secrets <file>', 'secret names (<prefix>/<org>/<credential_uuid>) mapped to credential objects (JSON)')
+    .option('--timeout <seconds>', 'give up waiting for final outcomes after this long', '900')
+    .option('-v, --verbose', 'write the functions\' JSON log lines to stderr')
+    .addHelpText(
+      'after',
+      `
+Loopback endpoints are allowed here; every other private, link-local or metadata address stays blocked.
+Prints a JSON array on stdout, one entry per delivery:
+  {"delivery_id", "node_id", "workflow_run_id", "status", "attempts", "last_status_code", "error"}
+
+Examples:
+  $ webhooks local --event examples/event.json --secrets examples/secrets.json
+  $ webhooks local --event runs.json --verbose 2> functions.log`,
+    )
+    .action(action(runLocal));
+}
+
+async function runLocal(options: LocalOptions): Promise<void> {
+  const timeoutSeconds = Number(options.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new CliError(`--timeout: expected a number of seconds, got "${options.timeout}"`);
+  const events = readEvents(await readJsonFile(options.event), options.event);
+  const secrets = options.secrets === undefined ? {} : await loadSecretsFile(options.secrets);
+  const stack = await startLocalStack({
+    secrets,
+    ...(options.verbose ? { logSink: (line: string) => process.stderr.write(`${line}\n`), logLevel: 'debug' as const } : {}),
+  });
+  try {
+    const rendered: RenderedDelivery[] = [];
+    for (const event of events) rendered.push(...(await stack.emit(event)));
+    const sent = rendered.filter((r) => r.status !== 'skipped').map((r) => r.delivery_id);
+    const records = new Map((await stack.waitUntilFinal(sent, timeoutSeconds * 1000)).map((r) => [r.delivery_id, r]));
+    const summary = rendered.map((r) => summarize(r, records.get(r.delivery_id)));
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    await stack.stop();
+  }
+  // Keep-alive sockets to the receivers would hold the process open.
+  process.exit(process.exitCode ?? 0);
+}
+
+function summarize(rendered: RenderedDelivery, record: DeliveryRecord | undefined): SummaryEntry {
+  const base = { delivery_id: rendered.delivery_id, node_id: rendered.node_id, workflow_run_id: rendered.workflow_run_id };
+  if (rendered.status === 'skipped' || record === undefined) {
+    return { ...base, status: 'skipped', attempts: 0, last_status_code: null, error: null };
+  }
+  return {
+    ...base,
+    status: record.status === 'delivered' ? 'delivered' : 'failed',
+    attempts: record.attempts,
+    last_status_code: record.last_status_code,
+    error: record.status === 'delivered' ? null : record.last_error,
+  };
+}
+
+/** Events from the file, each checked before anything starts, so bad input fails fast naming the entry and field. */
+function readEvents(value: unknown, file: string): unknown[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) throw new CliError(`${file}: (root): no events`);
+  return list.map((entry, i) => {
+    const where = Array.isArray(value) ? [i] : [];
+    // A bare detail is accepted and wrapped as EventBridge would deliver it.
+    const event = isRecord(entry) && !('detail' in entry) && 'workflow_definition' in entry
+      ? { source: DEFAULT_EVENT_SOURCE, 'detail-type': DEFAULT_DETAIL_TYPE, detail: entry }
+      : entry;
+    const parsed = RunCompletedEventSchema.safeParse(event);
+    if (!parsed.success) {
+      const [first, ...rest] = problemsFrom(parsed.error, file, where);
+      throw new CliError(`${formatProblem(first!)}${rest.length > 0 ? ` (and ${rest.length} more)` : ''}`);
+    }
+    return event;
+  });
+}

@@ -1,0 +1,131 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { wireDeliverDeps } from '../functions/deliver/handler.ts';
+import { makeHandler as makeDeliverHandler } from '../functions/deliver/handler.ts';
+import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/render/handler.ts';
+import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
+import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
+import { DeliverConfigSchema, ENV, parseConfig, RenderConfigSchema } from '../shared/config/config.ts';
+import { FINAL_STATUSES } from '../shared/domain/delivery.ts';
+import { ValidationError } from '../shared/errors.ts';
+import { startDynalite, createOutcomeTable } from '../shared/local/dynalite.ts';
+import { startPoller } from '../shared/local/event-source-poller.ts';
+import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues } from '../shared/local/fauxqs.ts';
+import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
+import { createLogger, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
+import type { DeliveryRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
+import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
+import { MAX_ATTEMPTS_LIMIT } from '../shared/schemas/node.ts';
+import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
+
+export interface LocalStackOptions {
+  /** Secret names (`<prefix>/<org>/<uuid>`) to credential objects, as in `--secrets S.json`. */
+  readonly secrets: Readonly<Record<string, unknown>>;
+  readonly secretsPrefix?: string;
+  readonly requestTimeoutMs?: number;
+  /** Where the functions' JSON log lines go; default nowhere. */
+  readonly logSink?: LineSink;
+  readonly logLevel?: LogLevel;
+  /** Keep DynamoDB data in this folder between runs. */
+  readonly dataDir?: string;
+}
+
+export interface LocalStack {
+  /** Hands one event to the render function as EventBridge would; a malformed one lands in the render dead-letter queue and rejects. */
+  emit(event: unknown): Promise<RenderedDelivery[]>;
+  /** Resolves when every one of these deliveries is final, with their records. */
+  waitUntilFinal(deliveryIds: readonly string[], timeoutMs: number): Promise<DeliveryRecord[]>;
+  readonly store: DeliveryStore;
+  readonly queues: DeliveryQueues;
+  readonly sqsEndpoint: string;
+  readonly dynamoEndpoint: string;
+  stop(): Promise<void>;
+}
+
+const TABLE_NAME = 'dograh-webhooks-outcomes';
+
+/**
+ * The whole pipeline on this machine: fauxqs for SQS, dynalite for DynamoDB,
+ * the real AWS SDK clients pointed at them, the render and deliver handlers
+ * wired by the same code as in Lambda, from environments parsed by the same
+ * schemas, and a poller that plays Lambda's SQS event source mapping.
+ * Loopback endpoints are allowed; every other private address stays blocked.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const sqs = await startSqsEmulator();
+  const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: options.dataDir });
+  await createOutcomeTable(dynamo.client, TABLE_NAME);
+  const queues = await createDeliveryQueues(sqs.client, {
+    // As the stack does: the handler settles retries itself; visibility only covers a crashed attempt.
+    visibilityTimeoutSeconds: Math.ceil(requestTimeoutMs / 1000) + 35,
+    maxReceiveCount: MAX_ATTEMPTS_LIMIT + 5,
+  });
+  const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
+  const log = createLogger({ level: options.logLevel ?? 'info', sink: options.logSink ?? (() => undefined) });
+  const env = {
+    [ENV.deliveryQueueUrl]: queues.delivery.url,
+    [ENV.deadLetterQueueUrl]: queues.deadLetter.url,
+    [ENV.outcomeTableName]: TABLE_NAME,
+    [ENV.secretsPrefix]: prefix,
+    [ENV.requestTimeoutMs]: String(requestTimeoutMs),
+    [ENV.metricsNamespace]: 'DograhWebhooksLocal',
+  };
+  const render = makeRenderHandler(
+    wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }) }),
+  );
+  const deliver = makeDeliverHandler(
+    wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
+      sqs: sqs.client,
+      dynamo: dynamo.client,
+      credentials: createFileCredentialStore(options.secrets, prefix),
+      policy: LOCAL_ADDRESS_POLICY,
+      log: log.child({ function: 'deliver' }),
+    }),
+  );
+  const poller = startPoller({
+    client: sqs.client,
+    queueUrl: queues.delivery.url,
+    queueArn: queues.delivery.arn,
+    handler: deliver,
+    waitTimeSeconds: 1,
+    concurrency: 2,
+    onError: (error, stage) => log.error('poller error', { stage, error }),
+  });
+  const store = createDynamoDeliveryStore({ client: dynamo.client, tableName: TABLE_NAME, retentionDays: 30 });
+
+  return {
+    store,
+    queues,
+    sqsEndpoint: sqs.endpoint,
+    dynamoEndpoint: dynamo.endpoint,
+    async emit(event) {
+      try {
+        return await render(event as Parameters<typeof render>[0]);
+      } catch (error) {
+        // Lambda's on-failure destination: the event and why it failed.
+        const reason = error instanceof ValidationError ? error.message : String(error);
+        await sqs.client.send(
+          new SendMessageCommand({
+            QueueUrl: queues.renderDeadLetter.url,
+            MessageBody: JSON.stringify({ requestPayload: event, responsePayload: { errorMessage: reason } }),
+          }),
+        );
+        throw error;
+      }
+    },
+    async waitUntilFinal(deliveryIds, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const records = await Promise.all(deliveryIds.map((id) => store.get(id)));
+        if (records.every((r) => r !== undefined && FINAL_STATUSES.has(r.status))) return records as DeliveryRecord[];
+        if (Date.now() > deadline) throw new Error(`deliveries not final after ${Math.round(timeoutMs / 1000)} s`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+    async stop() {
+      await poller.stop();
+      await sqs.stop();
+      await dynamo.stop();
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { formatProblem, InvalidTemplateError, ValidationError } from '../errors.ts';
+import { deliveryId, type DeliveryMessage } from '../domain/delivery.ts';
+import { renderNode } from '../domain/render-node.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { DeliveryQueue } from '../ports/delivery-queue.ts';
+import type { DeliveryStore } from '../ports/delivery-store.ts';
+import { RunCompletedEventSchema, templateContextOf, type RunCompletedDetail } from '../schemas/event.ts';
+import { problemsFrom } from '../schemas/issues.ts';
+import { NO_RETRY, type HttpMethod } from '../schemas/node.ts';
+import { extractWebhookNodes, isRecord } from '../schemas/workflow.ts';
+import type { Log, Metrics } from './observability.ts';
+
+export interface RenderRunDeps {
+  readonly queue: DeliveryQueue;
+  readonly store: Pick<DeliveryStore, 'recordFinal'>;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly metrics: Metrics;
+  readonly eventSource: string;
+  readonly detailType: string;
+  /** A rendered delivery larger than this (bytes of its queue message) fails as oversized. */
+  readonly maxMessageBytes: number;
+}
+
+/** One webhook node's fate in a run, as the render step saw it. */
+export interface RenderedDelivery {
+  readonly delivery_id: string;
+  readonly node_id: string;
+  readonly workflow_run_id: number;
+  readonly status: 'enqueued' | 'failed' | 'skipped';
+  readonly error: string | null;
+}
+
+/**
+ * Renders every enabled webhook node of a completed run and enqueues it; a bad
+ * node becomes a failed delivery with its reason while the others still go.
+ * A malformed event throws `ValidationError`: the function fails, and Lambda's
+ * on-failure destination keeps the event and the reason in a dead-letter queue.
+ */
+export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<RenderedDelivery[]> {
+  const detail = parseEvent(event, deps);
+  const now = new Date(deps.clock.now());
+  const context = templateContextOf(detail);
+  const runLog = deps.log.child({
+    organization_id: detail.organization_id,
+    workflow_id: detail.workflow_id,
+    workflow_run_id: detail.workflow_run_id,
+  });
+  const { nodes, problems } = extractWebhookNodes(detail.workflow_definition.nodes);
+  const results: RenderedDelivery[] = [];
+  const messages: DeliveryMessage[] = [];
+  const failures: { message: DeliveryMessage; reason: string }[] = [];
+
+  const badNodes = new Map<string, string[]>();
+  for (const problem of problems) {
+    const source = problem.source ?? '(unknown)';
+    badNodes.set(source, [...(badNodes.get(source) ?? []), formatProblem({ ...problem, source: undefined })]);
+  }
+  for (const [nodeId, reasons] of badNodes) {
+    const raw = detail.workflow_definition.nodes.find((n) => isRecord(n) && n['id'] === nodeId);
+    failures.push({ message: skeleton(detail, nodeId, raw, now), reason: `invalid webhook node: ${reasons.join('; ')}` });
+  }
+
+  for (const node of nodes) {
+    const base = skeleton(detail, node.id, node, now);
+    if (!node.data.enabled) {
+      results.push({ delivery_id: base.delivery_id, node_id: node.id, workflow_run_id: detail.workflow_run_id, status: 'skipped', error: null });
+      continue;
+    }
+    try {
+      const rendered = renderNode(node, context, now);
+      const message: DeliveryMessage = {
+        ...base,
+        method: rendered.method,
+        url: rendered.url,
+        headers: rendered.headers,
+        body: rendered.body,
+        retry: node.data.retry_config ?? NO_RETRY,
+      };
+      for (const dropped of rendered.droppedHeaders) {
+        runLog.warn('custom header dropped', { node_id: node.id, delivery_id: base.delivery_id, header: dropped.name, reason: dropped.reason });
+      }
+      const size = Buffer.byteLength(JSON.stringify(message));
+      if (size > deps.maxMessageBytes) {
+        failures.push({ message, reason: `payload too large: the rendered delivery is ${size} bytes, the limit is ${deps.maxMessageBytes}` });
+        continue;
+      }
+      messages.push(message);
+    } catch (error) {
+      if (!(error instanceof InvalidTemplateError)) throw error;
+      failures.push({ message: base, reason: `cannot render: ${error.message}` });
+    }
+  }
+
+  // Failures are recorded before anything is enqueued, so a crash in between
+  // leaves the event to be retried whole, and recordFinal never overwrites.
+  for (const { message, reason } of failures) {
+    await deps.store.recordFinal(message, 'failed', reason, deps.clock.now());
+    runLog.warn('delivery failed before sending', { delivery_id: message.delivery_id, node_id: message.node_id, outcome: 'failed', error_class: 'invalid', error: reason });
+    deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+    results.push({ delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: detail.workflow_run_id, status: 'failed', error: reason });
+  }
+  await deps.queue.enqueue(messages);
+  for (const message of messages) {
+    runLog.info('delivery enqueued', { delivery_id: message.delivery_id, node_id: message.node_id, method: message.method });
+    results.push({ delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: detail.workflow_run_id, status: 'enqueued', error: null });
+  }
+  deps.metrics.count('RenderedDeliveries', messages.length);
+  const skipped = results.filter((r) => r.status === 'skipped').length;
+  if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
+  runLog.info('run rendered', { enqueued: messages.length, failed: failures.length, skipped });
+  return results;
+}
+
+function parseEvent(event: unknown, deps: RenderRunDeps): RunCompletedDetail {
+  const parsed = RunCompletedEventSchema.safeParse(event);
+  const problems = parsed.success ? [] : problemsFrom(parsed.error, 'event');
+  if (parsed.success && parsed.data.source !== deps.eventSource) {
+    problems.push({ source: 'event', path: 'source', reason: `expected "${deps.eventSource}", got "${parsed.data.source}"` });
+  }
+  if (parsed.success && parsed.data['detail-type'] !== deps.detailType) {
+    problems.push({ source: 'event', path: 'detail-type', reason: `expected "${deps.detailType}", got "${parsed.data['detail-type']}"` });
+  }
+  if (!parsed.success || problems.length > 0) {
+    const error = new ValidationError(problems);
+    deps.log.error('malformed run-completed event', { event_id: isRecord(event) ? event['id'] : undefined, problems: error.problems });
+    throw error;
+  }
+  return parsed.data.detail;
+}
+
+/** The parts of a delivery known before rendering; enough to record a failure. */
+function skeleton(detail: RunCompletedDetail, nodeId: string, raw: unknown, now: Date): DeliveryMessage {
+  const data = isRecord(raw) && isRecord(raw['data']) ? raw['data'] : {};
+  const method = typeof data['http_method'] === 'string' ? data['http_method'].toUpperCase() : 'POST';
+  return {
+    v: 1,
+    delivery_id: deliveryId(detail.organization_id, detail.workflow_run_id, nodeId),
+    organization_id: detail.organization_id,
+    workflow_id: detail.workflow_id,
+    workflow_run_id: detail.workflow_run_id,
+    node_id: nodeId,
+    node_name: typeof data['name'] === 'string' ? data['name'] : '',
+    method: (['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method) ? method : 'POST') as HttpMethod,
+    url: typeof data['endpoint_url'] === 'string' ? data['endpoint_url'] : '',
+    headers: {},
+    body: null,
+    credential_uuid: typeof data['credential_uuid'] === 'string' ? data['credential_uuid'] : null,
+    retry: NO_RETRY,
+    rendered_at: now.toISOString(),
+  };
+}
