@@ -9,7 +9,7 @@ import {
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
-import { WebhookError } from '../errors.ts';
+import { ValidationError, WebhookError } from '../errors.ts';
 import type {
   AttemptRecord,
   Claim,
@@ -48,7 +48,15 @@ export interface DeliveryStoreStats {
  * Cost: a delivery that succeeds on its first attempt takes exactly 2 write
  * requests (the claim and the outcome); each further attempt takes 2 more. A
  * duplicate message that finds the delivery final costs one failed conditional
- * write and one GetItem.
+ * write (and a GetItem where the old item does not come back with the failure,
+ * as on dynalite).
+ *
+ * `recordAttempt` rejects with `DeliveryStateError` when the attempt is no longer
+ * in flight (a later claim overtook it, or it was already recorded with another
+ * outcome); repeating the exact outcome already recorded is accepted, so a
+ * retried request whose first try landed does not fail. `reopen` rejects with
+ * `DeliveryStateError` for a missing delivery or one that is not delivered or
+ * failed.
  */
 export interface DynamoDeliveryStore extends DeliveryStore {
   readonly stats: DeliveryStoreStats;
@@ -97,6 +105,8 @@ const MAX_TEXT = 2048;
 /** BatchGetItem takes at most 100 keys. */
 const BATCH_GET_LIMIT = 100;
 const DAY_MS = 86_400_000;
+/** Longest retention the config allows, and a day's slack for TTL's lag. */
+const MAX_WINDOW_DAYS = 3651;
 
 /**
  * Creates the DynamoDB `DeliveryStore`. Every state change is one conditional
@@ -180,7 +190,9 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return { kind: 'claimed', attempt: num(out.Attributes?.[A.attempts]) ?? 1 };
+      const attempt = num(out.Attributes?.[A.attempts]);
+      if (attempt === undefined) throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
+      return { kind: 'claimed', attempt };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       return refusal(await itemAfterConflict(error, message.delivery_id), nowMs);
@@ -230,6 +242,8 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const item = await itemAfterConflict(error, message.delivery_id);
+      // The SDK retries a request whose answer was lost; if the first try landed, this is done.
+      if (item !== undefined && alreadyRecorded(item, attempt, next.status)) return;
       const held =
         item === undefined ? 'the record does not exist' : `the record is at attempt ${num(item[A.attempts]) ?? 0}, ${str(item[A.status])}`;
       throw new DeliveryStateError(
@@ -388,6 +402,12 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     // One partition per UTC day, newest day first, so results come newest first across days too.
     const index = OUTCOME_TABLE.indexes.failuresByDay;
     const firstDay = Date.parse(`${since.slice(0, 10)}T00:00:00.000Z`);
+    if (Date.parse(until) - firstDay > MAX_WINDOW_DAYS * DAY_MS) {
+      // One Query per day: a window of decades is a mistake, not a question.
+      throw new ValidationError([
+        { path: 'since', reason: `a window across all organizations may span at most ${MAX_WINDOW_DAYS} days` },
+      ]);
+    }
     for (let day = Date.parse(`${until.slice(0, 10)}T00:00:00.000Z`); day >= firstDay; day -= DAY_MS) {
       if (found.length >= limit) break;
       await queryFailures(index.name, index.partitionKey, utcDay(day), since, until, limit, found);
@@ -447,6 +467,18 @@ function refusal(item: Item | undefined, nowMs: number): Claim {
   }
   // The item changed between the write and the read: whatever blocked the claim is gone.
   return { kind: 'wait', seconds: 1 };
+}
+
+/** Whether the item already holds exactly this outcome of this attempt as its latest. */
+function alreadyRecorded(item: Item, attempt: AttemptRecord, status: DeliveryStatus): boolean {
+  const last = item[A.attemptLog]?.L?.at(-1);
+  return (
+    num(item[A.attempts]) === attempt.attempt &&
+    str(item[A.status]) === status &&
+    last !== undefined &&
+    num(last.M?.attempt) === attempt.attempt &&
+    str(last.M?.at) === attempt.at
+  );
 }
 
 function secondsUntil(atMs: number, nowMs: number): number {
@@ -556,7 +588,7 @@ export function endpointHost(url: string): string {
 
 function isoArgument(name: string, value: string): string {
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new WebhookError(`${name}: not an ISO time: ${JSON.stringify(value)}`);
+  if (Number.isNaN(ms)) throw new ValidationError([{ path: name, reason: `not an ISO time: ${JSON.stringify(value)}` }]);
   return iso(ms);
 }
 

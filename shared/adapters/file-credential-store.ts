@@ -1,0 +1,122 @@
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { CredentialError, ValidationError } from '../errors.ts';
+import type { Problem } from '../errors.ts';
+import type { CredentialStore } from '../ports/credential-store.ts';
+import { CredentialSchema, secretName } from '../schemas/credential.ts';
+import type { Credential } from '../schemas/credential.ts';
+import { SAFE_ID } from '../schemas/node.ts';
+
+/**
+ * The credential store of `webhooks local`: the secrets of a `--secrets S.json`
+ * file, a map of secret names (`<prefix>/<organization_id>/<credential_uuid>`)
+ * to credential objects. Names, parsing and errors are those of the Secrets
+ * Manager store, so a node that works locally works in AWS.
+ */
+export function createFileCredentialStore(secrets: Readonly<Record<string, unknown>>, prefix: string): CredentialStore {
+  return {
+    async get(organizationId, credentialUuid) {
+      const name = credentialSecretName(prefix, organizationId, credentialUuid);
+      // Own keys only: a name like `constructor` must not reach Object.prototype.
+      if (!Object.hasOwn(secrets, name)) throw new CredentialError(name, 'not found in the secrets file');
+      return parseCredential(name, secrets[name]);
+    },
+    invalidate() {
+      // Nothing is cached: every get reads the map.
+    },
+  };
+}
+
+/**
+ * Reads and validates a secrets file. Every problem is reported at once, each
+ * naming the file, the secret and the field; no reason ever quotes a value.
+ */
+export async function loadSecretsFile(path: string): Promise<Record<string, Credential>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'file not found' : `cannot read the file${code === undefined ? '' : ` (${code})`}`;
+    throw new ValidationError([{ source: path, path: '(root)', reason }], { cause: error });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    // JSON.parse quotes the text around the mistake, which may be a secret: keep only the position.
+    throw new ValidationError([{ source: path, path: '(root)', reason: `not valid JSON${jsonPosition(error)}` }]);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new ValidationError([
+      { source: path, path: '(root)', reason: 'must be an object mapping secret names to credentials' },
+    ]);
+  }
+  const problems: Problem[] = [];
+  const secrets: Record<string, Credential> = {};
+  for (const [name, value] of Object.entries(data)) {
+    const parsed = CredentialSchema.safeParse(value);
+    if (parsed.success) {
+      // defineProperty, not assignment: a secret named `__proto__` stays a plain key.
+      Object.defineProperty(secrets, name, { value: parsed.data, enumerable: true, writable: true, configurable: true });
+    } else {
+      for (const issue of parsed.error.issues) {
+        problems.push({ source: path, path: [name, ...issue.path.map(String)].join('.'), reason: issueReason(issue) });
+      }
+    }
+  }
+  if (problems.length > 0) throw new ValidationError(problems);
+  return secrets;
+}
+
+/**
+ * The secret name of a credential, refusing ids that could step outside their
+ * organization's part of the namespace (`/`, `..`). The event and node schemas
+ * check this too; a store is the last line.
+ */
+export function credentialSecretName(prefix: string, organizationId: string, credentialUuid: string): string {
+  const name = secretName(prefix, organizationId, credentialUuid);
+  if (!SAFE_ID.test(organizationId)) {
+    throw new CredentialError(name, 'organization_id may hold only letters, digits, "-" and "_"');
+  }
+  if (!SAFE_ID.test(credentialUuid)) {
+    throw new CredentialError(name, 'credential_uuid may hold only letters, digits, "-" and "_"');
+  }
+  return name;
+}
+
+/**
+ * Parses a secret's value as a credential. On failure the `CredentialError`
+ * names the fields that are wrong and never carries the value, not even as a
+ * cause: zod and JSON errors can quote their input.
+ */
+export function parseCredential(name: string, value: unknown): Credential {
+  const parsed = CredentialSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const reasons = parsed.error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    return path === '' ? issueReason(issue) : `${path}: ${issueReason(issue)}`;
+  });
+  throw new CredentialError(name, `not a valid credential: ${reasons.join('; ')}`);
+}
+
+const CREDENTIAL_TYPES = 'NONE, API_KEY, BEARER_TOKEN, BASIC_AUTH or CUSTOM_HEADER';
+
+/** A reason built from the issue's kind and the schema's expectations only, never from the input. */
+function issueReason(issue: z.core.$ZodIssue): string {
+  if (issue.path.length === 0 && issue.code === 'invalid_type') return 'must be a JSON object';
+  if (issue.path.length === 1 && issue.path[0] === 'type') return `must be one of ${CREDENTIAL_TYPES}`;
+  switch (issue.code) {
+    case 'invalid_type':
+      return `missing or not a ${issue.expected}`;
+    case 'too_small':
+      return 'must not be empty';
+    default:
+      return 'invalid';
+  }
+}
+
+function jsonPosition(error: unknown): string {
+  const match = error instanceof Error ? /line (\d+) column (\d+)/.exec(error.message) : null;
+  return match === null ? '' : ` (line ${match[1]}, column ${match[2]})`;
+}

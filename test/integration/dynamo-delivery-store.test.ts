@@ -1,0 +1,528 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDynamoDeliveryStore, DeliveryStateError } from '../../shared/adapters/dynamo-delivery-store.ts';
+import type { DynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
+import { ValidationError } from '../../shared/errors.ts';
+import { deliveryId } from '../../shared/domain/delivery.ts';
+import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
+import { createOutcomeTable, startDynalite } from '../../shared/local/dynalite.ts';
+import type { LocalDynamo } from '../../shared/local/dynalite.ts';
+import type { AttemptRecord } from '../../shared/ports/delivery-store.ts';
+
+const T0 = Date.parse('2024-05-01T12:00:00.000Z');
+const LEASE_MS = 60_000;
+
+function message(overrides: Partial<DeliveryMessage> & { max_attempts?: number } = {}): DeliveryMessage {
+  const { max_attempts = 3, ...rest } = overrides;
+  const organization_id = rest.organization_id ?? 'org-1';
+  const workflow_run_id = rest.workflow_run_id ?? 42;
+  const node_id = rest.node_id ?? 'webhook-1';
+  return {
+    v: 1,
+    delivery_id: deliveryId(organization_id, workflow_run_id, node_id),
+    organization_id,
+    workflow_id: 7,
+    workflow_run_id,
+    node_id,
+    node_name: 'Notify CRM',
+    method: 'POST',
+    url: 'https://user:pw@crm.example.com:8443/hooks/7?token=s3cret',
+    headers: {},
+    body: '{"run_id":"42"}',
+    credential_uuid: null,
+    retry: { max_attempts, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 3600 },
+    rendered_at: new Date(T0).toISOString(),
+    ...rest,
+  };
+}
+
+function attempt(n: number, atMs: number, overrides: Partial<AttemptRecord> = {}): AttemptRecord {
+  return {
+    attempt: n,
+    at: new Date(atMs).toISOString(),
+    duration_ms: 120,
+    status_code: 200,
+    error_class: 'none',
+    error_message: null,
+    response_snippet: 'ok',
+    ...overrides,
+  };
+}
+
+const failedAttempt = (n: number, atMs: number): AttemptRecord =>
+  attempt(n, atMs, { status_code: 503, error_class: 'http_transient', error_message: 'endpoint answered 503' });
+
+let dynamo: LocalDynamo;
+let store: DynamoDeliveryStore;
+let tableName: string;
+let tables = 0;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+beforeEach(async () => {
+  // A fresh table per test keeps the index queries of one test free of another's items.
+  tables += 1;
+  tableName = `outcomes-${tables}`;
+  await createOutcomeTable(dynamo.client, tableName);
+  store = createDynamoDeliveryStore({ client: dynamo.client, tableName, retentionDays: 30 });
+});
+
+describe('createOutcomeTable', () => {
+  it('creates the table as the layout describes it, on demand and ACTIVE', async () => {
+    const { Table } = await dynamo.client.send(new DescribeTableCommand({ TableName: tableName }));
+    expect(Table?.TableStatus).toBe('ACTIVE');
+    expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(Table?.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    const indexes = Object.fromEntries(
+      (Table?.GlobalSecondaryIndexes ?? []).map((i) => [
+        i.IndexName,
+        { keys: i.KeySchema?.map((k) => k.AttributeName), projection: i.Projection?.ProjectionType, status: i.IndexStatus },
+      ]),
+    );
+    for (const index of Object.values(OUTCOME_TABLE.indexes)) {
+      expect(indexes[index.name]).toEqual({
+        keys: [index.partitionKey, index.sortKey],
+        projection: index.projection,
+        status: 'ACTIVE',
+      });
+    }
+  });
+
+  it('keeps an existing table and its items when called again', async () => {
+    await store.claim(message(), T0, LEASE_MS);
+    await createOutcomeTable(dynamo.client, tableName);
+    expect((await store.get(message().delivery_id))?.attempts).toBe(1);
+  });
+});
+
+describe('startDynalite with a path', () => {
+  it('keeps the data between runs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dynalite-'));
+    try {
+      const first = await startDynalite({ path: dir });
+      await createOutcomeTable(first.client, 'persisted');
+      await createDynamoDeliveryStore({ client: first.client, tableName: 'persisted', retentionDays: 1 }).claim(
+        message(),
+        T0,
+        LEASE_MS,
+      );
+      await first.stop();
+
+      const second = await startDynalite({ path: dir });
+      try {
+        const again = createDynamoDeliveryStore({ client: second.client, tableName: 'persisted', retentionDays: 1 });
+        expect((await again.get(message().delivery_id))?.status).toBe('sending');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('claim', () => {
+  it('creates the record on first sight and takes attempt 1', async () => {
+    const msg = message();
+    expect(await store.claim(msg, T0, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.get(msg.delivery_id)).toEqual({
+      delivery_id: msg.delivery_id,
+      organization_id: 'org-1',
+      workflow_id: 7,
+      workflow_run_id: 42,
+      node_id: 'webhook-1',
+      node_name: 'Notify CRM',
+      method: 'POST',
+      endpoint_host: 'https://crm.example.com:8443',
+      status: 'sending',
+      attempts: 1,
+      max_attempts: 3,
+      last_status_code: null,
+      last_error: null,
+      created_at: '2024-05-01T12:00:00.000Z',
+      updated_at: '2024-05-01T12:00:00.000Z',
+      next_attempt_at: null,
+      final_at: null,
+      attempt_log: [],
+    });
+  });
+
+  it('sets the TTL attribute to the retention period after the write', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const { Item } = await dynamo.client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: msg.delivery_id } } }),
+    );
+    expect(Item?.[OUTCOME_TABLE.ttlAttribute]).toEqual({ N: String(T0 / 1000 + 30 * 86_400) });
+  });
+
+  it('makes a second claim wait while the lease is held', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    expect(await store.claim(msg, T0 + 10_500, LEASE_MS)).toEqual({ kind: 'wait', seconds: 50 });
+    expect((await store.get(msg.delivery_id))?.attempts).toBe(1);
+  });
+
+  it('lets exactly one of many concurrent claims through', async () => {
+    const msg = message();
+    const claims = await Promise.all(Array.from({ length: 8 }, () => store.claim(msg, T0, LEASE_MS)));
+    expect(claims.filter((c) => c.kind === 'claimed')).toEqual([{ kind: 'claimed', attempt: 1 }]);
+    expect(claims.filter((c) => c.kind === 'wait')).toHaveLength(7);
+  });
+
+  it('makes a retry wait until it is due, then takes attempt 2', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
+
+    const retrying = await store.get(msg.delivery_id);
+    expect(retrying?.status).toBe('retrying');
+    expect(retrying?.next_attempt_at).toBe('2024-05-01T12:00:30.000Z');
+
+    expect(await store.claim(msg, T0 + 2_000, LEASE_MS)).toEqual({ kind: 'wait', seconds: 28 });
+    expect(await store.claim(msg, T0 + 30_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    const sending = await store.get(msg.delivery_id);
+    expect(sending?.status).toBe('sending');
+    expect(sending?.next_attempt_at).toBeNull();
+  });
+
+  it('answers final to a duplicate of a delivered delivery', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 500);
+    expect(await store.claim(msg, T0 + 1_000, LEASE_MS)).toEqual({ kind: 'final', status: 'delivered' });
+    // Long after any lease: still final.
+    expect(await store.claim(msg, T0 + 86_400_000, LEASE_MS)).toEqual({ kind: 'final', status: 'delivered' });
+  });
+
+  it('answers exhausted when every attempt was started and the last one was lost', async () => {
+    const msg = message({ max_attempts: 2 });
+    expect(await store.claim(msg, T0, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
+    // The worker crashed: no outcome. The lease runs out and the redelivered message takes attempt 2.
+    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    // Attempt 2 still leased: it may yet succeed, so wait rather than give up.
+    expect(await store.claim(msg, T0 + LEASE_MS + 1_000, LEASE_MS)).toEqual({ kind: 'wait', seconds: 59 });
+    // Attempt 2 lost too.
+    expect(await store.claim(msg, T0 + 2 * LEASE_MS, LEASE_MS)).toEqual({ kind: 'exhausted', attempts: 2 });
+    expect((await store.get(msg.delivery_id))?.attempts).toBe(2);
+  });
+
+  it('takes the place of an attempt whose lease ran out without an outcome', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+  });
+});
+
+describe('recordAttempt', () => {
+  it('appends the attempt and makes a delivered delivery final', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const record = attempt(1, T0);
+    await store.recordAttempt(msg, record, { status: 'delivered' }, T0 + 500);
+    const stored = await store.get(msg.delivery_id);
+    expect(stored).toMatchObject({
+      status: 'delivered',
+      attempts: 1,
+      last_status_code: 200,
+      last_error: null,
+      updated_at: '2024-05-01T12:00:00.500Z',
+      final_at: '2024-05-01T12:00:00.500Z',
+      next_attempt_at: null,
+    });
+    expect(stored?.attempt_log).toEqual([record]);
+  });
+
+  it('keeps every attempt of a retried delivery in order', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
+    await store.claim(msg, T0 + 30_000, LEASE_MS);
+    await store.recordAttempt(msg, attempt(2, T0 + 30_000), { status: 'delivered' }, T0 + 31_000);
+    const stored = await store.get(msg.delivery_id);
+    expect(stored?.attempt_log.map((a) => [a.attempt, a.status_code, a.error_class])).toEqual([
+      [1, 503, 'http_transient'],
+      [2, 200, 'none'],
+    ]);
+    expect(stored?.last_error).toBeNull();
+  });
+
+  it('refuses an attempt that a later claim overtook', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.claim(msg, T0 + LEASE_MS, LEASE_MS);
+    await expect(store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + LEASE_MS + 1)).rejects.toThrow(
+      DeliveryStateError,
+    );
+    const stored = await store.get(msg.delivery_id);
+    expect(stored?.status).toBe('sending');
+    expect(stored?.attempt_log).toEqual([]);
+  });
+
+  it('refuses to record the same attempt twice', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
+    const second = store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 2_000);
+    await expect(second).rejects.toThrow(/cannot record attempt 1: it is no longer in flight \(the record is at attempt 1, retrying\)/);
+    expect((await store.get(msg.delivery_id))?.attempt_log).toHaveLength(1);
+  });
+
+  it('accepts a repeat of the very outcome it already holds (a retried request whose first try landed)', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const record = attempt(1, T0);
+    await store.recordAttempt(msg, record, { status: 'delivered' }, T0 + 1);
+    await store.recordAttempt(msg, record, { status: 'delivered' }, T0 + 2);
+    expect((await store.get(msg.delivery_id))?.attempt_log).toEqual([record]);
+  });
+
+  it('refuses an attempt of a delivery that does not exist', async () => {
+    await expect(store.recordAttempt(message(), attempt(1, T0), { status: 'delivered' }, T0)).rejects.toThrow(
+      /the record does not exist/,
+    );
+  });
+
+  it('lets the owner of a lost last attempt mark the delivery failed', async () => {
+    // How a deliverer closes an `exhausted` delivery: it records the lost attempt itself.
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    const claim = await store.claim(msg, T0 + LEASE_MS, LEASE_MS);
+    expect(claim).toEqual({ kind: 'exhausted', attempts: 1 });
+    const lost = attempt(1, T0, { status_code: null, error_class: 'unknown', error_message: 'outcome lost', response_snippet: null });
+    await store.recordAttempt(msg, lost, { status: 'failed' }, T0 + LEASE_MS);
+    expect(await store.claim(msg, T0 + LEASE_MS + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'failed' });
+  });
+});
+
+describe('recordFinal', () => {
+  it('records a delivery that never reached the wire as final with no attempts', async () => {
+    const msg = message({ url: 'not a url' });
+    await store.recordFinal(msg, 'failed', 'endpoint_url: missing value for workflow_id', T0);
+    expect(await store.get(msg.delivery_id)).toMatchObject({
+      status: 'failed',
+      attempts: 0,
+      max_attempts: 3,
+      endpoint_host: '',
+      last_error: 'endpoint_url: missing value for workflow_id',
+      final_at: '2024-05-01T12:00:00.000Z',
+      attempt_log: [],
+    });
+    expect(await store.claim(msg, T0 + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'failed' });
+  });
+
+  it('records a disabled node as skipped, outside the failure indexes', async () => {
+    const msg = message();
+    await store.recordFinal(msg, 'skipped', 'node is disabled', T0);
+    expect((await store.get(msg.delivery_id))?.status).toBe('skipped');
+    expect(await store.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-02T00:00:00Z' })).toEqual([]);
+    expect(await store.claim(msg, T0 + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'skipped' });
+  });
+
+  it('leaves a delivery in flight alone', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordFinal(msg, 'failed', 'late duplicate thinks the node is bad', T0 + 1);
+    const stored = await store.get(msg.delivery_id);
+    expect(stored).toMatchObject({ status: 'sending', attempts: 1, last_error: null, final_at: null });
+    await store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 2);
+    expect((await store.get(msg.delivery_id))?.status).toBe('delivered');
+  });
+
+  it('leaves a final delivery alone', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 1);
+    await store.recordFinal(msg, 'skipped', 'node is disabled', T0 + 2);
+    expect((await store.get(msg.delivery_id))?.status).toBe('delivered');
+  });
+});
+
+describe('reopen', () => {
+  it('makes a failed delivery pending again, keeps its history and takes it out of the failures', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    const window = { since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z' };
+    expect(await store.listFailures(window)).toHaveLength(1);
+
+    const reopened = await store.reopen(msg.delivery_id, T0 + 60_000);
+    expect(reopened).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+      max_attempts: 1,
+      final_at: null,
+      next_attempt_at: null,
+      updated_at: '2024-05-01T12:01:00.000Z',
+    });
+    expect(reopened.attempt_log).toHaveLength(1);
+    expect(await store.listFailures(window)).toEqual([]);
+    expect(await store.listFailures({ ...window, organizationId: 'org-1' })).toEqual([]);
+
+    // A new series of attempts under the same id.
+    expect(await store.claim(msg, T0 + 61_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
+    await store.recordAttempt(msg, attempt(1, T0 + 61_000), { status: 'delivered' }, T0 + 62_000);
+    expect((await store.get(msg.delivery_id))?.attempt_log.map((a) => a.attempt)).toEqual([1, 1]);
+  });
+
+  it('marks where each new series of attempts starts', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 1);
+    await store.reopen(msg.delivery_id, T0 + 10);
+    const { Item } = await dynamo.client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: msg.delivery_id } } }),
+    );
+    expect(Item?.replayed_at).toEqual({ L: [{ S: '2024-05-01T12:00:00.010Z' }] });
+  });
+
+  it('refuses a delivery that is not final', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await expect(store.reopen(msg.delivery_id, T0 + 1)).rejects.toThrow(
+      /it is sending; only a delivered or failed delivery can be reopened/,
+    );
+    expect((await store.get(msg.delivery_id))?.attempts).toBe(1);
+  });
+
+  it('refuses a skipped delivery', async () => {
+    const msg = message();
+    await store.recordFinal(msg, 'skipped', 'node is disabled', T0);
+    await expect(store.reopen(msg.delivery_id, T0 + 1)).rejects.toThrow(DeliveryStateError);
+  });
+
+  it('refuses a delivery that does not exist, without creating it', async () => {
+    await expect(store.reopen('whd_missing', T0)).rejects.toThrow(/delivery whd_missing: no such delivery/);
+    expect(await store.get('whd_missing')).toBeUndefined();
+  });
+});
+
+describe('get', () => {
+  it('answers undefined for an unknown delivery', async () => {
+    expect(await store.get('whd_unknown')).toBeUndefined();
+  });
+});
+
+describe('listByRun', () => {
+  it('lists every delivery of one run, ordered by node id', async () => {
+    for (const node_id of ['webhook-b', 'webhook-a', 'webhook-c']) {
+      await store.claim(message({ node_id }), T0, LEASE_MS);
+    }
+    await store.claim(message({ node_id: 'webhook-a', workflow_run_id: 43 }), T0, LEASE_MS);
+    const records = await store.listByRun(42);
+    expect(records.map((r) => [r.workflow_run_id, r.node_id, r.status])).toEqual([
+      [42, 'webhook-a', 'sending'],
+      [42, 'webhook-b', 'sending'],
+      [42, 'webhook-c', 'sending'],
+    ]);
+    expect(await store.listByRun(44)).toEqual([]);
+  });
+
+  it('reads runs of more deliveries than one BatchGetItem takes', async () => {
+    const nodeIds = Array.from({ length: 130 }, (_, i) => `node-${String(i).padStart(3, '0')}`);
+    await Promise.all(nodeIds.map((node_id) => store.claim(message({ node_id }), T0, LEASE_MS)));
+    const records = await store.listByRun(42);
+    expect(records.map((r) => r.node_id)).toEqual(nodeIds);
+  });
+});
+
+describe('listFailures', () => {
+  // Four failures around midnight UTC of 2024-05-02, and a success that never shows.
+  async function seed(): Promise<void> {
+    const fail = async (organization_id: string, node_id: string, at: string) => {
+      const msg = message({ organization_id, node_id, max_attempts: 1 });
+      const ms = Date.parse(at);
+      await store.claim(msg, ms - 1_000, LEASE_MS);
+      await store.recordAttempt(msg, failedAttempt(1, ms - 1_000), { status: 'failed' }, ms);
+    };
+    await fail('org-a', 'early', '2024-04-30T12:00:00.000Z');
+    await fail('org-a', 'before-midnight', '2024-05-01T23:30:00.000Z');
+    await fail('org-a', 'after-midnight', '2024-05-02T00:30:00.000Z');
+    await fail('org-b', 'other-org', '2024-05-02T01:00:00.000Z');
+    const ok = message({ organization_id: 'org-a', node_id: 'delivered' });
+    await store.claim(ok, Date.parse('2024-05-02T00:00:00.000Z'), LEASE_MS);
+    await store.recordAttempt(ok, attempt(1, T0), { status: 'delivered' }, Date.parse('2024-05-02T00:00:01.000Z'));
+  }
+  const window = { since: '2024-05-01T20:00:00.000Z', until: '2024-05-02T02:00:00.000Z' };
+
+  it('lists one organization in a window across two UTC days, newest first', async () => {
+    await seed();
+    const records = await store.listFailures({ ...window, organizationId: 'org-a' });
+    expect(records.map((r) => [r.node_id, r.final_at])).toEqual([
+      ['after-midnight', '2024-05-02T00:30:00.000Z'],
+      ['before-midnight', '2024-05-01T23:30:00.000Z'],
+    ]);
+    expect(records[0]?.attempt_log).toHaveLength(1);
+  });
+
+  it('lists every organization in a window across two UTC days, newest first', async () => {
+    await seed();
+    const records = await store.listFailures(window);
+    expect(records.map((r) => [r.organization_id, r.node_id])).toEqual([
+      ['org-b', 'other-org'],
+      ['org-a', 'after-midnight'],
+      ['org-a', 'before-midnight'],
+    ]);
+  });
+
+  it('honours the limit, keeping the newest', async () => {
+    await seed();
+    expect((await store.listFailures({ ...window, limit: 2 })).map((r) => r.node_id)).toEqual([
+      'other-org',
+      'after-midnight',
+    ]);
+    expect((await store.listFailures({ ...window, organizationId: 'org-a', limit: 1 })).map((r) => r.node_id)).toEqual([
+      'after-midnight',
+    ]);
+  });
+
+  it('includes failures exactly at both ends of the window', async () => {
+    await seed();
+    const records = await store.listFailures({
+      since: '2024-05-01T23:30:00.000Z',
+      until: '2024-05-02T00:30:00.000Z',
+    });
+    expect(records.map((r) => r.node_id)).toEqual(['after-midnight', 'before-midnight']);
+  });
+
+  it('rejects a window bound that is not a time', async () => {
+    await expect(store.listFailures({ since: 'yesterday', until: window.until })).rejects.toThrow(/since: not an ISO time/);
+  });
+
+  it('refuses a window across all organizations longer than any retention', async () => {
+    await expect(store.listFailures({ since: '1970-01-01T00:00:00Z', until: window.until })).rejects.toThrow(
+      ValidationError,
+    );
+  });
+});
+
+describe('cost', () => {
+  it('takes exactly 2 write requests for a delivery that succeeds on its first attempt', async () => {
+    const msg = message();
+    const before = store.stats.writes;
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 100);
+    expect(store.stats.writes - before).toBe(2);
+  });
+
+  it('takes one failed conditional write for a duplicate of a final delivery', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 100);
+    const { writes, reads } = store.stats;
+    await store.claim(msg, T0 + 200, LEASE_MS);
+    expect(store.stats.writes - writes).toBe(1);
+    // DynamoDB returns the old item with the failure; dynalite ignores that, so one GetItem reads it.
+    expect(store.stats.reads - reads).toBeLessThanOrEqual(1);
+  });
+});
