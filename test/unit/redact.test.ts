@@ -1,0 +1,668 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CIRCULAR,
+  REDACTED,
+  TOO_DEEP,
+  TRUNCATED,
+  hostOf,
+  isSensitiveKey,
+  redact,
+  redactString,
+  redactText,
+} from '../../shared/observability/redact.ts';
+
+const CANARY = 'canary-s3cr3t-VALUE-9f2b';
+
+/** Every entry must be redacted, whatever its naming style. */
+const SENSITIVE_KEYS = [
+  // authorization / cookies / credentials
+  'authorization',
+  'Authorization',
+  'proxy-authorization',
+  'AUTHORIZATION',
+  'cookie',
+  'Cookie',
+  'set-cookie',
+  'Set-Cookie',
+  'SET_COOKIE',
+  'credential',
+  'credentials',
+  'userCredentials',
+  'auth',
+  // passwords
+  'password',
+  'Password',
+  'PASSWORD',
+  'db_password',
+  'dbPassword',
+  'passwd',
+  'pwd',
+  'pass',
+  'passphrase',
+  // secrets and signatures
+  'secret',
+  'client_secret',
+  'clientSecret',
+  'ClientSecret',
+  'client-secret',
+  'CLIENT_SECRET',
+  'client secret',
+  'webhookSecret',
+  'signature',
+  'x-hub-signature-256',
+  'X-Dograh-Signature',
+  'sig',
+  // tokens
+  'token',
+  'access_token',
+  'accessToken',
+  'AccessToken',
+  'access-token',
+  'ACCESS_TOKEN',
+  'access token',
+  'ACCESSTOKEN',
+  'refreshToken',
+  'refresh_token',
+  'id-token',
+  'id_token',
+  'idToken',
+  'x-auth-token',
+  'sessionToken',
+  'device_tokens',
+  'jwt',
+  // api / access / private keys
+  'api_key',
+  'apiKey',
+  'ApiKey',
+  'APIKey',
+  'api-key',
+  'API_KEY',
+  'api key',
+  'apikey',
+  'x-api-key',
+  'X-API-Key',
+  'XApiKey',
+  'access_key',
+  'accessKey',
+  'AWS_SECRET_ACCESS_KEY',
+  'aws_access_key_id',
+  'private_key',
+  'privateKey',
+  'PRIVATE-KEY',
+  'private key',
+  'header_value',
+  // contact data
+  'email',
+  'Email',
+  'EMAIL',
+  'e-mail',
+  'e_mail',
+  'email_address',
+  'emailAddress',
+  'EmailAddress',
+  'customer_email',
+  'email_id',
+  'phone',
+  'phone_number',
+  'phoneNumber',
+  'PhoneNumber',
+  'PHONE_NUMBER',
+  'phone-number',
+  'phone number',
+  'telephone',
+  'mobile',
+  'mobile_number',
+  'MobileNumber',
+  'msisdn',
+  'caller_number',
+  'from_number',
+  'to_number',
+  'contactNo',
+  // addresses
+  'address',
+  'Address',
+  'street_address',
+  'streetAddress',
+  'home_address',
+  'billing_address',
+  'BillingAddress',
+  'billing-address',
+  'shipping address',
+  'shipAddress',
+  'mailing_address',
+  'address_line1',
+  'addressLine2',
+  'addr',
+  // birth, national ids
+  'date_of_birth',
+  'dateOfBirth',
+  'DateOfBirth',
+  'date-of-birth',
+  'DATE_OF_BIRTH',
+  'date of birth',
+  'dob',
+  'DOB',
+  'birthdate',
+  'birth_date',
+  'birthDate',
+  'birthday',
+  'ssn',
+  'SSN',
+  'social_security_number',
+  'socialSecurityNumber',
+  'Social Security Number',
+  'passport',
+  'iban',
+  // payment cards
+  'card_number',
+  'cardNumber',
+  'CardNumber',
+  'card-number',
+  'CARD_NUMBER',
+  'card number',
+  'card_no',
+  'cc_number',
+  'credit_card',
+  'creditCard',
+  'CreditCardNumber',
+  'debit_card',
+  'pan',
+  'PAN',
+  'cvv',
+  'CVV',
+  'cvv2',
+  'cvc',
+  'card_cvc',
+  'pin',
+  'otp',
+  // urls that carry one-time secrets
+  'callback_url',
+  'callbackUrl',
+  'CallbackURL',
+  'callback-url',
+  'redirect_uri',
+  'redirectUri',
+  'RedirectURI',
+  'redirect-uri',
+  'redirect_url',
+] as const;
+
+/** Names that appear on every log line or in Dograh payloads and must stay readable. */
+const HARMLESS_KEYS = [
+  'workflow_run_id',
+  'workflowRunId',
+  'workflow_id',
+  'workflow_name',
+  'workflow_run_name',
+  'delivery_id',
+  'deliveryId',
+  'node_id',
+  'nodeId',
+  'organization_id',
+  'campaign_id',
+  'status',
+  'status_code',
+  'last_status_code',
+  'statusCode',
+  'outcome',
+  'Outcome',
+  'customer_name',
+  'customerName',
+  'name',
+  'company',
+  'attempt',
+  'attempts',
+  'max_attempts',
+  'http_method',
+  'method',
+  'host',
+  'endpoint_host',
+  'duration_ms',
+  'retry_after_seconds',
+  'initial_delay_seconds',
+  'content_type',
+  'Content-Type',
+  'user_agent',
+  'call_time',
+  'call_disposition',
+  'disposition',
+  'recording_url',
+  'transcript_url',
+  'cost_info',
+  'total_tokens',
+  'prompt_tokens',
+  'completion_tokens',
+  'max_tokens',
+  'token_count',
+  'credential_uuid',
+  'credentialUuid',
+  'secret_name',
+  'secretName',
+  'token_type',
+  'auth_type',
+  'signature_version',
+  'header_name',
+  'key',
+  'value',
+  'ip_address',
+  'ipAddress',
+  'IPAddress',
+  'remote_address',
+  'remoteAddress',
+  'localAddress',
+  'server_addr',
+  'classname',
+  'spinner',
+  'compass',
+  'error',
+  'message',
+  'reason',
+  'path',
+  'language',
+  'enabled',
+] as const;
+
+describe('isSensitiveKey', () => {
+  it.each(SENSITIVE_KEYS)('treats %j as sensitive', (key) => {
+    expect(isSensitiveKey(key)).toBe(true);
+  });
+
+  it.each(HARMLESS_KEYS)('treats %j as harmless', (key) => {
+    expect(isSensitiveKey(key)).toBe(false);
+  });
+
+  it('keeps a network address when the key also names a personal one', () => {
+    expect(isSensitiveKey('ip_or_home_address')).toBe(true);
+  });
+});
+
+describe('redact: field names', () => {
+  it.each(SENSITIVE_KEYS)('replaces the value under %j', (key) => {
+    const out = redact({ [key]: CANARY, keep: 'visible' }) as Record<string, unknown>;
+    expect(out[key]).toBe(REDACTED);
+    expect(out.keep).toBe('visible');
+    expect(JSON.stringify(out)).not.toContain(CANARY);
+  });
+
+  it.each(HARMLESS_KEYS)('keeps the value under %j', (key) => {
+    const out = redact({ [key]: 'plain-value-42' }) as Record<string, unknown>;
+    expect(out[key]).toBe('plain-value-42');
+  });
+
+  it('redacts numbers and booleans under sensitive names too', () => {
+    expect(redact({ phone: 15551234567, card_number: 4111111111111111, pin: 1234, secret: true })).toEqual({
+      phone: REDACTED,
+      card_number: REDACTED,
+      pin: REDACTED,
+      secret: REDACTED,
+    });
+  });
+
+  it('keeps null and undefined under sensitive names', () => {
+    expect(redact({ token: null, password: undefined })).toEqual({ token: null, password: undefined });
+  });
+
+  it('keeps the shape of an object under a sensitive name and redacts every leaf', () => {
+    const input = {
+      billing_address: { street: '1 Main St', city: 'Springfield', lines: ['a', 'b', 'c'], zip: 12345, extra: null },
+    };
+    expect(redact(input)).toEqual({
+      billing_address: { street: REDACTED, city: REDACTED, lines: [REDACTED, REDACTED, REDACTED], zip: REDACTED, extra: null },
+    });
+  });
+
+  it('redacts the value of a { key, value } pair whose key is sensitive, as in custom_headers', () => {
+    const headers = [
+      { key: 'X-Source', value: 'dograh' },
+      { key: 'X-API-Key', value: CANARY },
+      { name: 'Authorization', value: CANARY },
+    ];
+    const out = redact({ custom_headers: headers });
+    expect(out).toEqual({
+      custom_headers: [
+        { key: 'X-Source', value: 'dograh' },
+        { key: 'X-API-Key', value: REDACTED },
+        { name: 'Authorization', value: REDACTED },
+      ],
+    });
+  });
+
+  it('redacts credential objects of every contract type but keeps their type', () => {
+    const credentials = [
+      { type: 'API_KEY', api_key: CANARY, header_name: 'X-API-Key' },
+      { type: 'BEARER_TOKEN', token: CANARY },
+      { type: 'BASIC_AUTH', username: 'ops', password: CANARY },
+      { type: 'CUSTOM_HEADER', header_name: 'X-Custom', header_value: CANARY },
+    ];
+    const out = redact(credentials) as Array<Record<string, unknown>>;
+    expect(JSON.stringify(out)).not.toContain(CANARY);
+    expect(out.map((c) => c.type)).toEqual(['API_KEY', 'BEARER_TOKEN', 'BASIC_AUTH', 'CUSTOM_HEADER']);
+    expect(out[0]?.header_name).toBe('X-API-Key');
+  });
+
+  it('keeps harmless Dograh run data readable', () => {
+    const detail = {
+      workflow_run_id: 42,
+      workflow_name: 'Sales follow-up',
+      initial_context: { customer_name: 'Ada', phone_number: '+15551234567' },
+      gathered_context: { call_disposition: 'interested', email: 'ada@example.com' },
+      cost_info: { total_tokens: 1200, prompt_tokens: 900 },
+    };
+    expect(redact(detail)).toEqual({
+      workflow_run_id: 42,
+      workflow_name: 'Sales follow-up',
+      initial_context: { customer_name: 'Ada', phone_number: REDACTED },
+      gathered_context: { call_disposition: 'interested', email: REDACTED },
+      cost_info: { total_tokens: 1200, prompt_tokens: 900 },
+    });
+  });
+});
+
+describe('redact: string shapes', () => {
+  it('keeps only scheme, host and port of a URL value', () => {
+    expect(redact({ endpoint: 'https://crm.example.com:8443/hooks/123?api_key=abc#frag' })).toEqual({
+      endpoint: `https://crm.example.com:8443/${REDACTED}`,
+    });
+  });
+
+  it('drops user info from a URL', () => {
+    const out = JSON.stringify(redact({ url: 'https://admin:hunter2@crm.example.com/x' }));
+    expect(out).not.toContain('hunter2');
+    expect(out).not.toContain('admin');
+    expect(out).toContain('https://crm.example.com');
+  });
+
+  it('leaves a bare origin as it is', () => {
+    expect(redact('https://crm.example.com')).toBe('https://crm.example.com');
+    expect(redact('http://crm.example.com/')).toBe('http://crm.example.com');
+  });
+
+  it('masks the whole of a URL with spaces in its path', () => {
+    expect(redact('https://crm.example.com/a b/secret part')).toBe(`https://crm.example.com/${REDACTED}`);
+  });
+
+  it('masks URLs inside longer text', () => {
+    expect(redact('POST https://crm.example.com/hooks/7?sig=abc failed')).toBe(
+      `POST https://crm.example.com/${REDACTED} failed`,
+    );
+  });
+
+  it('hides everything but the scheme of a non-http URL', () => {
+    expect(redact('postgres://user:pw@db.internal:5432/app')).toBe(`postgres://${REDACTED}`);
+  });
+
+  it('fully redacts a URL that does not parse', () => {
+    expect(redact('https://[::1/x?token=1')).toBe(REDACTED);
+    expect(redact('https://exa mple.com/x?token=1')).toBe(REDACTED);
+  });
+
+  it('masks bearer credentials in any case', () => {
+    expect(redact(`Bearer ${CANARY}`)).toBe(`Bearer ${REDACTED}`);
+    expect(redact(`header was bearer ${CANARY}.x`)).toBe(`header was bearer ${REDACTED}`);
+  });
+
+  it('masks basic credentials but not the English word', () => {
+    const basic = Buffer.from('ops:hunter2').toString('base64');
+    expect(redact(`Basic ${basic}`)).toBe(`Basic ${REDACTED}`);
+    expect(redact('Basic configuration is missing')).toBe('Basic configuration is missing');
+  });
+
+  it('masks JWTs anywhere in a string', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl';
+    expect(redact(`got ${jwt} back`)).toBe(`got ${REDACTED} back`);
+  });
+
+  it('masks sensitive key=value and "key": "value" pairs inside text', () => {
+    expect(redact(`access_token=${CANARY}&token_type=bearer`)).toBe(`access_token=${REDACTED}&token_type=bearer`);
+    expect(redact(`body {"password": "${CANARY} with spaces", "status": "ok"}`)).toBe(
+      `body {"password": "${REDACTED}", "status": "ok"}`,
+    );
+  });
+
+  it('masks e-mail addresses inside text', () => {
+    expect(redact('no mailbox for ada.lovelace+crm@example.co.uk here')).toBe(`no mailbox for ${REDACTED} here`);
+  });
+
+  it('leaves ordinary text, numbers and ids alone', () => {
+    const input = { message: 'endpoint answered 503', count: 3, ok: false, id: 'run-42:webhook-1' };
+    expect(redact(input)).toEqual(input);
+  });
+
+  it('masks a URL object as it would serialize', () => {
+    expect(redact({ target: new URL('https://crm.example.com/a?b=c') })).toEqual({
+      target: `https://crm.example.com/${REDACTED}`,
+    });
+  });
+
+  it('is idempotent', () => {
+    const input = { url: 'https://a.example.com/x', auth: 'Bearer abc', note: 'mail a@b.example.com' };
+    const once = redact(input);
+    expect(redact(once)).toEqual(once);
+  });
+});
+
+describe('redact: structure', () => {
+  it('returns a copy and leaves the input untouched', () => {
+    const input = { token: CANARY, nested: { list: [{ email: 'a@b.example.com' }] } };
+    const snapshot = structuredClone(input);
+    const out = redact(input) as typeof input;
+    expect(input).toEqual(snapshot);
+    expect(out).not.toBe(input);
+    expect(out.nested).not.toBe(input.nested);
+  });
+
+  it('keeps array lengths and nesting', () => {
+    const input = { matrix: [[1, 2], [], [{ secret: 'x' }, 'y', null]] };
+    expect(redact(input)).toEqual({ matrix: [[1, 2], [], [{ secret: REDACTED }, 'y', null]] });
+  });
+
+  it('replaces a self-reference with a marker instead of recursing forever', () => {
+    const node: Record<string, unknown> = { id: 'n1' };
+    node.self = node;
+    node.children = [node];
+    expect(redact(node)).toEqual({ id: 'n1', self: CIRCULAR, children: [CIRCULAR] });
+  });
+
+  it('handles a cycle through several objects', () => {
+    const a: Record<string, unknown> = { name: 'a' };
+    const b: Record<string, unknown> = { name: 'b', a };
+    a.b = b;
+    expect(redact(a)).toEqual({ name: 'a', b: { name: 'b', a: CIRCULAR } });
+  });
+
+  it('copies a shared reference that is not a cycle', () => {
+    const shared = { status: 'ok' };
+    expect(redact({ first: shared, second: shared })).toEqual({ first: { status: 'ok' }, second: { status: 'ok' } });
+  });
+
+  it('stops at the depth limit', () => {
+    const deep = { a: { b: { c: { d: 1 } } } };
+    expect(redact(deep, { maxDepth: 2 })).toEqual({ a: { b: TOO_DEEP } });
+  });
+
+  it('survives a very deep structure with the default limit', () => {
+    let deep: Record<string, unknown> = { leaf: CANARY };
+    for (let i = 0; i < 10_000; i++) deep = { next: deep };
+    expect(() => JSON.stringify(redact(deep))).not.toThrow();
+  });
+
+  it('serializes errors with data fields and cause, without the stack by default', () => {
+    const inner = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', port: 443 });
+    const err = Object.assign(new Error('POST https://crm.example.com/hooks/1 failed', { cause: inner }), {
+      status: 503,
+      token: CANARY,
+    });
+    const out = redact(err) as Record<string, unknown>;
+    expect(out).toEqual({
+      name: 'Error',
+      message: `POST https://crm.example.com/${REDACTED} failed`,
+      status: 503,
+      token: REDACTED,
+      cause: { name: 'Error', message: 'connect ECONNREFUSED', code: 'ECONNREFUSED', port: 443 },
+    });
+  });
+
+  it('keeps a masked stack when asked', () => {
+    const err = new Error(`fetch https://crm.example.com/${CANARY}`);
+    const out = redact(err, { includeStack: true }) as Record<string, unknown>;
+    expect(typeof out.stack).toBe('string');
+    expect(out.stack).toContain('redact.test.ts');
+    expect(out.stack).not.toContain(CANARY);
+  });
+
+  it('keeps the errors of an AggregateError', () => {
+    const out = redact(new AggregateError([new Error('one'), new TypeError('two')], 'both')) as Record<string, unknown>;
+    expect(out.errors).toEqual([
+      { name: 'Error', message: 'one' },
+      { name: 'TypeError', message: 'two' },
+    ]);
+  });
+
+  it('converts dates, maps, sets and binary data to plain data', () => {
+    const out = redact({
+      at: new Date('2024-05-01T10:00:00Z'),
+      map: new Map<string, unknown>([
+        ['status', 'ok'],
+        ['password', CANARY],
+      ]),
+      set: new Set(['a', 'b']),
+      body: Buffer.from('raw bytes'),
+    });
+    expect(out).toEqual({
+      at: '2024-05-01T10:00:00.000Z',
+      map: { status: 'ok', password: REDACTED },
+      set: ['a', 'b'],
+      body: '[binary 9 bytes]',
+    });
+  });
+
+  it('keeps a __proto__ key as data', () => {
+    const parsed = JSON.parse('{"__proto__": {"token": "x"}, "ok": 1}') as unknown;
+    const out = redact(parsed) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.keys(out)).toEqual(['__proto__', 'ok']);
+    expect(JSON.stringify(out)).toBe('{"__proto__":{"token":"[redacted]"},"ok":1}');
+  });
+
+  it('survives a getter that throws', () => {
+    const hostile = {
+      ok: 1,
+      get broken(): never {
+        throw new Error('nope');
+      },
+    };
+    expect(redact(hostile)).toEqual({ ok: 1, broken: '[unreadable]' });
+  });
+});
+
+describe('redactString', () => {
+  it('masks a URL interpolated into a message', () => {
+    expect(redactString('sending to https://crm.example.com/hooks/abc')).toBe(
+      `sending to https://crm.example.com/${REDACTED}`,
+    );
+  });
+});
+
+describe('redactText', () => {
+  it('redacts a JSON body structurally and re-serializes it', () => {
+    const body = JSON.stringify({
+      error: 'invalid token',
+      access_token: CANARY,
+      user: { email: 'ada@example.com', id: 7 },
+      next: 'https://api.example.com/v1/page?cursor=abc',
+    });
+    expect(JSON.parse(redactText(body, 10_000))).toEqual({
+      error: 'invalid token',
+      access_token: REDACTED,
+      user: { email: REDACTED, id: 7 },
+      next: `https://api.example.com/${REDACTED}`,
+    });
+  });
+
+  it('masks digit runs in JSON strings too', () => {
+    const out = redactText('{"detail":"card 4111 1111 1111 1111 declined"}', 1000);
+    expect(out).toBe(`{"detail":"card ${REDACTED} declined"}`);
+  });
+
+  it('masks URLs, e-mails, credentials and pairs in plain text', () => {
+    const text = [
+      `<h1>401</h1> see https://crm.example.com/login?next=/${CANARY}`,
+      `contact ops@example.com`,
+      `Authorization: Bearer ${CANARY}`,
+      `api_key=${CANARY}`,
+    ].join('\n');
+    const out = redactText(text, 10_000);
+    expect(out).not.toContain(CANARY);
+    expect(out).not.toContain('ops@example.com');
+    expect(out).toContain('https://crm.example.com/');
+    expect(out).toContain('<h1>401</h1>');
+  });
+
+  it.each([
+    ['+1 (555) 123-4567'],
+    ['+91 98765 43210'],
+    ['4111 1111 1111 1111'],
+    ['4111-1111-1111-1111'],
+    ['5551234567'],
+  ])('masks the digit run %s', (digits) => {
+    expect(redactText(`number ${digits} on file`, 1000)).toBe(`number ${REDACTED} on file`);
+  });
+
+  it('keeps timestamps, UUIDs, IP addresses and short numbers', () => {
+    const text = 'at 2024-05-01 10:00:00 id 123e4567-e89b-12d3-a456-426614174000 from 192.168.100.200 code 503';
+    expect(redactText(text, 1000)).toBe(text);
+  });
+
+  it('masks a JSON body cut mid-string, which no longer parses', () => {
+    expect(redactText(`{"status":"error","token":"${CANARY}`, 1000)).toBe(`{"status":"error","token":"${REDACTED}"`);
+  });
+
+  it('returns short text unchanged when nothing is sensitive', () => {
+    expect(redactText('Service Unavailable', 100)).toBe('Service Unavailable');
+  });
+
+  it('truncates to maxBytes with a marker', () => {
+    const out = redactText('x'.repeat(500), 64);
+    expect(Buffer.byteLength(out)).toBe(64);
+    expect(out.endsWith(TRUNCATED)).toBe(true);
+  });
+
+  it('never splits a multi-byte character and never exceeds maxBytes', () => {
+    const text = 'é€😀a'.repeat(40);
+    for (let max = 0; max <= Buffer.byteLength(text) + 2; max++) {
+      const out = redactText(text, max);
+      expect(Buffer.byteLength(out)).toBeLessThanOrEqual(max);
+      expect(out).not.toContain('\uFFFD');
+      const kept = out.endsWith(TRUNCATED) ? out.slice(0, -TRUNCATED.length) : out;
+      expect(text.startsWith(kept)).toBe(true);
+    }
+  });
+
+  it('masks before cutting, so a secret at the cut is not half-shown', () => {
+    // Cut first, the limit would fall inside the token and `Bearer canary-s3` would survive
+    // (a partial token no longer looks like one to a pattern applied afterwards).
+    const text = `${'a'.repeat(10)} Bearer ${CANARY} ${'z'.repeat(40)}`;
+    const out = redactText(text, 50);
+    expect(out).toBe(`${'a'.repeat(10)} Bearer ${REDACTED} ${'z'.repeat(7)}${TRUNCATED}`);
+    expect(out).not.toContain(CANARY.slice(0, 4));
+  });
+});
+
+describe('hostOf', () => {
+  it.each([
+    ['https://crm.example.com/hooks/1?token=abc#x', 'https://crm.example.com'],
+    ['HTTPS://user:pw@CRM.Example.com:443/x', 'https://crm.example.com'],
+    ['http://crm.example.com:8080/a/b', 'http://crm.example.com:8080'],
+    ['http://[::1]:3000/cb', 'http://[::1]:3000'],
+    ['http://127.0.0.1:9/x?y=1', 'http://127.0.0.1:9'],
+  ])('gives %s as %s', (url, host) => {
+    expect(hostOf(url)).toBe(host);
+  });
+
+  it.each([['not a url'], [''], ['mailto:ada@example.com'], ['/relative/path?token=abc']])(
+    'does not echo the unparseable %j',
+    (input) => {
+      expect(hostOf(input)).toBe('[invalid url]');
+    },
+  );
+});
