@@ -1,0 +1,432 @@
+import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { BlockedRequestError, NetworkError, WebhookError } from '../errors.ts';
+import { classifyAddress, parseIpAddress } from '../net/address-policy.ts';
+import type { AddressPolicy } from '../net/address-policy.ts';
+import type { HttpResponse, HttpSender, OutboundRequest } from '../ports/http-sender.ts';
+
+/** Default cap on how much of a response body is read: enough for an error message, not a download. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** What the agent hands to the connect step: `net.connect` / `tls.connect` options, with the guarded `lookup`. */
+export type ConnectOptions = net.TcpNetConnectOpts & tls.ConnectionOptions;
+
+/**
+ * Opens the socket for a new connection. `options.lookup` is the guarded lookup: an
+ * implementation must use it (tests wrap it to watch which addresses get through).
+ */
+export type ConnectFunction = (options: ConnectOptions, secure: boolean) => net.Socket;
+
+/** How a guarded sender is built. */
+export interface GuardedHttpSenderOptions {
+  /** Which addresses may be dialled; see `shared/net/address-policy.ts`. */
+  readonly policy: AddressPolicy;
+  /** Read at most this many bytes of a response body, then stop. Default 64 KiB. */
+  readonly maxResponseBytes?: number;
+  /** Resolves host names, as `dns.lookup` does for `net.connect`. Default `dns.lookup`. */
+  readonly lookup?: net.LookupFunction;
+  /** Opens a socket. Default: the agent's own (`net.connect`, or `tls.connect` with session reuse). */
+  readonly connect?: ConnectFunction;
+}
+
+/** An `HttpSender` that owns keep-alive connection pools. */
+export interface GuardedHttpSender extends HttpSender {
+  /** Closes pooled connections. Only needed where the process must exit promptly (tests, CLI). */
+  close(): void;
+}
+
+// Header names we compute ourselves: a caller's value could disagree with the body
+// actually sent and desynchronise the connection for the next request on it.
+const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding']);
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// What Node itself accepts in a header value; anything else would throw inside http.request.
+const HEADER_VALUE_FORBIDDEN = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * Builds an `HttpSender` on `node:http` / `node:https` that only talks to addresses
+ * the policy allows.
+ *
+ * Every address is checked when the socket is about to connect, through the
+ * `lookup` the connection uses, so a DNS answer that changes between a pre-check and
+ * the connect (rebinding) is still caught; literal IP hosts, which Node never looks
+ * up, are checked before the request; the socket's remote address is checked again
+ * on connect. Redirects are never followed. Connections are pooled per sender so a
+ * warm Lambda reuses them across invocations.
+ */
+export function createGuardedHttpSender(options: GuardedHttpSenderOptions): GuardedHttpSender {
+  const { policy } = options;
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 0) {
+    throw new RangeError('maxResponseBytes must be a non-negative integer');
+  }
+  const lookup = guardLookup(options.lookup ?? (dns.lookup as net.LookupFunction), policy);
+  const guard: SocketGuard = { policy, lookup, connect: options.connect };
+  const agents = {
+    'http:': new GuardedHttpAgent(guard),
+    'https:': new GuardedHttpsAgent(guard),
+  };
+
+  return {
+    async send(request: OutboundRequest): Promise<HttpResponse> {
+      const started = performance.now();
+      const target = parseTarget(request.url);
+      const headers = buildHeaders(request);
+      if (target.literalIp) checkAddress(target.host, target.host, policy);
+
+      const exchange: Exchange = {
+        request,
+        target,
+        headers,
+        agent: agents[target.protocol],
+        lookup,
+        maxResponseBytes,
+        started,
+        deadline: started + request.timeoutMs,
+      };
+      const first = await exchangeOnce(exchange, true);
+      if (first !== STALE_SOCKET) return first;
+      // The server had closed the pooled connection while it sat idle (typically
+      // while the Lambda was frozen), so the request almost surely never arrived:
+      // one try on a fresh connection. Receivers dedupe on X-Dograh-Delivery-Id anyway.
+      const second = await exchangeOnce(exchange, false);
+      if (second === STALE_SOCKET) throw new NetworkError('connection', `${describe(exchange)}: connection reset`);
+      return second;
+    },
+    close(): void {
+      agents['http:'].destroy();
+      agents['https:'].destroy();
+    },
+  };
+}
+
+interface Target {
+  readonly protocol: 'http:' | 'https:';
+  /** Host name or IP, without IPv6 brackets. */
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly literalIp: boolean;
+  /** `scheme://host` for messages: never the path or query. */
+  readonly display: string;
+}
+
+interface SocketGuard {
+  readonly policy: AddressPolicy;
+  readonly lookup: net.LookupFunction;
+  readonly connect: ConnectFunction | undefined;
+}
+
+interface Exchange {
+  readonly request: OutboundRequest;
+  readonly target: Target;
+  readonly headers: Record<string, string>;
+  readonly agent: http.Agent;
+  readonly lookup: net.LookupFunction;
+  readonly maxResponseBytes: number;
+  readonly started: number;
+  readonly deadline: number;
+}
+
+const STALE_SOCKET = Symbol('stale pooled socket');
+
+function parseTarget(raw: string): Target {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // No cause: URL errors carry the whole input, path and query included.
+    throw new BlockedRequestError('endpoint URL is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new BlockedRequestError(`scheme ${url.protocol} is not allowed: only http and https`);
+  }
+  // WHATWG parsing has already rewritten 0x7f.1, 2130706433, ... as dotted decimal
+  // and compressed IPv6; IPv6 keeps its brackets, which Node does not want.
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  return {
+    protocol: url.protocol,
+    host,
+    port,
+    path: `${url.pathname}${url.search}`,
+    literalIp: parseIpAddress(host) !== undefined,
+    display: `${url.protocol}//${url.hostname}`,
+  };
+}
+
+function buildHeaders(request: OutboundRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    // Messages name the header but never show its value: values may hold secrets.
+    if (!HEADER_NAME.test(name)) throw new BlockedRequestError('a header name is not a valid HTTP token');
+    if (/[\r\n]/.test(value)) throw new BlockedRequestError(`header ${name}: value contains CR or LF`);
+    if (HEADER_VALUE_FORBIDDEN.test(value)) {
+      throw new BlockedRequestError(`header ${name}: value contains a control or non-Latin-1 character`);
+    }
+    if (FRAMING_HEADERS.has(name.toLowerCase())) continue;
+    out[name] = value;
+  }
+  if (request.body !== null) {
+    out['Content-Length'] = String(Buffer.byteLength(request.body, 'utf8'));
+  } else if (METHODS_WITH_BODY.has(request.method)) {
+    // Without it Node would announce a chunked body for these methods.
+    out['Content-Length'] = '0';
+  }
+  return out;
+}
+
+function exchangeOnce(x: Exchange, mayRetryStale: boolean): Promise<HttpResponse | typeof STALE_SOCKET> {
+  return new Promise((resolve, reject) => {
+    const { request, target } = x;
+    let settled = false;
+    let responded = false;
+
+    let req: http.ClientRequest;
+    try {
+      req = (target.protocol === 'https:' ? https : http).request({
+        protocol: target.protocol,
+        hostname: target.host,
+        port: target.port,
+        path: target.path,
+        method: request.method,
+        headers: x.headers,
+        agent: x.agent,
+        // The agent forces the guarded lookup too; passing it here keeps the intent visible.
+        lookup: x.lookup,
+      });
+    } catch {
+      // Node refuses some inputs synchronously. No cause: its message may quote a value.
+      reject(new BlockedRequestError(`${describe(x)}: request could not be built`));
+      return;
+    }
+
+    const timer = setTimeout(
+      () => fail(new NetworkError('timeout', `${describe(x)}: no complete response within ${request.timeoutMs} ms`)),
+      Math.max(0, x.deadline - performance.now()),
+    );
+
+    function settle(): boolean {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      return true;
+    }
+    function fail(error: Error): void {
+      if (!settle()) return;
+      req.destroy();
+      reject(error);
+    }
+
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (settled) return;
+      if (mayRetryStale && req.reusedSocket && !responded && isResetCode(error.code)) {
+        settle();
+        resolve(STALE_SOCKET);
+        return;
+      }
+      fail(toSendError(error, x));
+    });
+
+    req.on('response', (res) => {
+      responded = true;
+      const chunks: Buffer[] = [];
+      let size = 0;
+
+      const finish = (): void => {
+        if (!settle()) return;
+        const snippet = new TextDecoder('utf-8').decode(Buffer.concat(chunks, size), { stream: true });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: flattenHeaders(res.headers),
+          bodySnippet: snippet,
+          durationMs: performance.now() - x.started,
+        });
+      };
+      // Reading stops at the cap; dropping the connection is cheaper than draining an
+      // unbounded body we will never look at.
+      const stop = (): void => {
+        finish();
+        res.destroy();
+      };
+
+      if (x.maxResponseBytes === 0) {
+        stop();
+        return;
+      }
+      res.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        const room = x.maxResponseBytes - size;
+        const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        chunks.push(part);
+        size += part.length;
+        if (size >= x.maxResponseBytes) stop();
+      });
+      res.on('end', finish);
+      res.on('error', (error: NodeJS.ErrnoException) => fail(toSendError(error, x)));
+      res.on('close', () => {
+        if (!res.complete) fail(new NetworkError('connection', `${describe(x)}: response body cut short`));
+      });
+    });
+
+    req.end(request.body ?? undefined);
+  });
+}
+
+/** Wraps a lookup so that every address it returns is checked before Node dials any of them. */
+function guardLookup(inner: net.LookupFunction, policy: AddressPolicy): net.LookupFunction {
+  return (hostname, options, callback) => {
+    inner(hostname, options, (err, address, family) => {
+      if (err) {
+        callback(err, address, family);
+        return;
+      }
+      const addresses = typeof address === 'string' ? [address] : address.map((a) => a.address);
+      if (addresses.length === 0) {
+        callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), address, family);
+        return;
+      }
+      try {
+        // All of them: with `all: true` Node may try any address in the list.
+        for (const a of addresses) checkAddress(hostname, a, policy);
+      } catch (blocked) {
+        callback(blocked as BlockedRequestError, address, family);
+        return;
+      }
+      callback(null, address, family);
+    });
+  };
+}
+
+function checkAddress(host: string, address: string, policy: AddressPolicy): void {
+  const verdict = classifyAddress(address, policy);
+  if (!verdict.allowed) {
+    const shown = host === address ? address : `${host} (${address})`;
+    throw new BlockedRequestError(`address ${shown} is not allowed: ${verdict.reason}`);
+  }
+}
+
+/**
+ * Every new connection gets the guarded lookup (whatever the request said) and a
+ * remote-address check on connect: defence in depth should some path ever skip the
+ * lookup.
+ */
+function guardSocket(socket: Duplex, options: ConnectOptions, guard: SocketGuard): Duplex {
+  if (socket instanceof net.Socket) {
+    socket.once('connect', () => {
+      const remote = socket.remoteAddress;
+      const verdict = remote === undefined ? undefined : classifyAddress(remote, guard.policy);
+      if (verdict?.allowed !== true) {
+        const reason = verdict === undefined ? 'remote address unknown' : verdict.reason;
+        socket.destroy(
+          new BlockedRequestError(`address ${options.host ?? '?'} (${remote ?? '?'}) is not allowed: ${reason}`),
+        );
+      }
+    });
+  }
+  return socket;
+}
+
+type CreateConnectionCallback = (err: Error | null, stream: Duplex) => void;
+
+/** The body both agents share: guarded lookup forced in, remote address checked on connect. */
+function openGuarded(
+  guard: SocketGuard,
+  secure: boolean,
+  options: http.ClientRequestArgs,
+  fallback: (options: ConnectOptions) => Duplex | null | undefined,
+): Duplex | null | undefined {
+  // Forced here, not only passed per request, so no request option can swap it out.
+  const guarded = { ...options, lookup: guard.lookup } as ConnectOptions;
+  const socket = guard.connect ? guard.connect(guarded, secure) : fallback(guarded);
+  return socket ? guardSocket(socket, guarded, guard) : socket;
+}
+
+class GuardedHttpAgent extends http.Agent {
+  readonly #guard: SocketGuard;
+  constructor(guard: SocketGuard) {
+    super({ keepAlive: true, scheduling: 'lifo' });
+    this.#guard = guard;
+  }
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: CreateConnectionCallback,
+  ): Duplex | null | undefined {
+    return openGuarded(this.#guard, false, options, (o) => super.createConnection(o, callback));
+  }
+}
+
+class GuardedHttpsAgent extends https.Agent {
+  readonly #guard: SocketGuard;
+  constructor(guard: SocketGuard) {
+    super({ keepAlive: true, scheduling: 'lifo' });
+    this.#guard = guard;
+  }
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: CreateConnectionCallback,
+  ): Duplex | null | undefined {
+    // super keeps https.Agent's TLS session reuse.
+    return openGuarded(this.#guard, true, options, (o) => super.createConnection(o, callback));
+  }
+}
+
+function isResetCode(code: string | undefined): boolean {
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
+]);
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'EAI_NONAME', 'ENODATA']);
+
+/**
+ * Maps a socket or HTTP error to the port's errors. Messages carry method and host
+ * only: the path, query and header values may hold secrets and these messages are logged.
+ */
+function toSendError(error: NodeJS.ErrnoException, x: Exchange): WebhookError {
+  if (error instanceof WebhookError) return error;
+  const code = error.code ?? '';
+  const kind = errorKind(code);
+  const what = {
+    dns: 'host name did not resolve',
+    timeout: 'connect timed out',
+    connection: 'connection failed',
+    protocol: 'protocol error',
+  }[kind];
+  return new NetworkError(kind, `${describe(x)}: ${what}${code === '' ? '' : ` (${code})`}`, { cause: error });
+}
+
+function errorKind(code: string): NetworkError['kind'] {
+  if (DNS_CODES.has(code)) return 'dns';
+  if (code === 'ETIMEDOUT') return 'timeout';
+  if (CONNECTION_CODES.has(code)) return 'connection';
+  if (/^(HPE_|ERR_TLS|ERR_SSL|EPROTO$)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)) return 'protocol';
+  // Anything else also failed on the wire; `connection` keeps it retryable.
+  return 'connection';
+}
+
+function describe(x: Exchange): string {
+  return `${x.request.method} ${x.target.display}`;
+}
+
+function flattenHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+  // fromEntries defines own properties, so a header named __proto__ stays a header.
+  return Object.fromEntries(
+    Object.entries(headers)
+      .filter((entry): entry is [string, string | string[]] => entry[1] !== undefined)
+      .map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]),
+  );
+}
