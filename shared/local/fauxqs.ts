@@ -112,7 +112,9 @@ async function createQueue(client: SQSClient, name: string, attributes: Record<s
   const created = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
   const url = created.QueueUrl;
   if (url === undefined) throw new Error(`CreateQueue ${name} returned no QueueUrl`);
-  const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
   const arn = Attributes?.QueueArn;
   if (arn === undefined) throw new Error(`queue ${name} has no QueueArn`);
   return { url, arn };
