@@ -3,6 +3,7 @@ import { wireDeliverDeps } from '../functions/deliver/handler.ts';
 import { makeHandler as makeDeliverHandler } from '../functions/deliver/handler.ts';
 import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/render/handler.ts';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
+import { toSqsJson } from '../shared/adapters/sqs-delivery-queue.ts';
 import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
 import { DeliverConfigSchema, ENV, parseConfig, RenderConfigSchema } from '../shared/config/config.ts';
 import { FINAL_STATUSES } from '../shared/domain/delivery.ts';
@@ -61,7 +62,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     maxReceiveCount: MAX_ATTEMPTS_LIMIT + 5,
   });
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
-  const log = createLogger({ level: options.logLevel ?? 'info', sink: options.logSink ?? (() => undefined) });
+  const sink = options.logSink ?? (() => undefined);
+  const log = createLogger({ level: options.logLevel ?? 'info', sink });
   const env = {
     [ENV.deliveryQueueUrl]: queues.delivery.url,
     [ENV.deadLetterQueueUrl]: queues.deadLetter.url,
@@ -71,7 +73,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.metricsNamespace]: 'DograhWebhooksLocal',
   };
   const render = makeRenderHandler(
-    wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }) }),
+    wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }), metricsSink: sink }),
   );
   const deliver = makeDeliverHandler(
     wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
@@ -80,6 +82,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       credentials: createFileCredentialStore(options.secrets, prefix),
       policy: LOCAL_ADDRESS_POLICY,
       log: log.child({ function: 'deliver' }),
+      metricsSink: sink,
     }),
   );
   const poller = startPoller({
@@ -107,7 +110,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         await sqs.client.send(
           new SendMessageCommand({
             QueueUrl: queues.renderDeadLetter.url,
-            MessageBody: JSON.stringify({ requestPayload: event, responsePayload: { errorMessage: reason } }),
+            MessageBody: toSqsJson({ requestPayload: event, responsePayload: { errorMessage: reason } }),
           }),
         );
         throw error;

@@ -8,7 +8,7 @@ import { createSecretsManagerCredentialStore } from '../../shared/adapters/secre
 import { createSqsMessageActions, DEAD_LETTERED_AT_ATTRIBUTE } from '../../shared/adapters/sqs-message-actions.ts';
 import { DeliverConfigSchema, ENV, parseConfig, type DeliverConfig } from '../../shared/config/config.ts';
 import { STRICT_ADDRESS_POLICY, type AddressPolicy } from '../../shared/net/address-policy.ts';
-import { createLogger } from '../../shared/observability/logger.ts';
+import { createLogger, type LineSink } from '../../shared/observability/logger.ts';
 import { createMetrics } from '../../shared/observability/metrics.ts';
 import { redactText } from '../../shared/observability/redact.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
@@ -58,6 +58,8 @@ export interface DeliverPorts {
   readonly credentials: CredentialStore;
   readonly policy: AddressPolicy;
   readonly log: Log;
+  /** Where EMF metric lines go; default stdout, where Lambda hands them to CloudWatch. */
+  readonly metricsSink?: LineSink;
 }
 
 /** Builds the deliver function's dependencies from its parsed config; the local stack calls this too. */
@@ -77,7 +79,7 @@ export function wireDeliverDeps(config: DeliverConfig, ports: DeliverPorts): Del
     }),
     clock: systemClock,
     log: ports.log,
-    metrics: createMetrics({ namespace: config[ENV.metricsNamespace] }),
+    metrics: createMetrics({ namespace: config[ENV.metricsNamespace], ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }) }),
     random: Math.random,
     requestTimeoutMs: config[ENV.requestTimeoutMs],
     snippet: (body) => redactText(body, RESPONSE_SNIPPET_BYTES),

@@ -5,7 +5,7 @@ import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery
 import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue.ts';
 import { ENV, parseConfig, RenderConfigSchema, type RenderConfig } from '../../shared/config/config.ts';
 import type { Log } from '../../shared/use-cases/observability.ts';
-import { createLogger } from '../../shared/observability/logger.ts';
+import { createLogger, type LineSink } from '../../shared/observability/logger.ts';
 import { createMetrics } from '../../shared/observability/metrics.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
 import { renderRun, type RenderedDelivery, type RenderRunDeps } from '../../shared/use-cases/render-run.ts';
@@ -31,6 +31,8 @@ export interface RenderPorts {
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBClient;
   readonly log: Log;
+  /** Where EMF metric lines go; default stdout, where Lambda hands them to CloudWatch. */
+  readonly metricsSink?: LineSink;
 }
 
 /** Builds the render function's dependencies from its parsed config; the local stack calls this too. */
@@ -44,7 +46,7 @@ export function wireRenderDeps(config: RenderConfig, ports: RenderPorts): Render
     }),
     clock: systemClock,
     log: ports.log,
-    metrics: createMetrics({ namespace: config[ENV.metricsNamespace] }),
+    metrics: createMetrics({ namespace: config[ENV.metricsNamespace], ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }) }),
     eventSource: config[ENV.eventSource],
     detailType: config[ENV.eventDetailType],
     maxMessageBytes: config[ENV.maxPayloadBytes],

@@ -138,7 +138,7 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
 }
 
 function toEntry(message: DeliveryMessage): Entry {
-  const body = encodeBody(message);
+  const body = toSqsJson(message);
   const attributes: Record<string, MessageAttributeValue> = {
     [DELIVERY_ID_ATTRIBUTE]: { DataType: 'String', StringValue: message.delivery_id },
   };
@@ -151,8 +151,8 @@ function toEntry(message: DeliveryMessage): Entry {
  * and JSON.stringify leaves them raw; characters beyond the BMP (emoji) are
  * allowed by AWS but refused by fauxqs. The escaped text parses to the same value.
  */
-function encodeBody(message: DeliveryMessage): string {
-  return JSON.stringify(message).replace(/[\uFFFE\uFFFF]|[\uD800-\uDBFF][\uDC00-\uDFFF]/g, (chars) =>
+export function toSqsJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\uFFFE\uFFFF]|[\uD800-\uDBFF][\uDC00-\uDFFF]/g, (chars) =>
     Array.from({ length: chars.length }, (_, i) => `\\u${chars.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
 }

@@ -109,7 +109,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   const skipped = results.filter((r) => r.status === 'skipped').length;
   if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
   runLog.info('run rendered', { enqueued: messages.length, failed: failures.length, skipped });
-  return results;
+  const order = new Map(detail.workflow_definition.nodes.map((n, i) => [isRecord(n) ? n['id'] : undefined, i]));
+  return results.sort((a, b) => (order.get(a.node_id) ?? 0) - (order.get(b.node_id) ?? 0));
 }
 
 function parseEvent(event: unknown, deps: RenderRunDeps): RunCompletedDetail {
