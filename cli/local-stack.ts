@@ -1,4 +1,5 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { wireDeliverDeps } from '../functions/deliver/handler.ts';
 import { makeHandler as makeDeliverHandler } from '../functions/deliver/handler.ts';
 import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/render/handler.ts';
@@ -16,6 +17,7 @@ import { createLogger, type LineSink, type LogLevel } from '../shared/observabil
 import type { DeliveryRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import { MAX_ATTEMPTS_LIMIT } from '../shared/schemas/node.ts';
+import type { DeliverDeps } from '../shared/use-cases/deliver-message.ts';
 import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
 
 export interface LocalStackOptions {
@@ -28,6 +30,10 @@ export interface LocalStackOptions {
   readonly logLevel?: LogLevel;
   /** Keep DynamoDB data in this folder between runs. */
   readonly dataDir?: string;
+  /** Visibility timeout of the delivery queue; default the request timeout plus 35 s, as a crashed attempt needs. */
+  readonly visibilityTimeoutSeconds?: number;
+  /** Changes the deliver function's dependencies: fault injection in tests, taps for the dev server. */
+  readonly adaptDeliverDeps?: (deps: DeliverDeps) => DeliverDeps;
 }
 
 export interface LocalStack {
@@ -37,12 +43,15 @@ export interface LocalStack {
   waitUntilFinal(deliveryIds: readonly string[], timeoutMs: number): Promise<DeliveryRecord[]>;
   readonly store: DeliveryStore;
   readonly queues: DeliveryQueues;
+  /** SDK clients bound to the emulators, and the emulators' endpoints. */
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBClient;
   readonly sqsEndpoint: string;
   readonly dynamoEndpoint: string;
   stop(): Promise<void>;
 }
 
-const TABLE_NAME = 'dograh-webhooks-outcomes';
+export const LOCAL_TABLE_NAME = 'dograh-webhooks-outcomes';
 
 /**
  * The whole pipeline on this machine: fauxqs for SQS, dynalite for DynamoDB,
@@ -55,10 +64,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const sqs = await startSqsEmulator();
   const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: options.dataDir });
-  await createOutcomeTable(dynamo.client, TABLE_NAME);
+  await createOutcomeTable(dynamo.client, LOCAL_TABLE_NAME);
   const queues = await createDeliveryQueues(sqs.client, {
     // As the stack does: the handler settles retries itself; visibility only covers a crashed attempt.
-    visibilityTimeoutSeconds: Math.ceil(requestTimeoutMs / 1000) + 35,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? Math.ceil(requestTimeoutMs / 1000) + 35,
     maxReceiveCount: MAX_ATTEMPTS_LIMIT + 5,
   });
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
@@ -67,7 +76,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const env = {
     [ENV.deliveryQueueUrl]: queues.delivery.url,
     [ENV.deadLetterQueueUrl]: queues.deadLetter.url,
-    [ENV.outcomeTableName]: TABLE_NAME,
+    [ENV.outcomeTableName]: LOCAL_TABLE_NAME,
     [ENV.secretsPrefix]: prefix,
     [ENV.requestTimeoutMs]: String(requestTimeoutMs),
     [ENV.metricsNamespace]: 'DograhWebhooksLocal',
@@ -75,15 +84,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const render = makeRenderHandler(
     wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }), metricsSink: sink }),
   );
+  const adapt = options.adaptDeliverDeps ?? ((deps: DeliverDeps) => deps);
   const deliver = makeDeliverHandler(
-    wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
+    adapt(wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
       sqs: sqs.client,
       dynamo: dynamo.client,
       credentials: createFileCredentialStore(options.secrets, prefix),
       policy: LOCAL_ADDRESS_POLICY,
       log: log.child({ function: 'deliver' }),
       metricsSink: sink,
-    }),
+    })),
   );
   const poller = startPoller({
     client: sqs.client,
@@ -94,11 +104,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     concurrency: 2,
     onError: (error, stage) => log.error('poller error', { stage, error }),
   });
-  const store = createDynamoDeliveryStore({ client: dynamo.client, tableName: TABLE_NAME, retentionDays: 30 });
+  const store = createDynamoDeliveryStore({ client: dynamo.client, tableName: LOCAL_TABLE_NAME, retentionDays: 30 });
 
   return {
     store,
     queues,
+    sqs: sqs.client,
+    dynamo: dynamo.client,
     sqsEndpoint: sqs.endpoint,
     dynamoEndpoint: dynamo.endpoint,
     async emit(event) {

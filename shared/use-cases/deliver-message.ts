@@ -25,6 +25,8 @@ export interface DeliverDeps {
   readonly snippet: (body: string) => string;
   /** How often to retry recording a success before giving up on the record (never on the send). */
   readonly recordRetries?: number;
+  /** How long past the request timeout an attempt's claim is held before another worker may take over. Default 30 s. */
+  readonly leaseMarginMs?: number;
 }
 
 /** One received queue message. */
@@ -55,7 +57,7 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
     node_id: message.node_id,
     organization_id: message.organization_id,
   });
-  const leaseMs = deps.requestTimeoutMs + 30_000;
+  const leaseMs = deps.requestTimeoutMs + (deps.leaseMarginMs ?? 30_000);
   let claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
 
   if (claim.kind === 'final' && claim.status === 'failed' && received.deadLetteredAt !== undefined) {
@@ -103,7 +105,7 @@ async function attemptDelivery(
     duration_ms: Math.round(durationMs),
     status_code: response?.status ?? null,
     error_class: outcome.kind === 'success' ? 'none' : outcome.errorClass,
-    error_message: outcome.kind === 'success' ? null : outcome.message,
+    error_message: decision.action === 'fail' ? decision.reason : outcome.kind === 'success' ? null : outcome.message,
     response_snippet: response === undefined || response.bodySnippet === '' ? null : deps.snippet(response.bodySnippet),
   };
   const fields = {
