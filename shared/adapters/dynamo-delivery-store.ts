@@ -174,7 +174,10 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       `NOT (${e.n(A.status)} IN (${finalValues(e)}))`,
       `AND (attribute_not_exists(${e.n(A.leaseUntil)}) OR ${e.n(A.leaseUntil)} <= ${now})`,
       `AND (attribute_not_exists(${e.n(A.nextAttemptAt)}) OR ${e.n(A.nextAttemptAt)} <= ${now})`,
-      `AND ${e.n(A.attempts)} < ${e.n(A.maxAttempts)})`,
+      // An attempt whose outcome a crash lost ('sending' with its lease over) is taken over
+      // even past max_attempts: losing the delivery is worse than a duplicate the receiver
+      // can spot by its delivery id. The queue's maxReceiveCount bounds a crash loop.
+      `AND (${e.n(A.attempts)} < ${e.n(A.maxAttempts)} OR ${e.n(A.status)} = ${e.v(s('sending'))}))`,
     ].join(' ');
     try {
       counts.writes += 1;
@@ -460,7 +463,7 @@ function refusal(item: Item | undefined, nowMs: number): Claim {
   const leaseUntil = num(item[A.leaseUntil]);
   if (leaseUntil !== undefined && leaseUntil > nowMs) return { kind: 'wait', seconds: secondsUntil(leaseUntil, nowMs) };
   const attempts = num(item[A.attempts]) ?? 0;
-  if (attempts >= (num(item[A.maxAttempts]) ?? 0)) return { kind: 'exhausted', attempts };
+  if (status !== 'sending' && attempts >= (num(item[A.maxAttempts]) ?? 0)) return { kind: 'exhausted', attempts };
   const nextAttemptAt = num(item[A.nextAttemptAt]);
   if (nextAttemptAt !== undefined && nextAttemptAt > nowMs) {
     return { kind: 'wait', seconds: secondsUntil(nextAttemptAt, nowMs) };

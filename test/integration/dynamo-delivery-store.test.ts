@@ -205,16 +205,24 @@ describe('claim', () => {
     expect(await store.claim(msg, T0 + 86_400_000, LEASE_MS)).toEqual({ kind: 'final', status: 'delivered' });
   });
 
-  it('answers exhausted when every attempt was started and the last one was lost', async () => {
+  it('takes over a lost last attempt even past max_attempts, rather than lose the delivery', async () => {
     const msg = message({ max_attempts: 2 });
     expect(await store.claim(msg, T0, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
     // The worker crashed: no outcome. The lease runs out and the redelivered message takes attempt 2.
     expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
-    // Attempt 2 still leased: it may yet succeed, so wait rather than give up.
+    // Attempt 2 still leased: it may yet succeed, so wait.
     expect(await store.claim(msg, T0 + LEASE_MS + 1_000, LEASE_MS)).toEqual({ kind: 'wait', seconds: 59 });
-    // Attempt 2 lost too.
-    expect(await store.claim(msg, T0 + 2 * LEASE_MS, LEASE_MS)).toEqual({ kind: 'exhausted', attempts: 2 });
-    expect((await store.get(msg.delivery_id))?.attempts).toBe(2);
+    // Attempt 2 lost too: its outcome is unknown, so a third attempt goes (the queue's maxReceiveCount bounds this).
+    expect(await store.claim(msg, T0 + 2 * LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 3 });
+    expect((await store.get(msg.delivery_id))?.attempts).toBe(3);
+  });
+
+  it('answers exhausted for a delivery waiting to retry with no attempts left', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    // Recorded as retrying although its only attempt is used: nothing may claim it again.
+    await store.recordAttempt(msg, attempt(1, T0, { status_code: 503, error_class: 'http_transient', error_message: 'x', response_snippet: null }), { status: 'retrying', atMs: T0 + 1 }, T0);
+    expect(await store.claim(msg, T0 + 10, LEASE_MS)).toEqual({ kind: 'exhausted', attempts: 1 });
   });
 
   it('takes the place of an attempt whose lease ran out without an outcome', async () => {
@@ -293,14 +301,12 @@ describe('recordAttempt', () => {
     );
   });
 
-  it('lets the owner of a lost last attempt mark the delivery failed', async () => {
-    // How a deliverer closes an `exhausted` delivery: it records the lost attempt itself.
+  it('lets the taker-over of a lost last attempt record its outcome', async () => {
     const msg = message({ max_attempts: 1 });
     await store.claim(msg, T0, LEASE_MS);
-    const claim = await store.claim(msg, T0 + LEASE_MS, LEASE_MS);
-    expect(claim).toEqual({ kind: 'exhausted', attempts: 1 });
-    const lost = attempt(1, T0, { status_code: null, error_class: 'unknown', error_message: 'outcome lost', response_snippet: null });
-    await store.recordAttempt(msg, lost, { status: 'failed' }, T0 + LEASE_MS);
+    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    const second = attempt(2, T0 + LEASE_MS, { status_code: 503, error_class: 'http_transient', error_message: 'endpoint answered 503', response_snippet: null });
+    await store.recordAttempt(msg, second, { status: 'failed' }, T0 + LEASE_MS);
     expect(await store.claim(msg, T0 + LEASE_MS + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'failed' });
   });
 });
