@@ -110,7 +110,7 @@ async function attemptDelivery(
   };
   const fields = {
     attempt,
-    outcome: decision.action === 'retry' ? 'retrying' : decision.action,
+    outcome: decision.action === 'retry' ? 'retrying' : decision.action === 'fail' ? 'failed' : 'delivered',
     status_code: record.status_code,
     error_class: record.error_class,
     duration_ms: record.duration_ms,

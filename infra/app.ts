@@ -1,0 +1,21 @@
+import { App } from 'aws-cdk-lib';
+import { DEFAULT_STACK_NAME } from './stack-outputs.ts';
+import { WebhookDeliveryStack, addNagChecks, settingsFromContext } from './webhook-delivery-stack.ts';
+
+// The CDK app `cdk.json` runs (`node infra/app.ts`; Node 24 strips the types itself).
+const app = new App();
+const settings = settingsFromContext((key) => app.node.tryGetContext(key), DEFAULT_STACK_NAME);
+
+new WebhookDeliveryStack(app, settings.stackName, {
+  ...settings.stackProps,
+  // Only what the CLI's environment says; nothing is looked up, so synth needs no credentials.
+  env:
+    process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION
+      ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION }
+      : undefined,
+});
+
+// On by default so every synth and deploy is checked; `-c nag=false` turns it off.
+if (settings.nag) addNagChecks(app);
+
+app.synth();

@@ -1,0 +1,153 @@
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { ENV } from '../../shared/config/config.ts';
+import { WebhookDelivery } from '../../infra/webhook-delivery.ts';
+import type { WebhookDeliveryProps } from '../../infra/webhook-delivery.ts';
+import { settingsFromContext } from '../../infra/webhook-delivery-stack.ts';
+import { allowedPairs, cdkJsonContext, logicalId } from './synth-helpers.ts';
+
+// These tests skip asset bundling (CDK's `aws:cdk:bundling-stacks` context): they are about the
+// construct's configuration, and the stack test already bundles both functions for real.
+function build(props: WebhookDeliveryProps | ((stack: Stack) => WebhookDeliveryProps)) {
+  const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Team');
+  const delivery = new WebhookDelivery(stack, 'Webhooks', typeof props === 'function' ? props(stack) : props);
+  return { stack, delivery, template: Template.fromStack(stack) };
+}
+
+describe('WebhookDelivery props', () => {
+  it('wires a team’s own bus, topic, prefix and private-endpoint switch through to the resources', () => {
+    const { stack, delivery, template } = build((stack) => ({
+      eventBus: new events.EventBus(stack, 'Bus', { eventBusName: 'team-bus' }),
+      alarmTopic: new sns.Topic(stack, 'Pager', { enforceSSL: true }),
+      eventSource: 'team.voice',
+      detailType: 'Run Done',
+      secretsPrefix: 'team/hooks',
+      secretsEncryptionKey: new kms.Key(stack, 'SecretsKey', { enableKeyRotation: true }),
+      allowPrivateEndpoints: true,
+      deliverMaxConcurrency: 50,
+      deliverTimeout: Duration.seconds(120),
+      requestTimeout: Duration.seconds(10),
+      batchSize: 5,
+      maxBatchingWindow: Duration.seconds(2),
+      outcomeRetentionDays: 90,
+      removalPolicy: RemovalPolicy.DESTROY,
+      tableDeletionProtection: false,
+    }));
+    const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any>; DeletionPolicy?: string }>;
+    const props = (c: Parameters<typeof logicalId>[0]) => resources[logicalId(c)]!.Properties;
+
+    expect(props(delivery.rule)).toMatchObject({
+      EventBusName: { Ref: logicalId(delivery.bus) },
+      EventPattern: { source: ['team.voice'], 'detail-type': ['Run Done'] },
+    });
+    // The team's topic receives the alarms; no second topic is made.
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    expect(props(delivery.alarms.DeadLetters!).AlarmActions).toEqual([{ Ref: logicalId(delivery.alarmTopic) }]);
+
+    const deliverEnv = props(delivery.deliverFunction).Environment.Variables;
+    expect(deliverEnv).toMatchObject({
+      [ENV.allowPrivateEndpoints]: 'true',
+      [ENV.secretsPrefix]: 'team/hooks',
+      [ENV.requestTimeoutMs]: '10000',
+      [ENV.outcomeRetentionDays]: '90',
+    });
+    expect(props(delivery.renderFunction).Environment.Variables).toMatchObject({
+      [ENV.eventSource]: 'team.voice',
+      [ENV.eventDetailType]: 'Run Done',
+    });
+    expect(props(delivery.deliverEventSource)).toMatchObject({
+      BatchSize: 5,
+      MaximumBatchingWindowInSeconds: 2,
+      ScalingConfig: { MaximumConcurrency: 50 },
+    });
+    expect(props(delivery.deliveryQueue).VisibilityTimeout).toBe(6 * 120 + 2);
+
+    const pairs = allowedPairs(resources[logicalId(delivery.deliverFunction.role!)]!);
+    expect(pairs).toContain('secretsmanager:GetSecretValue arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:team/hooks/*');
+    expect(pairs).toContain(`kms:Decrypt <${logicalId(stack.node.findChild('SecretsKey'))}.Arn>`);
+
+    const table = resources[logicalId(delivery.table)]!;
+    expect(table.DeletionPolicy).toBe('Delete');
+    expect(table.Properties.DeletionProtectionEnabled).toBe(false);
+
+    // The acknowledgement follows the prefix, so a team's stack stays clean under cdk-nag too.
+    const report = new AwsSolutionsChecks().validateScope(delivery);
+    expect(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+  });
+
+  it('refuses a deliver timeout that leaves no room after the request timeout', () => {
+    expect(() => build({ deliverTimeout: Duration.seconds(35), requestTimeout: Duration.seconds(30) })).toThrow(
+      /deliverTimeout \(35 seconds\) must exceed requestTimeout \(30 seconds\) by at least 10 seconds/,
+    );
+  });
+
+  it('names every bad prop at once', () => {
+    let message = '';
+    try {
+      build({ secretsPrefix: 'webhooks/*', deliverMaxConcurrency: 1, batchSize: 50, eventSource: ' ' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('secretsPrefix "webhooks/*"');
+    expect(message).toContain('deliverMaxConcurrency must be an integer from 2 to 1000');
+    expect(message).toContain('batchSize above 10 needs a maxBatchingWindow');
+    expect(message).toContain('eventSource must not be empty');
+  });
+
+  it('refuses values the functions’ config schemas would refuse at cold start', () => {
+    expect(() => build({ outcomeRetentionDays: 0 })).toThrow(/invalid function environment:[\s\S]*render: OUTCOME_RETENTION_DAYS[\s\S]*deliver: OUTCOME_RETENTION_DAYS/);
+    expect(() => build({ maxPayloadBytes: 300 * 1024 })).toThrow(/render: MAX_PAYLOAD_BYTES/);
+  });
+});
+
+describe('settingsFromContext', () => {
+  const reader = (context: Record<string, unknown>) => (key: string) => context[key];
+
+  it('reads `-c key=value` strings into typed props', () => {
+    const settings = settingsFromContext(
+      reader({
+        allowPrivateEndpoints: 'true',
+        deliverMaxConcurrency: '25',
+        eventBusName: 'voice',
+        alarmEmail: 'ops@example.com',
+        logRetentionDays: '90',
+        requestTimeoutSeconds: '20',
+        nag: 'false',
+        stackName: 'Staging',
+      }),
+      'DograhWebhooks',
+    );
+    expect(settings.stackName).toBe('Staging');
+    expect(settings.nag).toBe(false);
+    expect(settings.stackProps.eventBusName).toBe('voice');
+    expect(settings.stackProps.alarmEmail).toBe('ops@example.com');
+    expect(settings.stackProps.delivery).toMatchObject({ allowPrivateEndpoints: true, deliverMaxConcurrency: 25, logRetention: 90 });
+    expect(settings.stackProps.delivery?.requestTimeout?.toSeconds()).toBe(20);
+  });
+
+  it('defaults to the default stack name with cdk-nag on and no overrides', () => {
+    expect(settingsFromContext(reader({}), 'DograhWebhooks')).toEqual({
+      stackName: 'DograhWebhooks',
+      nag: true,
+      stackProps: { delivery: {} },
+    });
+  });
+
+  it('names every bad context value at once', () => {
+    let message = '';
+    try {
+      settingsFromContext(reader({ allowPrivateEndpoints: 'yes', deliverMaxConcurrency: 'ten', logRetentionDays: '31' }), 'X');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('allowPrivateEndpoints must be true or false, got "yes"');
+    expect(message).toContain('deliverMaxConcurrency must be a whole number, got "ten"');
+    expect(message).toContain('logRetentionDays must be one of');
+  });
+});
