@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { registerRender } from './commands/render.ts';
 import { registerValidate } from './commands/validate.ts';
 import { registerLocal } from './commands/local.ts';
+import { registerDev } from './commands/dev.ts';
+import { registerEmit } from './commands/emit.ts';
 
 const program = new Command()
   .name('webhooks')
@@ -12,6 +14,8 @@ const program = new Command()
 registerRender(program);
 registerValidate(program);
 registerLocal(program);
+registerDev(program);
+registerEmit(program);
 
 // Commander's own usage errors (unknown flag, missing argument) also exit 1 with "error: ...".
 program.exitOverride((error) => {

@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
 import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
-import { formatProblem } from '../../shared/errors.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
-import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE, RunCompletedEventSchema } from '../../shared/schemas/event.ts';
-import { problemsFrom } from '../../shared/schemas/issues.ts';
-import { isRecord } from '../../shared/schemas/workflow.ts';
 import type { RenderedDelivery } from '../../shared/use-cases/render-run.ts';
+import { readEventsFile } from '../events-file.ts';
 import { startLocalStack } from '../local-stack.ts';
 import { action, CliError, readJsonFile } from '../io.ts';
 
@@ -52,7 +49,7 @@ Examples:
 async function runLocal(options: LocalOptions): Promise<void> {
   const timeoutSeconds = Number(options.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new CliError(`--timeout: expected a number of seconds, got "${options.timeout}"`);
-  const events = readEvents(await readJsonFile(options.event), options.event);
+  const events = readEventsFile(await readJsonFile(options.event), options.event).map((e) => e.raw);
   const secrets = options.secrets === undefined ? {} : await loadSecretsFile(options.secrets);
   const stack = await startLocalStack({
     secrets,
@@ -84,23 +81,4 @@ function summarize(rendered: RenderedDelivery, record: DeliveryRecord | undefine
     last_status_code: record.last_status_code,
     error: record.status === 'delivered' ? null : record.last_error,
   };
-}
-
-/** Events from the file, each checked before anything starts, so bad input fails fast naming the entry and field. */
-function readEvents(value: unknown, file: string): unknown[] {
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) throw new CliError(`${file}: (root): no events`);
-  return list.map((entry, i) => {
-    const where = Array.isArray(value) ? [i] : [];
-    // A bare detail is accepted and wrapped as EventBridge would deliver it.
-    const event = isRecord(entry) && !('detail' in entry) && 'workflow_definition' in entry
-      ? { source: DEFAULT_EVENT_SOURCE, 'detail-type': DEFAULT_DETAIL_TYPE, detail: entry }
-      : entry;
-    const parsed = RunCompletedEventSchema.safeParse(event);
-    if (!parsed.success) {
-      const [first, ...rest] = problemsFrom(parsed.error, file, where);
-      throw new CliError(`${formatProblem(first!)}${rest.length > 0 ? ` (and ${rest.length} more)` : ''}`);
-    }
-    return event;
-  });
 }

@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
+import { DEV_INTAKE_PORT, hasData, SAMPLE_RECEIVER_PORT, startDevServer } from '../dev-server.ts';
+import { action, CliError } from '../io.ts';
+
+interface DevOptions {
+  readonly port: string;
+  readonly receiverPort: string;
+  readonly receiver: boolean;
+  readonly secrets?: string;
+  readonly data?: string;
+  readonly example: boolean;
+  readonly logs?: boolean;
+}
+
+const EXAMPLE_SECRETS = join(new URL('../..', import.meta.url).pathname, 'examples/secrets.json');
+
+export function registerDev(program: Command): void {
+  program
+    .command('dev')
+    .description('run the local stack in the foreground: emulators, functions, a PutEvents intake and a sample receiver')
+    .option('-p, --port <port>', 'port of the local PutEvents intake', String(DEV_INTAKE_PORT))
+    .option('--receiver-port <port>', 'port of the sample receiver', String(SAMPLE_RECEIVER_PORT))
+    .option('--no-receiver', 'do not start the sample receiver')
+    .option('-s, --secrets <file>', 'credentials: secret names mapped to credential objects (default examples/secrets.json)')
+    .option('-d, --data <dir>', 'keep the outcome log (DynamoDB) in this folder between runs')
+    .option('--no-example', 'do not send the example event at start')
+    .option('--logs', 'also print the functions\' JSON log lines')
+    .addHelpText(
+      'after',
+      `
+With no options it sends examples/event.json to the sample receiver, so you see the whole path.
+Other terminals find this server through .webhooks/dev.json: use --local with the other commands.
+The sample receiver can be broken and fixed: curl -X POST 127.0.0.1:8787/_control/fail (or /_control/ok).
+With --data, the outcome log survives restarts and the example is sent only on the first start;
+queued messages (retries waiting, dead letters) live in memory and end with the server.
+
+Examples:
+  $ npm start
+  $ npx webhooks dev --data .webhooks/data --no-receiver
+  $ npx webhooks emit examples/event.json --endpoint http://127.0.0.1:4010   # from another terminal`,
+    )
+    .action(action(dev));
+}
+
+async function dev(options: DevOptions): Promise<void> {
+  const port = portOf(options.port, '--port');
+  const receiverPort = options.receiver ? portOf(options.receiverPort, '--receiver-port') : null;
+  const secretsFile = options.secrets ?? (existsSync(EXAMPLE_SECRETS) ? EXAMPLE_SECRETS : undefined);
+  const secrets = secretsFile === undefined ? {} : await loadSecretsFile(secretsFile);
+  const color = process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined;
+  let server;
+  try {
+    server = await startDevServer({
+      port,
+      receiverPort,
+      secrets,
+      ...(options.data === undefined ? {} : { dataDir: options.data }),
+      example: options.example && !hasData(options.data),
+      print: (line) => process.stdout.write(`${line}\n`),
+      color,
+      ...(options.logs ? { logSink: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new CliError(`a port is taken (${(error as Error).message}): is another webhooks dev running? Pick others with --port / --receiver-port`);
+    }
+    throw error;
+  }
+  const stop = async () => {
+    process.stdout.write('stopping webhooks dev\n');
+    await server.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  await new Promise<never>(() => undefined);
+}
+
+function portOf(text: string, flag: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`${flag}: expected a port number, got "${text}"`);
+  return port;
+}

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { MAX_EVENT_BYTES } from '../../shared/schemas/event.ts';
+import { readEventsFile } from '../events-file.ts';
+import { action, CliError, readJsonFile } from '../io.ts';
+import { LOCAL_CREDENTIALS } from '../target.ts';
+
+interface EmitOptions {
+  readonly bus: string;
+  readonly endpoint?: string;
+  readonly region?: string;
+  readonly json?: boolean;
+}
+
+export function registerEmit(program: Command): void {
+  program
+    .command('emit')
+    .description('send run-completed events to EventBridge (PutEvents), or to the local intake of webhooks dev')
+    .argument('<file>', 'one event, an array of events, or an event detail (JSON)')
+    .option('-b, --bus <name>', 'event bus name or ARN', 'default')
+    .option('--endpoint <url>', 'send to this endpoint instead of AWS, e.g. the webhooks dev intake http://127.0.0.1:4010')
+    .option('--region <region>', 'AWS region (default: the standard AWS configuration)')
+    .option('--json', 'print the event ids as JSON')
+    .addHelpText(
+      'after',
+      `
+Uses the standard AWS credential chain (environment, profile, SSO, instance role).
+An event over EventBridge's 256 KB limit is refused before sending: send only the
+webhook nodes of a large workflow definition.
+
+Exit codes: 0 all sent, 1 bad input or an entry refused.
+
+Examples:
+  $ webhooks emit examples/event.json --endpoint http://127.0.0.1:4010
+  $ webhooks emit runs.json --bus arn:aws:events:eu-west-1:123456789012:event-bus/dograh`,
+    )
+    .action(action(emit));
+}
+
+async function emit(file: string, options: EmitOptions): Promise<void> {
+  const entries = toEntries(await readJsonFile(file), file, options.bus);
+  const client = new EventBridgeClient({
+    ...(options.region === undefined ? (options.endpoint === undefined ? {} : { region: process.env['AWS_REGION'] ?? 'us-east-1' }) : { region: options.region }),
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, credentials: LOCAL_CREDENTIALS }),
+  });
+  const sent: { event: number; event_id: string }[] = [];
+  const refused: string[] = [];
+  try {
+    for (let start = 0; start < entries.length; start += 10) {
+      const batch = entries.slice(start, start + 10);
+      const out = await client.send(new PutEventsCommand({ Entries: batch }));
+      (out.Entries ?? []).forEach((result, i) => {
+        if (result.EventId !== undefined) sent.push({ event: start + i, event_id: result.EventId });
+        else refused.push(`${file}: [${start + i}]: refused by EventBridge: ${result.ErrorCode ?? 'error'}: ${result.ErrorMessage ?? ''}`);
+      });
+    }
+  } catch (error) {
+    throw new CliError(`emit: ${(error as Error).name}: ${(error as Error).message}`);
+  } finally {
+    client.destroy();
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify(sent)}\n`);
+  else for (const s of sent) process.stdout.write(`sent event ${s.event} as ${s.event_id}\n`);
+  if (refused.length > 0) throw new CliError(refused.join('; '));
+}
+
+/** Every event checked and sized before any is sent, so bad input sends nothing. */
+function toEntries(value: unknown, file: string, bus: string): PutEventsRequestEntry[] {
+  return readEventsFile(value, file).map(({ raw, parsed, at }) => {
+    const source = parsed.source;
+    const detailType = parsed['detail-type'];
+    // Send the detail as written, not as parsed: defaults are the consumer's to apply.
+    const detail = JSON.stringify(raw['detail']);
+    const size = Buffer.byteLength(source) + Buffer.byteLength(detailType) + Buffer.byteLength(detail);
+    if (size > MAX_EVENT_BYTES) {
+      throw new CliError(`${file}: ${at}detail: the event is ${size} bytes; EventBridge takes at most ${MAX_EVENT_BYTES}: send only the webhook nodes of the workflow definition`);
+    }
+    return { Source: source, DetailType: detailType, Detail: detail, EventBusName: bus };
+  });
+}

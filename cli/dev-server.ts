@@ -1,0 +1,153 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DeliveryMessage } from '../shared/domain/delivery.ts';
+import type { AttemptRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
+import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
+import { startEventIntake, type BusEvent, type EventIntake } from './event-intake.ts';
+import { startLocalStack, LOCAL_TABLE_NAME, type LocalStack } from './local-stack.ts';
+import { startSampleReceiver, type SampleReceiver } from './sample-receiver.ts';
+import { removeDevState, writeDevState } from './target.ts';
+
+export const DEV_INTAKE_PORT = 4010;
+export const SAMPLE_RECEIVER_PORT = 8787;
+const EXAMPLE_ORIGIN = 'http://127.0.0.1:8787';
+const ROOT = new URL('..', import.meta.url).pathname;
+
+export interface DevServerOptions {
+  /** Port of the local PutEvents intake; 0 picks a free one. */
+  readonly port: number;
+  /** Port of the sample receiver, or null for none. */
+  readonly receiverPort: number | null;
+  readonly secrets: Readonly<Record<string, unknown>>;
+  /** Keep the outcome log in this folder between runs. */
+  readonly dataDir?: string;
+  /** Send the example event once everything is up. */
+  readonly example: boolean;
+  /** One line per thing that happens, for people. */
+  readonly print: (line: string) => void;
+  readonly color: boolean;
+  /** Where to write the state file other commands find the server by. */
+  readonly statePath?: string;
+  /** Where the functions' JSON log lines go. */
+  readonly logSink?: (line: string) => void;
+}
+
+export interface DevServer {
+  readonly intake: EventIntake;
+  readonly stack: LocalStack;
+  readonly receiver: SampleReceiver | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * `webhooks dev`: the local stack in the foreground. Events come in through a
+ * PutEvents-compatible intake and go to the render function as EventBridge's
+ * rule would send them; deliveries are shown as they are recorded.
+ */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const paint = (code: number, text: string) => (options.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const say = (line: string) => options.print(`${paint(2, new Date().toISOString().slice(11, 19))} ${line}`);
+  const stack = await startLocalStack({
+    secrets: options.secrets,
+    ...(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'dynamodb') }),
+    ...(options.logSink === undefined ? {} : { logSink: options.logSink, logLevel: 'debug' as const }),
+    adaptDeliverDeps: (deps) => ({ ...deps, store: showing(deps.store, say, paint) }),
+  });
+  const receiver = options.receiverPort === null ? undefined : await startSampleReceiver(options.receiverPort, (line) => say(paint(36, line)));
+  const intake = await startEventIntake({
+    port: options.port,
+    busName: 'default',
+    onEvent: (event) => void route(event, stack, say, paint),
+  });
+  await writeDevState(
+    {
+      pid: process.pid,
+      intake: intake.endpoint,
+      sqsEndpoint: stack.sqsEndpoint,
+      dynamoEndpoint: stack.dynamoEndpoint,
+      tableName: LOCAL_TABLE_NAME,
+      busName: 'default',
+      source: DEFAULT_EVENT_SOURCE,
+      detailType: DEFAULT_DETAIL_TYPE,
+      queues: stack.queues,
+    },
+    options.statePath,
+  );
+  say(`${paint(1, 'webhooks dev')} is up: PutEvents intake ${intake.endpoint}${receiver === undefined ? '' : `, sample receiver ${receiver.origin}`}`);
+  say(`emit with: npx webhooks emit examples/event.json --endpoint ${intake.endpoint}`);
+  if (options.example) {
+    const text = await readFile(join(ROOT, 'examples/event.json'), 'utf8');
+    const event = JSON.parse(receiver === undefined ? text : text.replaceAll(EXAMPLE_ORIGIN, receiver.origin)) as BusEvent;
+    say('sending the example event (examples/event.json)');
+    void route(event, stack, say, paint);
+  }
+  return {
+    intake,
+    stack,
+    receiver,
+    async stop() {
+      await intake.close();
+      await receiver?.close();
+      await stack.stop();
+      await removeDevState(options.statePath);
+    },
+  };
+}
+
+/** The rule: events of the run-completed source and detail-type go to the render function. */
+async function route(event: BusEvent, stack: LocalStack, say: (line: string) => void, paint: (code: number, text: string) => string): Promise<void> {
+  if (event.source !== DEFAULT_EVENT_SOURCE || event['detail-type'] !== DEFAULT_DETAIL_TYPE) {
+    say(paint(2, `event ${event.id} matches no rule (source ${event.source}, detail-type ${event['detail-type']}): ignored`));
+    return;
+  }
+  try {
+    const rendered = await stack.emit(event);
+    const run = rendered[0]?.workflow_run_id ?? '?';
+    say(`run ${run}: ${rendered.filter((r) => r.status === 'enqueued').length} enqueued, ${count(rendered, 'failed')} failed, ${count(rendered, 'skipped')} skipped`);
+    for (const r of rendered.filter((d) => d.status !== 'enqueued')) {
+      say(`${r.status === 'failed' ? paint(31, '✗ failed   ') : paint(2, '- skipped  ')} ${r.node_id} ${r.delivery_id}${r.error === null ? '' : `: ${r.error}`}`);
+    }
+  } catch (error) {
+    say(paint(31, `✗ event ${event.id} refused by the render function (kept in the render dead-letter queue): ${(error as Error).message}`));
+  }
+}
+
+function count(rendered: readonly RenderedDelivery[], status: RenderedDelivery['status']): number {
+  return rendered.filter((r) => r.status === status).length;
+}
+
+/** Shows every recorded attempt as one line, after it is recorded. */
+function showing(store: DeliveryStore, say: (line: string) => void, paint: (code: number, text: string) => string): DeliveryStore {
+  return {
+    ...store,
+    async claim(message, nowMs, leaseMs) {
+      const claim = await store.claim(message, nowMs, leaseMs);
+      if (claim.kind === 'final') say(paint(2, `= ${message.node_id} already ${claim.status}: duplicate dropped ${message.delivery_id}`));
+      return claim;
+    },
+    async recordAttempt(message, attempt, next, nowMs) {
+      await store.recordAttempt(message, attempt, next, nowMs);
+      say(attemptLine(message, attempt, next.status, paint));
+    },
+  };
+}
+
+function attemptLine(message: DeliveryMessage, attempt: AttemptRecord, status: 'delivered' | 'failed' | 'retrying', paint: (code: number, text: string) => string): string {
+  const mark = status === 'delivered' ? paint(32, '✓ delivered') : status === 'failed' ? paint(31, '✗ failed   ') : paint(33, '↻ retrying ');
+  let host = '(invalid URL)';
+  try {
+    host = new URL(message.url).host;
+  } catch {
+    // Shown as is.
+  }
+  const code = attempt.status_code === null ? attempt.error_class : String(attempt.status_code);
+  const why = status === 'delivered' || attempt.error_message === null ? '' : `: ${attempt.error_message}`;
+  return `${mark} ${message.node_id} → ${host} ${code} in ${attempt.duration_ms} ms (attempt ${attempt.attempt}/${message.retry.max_attempts}) ${paint(2, message.delivery_id)}${why}`;
+}
+
+/** Whether a data folder already holds a previous run's outcome log. */
+export function hasData(dataDir: string | undefined): boolean {
+  return dataDir !== undefined && existsSync(join(dataDir, 'dynamodb'));
+}

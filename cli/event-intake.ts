@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MAX_EVENT_BYTES } from '../shared/schemas/event.ts';
+import { isRecord } from '../shared/schemas/workflow.ts';
+
+/** An event as EventBridge hands it to a rule's target. */
+export interface BusEvent {
+  readonly version: '0';
+  readonly id: string;
+  readonly 'detail-type': string;
+  readonly source: string;
+  readonly account: string;
+  readonly time: string;
+  readonly region: string;
+  readonly resources: string[];
+  readonly detail: unknown;
+}
+
+export interface EventIntake {
+  /** `http://127.0.0.1:<port>`: give it to an EventBridge client as its endpoint. */
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+export interface EventIntakeOptions {
+  readonly port: number;
+  /** Events for other buses are refused, as EventBridge refuses an unknown bus. */
+  readonly busName: string;
+  /** Called for every accepted event, without waiting: EventBridge invokes its targets asynchronously. */
+  readonly onEvent: (event: BusEvent) => void;
+}
+
+const ACCOUNT = '000000000000';
+const REGION = 'us-east-1';
+
+/**
+ * A local stand-in for EventBridge's PutEvents, over HTTP on loopback, speaking
+ * the AWS JSON 1.1 protocol (`X-Amz-Target: AWSEvents.PutEvents`), so the AWS
+ * SDK's EventBridge client and `webhooks emit --endpoint` work against it
+ * unchanged. Only PutEvents exists; rules are the caller's (`onEvent`).
+ */
+export async function startEventIntake(options: EventIntakeOptions): Promise<EventIntake> {
+  const server = createServer((request, response) => {
+    readBody(request)
+      .then((body) => answer(request, body, response, options))
+      .catch((error: unknown) => fail(response, 500, 'InternalException', String(error)));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', () => resolve());
+  });
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function answer(request: IncomingMessage, body: string, response: ServerResponse, options: EventIntakeOptions): void {
+  const target = request.headers['x-amz-target'];
+  if (request.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
+    fail(response, 400, 'UnknownOperationException', `only AWSEvents.PutEvents is served here, not ${String(target)}`);
+    return;
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(body);
+  } catch {
+    fail(response, 400, 'SerializationException', 'the request body is not JSON');
+    return;
+  }
+  const entries = isRecord(input) && Array.isArray(input['Entries']) ? input['Entries'] : undefined;
+  if (entries === undefined || entries.length === 0 || entries.length > 10) {
+    fail(response, 400, 'ValidationException', 'Entries must hold 1 to 10 entries');
+    return;
+  }
+  const results = entries.map((entry) => accept(entry, options));
+  response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+  response.end(JSON.stringify({ FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results }));
+}
+
+type EntryResult = { EventId: string } | { ErrorCode: string; ErrorMessage: string };
+
+function accept(entry: unknown, options: EventIntakeOptions): EntryResult {
+  if (!isRecord(entry)) return { ErrorCode: 'MalformedEntry', ErrorMessage: 'an entry must be an object' };
+  const { Source, DetailType, Detail, EventBusName, Resources, Time } = entry;
+  const bus = typeof EventBusName === 'string' && EventBusName !== '' ? EventBusName.split('/').at(-1) : 'default';
+  if (bus !== options.busName) return { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `event bus ${bus} does not exist here (the dev bus is ${options.busName})` };
+  if (typeof Source !== 'string' || typeof DetailType !== 'string' || typeof Detail !== 'string') {
+    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Source, DetailType and Detail are required' };
+  }
+  const size = Buffer.byteLength(Source) + Buffer.byteLength(DetailType) + Buffer.byteLength(Detail);
+  if (size > MAX_EVENT_BYTES) return { ErrorCode: 'ValidationException', ErrorMessage: `the entry is ${size} bytes; EventBridge takes at most ${MAX_EVENT_BYTES}` };
+  let detail: unknown;
+  try {
+    detail = JSON.parse(Detail);
+  } catch {
+    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON' };
+  }
+  if (!isRecord(detail)) return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail must be a JSON object' };
+  const id = randomUUID();
+  const time = Time instanceof Date ? Time.toISOString() : typeof Time === 'number' ? new Date(Time * 1000).toISOString() : new Date().toISOString();
+  const resources = Array.isArray(Resources) ? Resources.filter((r): r is string => typeof r === 'string') : [];
+  options.onEvent({ version: '0', id, 'detail-type': DetailType, source: Source, account: ACCOUNT, time, region: REGION, resources, detail });
+  return { EventId: id };
+}
+
+function fail(response: ServerResponse, status: number, type: string, message: string): void {
+  response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+  response.end(JSON.stringify({ __type: type, message }));
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    // PutEvents takes 10 entries of 256 KB at most; refuse anything far beyond.
+    if (size > 4 * 1024 * 1024) throw new Error('request too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../infra/stack-outputs.ts';
+import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
+import type { DeliveryStore } from '../shared/ports/delivery-store.ts';
+import { CliError } from './io.ts';
+
+/** A queue's URL (what the SDK takes) and ARN (what move tasks name). */
+export interface QueueRef {
+  readonly url: string;
+  readonly arn: string;
+}
+
+/**
+ * Where the operations commands act: a deployed stack (found from its
+ * CloudFormation outputs) or a running `webhooks dev` (found from the state
+ * file it writes). Both give the same clients and names.
+ */
+export interface Target {
+  readonly kind: 'aws' | 'local';
+  /** For people: which stack or dev server this is. */
+  readonly description: string;
+  readonly store: DeliveryStore;
+  readonly sqs: SQSClient;
+  readonly queues: { readonly delivery: QueueRef; readonly deadLetter: QueueRef };
+  readonly events: { readonly client: EventBridgeClient; readonly busName: string; readonly source: string; readonly detailType: string };
+  close(): void;
+}
+
+export interface TargetOptions {
+  /** Act on the `webhooks dev` running from this folder. */
+  readonly local?: boolean;
+  /** CloudFormation stack name; default DograhWebhooks. */
+  readonly stack?: string;
+  readonly region?: string;
+}
+
+/** What `webhooks dev` writes so other commands (and other terminals) can find it. */
+export const DevStateSchema = z.object({
+  pid: z.number().int(),
+  intake: z.url(),
+  sqsEndpoint: z.url(),
+  dynamoEndpoint: z.url(),
+  tableName: z.string(),
+  busName: z.string(),
+  source: z.string(),
+  detailType: z.string(),
+  queues: z.object({
+    delivery: z.object({ url: z.string(), arn: z.string() }),
+    deadLetter: z.object({ url: z.string(), arn: z.string() }),
+    renderDeadLetter: z.object({ url: z.string(), arn: z.string() }),
+  }),
+});
+export type DevState = z.infer<typeof DevStateSchema>;
+
+/** The dev server's state file, in the folder it was started from. */
+export function devStatePath(cwd = process.cwd()): string {
+  return join(cwd, '.webhooks', 'dev.json');
+}
+
+export async function writeDevState(state: DevState, path = devStatePath()): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export async function removeDevState(path = devStatePath()): Promise<void> {
+  await rm(path, { force: true });
+}
+
+/** Emulators take any credentials; these keep the SDK from looking for real ones. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+const LOCAL_REGION = 'us-east-1';
+
+export async function readDevState(path = devStatePath()): Promise<DevState> {
+  const missing = `no webhooks dev is running from this folder (${path} not found): start it with "npm start" or "npx webhooks dev"`;
+  if (!existsSync(path)) throw new CliError(missing);
+  const parsed = DevStateSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!parsed.success) throw new CliError(`${path}: not a webhooks dev state file; remove it and start webhooks dev again`);
+  if (!isAlive(parsed.data.pid)) throw new CliError(`${missing.split(' (')[0]} (its process ${parsed.data.pid} has stopped)`);
+  return parsed.data;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Finds the target of an operations command. */
+export async function resolveTarget(options: TargetOptions): Promise<Target> {
+  return options.local ? localTarget(await readDevState()) : awsTarget(options);
+}
+
+export function localTarget(state: DevState): Target {
+  const config = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 };
+  const sqs = new SQSClient({ ...config, endpoint: state.sqsEndpoint });
+  const dynamo = new DynamoDBClient({ ...config, endpoint: state.dynamoEndpoint });
+  const events = new EventBridgeClient({ ...config, endpoint: state.intake });
+  return {
+    kind: 'local',
+    description: `webhooks dev (pid ${state.pid})`,
+    store: createDynamoDeliveryStore({ client: dynamo, tableName: state.tableName, retentionDays: 30 }),
+    sqs,
+    queues: state.queues,
+    events: { client: events, busName: state.busName, source: state.source, detailType: state.detailType },
+    close() {
+      sqs.destroy();
+      dynamo.destroy();
+      events.destroy();
+    },
+  };
+}
+
+async function awsTarget(options: TargetOptions): Promise<Target> {
+  const stackName = options.stack ?? DEFAULT_STACK_NAME;
+  const config = options.region === undefined ? {} : { region: options.region };
+  const cloudFormation = new CloudFormationClient(config);
+  let outputs: Map<string, string>;
+  try {
+    const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
+    outputs = new Map((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  } catch (error) {
+    throw new CliError(`stack ${stackName}: cannot read its outputs (${(error as Error).name}: ${(error as Error).message}); deploy it with "npx cdk deploy", or pass --stack, --region or --local`);
+  } finally {
+    cloudFormation.destroy();
+  }
+  const output = (key: string): string => {
+    const value = outputs.get(key);
+    if (value === undefined || value === '') throw new CliError(`stack ${stackName}: output ${key} is missing; is it a webhooks stack deployed by this version?`);
+    return value;
+  };
+  const sqs = new SQSClient(config);
+  const dynamo = new DynamoDBClient(config);
+  const events = new EventBridgeClient(config);
+  return {
+    kind: 'aws',
+    description: `stack ${stackName}`,
+    store: createDynamoDeliveryStore({ client: dynamo, tableName: output(STACK_OUTPUTS.outcomeTableName), retentionDays: 30 }),
+    sqs,
+    queues: {
+      delivery: { url: output(STACK_OUTPUTS.deliveryQueueUrl), arn: output(STACK_OUTPUTS.deliveryQueueArn) },
+      deadLetter: { url: output(STACK_OUTPUTS.deadLetterQueueUrl), arn: output(STACK_OUTPUTS.deadLetterQueueArn) },
+    },
+    events: {
+      client: events,
+      busName: output(STACK_OUTPUTS.eventBusName),
+      source: output(STACK_OUTPUTS.eventSource),
+      detailType: output(STACK_OUTPUTS.eventDetailType),
+    },
+    close() {
+      sqs.destroy();
+      dynamo.destroy();
+      events.destroy();
+    },
+  };
+}
