@@ -12,7 +12,10 @@ const objectOrEmpty = JsonObject.nullish().transform((o) => o ?? {});
 
 export const RunCompletedDetailSchema = z.looseObject({
   organization_id: z
-    .union([z.string(), z.number().int()])
+    .union([z.string(), z.number().int()], {
+      // zod's own message for a failed union is a bare "Invalid input".
+      error: (issue) => (issue.input === undefined ? 'required (string or integer)' : 'expected a string or an integer'),
+    })
     .transform(String)
     .pipe(z.string().regex(SAFE_ID, 'organization_id may hold only letters, digits, "-" and "_"')),
   workflow_run_id: z.number().int(),

@@ -12,17 +12,27 @@ export type HttpMethod = z.infer<typeof HttpMethodSchema>;
 export const MAX_ATTEMPTS_LIMIT = 25;
 export const MAX_DELAY_SECONDS_LIMIT = 43_200;
 
+export const DEFAULT_INITIAL_DELAY_SECONDS = 30;
+
 export const RetryConfigSchema = z
   .object({
     max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT),
     backoff: z.enum(['exponential', 'fixed']).default('exponential'),
-    initial_delay_seconds: z.number().int().min(1).default(30),
+    initial_delay_seconds: z.number().int().min(1).optional(),
     max_delay_seconds: z.number().int().min(1).max(MAX_DELAY_SECONDS_LIMIT).default(3600),
   })
-  .refine((r) => r.initial_delay_seconds <= r.max_delay_seconds, {
+  .refine((r) => r.initial_delay_seconds === undefined || r.initial_delay_seconds <= r.max_delay_seconds, {
     message: 'initial_delay_seconds must not exceed max_delay_seconds',
     path: ['initial_delay_seconds'],
-  });
+  })
+  // Left out, the first delay is 30 s, or max_delay_seconds when that is shorter: a node
+  // that only writes `max_delay_seconds: 10` is valid, not an error about a field it never wrote.
+  .transform((r) => ({
+    max_attempts: r.max_attempts,
+    backoff: r.backoff,
+    initial_delay_seconds: r.initial_delay_seconds ?? Math.min(DEFAULT_INITIAL_DELAY_SECONDS, r.max_delay_seconds),
+    max_delay_seconds: r.max_delay_seconds,
+  }));
 export type RetryConfig = z.infer<typeof RetryConfigSchema>;
 
 /** Without `retry_config` a delivery gets exactly one attempt, as in Dograh. */

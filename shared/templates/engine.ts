@@ -33,20 +33,23 @@ export interface Scope {
   readonly now: Date;
 }
 
-// Compiled templates by content (and parse mode): a warm Lambda never compiles the
-// same template twice. Bounded so a stream of distinct templates cannot grow it forever.
+// Compiled templates by content, one map per parse mode: a warm Lambda never compiles
+// the same template twice. Keyed by the text itself: a key built per lookup (mode + text)
+// is a new string to flatten and hash on every render of every string. Bounded so a
+// stream of distinct templates cannot grow it forever.
 const MAX_CACHED = 5000;
-const cache = new Map<string, Compiled>();
+const payloadCache = new Map<string, Compiled>();
+const urlCache = new Map<string, Compiled>();
 let compileCount = 0;
 
 /** How many templates were compiled and how many are cached; for tests and benchmarks. */
 export function templateCacheStats(): { compiled: number; cached: number } {
-  return { compiled: compileCount, cached: cache.size };
+  return { compiled: compileCount, cached: payloadCache.size + urlCache.size };
 }
 
 function compile(text: string, where: string, options: ParseOptions): Compiled {
-  const key = (options.newlines ? 'n' : 'r') + text;
-  const hit = cache.get(key);
+  const cache = options.newlines ? payloadCache : urlCache;
+  const hit = cache.get(text);
   if (hit !== undefined) return hit;
   const { literals, placeholders } = parseTemplate(text, where, options);
   let fn: EtaFunction | undefined;
@@ -57,8 +60,11 @@ function compile(text: string, where: string, options: ParseOptions): Compiled {
     compileCount++;
   }
   const compiled: Compiled = { literals, placeholders, fn };
-  if (cache.size >= MAX_CACHED) cache.clear();
-  cache.set(key, compiled);
+  if (payloadCache.size + urlCache.size >= MAX_CACHED) {
+    payloadCache.clear();
+    urlCache.clear();
+  }
+  cache.set(text, compiled);
   return compiled;
 }
 
@@ -106,5 +112,10 @@ export const formatUrlPart: Formatter = (value, placeholder, where) => {
   }
   const text = formatText(value, placeholder, where);
   if (text === '') throw new InvalidTemplateError(where, `${placeholder.source} is missing or empty, so the URL cannot be built`);
+  // encodeURIComponent leaves "." alone, and URL parsers resolve "." and ".." path
+  // segments (encoded or not): a run's value could move the request to another path.
+  if (text === '.' || text === '..') {
+    throw new InvalidTemplateError(where, `${placeholder.source} is "${text}", which would change the URL path`);
+  }
   return encodeURIComponent(text);
 };

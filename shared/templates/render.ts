@@ -13,13 +13,22 @@ const URL_MODE = { newlines: false } as const;
  */
 export function renderPayload(template: Json, scope: Scope, where = 'payload_template'): Json {
   if (typeof template === 'string') return renderString(template, where, scope, PAYLOAD, formatText);
-  if (Array.isArray(template)) return template.map((item, i) => renderPayload(item, scope, `${where}.${i}`));
+  if (Array.isArray(template)) {
+    const out: Json[] = [];
+    for (let i = 0; i < template.length; i++) out.push(renderPayload(template[i] as Json, scope, `${where}.${i}`));
+    return out;
+  }
   if (template === null || typeof template !== 'object') return template;
-  // A null prototype: a rendered key "__proto__" is then an ordinary own key.
-  const out: Record<string, Json> = Object.create(null);
-  for (const [key, value] of Object.entries(template)) {
-    const renderedKey = renderString(key, `${where}.${key}`, scope, PAYLOAD, formatText);
-    out[renderedKey] = renderPayload(value, scope, `${where}.${key}`);
+  // A plain object, not Object.create(null): V8 keeps plain objects in fast mode,
+  // which both this walk and JSON.stringify of the body depend on for speed.
+  const out: Record<string, Json> = {};
+  for (const key of Object.keys(template)) {
+    const field = `${where}.${key}`;
+    const renderedKey = renderString(key, field, scope, PAYLOAD, formatText);
+    const value = renderPayload(template[key] as Json, scope, field);
+    // An assignment to "__proto__" would set the prototype: define it as an ordinary own key.
+    if (renderedKey === '__proto__') Object.defineProperty(out, renderedKey, { value, enumerable: true, writable: true, configurable: true });
+    else out[renderedKey] = value;
   }
   return out;
 }

@@ -1,0 +1,334 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDefinitionJson, makeDetailJson, makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
+
+// Runs the real bin (cli/bin.ts) in a child process, as a user would, and checks
+// what CONTRACT section 6 promises: stdout, one `error: ...` line on stderr, exit code.
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'cli/bin.ts');
+// The pinned Node 24 (the node@24 dev dependency), the one `npx webhooks` runs under.
+const PINNED_NODE = join(ROOT, 'node_modules/.bin/node');
+const NODE = existsSync(PINNED_NODE) ? PINNED_NODE : process.execPath;
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function run(command: string, args: readonly string[]): Promise<Run> {
+  return new Promise((done) => {
+    execFile(command, args, { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+const webhooks = (...args: string[]) => run(NODE, [BIN, ...args]);
+
+/** The single `error: ...` line of a failed run. */
+function errorLine(result: Run): string {
+  expect(result.code).toBe(1);
+  const lines = result.stderr.split('\n').filter((line) => line !== '');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^error: /);
+  return lines[0] as string;
+}
+
+let dir: string;
+const file = (name: string) => join(dir, name);
+
+async function writeJson(name: string, value: unknown): Promise<string> {
+  await writeFile(file(name), JSON.stringify(value));
+  return file(name);
+}
+
+const SEED_BODY = {
+  run_id: '1234',
+  customer: 'Ada Lovelace',
+  outcome: 'refund issued',
+  recording: 'https://recordings.example.com/runs/1234.mp3',
+  call_disposition: 'resolved',
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'webhooks-cli-test-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.concurrent('webhooks render --template', () => {
+  it('prints the seed example body as JSON and exits 0', async () => {
+    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', 'examples/context.json');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual(SEED_BODY);
+  });
+
+  it('accepts a whole event as the context', async () => {
+    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', 'examples/event.json');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(SEED_BODY);
+  });
+
+  it('accepts the short flags -t and -c', async () => {
+    const result = await webhooks('render', '-t', 'examples/payload-template.json', '-c', 'examples/context.json');
+    expect(JSON.parse(result.stdout)).toEqual(SEED_BODY);
+  });
+
+  it('renders nested templates, keys, typed values and defaults', async () => {
+    const template = await writeJson('nested.json', {
+      '{{workflow_name}}': { n: 1, ok: true, nothing: null, tags: ['{{ missing | none }}', '{{cost_info.total_usd}}'] },
+      note: 'a\\nb',
+    });
+    const result = await webhooks('render', '--template', template, '--context', 'examples/context.json');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      'Support line': { n: 1, ok: true, nothing: null, tags: ['none', '0.42'] },
+      note: 'a\nb',
+      call_disposition: 'resolved',
+    });
+  });
+
+  it('prints an array template without call_disposition', async () => {
+    const template = await writeJson('array.json', ['{{workflow_run_id}}']);
+    const result = await webhooks('render', '--template', template, '--context', 'examples/context.json');
+    expect(JSON.parse(result.stdout)).toEqual(['1234']);
+  });
+
+  it('keeps eta syntax in a template as text', async () => {
+    const template = await writeJson('eta.json', { x: '<%= process.exit(3) %>' });
+    const result = await webhooks('render', '--template', template, '--context', 'examples/context.json');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ x: '<%= process.exit(3) %>' });
+  });
+});
+
+describe.concurrent('webhooks render --url', () => {
+  it('prints the rendered URL, percent-encoded', async () => {
+    const result = await webhooks('render', '--url', 'https://crm.example.com/runs/{{workflow_run_id}}?c={{initial_context.customer_name}}', '--context', 'examples/context.json');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('https://crm.example.com/runs/1234?c=Ada%20Lovelace\n');
+  });
+
+  it('fails on a missing value, naming --url, the field and the placeholder', async () => {
+    const result = await webhooks('render', '--url', 'https://crm.example.com/{{ missing }}', '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe('error: --url: endpoint_url: {{ missing }} is missing or empty, so the URL cannot be built');
+    expect(result.stdout).toBe('');
+  });
+
+  it('fails on an object value', async () => {
+    const result = await webhooks('render', '--url', 'https://crm.example.com/{{initial_context}}', '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe('error: --url: endpoint_url: {{initial_context}} is an object, which cannot be part of a URL');
+  });
+
+  it('fails on a URL that is not http or https', async () => {
+    const result = await webhooks('render', '--url', 'javascript:alert(1)', '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe('error: --url: endpoint_url: the URL must start with http:// or https://');
+  });
+
+  it('fails on user info in the URL', async () => {
+    const result = await webhooks('render', '--url', 'https://user:pw@crm.example.com/', '--context', 'examples/context.json');
+    expect(errorLine(result)).toContain('must not carry a user name or password');
+  });
+});
+
+describe.concurrent('webhooks render errors', () => {
+  it('names a template file that does not exist', async () => {
+    const missing = file('no-such-template.json');
+    const result = await webhooks('render', '--template', missing, '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe(`error: ${missing}: cannot read the file (no such file)`);
+    expect(result.stdout).toBe('');
+  });
+
+  it('names a context file that does not exist', async () => {
+    const missing = file('no-such-context.json');
+    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', missing);
+    expect(errorLine(result)).toBe(`error: ${missing}: cannot read the file (no such file)`);
+  });
+
+  it('names a template file that is not JSON', async () => {
+    await writeFile(file('broken.json'), '{"run": "{{workflow_run_id}}",');
+    const result = await webhooks('render', '--template', file('broken.json'), '--context', 'examples/context.json');
+    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escape(file('broken.json'))}: not valid JSON: `));
+  });
+
+  it('names a context file that is not JSON', async () => {
+    await writeFile(file('broken-context.json'), 'workflow_run_id=1');
+    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', file('broken-context.json'));
+    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escape(file('broken-context.json'))}: not valid JSON: `));
+  });
+
+  it('names the file, the field and the reason of a bad placeholder', async () => {
+    const template = await writeJson('bad-placeholder.json', { customer: { name: '{{ initial context }}' } });
+    const result = await webhooks('render', '--template', template, '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe(
+      `error: ${template}: payload_template.customer.name: placeholder {{ initial context }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"`,
+    );
+    expect(result.stdout).toBe('');
+  });
+
+  it('names the field of a forbidden key', async () => {
+    const template = await writeJson('proto.json', { x: '{{ initial_context.__proto__ }}' });
+    const result = await webhooks('render', '--template', template, '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe(`error: ${template}: payload_template.x: placeholder {{ initial_context.__proto__ }} uses "__proto__", which templates may not read`);
+  });
+
+  it('names the field of an unknown time zone', async () => {
+    const template = await writeJson('zone.json', { at: '{{current_time_Moon/Base}}' });
+    const result = await webhooks('render', '--template', template, '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe(`error: ${template}: payload_template.at: unknown time zone "Moon/Base" in a current_time or current_weekday built-in`);
+  });
+
+  it('refuses a context that is not an object', async () => {
+    const context = await writeJson('list-context.json', [1, 2]);
+    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', context);
+    expect(errorLine(result)).toBe(`error: ${context}: (root): the context must be a JSON object`);
+  });
+
+  it('refuses --template and --url together', async () => {
+    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--url', 'https://h.example', '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe('error: render: give exactly one of --template FILE or --url TEMPLATE');
+  });
+
+  it('refuses neither --template nor --url', async () => {
+    const result = await webhooks('render', '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe('error: render: give exactly one of --template FILE or --url TEMPLATE');
+  });
+
+  it('requires --context', async () => {
+    const result = await webhooks('render', '--template', 'examples/payload-template.json');
+    expect(errorLine(result)).toContain('--context');
+  });
+
+  it('refuses an unknown command', async () => {
+    expect(errorLine(await webhooks('bogus'))).toBe("error: unknown command 'bogus'");
+  });
+});
+
+describe.concurrent('webhooks validate', () => {
+  it('accepts the example workflow definition', async () => {
+    const result = await webhooks('validate', 'examples/workflow-definition.json');
+    expect(result).toEqual({ code: 0, stdout: 'ok: 3 webhook nodes\n', stderr: '' });
+  });
+
+  it('accepts the example event', async () => {
+    const result = await webhooks('validate', 'examples/event.json');
+    expect(result).toEqual({ code: 0, stdout: 'ok: 3 webhook nodes\n', stderr: '' });
+  });
+
+  it('accepts an event detail on its own', async () => {
+    const detail = await writeJson('detail.json', makeDetailJson());
+    expect(await webhooks('validate', detail)).toEqual({ code: 0, stdout: 'ok: 1 webhook node\n', stderr: '' });
+  });
+
+  it('counts no webhook nodes in a definition without any', async () => {
+    const definition = await writeJson('empty-definition.json', makeDefinitionJson([]));
+    expect(await webhooks('validate', definition)).toEqual({ code: 0, stdout: 'ok: 0 webhook nodes\n', stderr: '' });
+  });
+
+  it('lists every problem of several bad nodes, one line each, and exits 1', async () => {
+    const definition = await writeJson(
+      'bad-nodes.json',
+      makeDefinitionJson([
+        makeNodeJson({ id: 'good' }),
+        makeNodeJson({ id: 'bad-method', data: { http_method: 'TRACE' } }),
+        makeNodeJson({ id: 'bad-retry', data: { retry_config: { max_attempts: 0, max_delay_seconds: 50_000 } } }),
+        makeNodeJson({ id: 'bad-template', data: { payload_template: { a: '{{ }}', b: ['{{= it }}'] } } }),
+        makeNodeJson({ id: 'bad-url', data: { endpoint_url: 'https://h.example/{{ a b }}' } }),
+        makeNodeJson({ id: 'bad-header', data: { custom_headers: [{ key: 'X-A', value: '{{~ it }}' }] } }),
+        makeNodeJson({ id: 'good' }),
+      ]),
+    );
+    const result = await webhooks('validate', definition);
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
+      'bad-method: data.http_method: Invalid option: expected one of "GET"|"POST"|"PUT"|"PATCH"|"DELETE"',
+      'bad-retry: data.retry_config.max_attempts: Too small: expected number to be >=1',
+      'bad-retry: data.retry_config.max_delay_seconds: Too big: expected number to be <=43200',
+      'good: id: duplicate node id: delivery ids are one per run and node',
+      'bad-template: data.payload_template.a: placeholder {{ }} has no path',
+      'bad-template: data.payload_template.b.0: placeholder {{= it }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"',
+      'bad-url: data.endpoint_url: placeholder {{ a b }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"',
+      'bad-header: data.custom_headers.0.value: placeholder {{~ it }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"',
+    ]);
+    expect(errorLine(result)).toBe(`error: ${definition}: 8 problems found`);
+  });
+
+  it('renders an event with its own context and reports a URL value it lacks', async () => {
+    const event = await writeJson(
+      'event-missing-value.json',
+      makeEventJson({ detail: { nodes: [makeNodeJson({ id: 'crm', data: { endpoint_url: 'https://crm.example.com/{{initial_context.account_id}}' } })] } }),
+    );
+    const result = await webhooks('validate', event);
+    expect(result.stdout).toBe('crm: data.endpoint_url: {{initial_context.account_id}} is missing or empty, so the URL cannot be built\n');
+    expect(errorLine(result)).toBe(`error: ${event}: 1 problem found`);
+  });
+
+  it('reports a header value of the event that would inject a line', async () => {
+    const event = await writeJson(
+      'event-header.json',
+      makeEventJson({
+        detail: {
+          initial_context: { note: 'x\r\nX-Evil: 1' },
+          nodes: [makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Note', value: '{{initial_context.note}}' }] } })],
+        },
+      }),
+    );
+    const result = await webhooks('validate', event);
+    expect(result.stdout).toBe('crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n');
+    expect(result.code).toBe(1);
+  });
+
+  it('reports bad event fields with their detail path, all of them', async () => {
+    const event = await writeJson('bad-event.json', makeEventJson({ detail: { workflow_run_id: 'abc', organization_id: 'a/b' } }));
+    const result = await webhooks('validate', event);
+    expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
+      `${event}: detail.organization_id: organization_id may hold only letters, digits, "-" and "_"`,
+      `${event}: detail.workflow_run_id: Invalid input: expected number, received string`,
+    ]);
+    expect(errorLine(result)).toBe(`error: ${event}: 2 problems found`);
+  });
+
+  it('refuses a file that is not a JSON object', async () => {
+    const list = await writeJson('list.json', [1]);
+    const result = await webhooks('validate', list);
+    expect(result.stdout).toBe(`${list}: (root): expected a JSON object\n`);
+    expect(errorLine(result)).toBe(`error: ${list}: 1 problem found`);
+  });
+
+  it('names a file that is not JSON', async () => {
+    await writeFile(file('not-json.json'), 'nodes: []');
+    const result = await webhooks('validate', file('not-json.json'));
+    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escape(file('not-json.json'))}: not valid JSON: `));
+  });
+
+  it('names a file that does not exist', async () => {
+    const missing = file('nowhere.json');
+    expect(errorLine(await webhooks('validate', missing))).toBe(`error: ${missing}: cannot read the file (no such file)`);
+  });
+
+  it('requires a file argument', async () => {
+    expect(errorLine(await webhooks('validate'))).toBe("error: missing required argument 'file'");
+  });
+});
+
+describe.concurrent('installed as a bin', () => {
+  it('runs as `npx webhooks` from the project, with no build step', async () => {
+    const result = await run('npx', ['--no-install', 'webhooks', 'validate', 'examples/event.json']);
+    expect(result).toMatchObject({ code: 0, stdout: 'ok: 3 webhook nodes\n' });
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
