@@ -5,6 +5,10 @@ import { registerValidate } from './commands/validate.ts';
 import { registerLocal } from './commands/local.ts';
 import { registerDev } from './commands/dev.ts';
 import { registerEmit } from './commands/emit.ts';
+import { registerFailures } from './commands/failures.ts';
+import { registerInspect } from './commands/inspect.ts';
+import { registerRedrive } from './commands/redrive.ts';
+import { registerReplay } from './commands/replay.ts';
 
 const program = new Command()
   .name('webhooks')
@@ -16,6 +20,10 @@ registerValidate(program);
 registerLocal(program);
 registerDev(program);
 registerEmit(program);
+registerFailures(program);
+registerInspect(program);
+registerRedrive(program);
+registerReplay(program);
 
 // Commander's own usage errors (unknown flag, missing argument) also exit 1 with "error: ...".
 program.exitOverride((error) => {

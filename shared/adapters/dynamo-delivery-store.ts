@@ -7,7 +7,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { FINAL_STATUSES } from '../domain/delivery.ts';
+import { DeliveryMessageSchema, FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
 import { ValidationError, WebhookError } from '../errors.ts';
 import type {
@@ -50,6 +50,14 @@ export interface DeliveryStoreStats {
  * duplicate message that finds the delivery final costs one failed conditional
  * write (and a GetItem where the old item does not come back with the failure,
  * as on dynalite).
+ *
+ * A final failure recorded by `recordAttempt` also keeps the rendered message
+ * (`request`, its JSON, up to {@link MAX_KEPT_REQUEST_BYTES}) in the same
+ * UpdateItem, so `webhooks replay` can send it again: no extra request, but
+ * that write, and the copies in the two failure indexes (which project every
+ * attribute), are billed by the larger item. Only failures pay for it, and the
+ * same message already sits on the dead-letter queue for 14 days. A delivered
+ * outcome removes it again.
  *
  * `recordAttempt` rejects with `DeliveryStateError` when the attempt is no longer
  * in flight (a later claim overtook it, or it was already recorded with another
@@ -97,11 +105,20 @@ const A = {
   attemptLog: 'attempt_log',
   /** ISO times of each reopen: where a new series of attempts starts in `attempt_log`. */
   replayedAt: 'replayed_at',
+  /** JSON text of the rendered DeliveryMessage, kept on final failures so an operator can replay them. */
+  request: 'request',
   expiresAt: OUTCOME_TABLE.ttlAttribute,
 } as const;
 
 /** Longest text kept per attempt field, so 25 attempts and a few replays stay far below DynamoDB's 400 KB item limit. */
 const MAX_TEXT = 2048;
+/**
+ * Largest rendered request kept on a failed delivery, in bytes of its JSON. A
+ * webhook payload is a few KB; this leaves room under the 400 KB item limit
+ * for 25 attempts and a few replays. A larger one is not kept (its copy on the
+ * dead-letter queue can still be redriven).
+ */
+export const MAX_KEPT_REQUEST_BYTES = 64 * 1024;
 /** BatchGetItem takes at most 100 keys. */
 const BATCH_GET_LIMIT = 100;
 const DAY_MS = 86_400_000;
@@ -208,6 +225,44 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     next: { readonly status: 'delivered' | 'failed' } | { readonly status: 'retrying'; readonly atMs: number },
     nowMs: number,
   ): Promise<void> {
+    // Kept on a final failure, in this same write (no extra request): what `replay` sends again.
+    const request = next.status === 'failed' ? JSON.stringify(message) : undefined;
+    const keepsRequest = request !== undefined && Buffer.byteLength(request, 'utf8') <= MAX_KEPT_REQUEST_BYTES;
+    try {
+      counts.writes += 1;
+      try {
+        await client.send(attemptUpdate(message, attempt, next, nowMs, keepsRequest ? request : undefined));
+      } catch (error) {
+        // The failure must be recorded whatever the kept request does to the item: if
+        // DynamoDB refuses the write (an item grown near 400 KB by many replays), it is
+        // written once more without the request. Any other refusal repeats and is thrown.
+        if (!keepsRequest || !isValidationException(error)) throw error;
+        counts.writes += 1;
+        await client.send(attemptUpdate(message, attempt, next, nowMs, undefined));
+      }
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const item = await itemAfterConflict(error, message.delivery_id);
+      // The SDK retries a request whose answer was lost; if the first try landed, this is done.
+      if (item !== undefined && alreadyRecorded(item, attempt, next.status)) return;
+      const held =
+        item === undefined ? 'the record does not exist' : `the record is at attempt ${num(item[A.attempts]) ?? 0}, ${str(item[A.status])}`;
+      throw new DeliveryStateError(
+        message.delivery_id,
+        `cannot record attempt ${attempt.attempt}: it is no longer in flight (${held})`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** The one conditional write that records an attempt's outcome; `request` is the JSON to keep, if any. */
+  function attemptUpdate(
+    message: DeliveryMessage,
+    attempt: AttemptRecord,
+    next: { readonly status: 'delivered' | 'failed' } | { readonly status: 'retrying'; readonly atMs: number },
+    nowMs: number,
+    request: string | undefined,
+  ): UpdateItemCommand {
     const e = expression();
     const set = [
       `${e.n(A.attemptLog)} = list_append(if_not_exists(${e.n(A.attemptLog)}, ${e.v({ L: [] })}), ${e.v({ L: [attemptValue(attempt)] })})`,
@@ -226,35 +281,22 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       remove.push(A.nextAttemptAt);
       set.push(`${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`);
       if (next.status === 'failed') set.push(...failureKeys(e, message.organization_id, nowMs));
+      // A delivered delivery has nothing left to replay, and a stale request from an
+      // earlier failure would make every later write of the item cost more.
+      if (request === undefined) remove.push(A.request);
+      else set.push(`${e.n(A.request)} = ${e.v(s(request))}`);
     }
-    try {
-      counts.writes += 1;
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: keyOf(message.delivery_id),
-          UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.map((name) => e.n(name)).join(', ')}`,
-          // Only the owner of the attempt in flight may record it: a second record of the
-          // same attempt, or one that a later claim overtook, is refused.
-          ConditionExpression: `${e.n(A.attempts)} = ${e.v(n(attempt.attempt))} AND ${e.n(A.status)} = ${e.v(s('sending'))}`,
-          ExpressionAttributeNames: e.names,
-          ExpressionAttributeValues: e.values,
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const item = await itemAfterConflict(error, message.delivery_id);
-      // The SDK retries a request whose answer was lost; if the first try landed, this is done.
-      if (item !== undefined && alreadyRecorded(item, attempt, next.status)) return;
-      const held =
-        item === undefined ? 'the record does not exist' : `the record is at attempt ${num(item[A.attempts]) ?? 0}, ${str(item[A.status])}`;
-      throw new DeliveryStateError(
-        message.delivery_id,
-        `cannot record attempt ${attempt.attempt}: it is no longer in flight (${held})`,
-        { cause: error },
-      );
-    }
+    return new UpdateItemCommand({
+      TableName: tableName,
+      Key: keyOf(message.delivery_id),
+      UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.map((name) => e.n(name)).join(', ')}`,
+      // Only the owner of the attempt in flight may record it: a second record of the
+      // same attempt, or one that a later claim overtook, is refused.
+      ConditionExpression: `${e.n(A.attempts)} = ${e.v(n(attempt.attempt))} AND ${e.n(A.status)} = ${e.v(s('sending'))}`,
+      ExpressionAttributeNames: e.names,
+      ExpressionAttributeValues: e.values,
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
   }
 
   async function recordFinal(
@@ -509,7 +551,24 @@ function toRecord(item: Item): DeliveryRecord {
     next_attempt_at: nextAttemptAt === undefined ? null : iso(nextAttemptAt),
     final_at: optionalStr(item[A.finalAt]),
     attempt_log: (item[A.attemptLog]?.L ?? []).map(toAttempt),
+    replayed_at: (item[A.replayedAt]?.L ?? []).map((value) => str(value)),
+    request: keptRequest(item[A.request]),
   };
+}
+
+/** The kept request, if there is one and it still reads as a delivery message. */
+function keptRequest(value: AttributeValue | undefined): DeliveryMessage | null {
+  if (value?.S === undefined) return null;
+  try {
+    const parsed = DeliveryMessageSchema.safeParse(JSON.parse(value.S));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+function isValidationException(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ValidationException';
 }
 
 function attemptValue(attempt: AttemptRecord): AttributeValue {

@@ -47,6 +47,18 @@ export interface DeliveryRecord {
   readonly next_attempt_at: string | null;
   readonly final_at: string | null;
   readonly attempt_log: readonly AttemptRecord[];
+  /**
+   * ISO times at which the delivery was reopened (a replay, or a redrive of its
+   * dead letter): each starts a new series of attempts in `attempt_log`,
+   * numbered from 1 again.
+   */
+  readonly replayed_at: readonly string[];
+  /**
+   * The rendered message, kept when an attempt ends the delivery as failed, so
+   * it can be replayed; null for a delivery that never rendered, one that was
+   * delivered, or one whose request was too large to keep.
+   */
+  readonly request: DeliveryMessage | null;
 }
 
 /** The result of trying to take the next attempt of a delivery. */
@@ -74,7 +86,11 @@ export interface FailureQuery {
 export interface DeliveryStore {
   /** Takes the next attempt, creating the record on first sight. `leaseMs` bounds how long it is held. */
   claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim>;
-  /** Records how an attempt ended; `next` says whether the delivery is final or when it is retried. */
+  /**
+   * Records how an attempt ended; `next` says whether the delivery is final or when it is retried.
+   * A final `failed` also keeps the rendered message on the record (see `DeliveryRecord.request`);
+   * `delivered` drops any kept one.
+   */
   recordAttempt(
     message: DeliveryMessage,
     attempt: AttemptRecord,

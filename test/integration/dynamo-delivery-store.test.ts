@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createDynamoDeliveryStore, DeliveryStateError } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { createDynamoDeliveryStore, DeliveryStateError, MAX_KEPT_REQUEST_BYTES } from '../../shared/adapters/dynamo-delivery-store.ts';
 import type { DynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
 import { ValidationError } from '../../shared/errors.ts';
@@ -154,6 +154,8 @@ describe('claim', () => {
       next_attempt_at: null,
       final_at: null,
       attempt_log: [],
+      replayed_at: [],
+      request: null,
     });
   });
 
@@ -308,6 +310,83 @@ describe('recordAttempt', () => {
     const second = attempt(2, T0 + LEASE_MS, { status_code: 503, error_class: 'http_transient', error_message: 'endpoint answered 503', response_snippet: null });
     await store.recordAttempt(msg, second, { status: 'failed' }, T0 + LEASE_MS);
     expect(await store.claim(msg, T0 + LEASE_MS + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'failed' });
+  });
+});
+
+describe('the kept request', () => {
+  it('keeps the rendered message on a final failure, in the same single write', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    const writes = store.stats.writes;
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    expect(store.stats.writes - writes).toBe(1);
+    expect((await store.get(msg.delivery_id))?.request).toEqual(msg);
+    // The failure indexes return it too.
+    const [listed] = await store.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z' });
+    expect(listed?.request).toEqual(msg);
+  });
+
+  it('keeps nothing while a delivery is retrying', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
+    expect((await store.get(msg.delivery_id))?.request).toBeNull();
+  });
+
+  it('drops the kept request when a replayed delivery is delivered', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    const reopened = await store.reopen(msg.delivery_id, T0 + 60_000);
+    // Still there while the new series runs: a replay whose send failed can send it again.
+    expect(reopened.request).toEqual(msg);
+    expect(reopened.replayed_at).toEqual(['2024-05-01T12:01:00.000Z']);
+    await store.claim(msg, T0 + 61_000, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0 + 61_000), { status: 'delivered' }, T0 + 62_000);
+    const { Item } = await dynamo.client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: msg.delivery_id } } }));
+    expect(Item).not.toHaveProperty('request');
+    expect((await store.get(msg.delivery_id))?.request).toBeNull();
+  });
+
+  it('does not keep a request larger than the cap, and still records the failure', async () => {
+    const msg = message({ max_attempts: 1, body: JSON.stringify({ blob: 'x'.repeat(MAX_KEPT_REQUEST_BYTES) }) });
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'failed', request: null, attempts: 1 });
+  });
+
+  it('records the failure without the request when DynamoDB refuses the larger item', async () => {
+    // A client that refuses any write keeping a request, as DynamoDB does an item over 400 KB.
+    const refusing = {
+      send(command: unknown) {
+        if (command instanceof UpdateItemCommand && /#request = /.test(command.input.UpdateExpression ?? '')) {
+          return Promise.reject(Object.assign(new Error('Item size has exceeded the maximum allowed size'), { name: 'ValidationException' }));
+        }
+        return dynamo.client.send(command as GetItemCommand);
+      },
+    } as unknown as DynamoDBClient;
+    const tight = createDynamoDeliveryStore({ client: refusing, tableName, retentionDays: 30 });
+    const msg = message({ max_attempts: 1 });
+    await tight.claim(msg, T0, LEASE_MS);
+    await tight.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    expect(await tight.get(msg.delivery_id)).toMatchObject({ status: 'failed', attempts: 1, last_status_code: 503, request: null });
+    expect(tight.stats.writes).toBe(3);
+  });
+
+  it('reads a kept request that no longer parses as a delivery message as none', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    await dynamo.client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: msg.delivery_id } },
+        UpdateExpression: 'SET #r = :r',
+        ExpressionAttributeNames: { '#r': 'request' },
+        ExpressionAttributeValues: { ':r': { S: '{"v":2}' } },
+      }),
+    );
+    expect((await store.get(msg.delivery_id))?.request).toBeNull();
   });
 });
 

@@ -1,0 +1,200 @@
+import type { Command } from 'commander';
+import { ValidationError } from '../../shared/errors.ts';
+import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
+import {
+  addTargetOptions,
+  colourEnabled,
+  createStyle,
+  formatTime,
+  hostOnly,
+  oneLine,
+  parseInteger,
+  parseTimeArgument,
+  plural,
+  table,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  truncate,
+  type TargetFlags,
+} from '../format.ts';
+import { action, CliError } from '../io.ts';
+import { resolveTarget } from '../target.ts';
+
+interface FailuresOptions extends TargetFlags {
+  readonly since: string;
+  readonly until?: string;
+  readonly org?: string;
+  readonly workflow?: string;
+  readonly limit: string;
+  readonly json?: boolean;
+  readonly failOnAny?: boolean;
+}
+
+/** Exit code of `failures --fail-on-any` when it found some. */
+export const EXIT_FAILURES_FOUND = 3;
+
+/** The error column of the table is cut here; --json has it whole. */
+const ERROR_WIDTH = 60;
+
+/** One failure as `--json` prints it. */
+export interface FailureEntry {
+  readonly final_at: string | null;
+  readonly organization_id: string;
+  readonly workflow_id: number;
+  readonly workflow_run_id: number;
+  readonly node_id: string;
+  readonly node_name: string;
+  readonly method: string;
+  readonly endpoint_host: string;
+  readonly status_code: number | null;
+  readonly error: string | null;
+  readonly attempts: number;
+  readonly max_attempts: number;
+  readonly delivery_id: string;
+  /** Whether `webhooks replay` can send it again. */
+  readonly replayable: boolean;
+}
+
+export function registerFailures(program: Command): void {
+  const command = program
+    .command('failures')
+    .description('list recent final failures, newest first: when, whose, where to, and why')
+    .option('--since <when>', 'start of the window: a duration back from now (30m, 24h, 7d) or an ISO time', '24h')
+    .option('--until <when>', 'end of the window, same forms (default: now)')
+    .option('--org <id>', 'only this organization (uses its own index)')
+    .option('--workflow <id>', 'only this workflow (filtered here after the query, so the whole window is read)')
+    .option('--limit <n>', 'show at most this many, the newest', '50')
+    .option('--json', 'print a JSON array (full error text) instead of the table')
+    .option('--fail-on-any', `exit ${EXIT_FAILURES_FOUND} when any failure is found (for scripts and alerts)`);
+  addTargetOptions(command)
+    .addHelpText(
+      'after',
+      `
+Columns: TIME (UTC) when the delivery became final; ORG, WORKFLOW, RUN, NODE whose webhook it is;
+ENDPOINT the receiver's host; CODE its last HTTP status (- when no answer: timeout, refused, blocked);
+ERROR why it failed (cut to ${ERROR_WIDTH} characters; --json has it all); ATTEMPTS used of allowed;
+DELIVERY ID for "webhooks inspect" and "webhooks replay".
+
+${TARGET_HELP}
+
+Exit codes: 0 listed (even none), 1 bad input or the target cannot be read,
+${EXIT_FAILURES_FOUND} failures found and --fail-on-any given.
+
+Examples:
+  $ webhooks failures                              # the last 24 hours, deployed stack DograhWebhooks
+  $ webhooks failures --local --since 30m
+  $ webhooks failures --org 42 --since 7d --limit 200
+  $ webhooks failures --since 2026-11-27T00:00:00Z --until 2026-11-28T00:00:00Z --workflow 77
+  $ webhooks failures --since 1h --json | jq -r '.[].delivery_id'
+  $ webhooks failures --since 15m --fail-on-any > /dev/null || page-someone`,
+    )
+    .action(action(listFailures));
+}
+
+async function listFailures(options: FailuresOptions): Promise<void> {
+  const now = Date.now();
+  const since = parseTimeArgument(options.since, '--since', now);
+  const until = options.until === undefined ? new Date(now).toISOString() : parseTimeArgument(options.until, '--until', now);
+  const limit = parseInteger(options.limit, '--limit', { min: 1, max: 10_000 });
+  const workflowId = options.workflow === undefined ? undefined : parseInteger(options.workflow, '--workflow', { min: 0, max: Number.MAX_SAFE_INTEGER });
+  if (options.org !== undefined && options.org.trim() === '') throw new CliError('--org: expected an organization id, got ""');
+  if (since > until) throw new CliError(`--since: ${since} is after --until ${until}`);
+
+  const target = await resolveTarget(targetOptions(options));
+  let records: DeliveryRecord[];
+  try {
+    records = await target.store.listFailures({
+      since,
+      until,
+      ...(options.org === undefined ? {} : { organizationId: options.org.trim() }),
+      // The store has no workflow index: filter after the query, then cut to the limit.
+      ...(workflowId === undefined ? { limit } : {}),
+    });
+  } catch (error) {
+    // The store names the window bound it refuses; the user typed it as a flag.
+    if (error instanceof ValidationError) throw new CliError(error.problems.map((p) => `--${p.path}: ${p.reason}`).join('; '));
+    throw error;
+  } finally {
+    target.close();
+  }
+  const found = records.filter((r) => workflowId === undefined || r.workflow_id === workflowId);
+  const shown = found.slice(0, limit);
+
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(shown.map(toEntry), null, 2)}\n`);
+  } else {
+    printTable(shown, {
+      since,
+      until,
+      limit,
+      where: target.description,
+      more: found.length > limit || (workflowId === undefined && records.length >= limit),
+      again: targetArgs(options),
+    });
+  }
+  if (options.failOnAny && shown.length > 0) process.exitCode = EXIT_FAILURES_FOUND;
+}
+
+function toEntry(record: DeliveryRecord): FailureEntry {
+  return {
+    final_at: record.final_at,
+    organization_id: record.organization_id,
+    workflow_id: record.workflow_id,
+    workflow_run_id: record.workflow_run_id,
+    node_id: record.node_id,
+    node_name: record.node_name,
+    method: record.method,
+    endpoint_host: record.endpoint_host,
+    status_code: record.last_status_code,
+    error: record.last_error,
+    attempts: record.attempts,
+    max_attempts: record.max_attempts,
+    delivery_id: record.delivery_id,
+    replayable: record.request !== null,
+  };
+}
+
+function printTable(
+  records: readonly DeliveryRecord[],
+  context: { since: string; until: string; limit: number; where: string; more: boolean; again: string },
+): void {
+  const style = createStyle(colourEnabled(process.stdout));
+  const window = `between ${formatTime(context.since)} and ${formatTime(context.until)} UTC (${context.where})`;
+  if (records.length === 0) {
+    process.stdout.write(`no failures ${window}\n`);
+    return;
+  }
+  const rows = records.map((r) => [
+    formatTime(r.final_at),
+    oneLine(r.organization_id),
+    String(r.workflow_id),
+    String(r.workflow_run_id),
+    truncate(oneLine(r.node_id), 24),
+    truncate(hostOnly(r.endpoint_host), 32),
+    r.last_status_code === null ? '-' : style.red(String(r.last_status_code)),
+    truncate(oneLine(r.last_error ?? ''), ERROR_WIDTH),
+    `${r.attempts}/${r.max_attempts}`,
+    r.delivery_id,
+  ]);
+  const lines = table(
+    [
+      { header: 'TIME (UTC)' },
+      { header: 'ORG' },
+      { header: 'WORKFLOW', align: 'right' },
+      { header: 'RUN', align: 'right' },
+      { header: 'NODE' },
+      { header: 'ENDPOINT' },
+      { header: 'CODE', align: 'right' },
+      { header: 'ERROR' },
+      { header: 'ATTEMPTS', align: 'right' },
+      { header: 'DELIVERY ID' },
+    ],
+    rows,
+    style,
+  );
+  const more = context.more && records.length === context.limit ? `; the newest ${context.limit} shown, --limit shows more` : '';
+  lines.push('', `${plural(records.length, 'failure')} ${window}${more}`);
+  lines.push(style.dim(`read one with: webhooks inspect <DELIVERY ID>${context.again}`));
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,185 @@
+import type { Command } from 'commander';
+import type { AttemptRecord, DeliveryRecord } from '../../shared/ports/delivery-store.ts';
+import {
+  addTargetOptions,
+  colourEnabled,
+  createStyle,
+  formatDuration,
+  formatTime,
+  oneLine,
+  styleStatus,
+  table,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  truncate,
+  type Style,
+  type TargetFlags,
+} from '../format.ts';
+import { action, CliError } from '../io.ts';
+import { resolveTarget } from '../target.ts';
+
+interface InspectOptions extends TargetFlags {
+  readonly json?: boolean;
+}
+
+/** Exit code of `inspect` and `replay` for a delivery id the outcome log does not hold. */
+export const EXIT_NOT_FOUND = 2;
+
+/** Cut of the message and response columns of the timeline; --json has them whole. */
+const TEXT_WIDTH = 48;
+
+/**
+ * A delivery as `inspect --json` prints it: the outcome log's record, without
+ * the kept request (its URL path, query and body may carry secrets or personal
+ * data, which have no place in terminals and tickets), and whether one is kept.
+ */
+export type InspectedDelivery = Omit<DeliveryRecord, 'request'> & { readonly request_kept: boolean };
+
+export function registerInspect(program: Command): void {
+  const command = program
+    .command('inspect')
+    .description('tell one delivery\'s story: what it is, where it went, and every attempt')
+    .argument('<delivery-id>', 'the delivery id (whd_...), as in "webhooks failures" and the X-Dograh-Delivery-Id header')
+    .option('--json', 'print the record as JSON (full texts) instead of the story');
+  addTargetOptions(command)
+    .addHelpText(
+      'after',
+      `
+The timeline lists each attempt: when it started (UTC), how long it took, the HTTP status (- when
+there was no answer), the error class (http_transient, http_permanent, timeout, connection, blocked,
+credential, invalid, unknown; none for success), the message, and the start of the response body
+(redacted). A line marks where a replay or a redrive started a new series of attempts, numbered
+from 1 again under the same delivery id.
+
+${TARGET_HELP}
+
+Exit codes: 0 shown, 1 bad input or the target cannot be read, ${EXIT_NOT_FOUND} no such delivery.
+
+Examples:
+  $ webhooks inspect whd_0123456789abcdef0123456789abcdef
+  $ webhooks inspect whd_0123456789abcdef0123456789abcdef --local
+  $ webhooks inspect whd_0123456789abcdef0123456789abcdef --json | jq '.attempt_log[-1]'`,
+    )
+    .action(action(inspect));
+}
+
+async function inspect(deliveryId: string, options: InspectOptions): Promise<void> {
+  const target = await resolveTarget(targetOptions(options));
+  let record: DeliveryRecord | undefined;
+  try {
+    record = await target.store.get(deliveryId.trim());
+  } finally {
+    target.close();
+  }
+  if (record === undefined) throw notFound(deliveryId, target.description);
+  if (options.json) {
+    const { request, ...rest } = record;
+    const inspected: InspectedDelivery = { ...rest, request_kept: request !== null };
+    process.stdout.write(`${JSON.stringify(inspected, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`${story(record, createStyle(colourEnabled(process.stdout)), targetArgs(options)).join('\n')}\n`);
+}
+
+/** The not-found error of `inspect` and `replay`, with a hint when the id is not even shaped like one. */
+export function notFound(deliveryId: string, where: string): CliError {
+  const hint = /^whd_[0-9a-f]{32}$/.test(deliveryId.trim()) ? '' : ' (delivery ids look like whd_ and 32 hex digits)';
+  return new CliError(`delivery ${oneLine(deliveryId)} not found in ${where}${hint}`, EXIT_NOT_FOUND);
+}
+
+function story(r: DeliveryRecord, style: Style, again: string): string[] {
+  const field = (name: string, value: string) => `  ${name.padEnd(13)}${value}`;
+  const lines = [
+    `${style.bold(`delivery ${r.delivery_id}`)}  ${styleStatus(r.status, style)}`,
+    field('organization', oneLine(r.organization_id)),
+    field('workflow', String(r.workflow_id)),
+    field('run', String(r.workflow_run_id)),
+    field('node', `${oneLine(r.node_id)}${r.node_name === '' ? '' : ` (${oneLine(r.node_name)})`}`),
+    field('request', `${r.method} ${r.endpoint_host === '' ? '(no valid endpoint URL)' : r.endpoint_host}`),
+    field('attempts', `${r.attempts} of ${r.max_attempts}${r.replayed_at.length > 0 ? ` in this series (${r.replayed_at.length + 1} series)` : ''}`),
+    field('created', `${formatTime(r.created_at)} UTC`),
+  ];
+  if (r.final_at !== null) lines.push(field('final', `${formatTime(r.final_at)} UTC`));
+  if (r.next_attempt_at !== null) lines.push(field('next attempt', `${formatTime(r.next_attempt_at)} UTC`));
+  if (r.last_error !== null) lines.push(field('last error', oneLine(r.last_error)));
+  lines.push(field('what next', nextStep(r, again)));
+  lines.push('', style.bold('attempts'));
+  lines.push(...timeline(r, style));
+  return lines;
+}
+
+/** What an operator can do about this delivery. */
+function nextStep(r: DeliveryRecord, again: string): string {
+  switch (r.status) {
+    case 'delivered':
+      return 'nothing: the endpoint took it';
+    case 'skipped':
+      return 'nothing: the node is disabled';
+    case 'failed':
+      if (r.attempt_log.length === 0) return 'it never reached the endpoint: fix the node, then emit its run again';
+      if (r.request !== null) return `fix the endpoint, then: webhooks replay ${r.delivery_id}${again} (or webhooks redrive${again})`;
+      return `fix the endpoint, then: webhooks redrive${again} (no rendered request is kept here to replay)`;
+    default:
+      return 'wait: it is still being delivered';
+  }
+}
+
+/**
+ * The attempt table, with a line where each new series starts. A reopen resets
+ * the attempt count, so a series starts where the number does not go up; the
+ * times in `replayed_at` label those places in order (numbers, not times, find
+ * them: the clock of whoever replayed may be off from the deliverer's). A reopen
+ * with no attempt since is shown last.
+ */
+export function timeline(r: DeliveryRecord, style: Style): string[] {
+  if (r.attempt_log.length === 0 && r.replayed_at.length === 0) return ['  (none: it never reached the wire)'];
+  const marker = (at: string | undefined, tail = '') =>
+    style.yellow(`  -- new series of attempts${at === undefined ? '' : ` from ${formatTime(at)} UTC`} (replay or redrive)${tail} --`);
+  const rows: string[][] = [];
+  const markers = new Map<number, string>();
+  let series = 0;
+  r.attempt_log.forEach((attempt, i) => {
+    const previous = r.attempt_log[i - 1];
+    if (previous !== undefined && attempt.attempt <= previous.attempt) {
+      markers.set(rows.length, marker(r.replayed_at[series]));
+      series += 1;
+    }
+    rows.push(attemptRow(attempt, style));
+  });
+  const lines = table(
+    [
+      { header: '#', align: 'right' },
+      { header: 'TIME (UTC)' },
+      { header: 'DURATION', align: 'right' },
+      { header: 'CODE', align: 'right' },
+      { header: 'CLASS' },
+      { header: 'MESSAGE' },
+      { header: 'RESPONSE' },
+    ],
+    rows,
+    style,
+  ).map((line) => `  ${line}`);
+  // Header first, then rows, with each marker put before the row it precedes.
+  const out = [lines[0] ?? ''];
+  rows.forEach((_, i) => {
+    const mark = markers.get(i);
+    if (mark !== undefined) out.push(mark);
+    out.push(lines[i + 1] ?? '');
+  });
+  for (const at of r.replayed_at.slice(series)) out.push(marker(at, ': no attempt yet'));
+  return out;
+}
+
+function attemptRow(a: AttemptRecord, style: Style): string[] {
+  const failed = a.error_class !== 'none';
+  return [
+    String(a.attempt),
+    formatTime(a.at),
+    formatDuration(a.duration_ms),
+    a.status_code === null ? '-' : failed ? style.red(String(a.status_code)) : style.green(String(a.status_code)),
+    failed ? a.error_class : style.green(a.error_class),
+    truncate(oneLine(a.error_message ?? ''), TEXT_WIDTH),
+    truncate(oneLine(a.response_snippet ?? ''), TEXT_WIDTH),
+  ];
+}

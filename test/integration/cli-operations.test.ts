@@ -1,0 +1,710 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_TABLE_NAME, startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
+import { devStatePath, LOCAL_CREDENTIALS, writeDevState } from '../../cli/target.ts';
+import { STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
+import { createSqsCopyMover, createSqsMoveTaskMover } from '../../shared/adapters/sqs-message-mover.ts';
+import { deliveryId, type DeliveryMessage } from '../../shared/domain/delivery.ts';
+import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
+import type { MoveProgress, MoveQueue } from '../../shared/ports/message-mover.ts';
+import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
+import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
+
+// The operations commands (failures, inspect, redrive, replay) run as the real bin in a
+// child process, as an operator runs them, against a local stack started here: through the
+// `webhooks dev` state file (--local), and through CloudFormation outputs served by a
+// loopback fake (the AWS path), with the SDK pointed at the emulators by AWS_ENDPOINT_URL_*.
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'cli/bin.ts');
+const PINNED_NODE = join(ROOT, 'node_modules/.bin/node');
+const NODE = existsSync(PINNED_NODE) ? PINNED_NODE : process.execPath;
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+let dir: string;
+let stack: LocalStack;
+let receiver: Receiver;
+let nextRun = 7000;
+
+/** Runs `webhooks ...` in the temp folder, with no AWS config of this machine in reach. */
+function webhooks(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+  const base = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: dir,
+    NO_COLOR: '1',
+    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  return new Promise((done) => {
+    execFile(NODE, [BIN, ...args], { cwd: dir, env: { ...base, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The single `error: ...` line of a failed run, after checking the exit code. */
+function errorLine(result: Run, code: number): string {
+  expect(result.code, result.stderr).toBe(code);
+  const lines = result.stderr.split('\n').filter((line) => line !== '');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^error: /);
+  return lines[0] as string;
+}
+
+function json<T>(result: Run): T {
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as T;
+}
+
+function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
+  return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+}
+
+/** Emits one run and waits until its deliveries are final; returns their records by node id. */
+async function run(nodes: NodeJson[], detail: Record<string, unknown> = {}): Promise<Map<string, DeliveryRecord>> {
+  const rendered = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes, ...detail } }));
+  const records = await stack.waitUntilFinal(rendered.map((r) => r.delivery_id), 15_000);
+  return new Map(records.map((r) => [r.node_id, r]));
+}
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Whether the delivery queue holds no message, visible or in flight: everything redriven was handled. */
+async function deliveryQueueDrained(): Promise<boolean> {
+  const { Attributes = {} } = await stack.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: stack.queues.delivery.url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return Attributes.ApproximateNumberOfMessages === '0' && Attributes.ApproximateNumberOfMessagesNotVisible === '0';
+}
+
+/** A loopback HTTP server that answers with `handle` and records each request's body. */
+async function fakeServer(handle: (request: IncomingMessage, body: string, response: ServerResponse) => void) {
+  const bodies: { target: string; body: string }[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (c: Buffer) => chunks.push(c));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      bodies.push({ target: String(request.headers['x-amz-target'] ?? ''), body });
+      handle(request, body, response);
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    bodies,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'webhooks-ops-'));
+  receiver = await startReceiver();
+  stack = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000 });
+  // What `webhooks dev` writes; this process is the one that counts as running.
+  await writeDevState(
+    {
+      pid: process.pid,
+      intake: 'http://127.0.0.1:9/',
+      sqsEndpoint: stack.sqsEndpoint,
+      dynamoEndpoint: stack.dynamoEndpoint,
+      tableName: LOCAL_TABLE_NAME,
+      busName: 'default',
+      source: 'dograh.workflows',
+      detailType: 'Workflow Run Completed',
+      queues: stack.queues,
+    },
+    devStatePath(dir),
+  );
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await receiver?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+describe('redrive with an empty dead-letter queue', () => {
+  it('says there is nothing to move and exits 0', async () => {
+    const result = await webhooks(['redrive', '--local']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^nothing to redrive: the dead-letter queue is empty/);
+  });
+});
+
+describe('with failures on record', () => {
+  const DOWN_BODY = '{"error":"database down"}';
+  let a: DeliveryRecord;
+  let b: DeliveryRecord;
+  let badNode: DeliveryRecord;
+  let old: DeliveryMessage;
+  const LONG_ERROR = `endpoint answered 500: ${'x'.repeat(150)} END`;
+
+  beforeAll(async () => {
+    receiver.on('/down', () => ({ status: 500, body: DOWN_BODY }));
+    const first = await run([node('crm', '/down'), node('broken', '/down', { endpoint_url: 'https://crm.example.com/{{missing}}' })], {
+      organization_id: 42,
+      workflow_id: 77,
+    });
+    a = first.get('crm')!;
+    badNode = first.get('broken')!;
+    b = (await run([node('billing', '/down')], { organization_id: 43, workflow_id: 88 })).get('billing')!;
+    // A failure three days old, written as the deliver function would have then.
+    const oldMs = Date.now() - 3 * 86_400_000;
+    old = {
+      v: 1,
+      delivery_id: deliveryId('42', 6000, 'old'),
+      organization_id: '42',
+      workflow_id: 77,
+      workflow_run_id: 6000,
+      node_id: 'old',
+      node_name: 'Old hook',
+      method: 'POST',
+      url: `${receiver.origin}/down`,
+      headers: {},
+      body: '{}',
+      credential_uuid: null,
+      retry: { max_attempts: 1, backoff: 'exponential', initial_delay_seconds: 30, max_delay_seconds: 3600 },
+      rendered_at: new Date(oldMs).toISOString(),
+    };
+    await stack.store.claim(old, oldMs, 60_000);
+    await stack.store.recordAttempt(
+      old,
+      { attempt: 1, at: new Date(oldMs).toISOString(), duration_ms: 31, status_code: 500, error_class: 'http_transient', error_message: LONG_ERROR, response_snippet: null },
+      { status: 'failed' },
+      oldMs,
+    );
+  });
+
+  describe('failures', () => {
+    it('lists the recent failures as a table with every column, leaving out older ones', async () => {
+      const result = await webhooks(['failures', '--local']);
+      expect(result.code, result.stderr).toBe(0);
+      const lines = result.stdout.split('\n');
+      expect(lines[0]).toMatch(/^TIME \(UTC\)\s+ORG\s+WORKFLOW\s+RUN\s+NODE\s+ENDPOINT\s+CODE\s+ERROR\s+ATTEMPTS\s+DELIVERY ID$/);
+      const rowOf = (id: string) => lines.find((line) => line.endsWith(id)) ?? '';
+      const host = new URL(receiver.origin).host;
+      expect(rowOf(a.delivery_id)).toMatch(
+        new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+42\\s+77\\s+${a.workflow_run_id}\\s+crm\\s+${host}\\s+500\\s+endpoint answered 500.*\\s+1/1\\s+${a.delivery_id}$`),
+      );
+      expect(rowOf(b.delivery_id)).toMatch(/\s43\s+88\s/);
+      // A node that never rendered has no status code and no attempt.
+      expect(rowOf(badNode.delivery_id)).toMatch(/crm\.example\.com\s+-\s+cannot render: .*\s+0\/1\s+whd_/);
+      expect(result.stdout).not.toContain(old.delivery_id);
+      expect(result.stdout).toMatch(/\n3 failures between .* UTC \(webhooks dev \(pid \d+\)\)\n/);
+    });
+
+    it('prints the full error and every field with --json, and reaches older failures with --since', async () => {
+      const entries = json<Record<string, unknown>[]>(await webhooks(['failures', '--local', '--since', '7d', '--json']));
+      expect(entries.map((e) => e['delivery_id'])).toEqual(expect.arrayContaining([a.delivery_id, b.delivery_id, badNode.delivery_id, old.delivery_id]));
+      expect(entries).toHaveLength(4);
+      // Newest first: the three-day-old one comes last.
+      expect(entries.at(-1)).toEqual({
+        final_at: expect.any(String),
+        organization_id: '42',
+        workflow_id: 77,
+        workflow_run_id: 6000,
+        node_id: 'old',
+        node_name: 'Old hook',
+        method: 'POST',
+        endpoint_host: receiver.origin,
+        status_code: 500,
+        error: LONG_ERROR,
+        attempts: 1,
+        max_attempts: 1,
+        delivery_id: old.delivery_id,
+        replayable: true,
+      });
+      expect(entries.find((e) => e['delivery_id'] === badNode.delivery_id)).toMatchObject({ status_code: null, attempts: 0, replayable: false });
+    });
+
+    it('cuts a long error in the table', async () => {
+      const result = await webhooks(['failures', '--local', '--since', '7d']);
+      const row = result.stdout.split('\n').find((line) => line.endsWith(old.delivery_id)) ?? '';
+      expect(row).toContain('endpoint answered 500: xxx');
+      expect(row).toContain('…');
+      expect(row).not.toContain('END');
+    });
+
+    it('filters by organization with --org and by workflow with --workflow', async () => {
+      const [byOrg, byWorkflow] = await Promise.all([
+        webhooks(['failures', '--local', '--org', '43', '--json']),
+        webhooks(['failures', '--local', '--since', '7d', '--workflow', '77', '--json']),
+      ]);
+      expect(json<{ delivery_id: string }[]>(byOrg).map((e) => e.delivery_id)).toEqual([b.delivery_id]);
+      expect(json<{ delivery_id: string }[]>(byWorkflow).map((e) => e.delivery_id).sort()).toEqual(
+        [a.delivery_id, badNode.delivery_id, old.delivery_id].sort(),
+      );
+    });
+
+    it('keeps the newest with --limit', async () => {
+      const entries = json<{ delivery_id: string }[]>(await webhooks(['failures', '--local', '--since', '7d', '--limit', '3', '--json']));
+      expect(entries).toHaveLength(3);
+      expect(entries.map((e) => e.delivery_id)).not.toContain(old.delivery_id);
+    });
+
+    it('says so when a window holds no failure, and exits 3 with --fail-on-any only when it finds some', async () => {
+      const [empty, found] = await Promise.all([
+        webhooks(['failures', '--local', '--since', '2020-01-01', '--until', '2020-01-02T00:00:00Z', '--fail-on-any']),
+        webhooks(['failures', '--local', '--fail-on-any']),
+      ]);
+      expect(empty.code).toBe(0);
+      expect(empty.stdout).toMatch(/^no failures between 2020-01-01 00:00:00 and 2020-01-02 00:00:00 UTC/);
+      expect(found.code).toBe(3);
+      expect(found.stdout).toContain(a.delivery_id);
+    });
+
+    it('refuses a bad --since, --limit or --workflow, naming the flag', async () => {
+      const [since, limit, workflow, decades] = await Promise.all([
+        webhooks(['failures', '--local', '--since', 'yesterday']),
+        webhooks(['failures', '--local', '--limit', 'ten']),
+        webhooks(['failures', '--local', '--workflow', '7x']),
+        webhooks(['failures', '--local', '--since', '1990-01-01']),
+      ]);
+      expect(errorLine(since, 1)).toMatch(/^error: --since: expected a duration back from now \(30m, 24h, 7d\) or an ISO time .*got "yesterday"$/);
+      expect(errorLine(decades, 1)).toMatch(/^error: --since: a window across all organizations may span at most \d+ days$/);
+      expect(errorLine(limit, 1)).toMatch(/^error: --limit: /);
+      expect(errorLine(workflow, 1)).toMatch(/^error: --workflow: /);
+    });
+  });
+
+  describe('inspect', () => {
+    it('tells the story of a failed delivery: who, where, attempts, and what to do next', async () => {
+      const result = await webhooks(['inspect', a.delivery_id, '--local']);
+      expect(result.code, result.stderr).toBe(0);
+      const out = result.stdout;
+      expect(out.split('\n')[0]).toBe(`delivery ${a.delivery_id}  failed`);
+      expect(out).toMatch(/\n {2}organization 42\n {2}workflow {5}77\n {2}run {10}\d+\n {2}node {9}crm \(Notify CRM\)\n/);
+      expect(out).toContain(`  request      POST ${receiver.origin}\n`);
+      expect(out).toContain('  attempts     1 of 1\n');
+      expect(out).toMatch(/ {2}last error {3}endpoint answered 500/);
+      expect(out).toContain(`webhooks replay ${a.delivery_id} --local`);
+      expect(out).toMatch(/#\s+TIME \(UTC\)\s+DURATION\s+CODE\s+CLASS\s+MESSAGE\s+RESPONSE/);
+      expect(out).toMatch(/\n\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+ ms\s+500\s+http_transient\s+endpoint answered 500.*\{"error":"database down"\}/);
+    });
+
+    it('prints the record with --json, with the attempt timeline but without the kept request itself', async () => {
+      const record = json<Record<string, unknown>>(await webhooks(['inspect', a.delivery_id, '--local', '--json']));
+      expect(record).toMatchObject({
+        delivery_id: a.delivery_id,
+        status: 'failed',
+        organization_id: '42',
+        node_id: 'crm',
+        attempts: 1,
+        max_attempts: 1,
+        last_status_code: 500,
+        replayed_at: [],
+        request_kept: true,
+      });
+      expect(record['attempt_log']).toEqual([
+        expect.objectContaining({ attempt: 1, status_code: 500, error_class: 'http_transient', response_snippet: DOWN_BODY }),
+      ]);
+      expect(record).not.toHaveProperty('request');
+    });
+
+    it('says how to fix a delivery that never rendered', async () => {
+      const result = await webhooks(['inspect', badNode.delivery_id, '--local']);
+      expect(result.stdout).toContain('it never reached the endpoint: fix the node, then emit its run again');
+      expect(result.stdout).toContain('(none: it never reached the wire)');
+    });
+
+    it('exits 2 with one error line for an unknown delivery', async () => {
+      const result = await webhooks(['inspect', 'whd_00000000000000000000000000000000', '--local']);
+      expect(errorLine(result, 2)).toMatch(/^error: delivery whd_0{32} not found in webhooks dev \(pid \d+\)$/);
+    });
+
+    it('exits 1 naming the state file when no webhooks dev runs in the folder', async () => {
+      const elsewhere = await mkdtemp(join(tmpdir(), 'webhooks-nodev-'));
+      try {
+        const result = await new Promise<Run>((done) => {
+          execFile(NODE, [BIN, 'inspect', a.delivery_id, '--local'], { cwd: elsewhere, env: { PATH: process.env['PATH'] ?? '' } }, (error, stdout, stderr) =>
+            done({ code: error === null ? 0 : Number(error.code), stdout, stderr }),
+          );
+        });
+        expect(errorLine(result, 1)).toMatch(/no webhooks dev is running from this folder .*\.webhooks\/dev\.json not found/);
+      } finally {
+        await rm(elsewhere, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('replay', () => {
+    it('sends a failed delivery again as a new series under the same id, and --wait reports it delivered', async () => {
+      let fixed = false;
+      receiver.on('/replay', () => (fixed ? { status: 200 } : { status: 500 }));
+      const failed = (await run([node('replay-me', '/replay')])).get('replay-me')!;
+      expect(failed.status).toBe('failed');
+      fixed = true;
+
+      const result = await webhooks(['replay', failed.delivery_id, '--local', '--wait']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`^replayed ${failed.delivery_id}: a new series of attempts opened at .* UTC; request sent to the delivery queue \\(POST ${receiver.origin}\\)\n`));
+      expect(result.stdout).toMatch(/\ndelivered after 1 attempt, HTTP 200\n$/);
+
+      const requests = receiver.to('/replay');
+      expect(requests).toHaveLength(2);
+      expect(requests.map((r) => r.headers['x-dograh-delivery-id'])).toEqual([failed.delivery_id, failed.delivery_id]);
+      expect(requests.map((r) => r.headers['x-dograh-delivery-attempt'])).toEqual(['1', '1']);
+      expect(requests[1]?.body).toBe(requests[0]?.body);
+
+      const record = await stack.store.get(failed.delivery_id);
+      expect(record).toMatchObject({ status: 'delivered', attempts: 1 });
+      expect(record?.attempt_log.map((x) => x.status_code)).toEqual([500, 200]);
+      expect(record?.replayed_at).toHaveLength(1);
+      // Delivered: nothing is left to replay, so the kept request is gone.
+      expect(record?.request).toBeNull();
+
+      const story = await webhooks(['inspect', failed.delivery_id, '--local']);
+      expect(story.stdout).toMatch(/ 500 .*\n\s+-- new series of attempts from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(replay or redrive\) --\n\s+1\s+.* 200 /);
+    });
+
+    it('returns at once without --wait, printing JSON for scripts, and the delivery goes on', async () => {
+      let fixed = false;
+      receiver.on('/replay-nowait', () => (fixed ? { status: 204 } : { status: 502 }));
+      const failed = (await run([node('nowait', '/replay-nowait')])).get('nowait')!;
+      fixed = true;
+      const result = json<Record<string, unknown>>(await webhooks(['replay', failed.delivery_id, '--local', '--json']));
+      expect(result).toMatchObject({ delivery_id: failed.delivery_id, status: 'pending', attempts: 0, replayed_at: expect.stringMatching(/^\d{4}-/) });
+      const [final] = await stack.waitUntilFinal([failed.delivery_id], 10_000);
+      expect(final).toMatchObject({ status: 'delivered', last_status_code: 204 });
+    });
+
+    it('exits 1 when the replayed delivery fails again', async () => {
+      receiver.on('/still-down', () => ({ status: 503 }));
+      const failed = (await run([node('still-down', '/still-down')])).get('still-down')!;
+      const result = await webhooks(['replay', failed.delivery_id, '--local', '--wait']);
+      expect(result.stdout).toMatch(/\nfailed after 1 attempt, HTTP 503\n$/);
+      expect(errorLine(result, 1)).toMatch(new RegExp(`^error: delivery ${failed.delivery_id} failed again: endpoint answered 503`));
+      expect(receiver.to('/still-down')).toHaveLength(2);
+    });
+
+    it('refuses a delivered delivery, one that never rendered, and an unknown one, each with a clear error', async () => {
+      const delivered = (await run([node('fine', '/fine')])).get('fine')!;
+      expect(delivered.status).toBe('delivered');
+      const [ok, bad, unknown] = await Promise.all([
+        webhooks(['replay', delivered.delivery_id, '--local']),
+        webhooks(['replay', badNode.delivery_id, '--local']),
+        webhooks(['replay', 'whd_ffffffffffffffffffffffffffffffff', '--local']),
+      ]);
+      expect(errorLine(ok, 1)).toMatch(new RegExp(`^error: delivery ${delivered.delivery_id} was delivered at .*: nothing to replay`));
+      expect(errorLine(bad, 1)).toMatch(/never rendered, so there is no request to send again \(cannot render: .*\): fix the node and emit its run again$/);
+      expect(errorLine(unknown, 2)).toMatch(/^error: delivery whd_f{32} not found/);
+      // Refusals change nothing.
+      expect(receiver.to('/fine')).toHaveLength(1);
+      expect((await stack.store.get(badNode.delivery_id))?.replayed_at).toEqual([]);
+    });
+  });
+
+  describe('on a deployed stack, found from its CloudFormation outputs', () => {
+    const STACK = 'DograhWebhooks-test';
+    /** Stack name to outputs, as the fake CloudFormation serves them. */
+    const stacks = new Map<string, Record<string, string>>();
+    let cloudFormation: Awaited<ReturnType<typeof fakeServer>>;
+    let awsEnv: Record<string, string>;
+
+    beforeAll(async () => {
+      const outputs: Record<string, string> = {
+        [STACK_OUTPUTS.outcomeTableName]: LOCAL_TABLE_NAME,
+        [STACK_OUTPUTS.deliveryQueueUrl]: stack.queues.delivery.url,
+        [STACK_OUTPUTS.deliveryQueueArn]: stack.queues.delivery.arn,
+        [STACK_OUTPUTS.deadLetterQueueUrl]: stack.queues.deadLetter.url,
+        [STACK_OUTPUTS.deadLetterQueueArn]: stack.queues.deadLetter.arn,
+        [STACK_OUTPUTS.eventBusName]: 'default',
+        [STACK_OUTPUTS.eventSource]: 'dograh.workflows',
+        [STACK_OUTPUTS.eventDetailType]: 'Workflow Run Completed',
+      };
+      stacks.set(STACK, outputs);
+      cloudFormation = await fakeServer((_, body, response) => describeStacks(new URLSearchParams(body), stacks, response));
+      awsEnv = {
+        AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.origin,
+        AWS_ENDPOINT_URL_SQS: stack.sqsEndpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: stack.dynamoEndpoint,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_REGION: 'us-east-1',
+      };
+    });
+
+    afterAll(async () => {
+      await cloudFormation?.close();
+    });
+
+    it('lists failures from the table the stack outputs name', async () => {
+      const entries = json<{ delivery_id: string }[]>(await webhooks(['failures', '--stack', STACK, '--org', '43', '--json'], awsEnv));
+      expect(entries.map((e) => e.delivery_id)).toEqual([b.delivery_id]);
+      const described = cloudFormation.bodies.map((r) => new URLSearchParams(r.body));
+      expect(described.some((p) => p.get('Action') === 'DescribeStacks' && p.get('StackName') === STACK)).toBe(true);
+    });
+
+    it('inspects a delivery', async () => {
+      const result = await webhooks(['inspect', b.delivery_id, '--stack', STACK], awsEnv);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`^delivery ${b.delivery_id} {2}failed\n {2}organization 43\n`));
+      expect(result.stdout).toContain(`webhooks replay ${b.delivery_id} --stack ${STACK}`);
+    });
+
+    it('names the stack when it cannot be read', async () => {
+      const result = await webhooks(['failures', '--stack', 'NoSuchStack'], awsEnv);
+      expect(errorLine(result, 1)).toMatch(/^error: stack NoSuchStack: cannot read its outputs \(ValidationError: Stack with id NoSuchStack does not exist\)/);
+    });
+
+    describe('redrive with the SQS message move task', () => {
+      const SQS_STACK = 'DograhWebhooks-movetask';
+
+      /**
+       * A fake SQS (JSON protocol) that knows the queue count and the move-task calls, and
+       * a stack whose queues live on it (the SDK sends SQS requests to the queue URL's host).
+       */
+      async function fakeSqs(final: 'COMPLETED' | 'FAILED') {
+        const server = await fakeServer((request, body, response) => {
+          const action = String(request.headers['x-amz-target']).replace('AmazonSQS.', '');
+          const answers: Record<string, unknown> = {
+            GetQueueAttributes: { Attributes: { ApproximateNumberOfMessages: '6' } },
+            StartMessageMoveTask: { TaskHandle: 'task-1' },
+            ListMessageMoveTasks: {
+              Results: [
+                final === 'COMPLETED'
+                  ? { Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 6, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1, SourceArn: JSON.parse(body).SourceArn }
+                  : { Status: 'FAILED', ApproximateNumberOfMessagesMoved: 2, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1, FailureReason: 'AWS.SimpleQueueService.NonExistentQueue' },
+              ],
+            },
+          };
+          response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answers[action] ?? {}));
+        });
+        stacks.set(SQS_STACK, {
+          ...stacks.get(STACK),
+          [STACK_OUTPUTS.deliveryQueueUrl]: `${server.origin}/123456789012/delivery`,
+          [STACK_OUTPUTS.deliveryQueueArn]: 'arn:aws:sqs:us-east-1:123456789012:delivery',
+          [STACK_OUTPUTS.deadLetterQueueUrl]: `${server.origin}/123456789012/delivery-dlq`,
+          [STACK_OUTPUTS.deadLetterQueueArn]: 'arn:aws:sqs:us-east-1:123456789012:delivery-dlq',
+        });
+        return server;
+      }
+
+      it('starts a move task from the dead-letter queue to the delivery queue and reports it done', async () => {
+        const sqs = await fakeSqs('COMPLETED');
+        try {
+          const result = await webhooks(['redrive', '--stack', SQS_STACK, '--max-per-second', '50'], { ...awsEnv, AWS_ENDPOINT_URL_SQS: sqs.origin });
+          expect(result.code, result.stderr).toBe(0);
+          expect(result.stdout).toMatch(/^redriven: 6 of 6 dead letters moved to the delivery queue in /);
+          expect(result.stderr).toContain(`redriving 6 dead letters to the delivery queue (stack ${SQS_STACK})`);
+          expect(result.stderr).toContain('completed: 6 of 6 moved (100%)');
+          const start = sqs.bodies.find((r) => r.target === 'AmazonSQS.StartMessageMoveTask');
+          expect(JSON.parse(start?.body ?? '{}')).toEqual({
+            SourceArn: 'arn:aws:sqs:us-east-1:123456789012:delivery-dlq',
+            DestinationArn: 'arn:aws:sqs:us-east-1:123456789012:delivery',
+            MaxNumberOfMessagesPerSecond: 50,
+          });
+        } finally {
+          await sqs.close();
+        }
+      });
+
+      it('exits 1 with the failure reason when the move task fails', async () => {
+        const sqs = await fakeSqs('FAILED');
+        try {
+          const result = await webhooks(['redrive', '--stack', SQS_STACK], { ...awsEnv, AWS_ENDPOINT_URL_SQS: sqs.origin });
+          expect(result.code).toBe(1);
+          expect(result.stderr).toMatch(/\nerror: redrive failed: AWS\.SimpleQueueService\.NonExistentQueue \(2 of 6 moved; the rest are still on the dead-letter queue\)\n$/);
+        } finally {
+          await sqs.close();
+        }
+      });
+    });
+  });
+
+  describe('redrive', () => {
+    it('refuses a rate SQS would not take', async () => {
+      const result = await webhooks(['redrive', '--local', '--max-per-second', '0']);
+      expect(errorLine(result, 1)).toBe('error: --max-per-second: expected a whole number from 1 to 500, got "0"');
+    });
+
+    it('moves the dead letters back, and the fixed endpoint gets each failed delivery again as a new series', async () => {
+      let fixed = false;
+      receiver.on('/redrive', () => (fixed ? { status: 200 } : { status: 500 }));
+      const records = await run([node('r1', '/redrive'), node('r2', '/redrive')]);
+      const ids = [...records.values()].map((r) => r.delivery_id);
+      expect([...records.values()].map((r) => r.status)).toEqual(['failed', 'failed']);
+      fixed = true;
+      const replayedBefore = receiver.to('/replay').length;
+
+      const result = await webhooks(['redrive', '--local', '--json']);
+      const outcome = json<{ status: string; moved: number; to_move: number }>(result);
+      expect(outcome.status).toBe('COMPLETED');
+      expect(outcome.moved).toBe(outcome.to_move);
+      expect(outcome.moved).toBeGreaterThanOrEqual(2);
+      // Not a terminal: progress comes as plain lines on stderr.
+      expect(result.stderr).toMatch(/^redriving \d+ dead letters to the delivery queue \(webhooks dev \(pid \d+\)\)\n(\s+running: .*\n)*\s+completed: (\d+) of \2 moved \(100%\)\n$/);
+
+      await until(async () => (await Promise.all(ids.map((id) => stack.store.get(id)))).every((r) => r?.status === 'delivered'), 'redriven deliveries');
+      for (const id of ids) {
+        const record = await stack.store.get(id);
+        expect(record?.attempt_log.map((x) => x.status_code)).toEqual([500, 200]);
+        expect(record?.replayed_at).toHaveLength(1);
+      }
+      expect(receiver.to('/redrive')).toHaveLength(4);
+      // The dead letter of the delivery replayed earlier is a duplicate now: dropped, not sent.
+      await until(deliveryQueueDrained, 'every redriven message to be handled');
+      expect(receiver.to('/replay')).toHaveLength(replayedBefore);
+      // One whose endpoint is still broken was tried again, and failed again.
+      expect(await stack.store.get(a.delivery_id)).toMatchObject({ status: 'failed', replayed_at: [expect.any(String)] });
+    });
+  });
+});
+
+describe('the local mover (receive, send, delete)', () => {
+  let queueCount = 0;
+
+  async function queue(name: string): Promise<MoveQueue> {
+    const { QueueUrl = '' } = await stack.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${++queueCount}` }));
+    const { Attributes = {} } = await stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+    return { url: QueueUrl, arn: Attributes.QueueArn ?? '' };
+  }
+
+  async function fill(source: MoveQueue, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      await stack.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: source.url,
+          MessageBody: `{"n":${i}}`,
+          MessageAttributes: {
+            delivery_id: { DataType: 'String', StringValue: `whd_${i}` },
+            dead_lettered_at: { DataType: 'String', StringValue: '2026-11-27T09:30:00.000Z' },
+          },
+        }),
+      );
+    }
+  }
+
+  async function drain(queueRef: MoveQueue) {
+    const { Messages = [] } = await stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueRef.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 0 }),
+    );
+    return Messages;
+  }
+
+  it('moves every waiting message with its body and all its attributes', async () => {
+    const [source, destination] = [await queue('move-src'), await queue('move-dst')];
+    await fill(source, 3);
+    const mover = createSqsCopyMover({ client: stack.sqs, source, destination, pollIntervalMs: 5 });
+    expect(await mover.waiting()).toBe(3);
+    const final = await (await mover.start({ maxPerSecond: 500 })).wait();
+    expect(final).toEqual({ status: 'COMPLETED', moved: 3, toMove: 3, failureReason: null });
+    const moved = await drain(destination);
+    expect(moved.map((m) => m.Body).sort()).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
+    for (const m of moved) {
+      expect(m.MessageAttributes?.['dead_lettered_at']).toMatchObject({ DataType: 'String', StringValue: '2026-11-27T09:30:00.000Z' });
+      expect(m.MessageAttributes?.['delivery_id']?.StringValue).toMatch(/^whd_\d$/);
+    }
+    expect(await mover.waiting()).toBe(0);
+  });
+
+  it('leaves a message that reached the source after the move started, visible again', async () => {
+    const [source, destination] = [await queue('move-src'), await queue('move-dst')];
+    await fill(source, 2);
+    // A clock from before the messages were sent: to this move, both arrived after it started.
+    const mover = createSqsCopyMover({ client: stack.sqs, source, destination, pollIntervalMs: 5, clock: { now: () => 0 } });
+    const final = await (await mover.start()).wait();
+    expect(final).toMatchObject({ status: 'COMPLETED', moved: 0, toMove: 2 });
+    expect(await drain(destination)).toEqual([]);
+    expect(await drain(source)).toHaveLength(2);
+  });
+});
+
+describe('the move-task mover', () => {
+  it('follows a move task through ListMessageMoveTasks until it completes, also once SQS stops naming it by handle', async () => {
+    const pages: Record<string, unknown>[] = [
+      { Status: 'RUNNING', TaskHandle: 'task-9', ApproximateNumberOfMessagesMoved: 0, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1700 },
+      { Status: 'RUNNING', TaskHandle: 'task-9', ApproximateNumberOfMessagesMoved: 3, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1700 },
+      // Finished: no handle any more, and a newer task of someone else listed first.
+      { Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 6, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1700 },
+    ];
+    let listed = 0;
+    const sqs = await fakeServer((request, _, response) => {
+      const action = String(request.headers['x-amz-target']);
+      let answer: unknown = {};
+      if (action === 'AmazonSQS.StartMessageMoveTask') answer = { TaskHandle: 'task-9' };
+      if (action === 'AmazonSQS.ListMessageMoveTasks') {
+        const page = pages[Math.min(listed++, pages.length - 1)];
+        answer = { Results: listed >= 3 ? [{ Status: 'RUNNING', TaskHandle: 'other', StartedTimestamp: 1800 }, page] : [page] };
+      }
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
+    });
+    const client = new SQSClient({ endpoint: sqs.origin, region: 'us-east-1', credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    try {
+      const mover = createSqsMoveTaskMover({
+        client,
+        source: { url: `${sqs.origin}/1/dlq`, arn: 'arn:aws:sqs:us-east-1:1:dlq' },
+        destination: { url: `${sqs.origin}/1/delivery`, arn: 'arn:aws:sqs:us-east-1:1:delivery' },
+        pollIntervalMs: 5,
+      });
+      const task = await mover.start({ maxPerSecond: 5 });
+      expect(task.id).toBe('task-9');
+      const seen: MoveProgress[] = [];
+      const final = await task.wait((p) => seen.push(p));
+      expect(seen.map((p) => [p.status, p.moved, p.toMove])).toEqual([
+        ['RUNNING', 0, 6],
+        ['RUNNING', 3, 6],
+        ['COMPLETED', 6, 6],
+      ]);
+      expect(final).toEqual({ status: 'COMPLETED', moved: 6, toMove: 6, failureReason: null });
+      expect(JSON.parse(sqs.bodies.find((r) => r.target === 'AmazonSQS.ListMessageMoveTasks')?.body ?? '{}')).toMatchObject({
+        SourceArn: 'arn:aws:sqs:us-east-1:1:dlq',
+      });
+    } finally {
+      client.destroy();
+      await sqs.close();
+    }
+  });
+});
+
+/** CloudFormation's DescribeStacks in the query protocol: XML outputs for a known stack, a ValidationError for any other. */
+function describeStacks(params: URLSearchParams, stacks: ReadonlyMap<string, Record<string, string>>, response: ServerResponse): void {
+  const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const ns = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
+  const known = params.get('StackName') ?? '';
+  const outputs = stacks.get(known);
+  if (params.get('Action') !== 'DescribeStacks' || outputs === undefined) {
+    response
+      .writeHead(400, { 'content-type': 'text/xml' })
+      .end(`<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${xml(known)} does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`);
+    return;
+  }
+  const members = Object.entries(outputs)
+    .map(([key, value]) => `<member><OutputKey>${xml(key)}</OutputKey><OutputValue>${xml(value)}</OutputValue></member>`)
+    .join('');
+  response
+    .writeHead(200, { 'content-type': 'text/xml' })
+    .end(
+      `<DescribeStacksResponse xmlns="${ns}"><DescribeStacksResult><Stacks><member><StackName>${xml(known)}</StackName>` +
+        `<StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/${xml(known)}/1</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>` +
+        `<StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
+        `<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></DescribeStacksResponse>`,
+    );
+}
