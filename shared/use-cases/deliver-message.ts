@@ -60,10 +60,15 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
   const leaseMs = deps.requestTimeoutMs + (deps.leaseMarginMs ?? 30_000);
   let claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
 
-  if (claim.kind === 'final' && claim.status === 'failed' && received.deadLetteredAt !== undefined) {
+  if (claim.kind === 'final' && claim.status === 'failed') {
+    // Two ways a failed delivery comes back to life: an operator redrove its dead
+    // letter, or it never reached the wire (a bad node) and its fixed run was emitted
+    // again. Neither can send anything twice.
     const record = await deps.store.get(message.delivery_id);
-    if (record?.final_at != null && record.final_at <= received.deadLetteredAt) {
-      log.info('redriven from the dead-letter queue: starting a new series of attempts');
+    const neverSent = record !== undefined && record.attempts === 0;
+    const redriven = received.deadLetteredAt !== undefined && record?.final_at != null && record.final_at <= received.deadLetteredAt;
+    if (neverSent || redriven) {
+      log.info(neverSent ? 'a delivery that was never sent is renderable now: sending it' : 'redriven from the dead-letter queue: starting a new series of attempts');
       await deps.store.reopen(message.delivery_id, deps.clock.now());
       claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
     }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
 import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
 import type { CredentialStore } from '../../shared/ports/credential-store.ts';
-import type { DeliveryStore } from '../../shared/ports/delivery-store.ts';
+import type { DeliveryRecord, DeliveryStore } from '../../shared/ports/delivery-store.ts';
 import type { Credential } from '../../shared/schemas/credential.ts';
 import type { DeliverDeps } from '../../shared/use-cases/deliver-message.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
@@ -72,6 +72,13 @@ function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
 async function emit(nodes: NodeJson[]): Promise<string[]> {
   const rendered = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes } }));
   return rendered.map((r) => r.delivery_id);
+}
+
+/** A final delivery that comes back to life is final before and after: wait for the status wanted. */
+async function waitForStatus(id: string, status: string): Promise<DeliveryRecord | undefined> {
+  const deadline = Date.now() + 10_000;
+  while ((await stack.store.get(id))?.status !== status && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return stack.store.get(id);
 }
 
 beforeAll(async () => {
@@ -163,10 +170,21 @@ describe('pipeline under faults', () => {
     );
     await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queues.deadLetter.url, ReceiptHandle: letter!.ReceiptHandle! }));
     await receiver.waitFor('/redrive', 2);
-    const deadline = Date.now() + 10_000;
-    while ((await stack.store.get(id!))?.status !== 'delivered' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    const record = await stack.store.get(id!);
+    const record = await waitForStatus(id!, 'delivered');
     expect(record).toMatchObject({ status: 'delivered', attempts: 1, last_status_code: 200 });
     expect(record?.attempt_log.map((a) => a.status_code)).toEqual([500, 200]);
+  });
+
+  it('sends a node that failed to render once its fixed run is emitted again, under the same id', async () => {
+    const runId = nextRun++;
+    const broken = node('fixable', '/fixable/{{initial_context.missing}}');
+    const first = await stack.emit(makeEventJson({ detail: { workflow_run_id: runId, nodes: [broken] } }));
+    expect(first[0]).toMatchObject({ status: 'failed' });
+    const fixed = node('fixable', '/fixable/ok');
+    const second = await stack.emit(makeEventJson({ detail: { workflow_run_id: runId, nodes: [fixed] } }));
+    expect(second[0]?.delivery_id).toBe(first[0]?.delivery_id);
+    const record = await waitForStatus(first[0]!.delivery_id, 'delivered');
+    expect(record).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(receiver.to('/fixable/ok')).toHaveLength(1);
   });
 });
