@@ -151,7 +151,7 @@ function toEntry(record: DeliveryRecord): FailureEntry {
     attempts: record.attempts,
     max_attempts: record.max_attempts,
     delivery_id: record.delivery_id,
-    replayable: record.request !== null,
+    replayable: record.request_kept,
   };
 }
 

@@ -107,6 +107,8 @@ const A = {
   replayedAt: 'replayed_at',
   /** JSON text of the rendered DeliveryMessage, kept on final failures so an operator can replay them. */
   request: 'request',
+  /** True while `request` is kept: the failure indexes carry this flag, not the request. */
+  requestKept: 'request_kept',
   expiresAt: OUTCOME_TABLE.ttlAttribute,
 } as const;
 
@@ -283,8 +285,8 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       if (next.status === 'failed') set.push(...failureKeys(e, message.organization_id, nowMs));
       // A delivered delivery has nothing left to replay, and a stale request from an
       // earlier failure would make every later write of the item cost more.
-      if (request === undefined) remove.push(A.request);
-      else set.push(`${e.n(A.request)} = ${e.v(s(request))}`);
+      if (request === undefined) remove.push(A.request, A.requestKept);
+      else set.push(`${e.n(A.request)} = ${e.v(s(request))}`, `${e.n(A.requestKept)} = ${e.v({ BOOL: true })}`);
     }
     return new UpdateItemCommand({
       TableName: tableName,
@@ -553,6 +555,7 @@ function toRecord(item: Item): DeliveryRecord {
     attempt_log: (item[A.attemptLog]?.L ?? []).map(toAttempt),
     replayed_at: (item[A.replayedAt]?.L ?? []).map((value) => str(value)),
     request: keptRequest(item[A.request]),
+    request_kept: item[A.requestKept]?.BOOL === true,
   };
 }
 

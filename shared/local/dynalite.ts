@@ -100,7 +100,7 @@ export async function createOutcomeTable(client: DynamoDBClient, tableName: stri
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: index.sortKey, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: index.projection },
+      Projection: { ProjectionType: index.projection, ...(index.nonKeyAttributes === undefined ? {} : { NonKeyAttributes: [...index.nonKeyAttributes] }) },
     };
   });
   const attributeDefinitions: AttributeDefinition[] = [...keyNames].map((name) => ({

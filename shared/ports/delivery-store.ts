@@ -59,6 +59,8 @@ export interface DeliveryRecord {
    * delivered, or one whose request was too large to keep.
    */
   readonly request: DeliveryMessage | null;
+  /** Whether a request is kept for replay; set in failure listings too, which carry no `request`. */
+  readonly request_kept: boolean;
 }
 
 /** The result of trying to take the next attempt of a delivery. */
@@ -103,5 +105,6 @@ export interface DeliveryStore {
   reopen(deliveryId: string, nowMs: number): Promise<DeliveryRecord>;
   get(deliveryId: string): Promise<DeliveryRecord | undefined>;
   listByRun(workflowRunId: number): Promise<DeliveryRecord[]>;
+  /** Final failures, newest first, as summaries from the failure indexes: `attempt_log` is empty and `request` null (see `get`). */
   listFailures(query: FailureQuery): Promise<DeliveryRecord[]>;
 }

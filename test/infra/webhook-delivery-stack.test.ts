@@ -249,7 +249,7 @@ describe('outcome table', () => {
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: index.sortKey, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: index.projection },
+      Projection: { ProjectionType: index.projection, ...(index.nonKeyAttributes === undefined ? {} : { NonKeyAttributes: [...index.nonKeyAttributes] }) },
     }));
     expect(props.GlobalSecondaryIndexes).toEqual(expected);
     const keyNames = new Set([OUTCOME_TABLE.partitionKey, ...Object.values(OUTCOME_TABLE.indexes).flatMap((i) => [i.partitionKey, i.sortKey])]);
