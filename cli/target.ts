@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -162,4 +163,38 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       events.destroy();
     },
   };
+}
+
+/** Options of every operations command that say where to act. */
+export interface TargetFlags {
+  readonly local?: boolean;
+  readonly stack?: string;
+  readonly region?: string;
+}
+
+/** Adds --local, --stack and --region, the way every operations command finds its target. */
+export function addTargetOptions(command: Command): Command {
+  return command
+    .option('--local', 'act on the `webhooks dev` started from this folder (.webhooks/dev.json)')
+    .option('--stack <name>', 'CloudFormation stack whose outputs name the queues and table (default DograhWebhooks)')
+    .option('--region <region>', 'AWS region of the stack (default: AWS_REGION or your AWS config)');
+}
+
+/** The target options as `resolveTarget` takes them; --local with --stack or --region is a mistake worth naming. */
+export function targetOptions(flags: TargetFlags): TargetFlags {
+  if (flags.local === true && (flags.stack !== undefined || flags.region !== undefined)) {
+    throw new CliError('--local: acts on the local webhooks dev; it cannot be combined with --stack or --region');
+  }
+  return flags.local === true ? { local: true } : { ...(flags.stack === undefined ? {} : { stack: flags.stack }), ...(flags.region === undefined ? {} : { region: flags.region }) };
+}
+
+/** Help text shared by the operations commands. */
+export const TARGET_HELP = `Target: a deployed stack, found from its CloudFormation outputs (--stack, default DograhWebhooks;
+credentials and region from the standard AWS chain: AWS_PROFILE, AWS_REGION, ...), or, with
+--local, the webhooks dev running from this folder.`;
+
+/** The target flags as they were given, to repeat in a suggested next command (` --local`, ` --stack X`). */
+export function targetArgs(flags: TargetFlags): string {
+  if (flags.local === true) return ' --local';
+  return `${flags.stack === undefined ? '' : ` --stack ${flags.stack}`}${flags.region === undefined ? '' : ` --region ${flags.region}`}`;
 }

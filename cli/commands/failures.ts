@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { ValidationError } from '../../shared/errors.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import {
-  addTargetOptions,
   colourEnabled,
   createStyle,
   formatTime,
@@ -12,14 +11,10 @@ import {
   parseTimeArgument,
   plural,
   table,
-  TARGET_HELP,
-  targetArgs,
-  targetOptions,
   truncate,
-  type TargetFlags,
 } from '../format.ts';
 import { action, CliError } from '../io.ts';
-import { resolveTarget } from '../target.ts';
+import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface FailuresOptions extends TargetFlags {
   readonly since: string;

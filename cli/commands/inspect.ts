@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { AttemptRecord, DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import {
-  addTargetOptions,
   colourEnabled,
   createStyle,
   formatDuration,
@@ -9,15 +8,11 @@ import {
   oneLine,
   styleStatus,
   table,
-  TARGET_HELP,
-  targetArgs,
-  targetOptions,
   truncate,
   type Style,
-  type TargetFlags,
 } from '../format.ts';
 import { action, CliError } from '../io.ts';
-import { resolveTarget } from '../target.ts';
+import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface InspectOptions extends TargetFlags {
   readonly json?: boolean;

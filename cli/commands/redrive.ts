@@ -2,20 +2,15 @@ import type { Command } from 'commander';
 import { createSqsCopyMover, createSqsMoveTaskMover, MOVE_RATE_LIMITS } from '../../shared/adapters/sqs-message-mover.ts';
 import type { MessageMover, MoveProgress } from '../../shared/ports/message-mover.ts';
 import {
-  addTargetOptions,
   colourEnabled,
   createStyle,
   formatDuration,
   oneLine,
   parseInteger,
   plural,
-  TARGET_HELP,
-  targetArgs,
-  targetOptions,
-  type TargetFlags,
 } from '../format.ts';
 import { action, CliError } from '../io.ts';
-import { resolveTarget, type Target } from '../target.ts';
+import { resolveTarget, type Target, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface RedriveOptions extends TargetFlags {
   readonly maxPerSecond?: string;

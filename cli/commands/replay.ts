@@ -5,20 +5,15 @@ import { DELIVERY_ID_ATTRIBUTE, toSqsJson } from '../../shared/adapters/sqs-deli
 import { FINAL_STATUSES, type DeliveryMessage } from '../../shared/domain/delivery.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import {
-  addTargetOptions,
   colourEnabled,
   createStyle,
   formatTime,
   oneLine,
   parseInteger,
   styleStatus,
-  TARGET_HELP,
-  targetArgs,
-  targetOptions,
-  type TargetFlags,
 } from '../format.ts';
 import { action, CliError } from '../io.ts';
-import { resolveTarget, type Target } from '../target.ts';
+import { resolveTarget, type Target, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 import { EXIT_NOT_FOUND, notFound } from './inspect.ts';
 
 interface ReplayOptions extends TargetFlags {

@@ -12,12 +12,11 @@ import {
   plural,
   styleStatus,
   table,
-  targetArgs,
-  targetOptions,
   truncate,
   visibleWidth,
 } from '../../cli/format.ts';
 import { CliError } from '../../cli/io.ts';
+import { targetArgs, targetOptions } from '../../cli/target.ts';
 
 const NOW = Date.parse('2026-11-27T09:30:00.000Z');
 
