@@ -124,8 +124,14 @@ function showing(store: DeliveryStore, say: (line: string) => void, paint: (code
     ...store,
     async claim(message, nowMs, leaseMs) {
       const claim = await store.claim(message, nowMs, leaseMs);
-      if (claim.kind === 'final') say(paint(2, `= ${message.node_id} already ${claim.status}: duplicate dropped ${message.delivery_id}`));
+      // A failed one may yet be reopened (a redrive, a fixed node): reopen says so.
+      if (claim.kind === 'final' && claim.status !== 'failed') say(paint(2, `= ${message.node_id} already ${claim.status}: duplicate dropped ${message.delivery_id}`));
       return claim;
+    },
+    async reopen(deliveryId, nowMs) {
+      const record = await store.reopen(deliveryId, nowMs);
+      say(`↺ reopened   ${record.node_id}: a new series of attempts ${paint(2, deliveryId)}`);
+      return record;
     },
     async recordAttempt(message, attempt, next, nowMs) {
       await store.recordAttempt(message, attempt, next, nowMs);
