@@ -42,8 +42,19 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     try {
       await fn(...args);
     } catch (error) {
-      process.stderr.write(`error: ${describeError(error)}\n`);
+      process.stderr.write(`error: ${escapeControl(describeError(error))}\n`);
       process.exitCode = error instanceof CliError ? error.exitCode : 1;
     }
   };
+}
+
+/**
+ * One line whatever the input held: templates and keys are tenant text and may
+ * carry line breaks or terminal escapes, which would split an `error:` line or
+ * rewrite the terminal. They are written as escapes instead.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

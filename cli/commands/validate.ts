@@ -5,7 +5,7 @@ import { templateContextOf } from '../../shared/schemas/event.ts';
 import { readInputDocument } from '../../shared/schemas/input-file.ts';
 import { extractWebhookNodes } from '../../shared/schemas/workflow.ts';
 import { checkNodeTemplates } from '../../shared/templates/check.ts';
-import { action, CliError, readJsonFile } from '../io.ts';
+import { action, CliError, escapeControl, readJsonFile } from '../io.ts';
 
 export function registerValidate(program: Command): void {
   program
@@ -46,7 +46,7 @@ async function validate(file: string): Promise<void> {
     }
   }
   if (problems.length > 0) {
-    for (const problem of problems) process.stdout.write(`${formatProblem(problem)}\n`);
+    for (const problem of problems) process.stdout.write(`${escapeControl(formatProblem(problem))}\n`);
     throw new CliError(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} found`);
   }
   process.stdout.write(`ok: ${count} webhook node${count === 1 ? '' : 's'}\n`);
