@@ -9,8 +9,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../infra/stack-outputs.ts';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
+import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { CliError } from './io.ts';
+
+// For `webhooks emit --endpoint`, which signs its PutEvents to a local intake with them.
 
 /** A queue's URL (what the SDK takes) and ARN (what move tasks name). */
 export interface QueueRef {
@@ -74,10 +77,6 @@ export async function removeDevState(path = devStatePath()): Promise<void> {
   await rm(path, { force: true });
 }
 
-/** Emulators take any credentials; these keep the SDK from looking for real ones. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-const LOCAL_REGION = 'us-east-1';
-
 export async function readDevState(path = devStatePath()): Promise<DevState> {
   const missing = `no webhooks dev is running from this folder (${path} not found): start it with "npm start" or "npx webhooks dev"`;
   if (!existsSync(path)) throw new CliError(missing);
@@ -102,10 +101,9 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
 }
 
 export function localTarget(state: DevState): Target {
-  const config = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 };
-  const sqs = new SQSClient({ ...config, endpoint: state.sqsEndpoint });
-  const dynamo = new DynamoDBClient({ ...config, endpoint: state.dynamoEndpoint });
-  const events = new EventBridgeClient({ ...config, endpoint: state.intake });
+  const sqs = new SQSClient(emulatorClientConfig(state.sqsEndpoint));
+  const dynamo = new DynamoDBClient(emulatorClientConfig(state.dynamoEndpoint));
+  const events = new EventBridgeClient(emulatorClientConfig(state.intake));
   return {
     kind: 'local',
     description: `webhooks dev (pid ${state.pid})`,

@@ -3,7 +3,7 @@ import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from 
 import { MAX_EVENT_BYTES } from '../../shared/schemas/event.ts';
 import { readEventsFile } from '../events-file.ts';
 import { action, CliError, readJsonFile } from '../io.ts';
-import { LOCAL_CREDENTIALS } from '../target.ts';
+import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
 
 interface EmitOptions {
   readonly bus: string;

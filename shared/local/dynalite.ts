@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeDefinition, GlobalSecondaryIndex } from '@aws-sdk/client-dynamodb';
 import { OUTCOME_TABLE } from '../adapters/outcome-table-layout.ts';
+import { emulatorClientConfig } from './emulator-client-config.ts';
 
 /** The part of dynalite's options this module uses. */
 interface DynaliteOptions {
@@ -56,14 +57,7 @@ export async function startDynalite(options: { path?: string } = {}): Promise<Lo
   });
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    // dynalite checks that a signature is present, not what it signs.
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    // An emulator answers locally or not at all: retrying only hides a bug.
-    maxAttempts: 1,
-  });
+  const client = new DynamoDBClient(emulatorClientConfig(endpoint));
   let stopped: Promise<void> | undefined;
   return {
     endpoint,

@@ -1,5 +1,6 @@
 import { buildApp } from 'fauxqs';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { emulatorClientConfig } from './emulator-client-config.ts';
 
 /** A running in-process SQS emulator and a client bound to it. */
 export interface LocalSqs {
@@ -31,14 +32,7 @@ export interface SqsEmulatorOptions {
 export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promise<LocalSqs> {
   const app = buildApp({ logger: false });
   const endpoint = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
-  const client = new SQSClient({
-    endpoint,
-    region: 'us-east-1',
-    // fauxqs reads the region from the signature and checks nothing else.
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    // An emulator answers locally or not at all: retrying only hides a bug.
-    maxAttempts: 1,
-  });
+  const client = new SQSClient(emulatorClientConfig(endpoint));
   let stopped: Promise<void> | undefined;
   return {
     endpoint,

@@ -6,24 +6,10 @@ import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevServer } from '../../cli/dev-server.ts';
-import { LOCAL_CREDENTIALS } from '../../cli/target.ts';
+import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
+import { ROOT, runCli } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
-const NODE = join(ROOT, 'node_modules/.bin/node');
-const BIN = join(ROOT, 'cli/bin.ts');
-
-function cli(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(NODE, [BIN, ...args], { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 async function waitForLine(lines: string[], pattern: RegExp, timeoutMs = 30_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -95,7 +81,7 @@ describe('webhooks dev and webhooks emit', () => {
   });
 
   it('takes an event from webhooks emit --endpoint and delivers it, showing one line', async () => {
-    const result = await cli(['emit', await eventFile(7001), '--endpoint', server.intake.endpoint]);
+    const result = await runCli(['emit', await eventFile(7001), '--endpoint', server.intake.endpoint]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^sent event 0 as [0-9a-f-]{36}\n$/);
@@ -106,9 +92,9 @@ describe('webhooks dev and webhooks emit', () => {
 
   it('shows a duplicate event as dropped, not sent twice', async () => {
     const file = await eventFile(7002);
-    await cli(['emit', file, '--endpoint', server.intake.endpoint]);
+    await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
     await receiver.waitFor('/run/7002', 1);
-    await cli(['emit', file, '--endpoint', server.intake.endpoint]);
+    await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
     await waitForLine(printed, /= n1 already delivered: duplicate dropped/);
     expect(receiver.to('/run/7002')).toHaveLength(1);
   });
@@ -143,14 +129,14 @@ describe('webhooks dev and webhooks emit', () => {
   it('ignores events no rule matches, as EventBridge does', async () => {
     const file = join(dir, 'other.json');
     await writeFile(file, JSON.stringify(makeEventJson({ source: 'someone.else', detail: { workflow_run_id: 7004 } })));
-    expect((await cli(['emit', file, '--endpoint', server.intake.endpoint])).code).toBe(0);
+    expect((await runCli(['emit', file, '--endpoint', server.intake.endpoint])).code).toBe(0);
     await waitForLine(printed, /matches no rule \(source someone\.else/);
   });
 
   it('refuses an event over 256 KB before sending, saying so', async () => {
     const file = join(dir, 'big.json');
     await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: 7005, initial_context: { notes: 'x'.repeat(270_000) } } })));
-    const result = await cli(['emit', file, '--endpoint', server.intake.endpoint]);
+    const result = await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(new RegExp(`^error: ${file.replaceAll('.', '\\.')}: detail: the event is \\d+ bytes; EventBridge takes at most 262144`));
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -159,7 +145,7 @@ describe('webhooks dev and webhooks emit', () => {
   it('refuses a bad event naming the file, the entry and the field, and sends none of the file', async () => {
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify([makeEventJson({ detail: { workflow_run_id: 7006 } }), makeEventJson({ detail: { workflow_id: 'seven' } })]));
-    const result = await cli(['emit', file, '--endpoint', server.intake.endpoint]);
+    const result = await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`error: ${file}: 1.detail.workflow_id: Invalid input: expected number, received string\n`);
     await new Promise((r) => setTimeout(r, 500));

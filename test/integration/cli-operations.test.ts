@@ -1,19 +1,19 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_TABLE_NAME, startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
-import { devStatePath, LOCAL_CREDENTIALS, writeDevState } from '../../cli/target.ts';
+import { devStatePath, writeDevState } from '../../cli/target.ts';
 import { STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
 import { createSqsCopyMover, createSqsMoveTaskMover } from '../../shared/adapters/sqs-message-mover.ts';
 import { deliveryId, type DeliveryMessage } from '../../shared/domain/delivery.ts';
+import { emulatorClientConfig, LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { MoveProgress, MoveQueue } from '../../shared/ports/message-mover.ts';
+import { errorLine, runCli, type Run } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
@@ -21,17 +21,6 @@ import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 // child process, as an operator runs them, against a local stack started here: through the
 // `webhooks dev` state file (--local), and through CloudFormation outputs served by a
 // loopback fake (the AWS path), with the SDK pointed at the emulators by AWS_ENDPOINT_URL_*.
-
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'cli/bin.ts');
-const PINNED_NODE = join(ROOT, 'node_modules/.bin/node');
-const NODE = existsSync(PINNED_NODE) ? PINNED_NODE : process.execPath;
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let dir: string;
 let stack: LocalStack;
@@ -48,21 +37,7 @@ function webhooks(args: readonly string[], env: Record<string, string> = {}): Pr
     AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
     AWS_EC2_METADATA_DISABLED: 'true',
   };
-  return new Promise((done) => {
-    execFile(NODE, [BIN, ...args], { cwd: dir, env: { ...base, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-/** The single `error: ...` line of a failed run, after checking the exit code. */
-function errorLine(result: Run, code: number): string {
-  expect(result.code, result.stderr).toBe(code);
-  const lines = result.stderr.split('\n').filter((line) => line !== '');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  return lines[0] as string;
+  return runCli(args, { cwd: dir, env: { ...base, ...env }, timeoutMs: 30_000 });
 }
 
 function json<T>(result: Run): T {
@@ -342,11 +317,7 @@ describe('with failures on record', () => {
     it('exits 1 naming the state file when no webhooks dev runs in the folder', async () => {
       const elsewhere = await mkdtemp(join(tmpdir(), 'webhooks-nodev-'));
       try {
-        const result = await new Promise<Run>((done) => {
-          execFile(NODE, [BIN, 'inspect', a.delivery_id, '--local'], { cwd: elsewhere, env: { PATH: process.env['PATH'] ?? '' } }, (error, stdout, stderr) =>
-            done({ code: error === null ? 0 : Number(error.code), stdout, stderr }),
-          );
-        });
+        const result = await runCli(['inspect', a.delivery_id, '--local'], { cwd: elsewhere, env: { PATH: process.env['PATH'] ?? '' } });
         expect(errorLine(result, 1)).toMatch(/no webhooks dev is running from this folder .*\.webhooks\/dev\.json not found/);
       } finally {
         await rm(elsewhere, { recursive: true, force: true });
@@ -656,7 +627,7 @@ describe('the move-task mover', () => {
       }
       response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
     });
-    const client = new SQSClient({ endpoint: sqs.origin, region: 'us-east-1', credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    const client = new SQSClient(emulatorClientConfig(sqs.origin));
     try {
       const mover = createSqsMoveTaskMover({
         client,

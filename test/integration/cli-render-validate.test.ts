@@ -1,45 +1,14 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLine, runCli, runProcess } from '../fixtures/cli.ts';
 import { makeDefinitionJson, makeDetailJson, makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
 
 // Runs the real bin (cli/bin.ts) in a child process, as a user would, and checks
 // what CONTRACT section 6 promises: stdout, one `error: ...` line on stderr, exit code.
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'cli/bin.ts');
-// The pinned Node 24 (the node@24 dev dependency), the one `npx webhooks` runs under.
-const PINNED_NODE = join(ROOT, 'node_modules/.bin/node');
-const NODE = existsSync(PINNED_NODE) ? PINNED_NODE : process.execPath;
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(command: string, args: readonly string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(command, args, { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-const webhooks = (...args: string[]) => run(NODE, [BIN, ...args]);
-
-/** The single `error: ...` line of a failed run. */
-function errorLine(result: Run): string {
-  expect(result.code).toBe(1);
-  const lines = result.stderr.split('\n').filter((line) => line !== '');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  return lines[0] as string;
-}
+const webhooks = (...args: string[]) => runCli(args);
 
 let dir: string;
 const file = (name: string) => join(dir, name);
@@ -143,6 +112,12 @@ describe.concurrent('webhooks render --url', () => {
 });
 
 describe.concurrent('webhooks render errors', () => {
+  it('keeps the error on one line when a template holds line breaks and escapes', async () => {
+    await writeFile(file('newlines.json'), JSON.stringify({ 'a\nb': '{{ bad key\n }}', c: '\u001b[2J' }));
+    const result = await webhooks('render', '--template', file('newlines.json'), '--context', 'examples/context.json');
+    expect(errorLine(result)).toBe(`error: ${file('newlines.json')}: payload_template.a\\nb: placeholder {{ bad key\\n }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"`);
+  });
+
   it('names a template file that does not exist', async () => {
     const missing = file('no-such-template.json');
     const result = await webhooks('render', '--template', missing, '--context', 'examples/context.json');
@@ -324,7 +299,7 @@ describe.concurrent('webhooks validate', () => {
 
 describe.concurrent('installed as a bin', () => {
   it('runs as `npx webhooks` from the project, with no build step', async () => {
-    const result = await run('npx', ['--no-install', 'webhooks', 'validate', 'examples/event.json']);
+    const result = await runProcess('npx', ['--no-install', 'webhooks', 'validate', 'examples/event.json']);
     expect(result).toMatchObject({ code: 0, stdout: 'ok: 3 webhook nodes\n' });
   });
 });

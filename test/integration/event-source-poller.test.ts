@@ -11,25 +11,7 @@ import type { Poller, PollerOptions, PollerStage } from '../../shared/local/even
 import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue.ts';
 import { createSqsMessageActions } from '../../shared/adapters/sqs-message-actions.ts';
 import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
-
-function deliveryMessage(i: number): DeliveryMessage {
-  return {
-    v: 1,
-    delivery_id: `whd_${String(i).padStart(32, '0')}`,
-    organization_id: 'org-1',
-    workflow_id: 7,
-    workflow_run_id: 1000 + i,
-    node_id: `webhook-${i}`,
-    node_name: `Notify ${i}`,
-    method: 'POST',
-    url: 'https://crm.example.com/hooks/7',
-    headers: {},
-    body: JSON.stringify({ run_id: 1000 + i }),
-    credential_uuid: null,
-    retry: { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 1 },
-    rendered_at: '2025-01-01T00:00:00.000Z',
-  };
-}
+import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 
 const deliveryIdOf = (r: SQSRecord): string => r.messageAttributes.delivery_id?.stringValue ?? '';
 
@@ -92,7 +74,7 @@ function poll(handler: PollerOptions['handler'], options: Partial<PollerOptions>
 }
 
 async function enqueue(count: number): Promise<DeliveryMessage[]> {
-  const messages = Array.from({ length: count }, (_, i) => deliveryMessage(i));
+  const messages = Array.from({ length: count }, (_, i) => makeDeliveryMessage(i));
   await createSqsDeliveryQueue({ client: sqs.client, queueUrl: queues.delivery.url }).enqueue(messages);
   return messages;
 }

@@ -22,26 +22,7 @@ import {
   createSqsMessageActions,
 } from '../../shared/adapters/sqs-message-actions.ts';
 import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
-
-function deliveryMessage(i: number, overrides: Partial<DeliveryMessage> = {}): DeliveryMessage {
-  return {
-    v: 1,
-    delivery_id: `whd_${String(i).padStart(32, '0')}`,
-    organization_id: 'org-1',
-    workflow_id: 7,
-    workflow_run_id: 1000 + i,
-    node_id: `webhook-${i}`,
-    node_name: `Notify ${i}`,
-    method: 'POST',
-    url: 'https://crm.example.com/hooks/7',
-    headers: { 'X-Source': 'dograh' },
-    body: JSON.stringify({ run_id: 1000 + i }),
-    credential_uuid: null,
-    retry: { max_attempts: 3, backoff: 'exponential', initial_delay_seconds: 1, max_delay_seconds: 10 },
-    rendered_at: '2025-01-01T00:00:00.000Z',
-    ...overrides,
-  };
-}
+import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 
 interface Call {
   readonly command: string;
@@ -179,7 +160,7 @@ describe('createSqsDeliveryQueue', () => {
   it('sends 23 messages in three SendMessageBatch calls of at most ten, and all arrive', async () => {
     const calls = recordCalls(sqs.client);
     const queue = createSqsDeliveryQueue({ client: sqs.client, queueUrl: queues.delivery.url });
-    const messages = Array.from({ length: 23 }, (_, i) => deliveryMessage(i));
+    const messages = Array.from({ length: 23 }, (_, i) => makeDeliveryMessage(i));
 
     await queue.enqueue(messages);
 
@@ -197,7 +178,7 @@ describe('createSqsDeliveryQueue', () => {
     const calls = recordCalls(sqs.client);
     const queue = createSqsDeliveryQueue({ client: sqs.client, queueUrl: queues.delivery.url });
     // About 100 KiB each: two fit in one request, three do not.
-    const messages = Array.from({ length: 6 }, (_, i) => deliveryMessage(i, { body: 'x'.repeat(100 * 1024) }));
+    const messages = Array.from({ length: 6 }, (_, i) => makeDeliveryMessage(i, { body: 'x'.repeat(100 * 1024) }));
 
     await queue.enqueue(messages);
 
@@ -210,7 +191,7 @@ describe('createSqsDeliveryQueue', () => {
 
   it('keeps characters beyond the BMP and U+FFFF intact through the queue', async () => {
     const queue = createSqsDeliveryQueue({ client: sqs.client, queueUrl: queues.delivery.url });
-    const message = deliveryMessage(1, {
+    const message = makeDeliveryMessage(1, {
       node_name: 'Notify 😀 CRM',
       body: JSON.stringify({ note: 'a\uFFFFb 🎉' }),
     });
@@ -223,7 +204,7 @@ describe('createSqsDeliveryQueue', () => {
 
   it('resends entries that SQS failed on its own side', async () => {
     const calls = recordCalls(sqs.client);
-    const messages = Array.from({ length: 4 }, (_, i) => deliveryMessage(i));
+    const messages = Array.from({ length: 4 }, (_, i) => makeDeliveryMessage(i));
     const flaky = messages[2]?.delivery_id;
     failEntries(sqs.client, (id, call) => id === flaky && call === 1);
     const queue = createSqsDeliveryQueue({ client: sqs.client, queueUrl: queues.delivery.url, retryDelayMs: 1 });
@@ -237,7 +218,7 @@ describe('createSqsDeliveryQueue', () => {
 
   it('gives up after three tries and names the delivery that is not on the queue', async () => {
     const calls = recordCalls(sqs.client);
-    const messages = Array.from({ length: 3 }, (_, i) => deliveryMessage(i));
+    const messages = Array.from({ length: 3 }, (_, i) => makeDeliveryMessage(i));
     const broken = messages[1]?.delivery_id ?? '';
     failEntries(sqs.client, (id) => id === broken);
     const queue = createSqsDeliveryQueue({ client: sqs.client, queueUrl: queues.delivery.url, retryDelayMs: 1 });
@@ -259,8 +240,8 @@ describe('createSqsDeliveryQueue', () => {
       new CreateQueueCommand({ QueueName: 'small', Attributes: { MaximumMessageSize: '1024' } }),
     );
     const calls = recordCalls(sqs.client);
-    const small = deliveryMessage(1);
-    const big = deliveryMessage(2, { body: 'x'.repeat(2_000) });
+    const small = makeDeliveryMessage(1);
+    const big = makeDeliveryMessage(2, { body: 'x'.repeat(2_000) });
     const queue = createSqsDeliveryQueue({ client: sqs.client, queueUrl: smallQueueUrl, retryDelayMs: 1 });
 
     const error = await queue.enqueue([small, big]).catch((e: unknown) => e);
@@ -321,7 +302,7 @@ describe('createSqsMessageActions', () => {
   });
 
   it('deadLetter puts the original body on the dead-letter queue with its reason, delivery id and time', async () => {
-    const body = JSON.stringify(deliveryMessage(3));
+    const body = JSON.stringify(makeDeliveryMessage(3));
 
     await actions().deadLetter(body, 'endpoint answered 410', 'whd_abc');
 

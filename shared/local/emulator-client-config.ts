@@ -1,0 +1,18 @@
+/**
+ * Dummy static credentials for the local emulators (fauxqs, dynalite, the `webhooks dev`
+ * PutEvents intake). They take any: fauxqs reads only the region from the signature,
+ * dynalite checks that a signature is present, not what it signs. Static ones keep the
+ * SDK from looking for real credentials on this machine.
+ */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** The configuration of an AWS SDK client that talks to a local emulator at `endpoint`. */
+export function emulatorClientConfig(endpoint: string) {
+  return {
+    endpoint,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+    // An emulator answers locally or not at all: retrying only hides a bug.
+    maxAttempts: 1,
+  };
+}
