@@ -61,15 +61,6 @@ export class BlockedRequestError extends WebhookError {
   }
 }
 
-/** The endpoint answered with a status that will not change on retry (4xx other than 408/425/429). */
-export class PermanentDeliveryError extends WebhookError {
-  readonly status: number;
-  constructor(status: number, message = `endpoint answered ${status}`) {
-    super(message);
-    this.status = status;
-  }
-}
-
 /** A failure that may succeed later: 408/425/429/5xx, timeouts, connection errors. */
 export class TransientDeliveryError extends WebhookError {
   readonly status: number | undefined;
@@ -87,5 +78,16 @@ export class NetworkError extends WebhookError {
   constructor(kind: NetworkError['kind'], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.kind = kind;
+  }
+}
+
+/** A write to the outcome log refused because the delivery is not in the state the caller expected. */
+export class DeliveryStateError extends WebhookError {
+  readonly deliveryId: string;
+  readonly reason: string;
+  constructor(deliveryId: string, reason: string, options?: { cause?: unknown }) {
+    super(`delivery ${deliveryId}: ${reason}`, options);
+    this.deliveryId = deliveryId;
+    this.reason = reason;
   }
 }

@@ -87,7 +87,8 @@ async function replay(deliveryId: string, options: ReplayOptions): Promise<void>
       // An earlier replay reopened it, but its message never reached the queue.
       replayedAt = record.replayed_at.at(-1) ?? new Date().toISOString();
     } else {
-      const reopened = await target.store.reopen(id, Date.now());
+      // Only the failure read above: a concurrent replay or redrive makes this one refuse.
+      const reopened = await target.store.reopen(id, Date.now(), { final_at: record.final_at });
       replayedAt = reopened.replayed_at.at(-1) ?? reopened.updated_at;
     }
     await send(target, request);

@@ -28,12 +28,13 @@ export const RESPONSE_SNIPPET_BYTES = 512;
  */
 export function makeHandler(deps: DeliverDeps): DeliverHandler {
   return async (event) => {
+    const receivedAtMs = deps.clock.now();
     const results = await Promise.all(
       event.Records.map(async (record) => {
         try {
           const deadLetteredAt = record.messageAttributes?.[DEAD_LETTERED_AT_ATTRIBUTE]?.stringValue;
           return await deliverMessage(
-            { body: record.body, receiptHandle: record.receiptHandle, ...(deadLetteredAt === undefined ? {} : { deadLetteredAt }) },
+            { body: record.body, receiptHandle: record.receiptHandle, receivedAtMs, ...(deadLetteredAt === undefined ? {} : { deadLetteredAt }) },
             deps,
           );
         } catch (error) {

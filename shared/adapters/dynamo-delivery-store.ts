@@ -9,7 +9,7 @@ import {
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeliveryMessageSchema, FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
-import { ValidationError, WebhookError } from '../errors.ts';
+import { DeliveryStateError, ValidationError, WebhookError } from '../errors.ts';
 import type {
   AttemptRecord,
   Claim,
@@ -19,20 +19,6 @@ import type {
   FailureQuery,
 } from '../ports/delivery-store.ts';
 import { OUTCOME_TABLE } from './outcome-table-layout.ts';
-
-/**
- * A write that found the delivery in a state that forbids it: an attempt that is
- * no longer ours, a reopen of a delivery that is missing or not final.
- */
-export class DeliveryStateError extends WebhookError {
-  readonly deliveryId: string;
-  readonly reason: string;
-  constructor(deliveryId: string, reason: string, options?: { cause?: unknown }) {
-    super(`delivery ${deliveryId}: ${reason}`, options);
-    this.deliveryId = deliveryId;
-    this.reason = reason;
-  }
-}
 
 /** Requests sent to DynamoDB since the store was made; a conditional write that fails still counts (and is billed). */
 export interface DeliveryStoreStats {
@@ -46,7 +32,8 @@ export interface DeliveryStoreStats {
  * The outcome log on DynamoDB, with its request counts.
  *
  * Cost: a delivery that succeeds on its first attempt takes exactly 2 write
- * requests (the claim and the outcome); each further attempt takes 2 more. A
+ * requests (the claim and the outcome); each further attempt takes 2 more, and a final
+ * failure 1 more (clearing its dead-letter mark once the message is on the DLQ). A
  * duplicate message that finds the delivery final costs one failed conditional
  * write (and a GetItem where the old item does not come back with the failure,
  * as on dynalite).
@@ -109,6 +96,8 @@ const A = {
   request: 'request',
   /** True while `request` is kept: the failure indexes carry this flag, not the request. */
   requestKept: 'request_kept',
+  /** Set with a final failure until its message is on the dead-letter queue. */
+  deadLetterPending: 'dead_letter_pending',
   expiresAt: OUTCOME_TABLE.ttlAttribute,
 } as const;
 
@@ -175,12 +164,15 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       [A.method, s(message.method)],
       [A.endpointHost, s(endpointHost(message.url))],
       [A.createdAt, s(iso(nowMs))],
-      [A.maxAttempts, n(message.retry.max_attempts)],
       [A.attemptLog, { L: [] }],
     ];
+    const maxAttempts = e.v(n(message.retry.max_attempts));
     const set = [
       ...creates.map(([name, value]) => `${e.n(name)} = if_not_exists(${e.n(name)}, ${e.v(value)})`),
       `${e.n(A.attempts)} = if_not_exists(${e.n(A.attempts)}, ${e.v(n(0))}) + ${e.v(n(1))}`,
+      // From the message, not kept from the first sight: a fixed run emitted again, or a
+      // replay, brings the node's current retry_config with it.
+      `${e.n(A.maxAttempts)} = ${maxAttempts}`,
       `${e.n(A.status)} = ${e.v(s('sending'))}`,
       `${e.n(A.leaseUntil)} = ${e.v(n(nowMs + leaseMs))}`,
       `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
@@ -196,7 +188,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       // An attempt whose outcome a crash lost ('sending' with its lease over) is taken over
       // even past max_attempts: losing the delivery is worse than a duplicate the receiver
       // can spot by its delivery id. The queue's maxReceiveCount bounds a crash loop.
-      `AND (${e.n(A.attempts)} < ${e.n(A.maxAttempts)} OR ${e.n(A.status)} = ${e.v(s('sending'))}))`,
+      `AND (${e.n(A.attempts)} < ${maxAttempts} OR ${e.n(A.status)} = ${e.v(s('sending'))}))`,
     ].join(' ');
     try {
       counts.writes += 1;
@@ -217,7 +209,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       return { kind: 'claimed', attempt };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return refusal(await itemAfterConflict(error, message.delivery_id), nowMs);
+      return refusal(await itemAfterConflict(error, message.delivery_id), nowMs, message.retry.max_attempts);
     }
   }
 
@@ -282,7 +274,12 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     } else {
       remove.push(A.nextAttemptAt);
       set.push(`${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`);
-      if (next.status === 'failed') set.push(...failureKeys(e, message.organization_id, nowMs));
+      if (next.status === 'failed') {
+        set.push(...failureKeys(e, message.organization_id, nowMs));
+        // Cleared by markDeadLettered once the message is on the dead-letter queue: until
+        // then any copy of the message that comes back puts it there first.
+        set.push(`${e.n(A.deadLetterPending)} = ${e.v({ BOOL: true })}`);
+      }
       // A delivered delivery has nothing left to replay, and a stale request from an
       // earlier failure would make every later write of the item cost more.
       if (request === undefined) remove.push(A.request, A.requestKept);
@@ -345,7 +342,20 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     }
   }
 
-  async function reopen(deliveryId: string, nowMs: number): Promise<DeliveryRecord> {
+  async function markDeadLettered(deliveryId: string): Promise<void> {
+    counts.writes += 1;
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: keyOf(deliveryId),
+        UpdateExpression: 'REMOVE #pending',
+        ConditionExpression: 'attribute_exists(#pk)',
+        ExpressionAttributeNames: { '#pending': A.deadLetterPending, '#pk': A.pk },
+      }),
+    );
+  }
+
+  async function reopen(deliveryId: string, nowMs: number, seen?: { readonly final_at: string | null }): Promise<DeliveryRecord> {
     const e = expression();
     const set = [
       `${e.n(A.status)} = ${e.v(s('pending'))}`,
@@ -354,7 +364,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
       `${e.n(A.replayedAt)} = list_append(if_not_exists(${e.n(A.replayedAt)}, ${e.v({ L: [] })}), ${e.v({ L: [s(iso(nowMs))] })})`,
     ];
-    const remove = [A.nextAttemptAt, A.leaseUntil, A.finalAt, A.failOrg, A.failDay].map((name) => e.n(name));
+    const remove = [A.nextAttemptAt, A.leaseUntil, A.finalAt, A.failOrg, A.failDay, A.deadLetterPending].map((name) => e.n(name));
     try {
       counts.writes += 1;
       const out = await client.send(
@@ -362,7 +372,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           TableName: tableName,
           Key: keyOf(deliveryId),
           UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
-          ConditionExpression: `${e.n(A.status)} IN (${e.v(s('delivered'))}, ${e.v(s('failed'))})`,
+          // With `seen`, only the very outcome the caller read may be reopened: two copies of
+          // a redriven message must not both reopen it, the second after the first delivered.
+          ConditionExpression:
+            `${e.n(A.status)} IN (${e.v(s('delivered'))}, ${e.v(s('failed'))})` +
+            (seen === undefined ? '' : seen.final_at === null ? ` AND attribute_not_exists(${e.n(A.finalAt)})` : ` AND ${e.n(A.finalAt)} = ${e.v(s(seen.final_at))}`),
           ExpressionAttributeNames: e.names,
           ExpressionAttributeValues: e.values,
           ReturnValues: 'ALL_NEW',
@@ -376,7 +390,9 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       const reason =
         item === undefined
           ? 'no such delivery'
-          : `it is ${str(item[A.status])}; only a delivered or failed delivery can be reopened`;
+          : seen !== undefined && optionalStr(item[A.finalAt]) !== seen.final_at
+            ? 'it changed since it was read (reopened or finished by someone else)'
+            : `it is ${str(item[A.status])}; only a delivered or failed delivery can be reopened`;
       throw new DeliveryStateError(deliveryId, reason, { cause: error });
     }
   }
@@ -492,13 +508,13 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     } while (startKey !== undefined && into.length < limit);
   }
 
-  return { stats, claim, recordAttempt, recordFinal, reopen, get, listByRun, listFailures };
+  return { stats, claim, recordAttempt, markDeadLettered, recordFinal, reopen, get, listByRun, listFailures };
 }
 
 type Item = Record<string, AttributeValue>;
 
 /** Why a claim was refused, from the item as the failed condition saw it. */
-function refusal(item: Item | undefined, nowMs: number): Claim {
+function refusal(item: Item | undefined, nowMs: number, maxAttempts: number): Claim {
   // Gone between the write and the read (TTL): look again, the next claim recreates it.
   if (item === undefined) return { kind: 'wait', seconds: 1 };
   const status = str(item[A.status]) as DeliveryStatus;
@@ -507,7 +523,7 @@ function refusal(item: Item | undefined, nowMs: number): Claim {
   const leaseUntil = num(item[A.leaseUntil]);
   if (leaseUntil !== undefined && leaseUntil > nowMs) return { kind: 'wait', seconds: secondsUntil(leaseUntil, nowMs) };
   const attempts = num(item[A.attempts]) ?? 0;
-  if (status !== 'sending' && attempts >= (num(item[A.maxAttempts]) ?? 0)) return { kind: 'exhausted', attempts };
+  if (status !== 'sending' && attempts >= maxAttempts) return { kind: 'exhausted', attempts };
   const nextAttemptAt = num(item[A.nextAttemptAt]);
   if (nextAttemptAt !== undefined && nextAttemptAt > nowMs) {
     return { kind: 'wait', seconds: secondsUntil(nextAttemptAt, nowMs) };
@@ -556,6 +572,7 @@ function toRecord(item: Item): DeliveryRecord {
     replayed_at: (item[A.replayedAt]?.L ?? []).map((value) => str(value)),
     request: keptRequest(item[A.request]),
     request_kept: item[A.requestKept]?.BOOL === true,
+    dead_letter_pending: item[A.deadLetterPending]?.BOOL === true,
   };
 }
 

@@ -61,6 +61,8 @@ export interface DeliveryRecord {
   readonly request: DeliveryMessage | null;
   /** Whether a request is kept for replay; set in failure listings too, which carry no `request`. */
   readonly request_kept: boolean;
+  /** A final failure whose message is not yet on the dead-letter queue (a copy coming back puts it there). */
+  readonly dead_letter_pending: boolean;
 }
 
 /** The result of trying to take the next attempt of a delivery. */
@@ -101,8 +103,13 @@ export interface DeliveryStore {
   ): Promise<void>;
   /** Records a delivery that never reached the queue or the wire (bad node, oversized, disabled). */
   recordFinal(message: DeliveryMessage, status: 'failed' | 'skipped', reason: string, nowMs: number): Promise<void>;
-  /** Makes a final delivery eligible again: a new series of attempts under the same id. */
-  reopen(deliveryId: string, nowMs: number): Promise<DeliveryRecord>;
+  /** Clears `dead_letter_pending` once the failure's message is on the dead-letter queue. */
+  markDeadLettered(deliveryId: string): Promise<void>;
+  /**
+   * Makes a final delivery eligible again: a new series of attempts under the same id.
+   * With `seen`, only if its `final_at` is still what the caller read; else `DeliveryStateError`.
+   */
+  reopen(deliveryId: string, nowMs: number, seen?: { readonly final_at: string | null }): Promise<DeliveryRecord>;
   get(deliveryId: string): Promise<DeliveryRecord | undefined>;
   listByRun(workflowRunId: number): Promise<DeliveryRecord[]>;
   /** Final failures, newest first, as summaries from the failure indexes: `attempt_log` is empty and `request` null (see `get`). */

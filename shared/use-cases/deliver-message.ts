@@ -1,6 +1,7 @@
 import { buildRequest } from '../domain/build-request.ts';
 import { DeliveryMessageSchema, type DeliveryMessage } from '../domain/delivery.ts';
 import { classifyError, classifyStatus, nextAttempt, parseRetryAfter, type Outcome } from '../domain/retry-policy.ts';
+import { DeliveryStateError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
 import type { MessageActions } from '../ports/delivery-queue.ts';
@@ -35,7 +36,13 @@ export interface ReceivedMessage {
   readonly receiptHandle: string;
   /** Set on messages this system dead-lettered: when a redrive brings one back, its delivery starts a new series of attempts. */
   readonly deadLetteredAt?: string;
+  /** When the batch was handed over: SQS caps a visibility change at 12 h from the receive. */
+  readonly receivedAtMs: number;
 }
+
+/** SQS refuses a visibility past 12 h from the receive; the margin covers the time before the invocation started. */
+const MAX_VISIBILITY_SECONDS = 43_200;
+const VISIBILITY_MARGIN_SECONDS = 900;
 
 /** `done`: delete the message. `retry`: leave it on the queue (a batch item failure); its visibility is already set. */
 export type MessageResult = 'done' | 'retry';
@@ -48,8 +55,8 @@ const NONE: Credential = { type: 'NONE' };
  * throws for a delivery's own failure: a thrown error means "this message again".
  */
 export async function deliverMessage(received: ReceivedMessage, deps: DeliverDeps): Promise<MessageResult> {
-  const message = parseMessage(received, deps);
-  if (message === undefined) return 'done';
+  const message = parseMessage(received);
+  if (message === undefined) return parkUnreadable(received, deps);
   const log = deps.log.child({
     delivery_id: message.delivery_id,
     workflow_run_id: message.workflow_run_id,
@@ -61,16 +68,28 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
   let claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
 
   if (claim.kind === 'final' && claim.status === 'failed') {
+    const record = await deps.store.get(message.delivery_id);
+    if (record?.dead_letter_pending) {
+      // Recorded failed, but the move to the dead-letter queue did not happen: finish it.
+      await deadLetter(received, message, record.last_error ?? 'failed', log, deps);
+      return 'done';
+    }
     // Two ways a failed delivery comes back to life: an operator redrove its dead
     // letter, or it never reached the wire (a bad node) and its fixed run was emitted
-    // again. Neither can send anything twice.
-    const record = await deps.store.get(message.delivery_id);
+    // again. Neither can send anything twice: the reopen holds only if the failure is
+    // still the one read here.
     const neverSent = record !== undefined && record.attempts === 0;
     const redriven = received.deadLetteredAt !== undefined && record?.final_at != null && record.final_at <= received.deadLetteredAt;
-    if (neverSent || redriven) {
-      log.info(neverSent ? 'a delivery that was never sent is renderable now: sending it' : 'redriven from the dead-letter queue: starting a new series of attempts');
-      await deps.store.reopen(message.delivery_id, deps.clock.now());
-      claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
+    if (record !== undefined && (neverSent || redriven)) {
+      try {
+        await deps.store.reopen(message.delivery_id, deps.clock.now(), { final_at: record.final_at });
+        log.info(neverSent ? 'a delivery that was never sent is renderable now: sending it' : 'redriven from the dead-letter queue: starting a new series of attempts');
+        claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
+      } catch (error) {
+        if (!(error instanceof DeliveryStateError)) throw error;
+        log.info('another copy already reopened this delivery: dropped', { reason: error.reason });
+        return 'done';
+      }
     }
   }
   switch (claim.kind) {
@@ -78,19 +97,28 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
       log.info('duplicate message for a final delivery: dropped', { outcome: claim.status });
       return 'done';
     case 'wait':
-      await deps.actions.delay(received.receiptHandle, claim.seconds);
+      await hide(received, claim.seconds, deps);
       log.debug('delivery busy or not yet due: message hidden', { seconds: claim.seconds });
       return 'retry';
-    case 'exhausted': {
-      const reason = `no attempts left: attempt ${claim.attempts}'s outcome was lost (the worker stopped before recording it)`;
-      const attempt = lostAttempt(claim.attempts, deps.clock.now(), reason);
-      await deps.store.recordAttempt(message, attempt, { status: 'failed' }, deps.clock.now());
-      await finalFailure(received, message, reason, log, deps);
+    case 'exhausted':
+      // Only a copy carrying a lower max_attempts than the series in flight gets here
+      // (a workflow edited between duplicate events); the copy that set it goes on.
+      log.info('no attempts left for this copy of the message: dropped', { attempts: claim.attempts });
       return 'done';
-    }
     case 'claimed':
       return attemptDelivery(received, message, claim.attempt, log, deps);
   }
+}
+
+/**
+ * Hides the message until its next attempt is due, within the 12 hours SQS allows
+ * from this receive; a longer wait is covered by the next receive's claim, which
+ * finds the attempt not yet due and hides it again.
+ */
+async function hide(received: ReceivedMessage, seconds: number, deps: DeliverDeps): Promise<void> {
+  const elapsed = Math.ceil((deps.clock.now() - received.receivedAtMs) / 1000);
+  const budget = Math.max(0, MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS - elapsed);
+  await deps.actions.delay(received.receiptHandle, Math.min(seconds, budget));
 }
 
 async function attemptDelivery(
@@ -101,7 +129,7 @@ async function attemptDelivery(
   deps: DeliverDeps,
 ): Promise<MessageResult> {
   const startedAt = deps.clock.now();
-  const { outcome, response } = await send(message, attempt, deps);
+  const { outcome, response, secrets } = await send(message, attempt, deps);
   const durationMs = response?.durationMs ?? Math.max(0, deps.clock.now() - startedAt);
   const decision = nextAttempt(outcome, attempt, message.retry, deps.random());
   const record: AttemptRecord = {
@@ -110,8 +138,8 @@ async function attemptDelivery(
     duration_ms: Math.round(durationMs),
     status_code: response?.status ?? null,
     error_class: outcome.kind === 'success' ? 'none' : outcome.errorClass,
-    error_message: decision.action === 'fail' ? decision.reason : outcome.kind === 'success' ? null : outcome.message,
-    response_snippet: response === undefined || response.bodySnippet === '' ? null : deps.snippet(response.bodySnippet),
+    error_message: scrub(decision.action === 'fail' ? decision.reason : outcome.kind === 'success' ? null : outcome.message, secrets),
+    response_snippet: response === undefined || response.bodySnippet === '' ? null : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
   };
   const fields = {
     attempt,
@@ -133,7 +161,7 @@ async function attemptDelivery(
     case 'retry': {
       const atMs = deps.clock.now() + decision.delaySeconds * 1000;
       await deps.store.recordAttempt(message, record, { status: 'retrying', atMs }, deps.clock.now());
-      await deps.actions.delay(received.receiptHandle, decision.delaySeconds);
+      await hide(received, decision.delaySeconds, deps);
       log.warn('attempt failed: will retry', { ...fields, error: record.error_message, retry_in_seconds: decision.delaySeconds });
       deps.metrics.count('Deliveries', 1, { Outcome: 'retrying' });
       return 'retry';
@@ -142,28 +170,68 @@ async function attemptDelivery(
       await deps.store.recordAttempt(message, record, { status: 'failed' }, deps.clock.now());
       log.warn('delivery failed', { ...fields, error: decision.reason });
       deps.metrics.count('AttemptsPerDelivery', attempt);
-      await finalFailure(received, message, decision.reason, log, deps);
+      deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+      await deadLetter(received, message, record.error_message ?? 'failed', log, deps);
       return 'done';
   }
 }
 
 /** Fetches the credential and sends; a refused cached credential is fetched again once, so a rotation takes effect at once. */
-async function send(message: DeliveryMessage, attempt: number, deps: DeliverDeps): Promise<{ outcome: Outcome; response?: HttpResponse }> {
+async function send(
+  message: DeliveryMessage,
+  attempt: number,
+  deps: DeliverDeps,
+): Promise<{ outcome: Outcome; response?: HttpResponse; secrets: readonly string[] }> {
+  const secrets: string[] = [];
+  // One deadline for the whole attempt, so a resend after a rotation stays inside the lease.
+  const deadline = deps.clock.now() + deps.requestTimeoutMs;
   try {
     let credential = await credentialOf(message, deps);
+    secrets.push(...secretValues(credential));
     let response = await deps.sender.send(buildRequest(message, credential, attempt, deps.requestTimeoutMs));
     if ((response.status === 401 || response.status === 403) && message.credential_uuid !== null) {
       deps.credentials.invalidate(message.organization_id, message.credential_uuid);
       const fresh = await credentialOf(message, deps);
-      if (JSON.stringify(fresh) !== JSON.stringify(credential)) {
+      const left = deadline - deps.clock.now();
+      // A resend with next to no time left would only time out: leave it to a retry.
+      if (JSON.stringify(fresh) !== JSON.stringify(credential) && left >= Math.min(1000, deps.requestTimeoutMs / 2)) {
         credential = fresh;
-        response = await deps.sender.send(buildRequest(message, credential, attempt, deps.requestTimeoutMs));
+        secrets.push(...secretValues(credential));
+        response = await deps.sender.send(buildRequest(message, credential, attempt, left));
       }
     }
-    return { outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())), response };
+    return { outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())), response, secrets };
   } catch (error) {
-    return { outcome: classifyError(error) };
+    return { outcome: classifyError(error), secrets };
   }
+}
+
+/** The values of a credential as they could come back in a response: raw, and as sent in headers. */
+function secretValues(credential: Credential): string[] {
+  switch (credential.type) {
+    case 'NONE':
+      return [];
+    case 'API_KEY':
+      return [credential.api_key];
+    case 'BEARER_TOKEN':
+      return [credential.token];
+    case 'BASIC_AUTH':
+      return [credential.password, Buffer.from(`${credential.username}:${credential.password}`).toString('base64')];
+    case 'CUSTOM_HEADER':
+      return [credential.header_value];
+  }
+}
+
+/**
+ * Removes the credential's own values from text bound for the outcome log: an
+ * endpoint that echoes the request's headers in an error page must not put a
+ * secret into DynamoDB. Short values are left alone (they would blank out words).
+ */
+function scrub(text: string | null, secrets: readonly string[]): string | null {
+  if (text === null) return null;
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 4) out = out.replaceAll(secret, '[redacted]');
+  return out;
 }
 
 async function credentialOf(message: DeliveryMessage, deps: DeliverDeps): Promise<Credential> {
@@ -183,7 +251,8 @@ async function recordSuccess(message: DeliveryMessage, record: AttemptRecord, lo
       await deps.store.recordAttempt(message, record, { status: 'delivered' }, deps.clock.now());
       return;
     } catch (error) {
-      if (i === tries) {
+      // A state error repeats however often it is tried: the attempt is no longer ours.
+      if (i === tries || error instanceof DeliveryStateError) {
         log.error('delivered, but the outcome could not be recorded: not resending', { attempt: record.attempt, error });
         deps.metrics.count('UnrecordedSuccess', 1);
         return;
@@ -193,30 +262,42 @@ async function recordSuccess(message: DeliveryMessage, record: AttemptRecord, lo
   }
 }
 
-async function finalFailure(received: ReceivedMessage, message: DeliveryMessage, reason: string, log: Log, deps: DeliverDeps): Promise<void> {
-  deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+/** Puts a final failure's message on the dead-letter queue, then clears the record's pending mark. */
+async function deadLetter(received: ReceivedMessage, message: DeliveryMessage, reason: string, log: Log, deps: DeliverDeps): Promise<void> {
   await deps.actions.deadLetter(received.body, reason, message.delivery_id);
+  await deps.store.markDeadLettered(message.delivery_id);
   log.info('moved to the dead-letter queue', { outcome: 'failed' });
 }
 
-function parseMessage(received: ReceivedMessage, deps: DeliverDeps): DeliveryMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(received.body);
-  } catch {
-    value = undefined;
-  }
-  const parsed = DeliveryMessageSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  // Not ours to deliver, and not ours to drop: park it for an operator.
-  const reason = value === undefined ? 'message body is not JSON' : `not a delivery message: ${problemsFrom(parsed.error).map((p) => `${p.path}: ${p.reason}`).join('; ')}`;
-  deps.log.error('unreadable queue message: dead-lettered', { error: reason });
-  void deps.actions.deadLetter(received.body, reason, 'unknown').catch(() => undefined);
-  return undefined;
+function parseMessage(received: ReceivedMessage): DeliveryMessage | undefined {
+  const parsed = DeliveryMessageSchema.safeParse(parseJson(received.body));
+  return parsed.success ? parsed.data : undefined;
 }
 
-function lostAttempt(attempt: number, nowMs: number, reason: string): AttemptRecord {
-  return { attempt, at: new Date(nowMs).toISOString(), duration_ms: 0, status_code: null, error_class: 'unknown', error_message: reason, response_snippet: null };
+/** Not ours to deliver, and not ours to drop: park it for an operator, or keep it if that fails. */
+async function parkUnreadable(received: ReceivedMessage, deps: DeliverDeps): Promise<MessageResult> {
+  const value = parseJson(received.body);
+  const parsed = DeliveryMessageSchema.safeParse(value);
+  const reason =
+    value === undefined || parsed.success
+      ? 'message body is not JSON'
+      : `not a delivery message: ${problemsFrom(parsed.error).map((p) => `${p.path}: ${p.reason}`).join('; ')}`;
+  try {
+    await deps.actions.deadLetter(received.body, reason, '');
+    deps.log.error('unreadable queue message: dead-lettered', { error: reason });
+    return 'done';
+  } catch (error) {
+    deps.log.error('unreadable queue message could not be dead-lettered: kept on the queue', { error: reason, cause: error });
+    return 'retry';
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 function hostOfUrl(url: string): string {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTableCommand, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createDynamoDeliveryStore, DeliveryStateError, MAX_KEPT_REQUEST_BYTES } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { createDynamoDeliveryStore, MAX_KEPT_REQUEST_BYTES } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { DeliveryStateError } from '../../shared/errors.ts';
 import type { DynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
 import { ValidationError } from '../../shared/errors.ts';
@@ -157,6 +158,7 @@ describe('claim', () => {
       replayed_at: [],
       request: null,
       request_kept: false,
+      dead_letter_pending: false,
     });
   });
 
@@ -392,6 +394,26 @@ describe('the kept request', () => {
   });
 });
 
+describe('dead-letter pending', () => {
+  it('marks a final failure until its message is dead-lettered, in one more write', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    expect((await store.get(msg.delivery_id))?.dead_letter_pending).toBe(true);
+    const writes = store.stats.writes;
+    await store.markDeadLettered(msg.delivery_id);
+    expect(store.stats.writes - writes).toBe(1);
+    expect((await store.get(msg.delivery_id))?.dead_letter_pending).toBe(false);
+  });
+
+  it('does not mark a delivered delivery', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 1_000);
+    expect((await store.get(msg.delivery_id))?.dead_letter_pending).toBe(false);
+  });
+});
+
 describe('recordFinal', () => {
   it('records a delivery that never reached the wire as final with no attempts', async () => {
     const msg = message({ url: 'not a url' });
@@ -436,6 +458,31 @@ describe('recordFinal', () => {
 });
 
 describe('reopen', () => {
+  it('reopens only the outcome the caller read: a second copy of a redriven message is refused', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    const seen = { final_at: (await store.get(msg.delivery_id))!.final_at };
+    await store.reopen(msg.delivery_id, T0 + 60_000, seen);
+    // The first copy delivers in the new series...
+    await store.claim(msg, T0 + 61_000, LEASE_MS);
+    await store.recordAttempt(msg, attempt(1, T0 + 61_000), { status: 'delivered' }, T0 + 62_000);
+    // ...and the second copy, which read the same failure, may not reopen the delivered record.
+    await expect(store.reopen(msg.delivery_id, T0 + 63_000, seen)).rejects.toThrow(DeliveryStateError);
+    expect((await store.get(msg.delivery_id))?.status).toBe('delivered');
+  });
+
+  it('takes max_attempts from the message of the new series', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.recordFinal(msg, 'failed', 'bad node', T0);
+    await store.reopen(msg.delivery_id, T0 + 1_000);
+    const fixed = message({ max_attempts: 3 });
+    expect(await store.claim(fixed, T0 + 2_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
+    await store.recordAttempt(fixed, failedAttempt(1, T0 + 2_000), { status: 'retrying', atMs: T0 + 3_000 }, T0 + 2_500);
+    expect(await store.claim(fixed, T0 + 4_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    expect((await store.get(msg.delivery_id))?.max_attempts).toBe(3);
+  });
+
   it('makes a failed delivery pending again, keeps its history and takes it out of the failures', async () => {
     const msg = message({ max_attempts: 1 });
     await store.claim(msg, T0, LEASE_MS);

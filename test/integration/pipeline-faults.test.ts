@@ -16,6 +16,8 @@ const faults = {
   releaseCrashed: [] as (() => void)[],
   /** Every 'delivered' record fails: DynamoDB refuses the write after the endpoint took the request. */
   failDeliveredRecord: false,
+  /** The next move to the dead-letter queue fails: SQS refuses SendMessage after the failure is recorded. */
+  failNextDeadLetter: false,
 };
 const claimed: DeliveryMessage[] = [];
 let rotatingToken = 'token-v1';
@@ -92,6 +94,16 @@ beforeAll(async () => {
     adaptDeliverDeps: (deps: DeliverDeps) => ({
       ...deps,
       store: faultyStore(deps.store),
+      actions: {
+        delay: (handle, seconds) => deps.actions.delay(handle, seconds),
+        deadLetter: (body, reason, id) => {
+          if (faults.failNextDeadLetter) {
+            faults.failNextDeadLetter = false;
+            return Promise.reject(new Error('SQS unavailable (injected)'));
+          }
+          return deps.actions.deadLetter(body, reason, id);
+        },
+      },
       credentials: rotatingCredentials(deps.credentials),
       leaseMarginMs: 500,
     }),
@@ -180,11 +192,45 @@ describe('pipeline under faults', () => {
     const broken = node('fixable', '/fixable/{{initial_context.missing}}');
     const first = await stack.emit(makeEventJson({ detail: { workflow_run_id: runId, nodes: [broken] } }));
     expect(first[0]).toMatchObject({ status: 'failed' });
+    // The fixed node needs a second attempt: its series must get the fixed node's retry_config.
+    receiver.on('/fixable/ok', (_, n) => ({ status: n === 1 ? 503 : 200 }));
     const fixed = node('fixable', '/fixable/ok');
     const second = await stack.emit(makeEventJson({ detail: { workflow_run_id: runId, nodes: [fixed] } }));
     expect(second[0]?.delivery_id).toBe(first[0]?.delivery_id);
     const record = await waitForStatus(first[0]!.delivery_id, 'delivered');
-    expect(record).toMatchObject({ status: 'delivered', attempts: 1 });
-    expect(receiver.to('/fixable/ok')).toHaveLength(1);
+    expect(record).toMatchObject({ status: 'delivered', attempts: 2, max_attempts: 3 });
+    expect(receiver.to('/fixable/ok')).toHaveLength(2);
+  });
+
+  it('puts a final failure on the dead-letter queue even when the first move fails', async () => {
+    receiver.on('/dlq-retry', () => ({ status: 404 }));
+    faults.failNextDeadLetter = true;
+    const [id] = await emit([node('dlq-retry', '/dlq-retry', { retry_config: null })]);
+    // Recorded failed at once; the move is pending until the message comes back (visibility 2 s).
+    const deadline = Date.now() + 15_000;
+    let record = await stack.store.get(id!);
+    while ((record?.status !== 'failed' || record.dead_letter_pending) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      record = await stack.store.get(id!);
+    }
+    expect(record).toMatchObject({ status: 'failed', attempts: 1, dead_letter_pending: false });
+    const { Messages = [] } = await stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.queues.deadLetter.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+    );
+    expect(Messages.filter((m) => m.MessageAttributes?.['delivery_id']?.StringValue === id)).toHaveLength(1);
+    expect(receiver.to('/dlq-retry')).toHaveLength(1);
+  });
+
+  it('parks an unreadable queue message on the dead-letter queue with its reason', async () => {
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: '{"v":1,"delivery_id":"x"}' }));
+    const deadline = Date.now() + 10_000;
+    let parked: string | undefined;
+    while (parked === undefined && Date.now() < deadline) {
+      const { Messages = [] } = await stack.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: stack.queues.deadLetter.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+      );
+      parked = Messages.find((m) => m.Body === '{"v":1,"delivery_id":"x"}')?.MessageAttributes?.['reason']?.StringValue;
+    }
+    expect(parked).toMatch(/^not a delivery message: organization_id: required/);
   });
 });

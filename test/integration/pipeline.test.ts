@@ -244,6 +244,19 @@ describe('pipeline on the emulators', () => {
     expect(lines.some((l) => l.includes('malformed run-completed event'))).toBe(true);
   });
 
+  it('keeps a credential an endpoint echoes back out of the outcome log', async () => {
+    receiver.on('/echo', (req) => ({
+      status: 500,
+      body: JSON.stringify({ error: `invalid key ${String(req.headers['x-api-key'])}`, seen: { auth: req.headers['x-api-key'] } }),
+    }));
+    const { records } = await run([node('echo', '/echo', { credential_uuid: 'apikey' })]);
+    const record = records.get('echo');
+    expect(record).toMatchObject({ status: 'failed', last_status_code: 500 });
+    expect(receiver.to('/echo')[0]?.headers['x-api-key']).toBe(CANARIES.apiKey);
+    expect(record?.attempt_log[0]?.response_snippet).toContain('invalid key [redacted]');
+    expect(JSON.stringify(record)).not.toContain(CANARIES.apiKey);
+  });
+
   it('never writes a secret to a log line or a table item', async () => {
     expect(lines.length).toBeGreaterThan(10);
     const dynamo = new DynamoDBClient({ endpoint: stack.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type { MessageActions } from '../../shared/ports/delivery-queue.ts';
+import type { Claim, DeliveryRecord, DeliveryStore } from '../../shared/ports/delivery-store.ts';
+import type { HttpSender } from '../../shared/ports/http-sender.ts';
+import { deliverMessage, type DeliverDeps } from '../../shared/use-cases/deliver-message.ts';
+import type { Log } from '../../shared/use-cases/observability.ts';
+import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
+
+// The deliver use case with every port faked in memory: decisions only, no I/O.
+const NOW = Date.parse('2026-11-27T10:00:00Z');
+const quiet: Log = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+
+function deps(overrides: { claim?: Claim; status?: number; actions?: Partial<MessageActions> } = {}) {
+  const delays: number[] = [];
+  const deadLetters: string[] = [];
+  const store = {
+    claim: async () => overrides.claim ?? { kind: 'claimed', attempt: 1 },
+    recordAttempt: async () => undefined,
+    markDeadLettered: async () => undefined,
+    get: async () => undefined as DeliveryRecord | undefined,
+  } as unknown as DeliveryStore;
+  const sender: HttpSender = { send: async () => ({ status: overrides.status ?? 200, headers: {}, bodySnippet: '', durationMs: 3 }) };
+  const d: DeliverDeps = {
+    store,
+    credentials: { get: async () => ({ type: 'NONE' }), invalidate() {} },
+    sender,
+    actions: {
+      delay: async (_, seconds) => void delays.push(seconds),
+      deadLetter: async (body) => void deadLetters.push(body),
+      ...overrides.actions,
+    },
+    clock: { now: () => NOW },
+    log: quiet,
+    metrics: { count() {}, duration() {}, flush() {} },
+    random: () => 0.5,
+    requestTimeoutMs: 30_000,
+    snippet: (body) => body,
+  };
+  return { d, delays, deadLetters };
+}
+
+const body = (retry = { max_attempts: 5, backoff: 'fixed' as const, initial_delay_seconds: 43_200, max_delay_seconds: 43_200 }) =>
+  JSON.stringify(makeDeliveryMessage(0, { retry }));
+
+describe('deliverMessage', () => {
+  it('hides a message no longer than SQS allows from this receive, leaving the rest of a long wait to the next receive', async () => {
+    const { d, delays } = deps({ claim: { kind: 'wait', seconds: 43_200 } });
+    const received = { body: body(), receiptHandle: 'r', receivedAtMs: NOW - 100_000 };
+    expect(await deliverMessage(received, d)).toBe('retry');
+    // 12 h, less the 15 min margin, less the 100 s already spent since the receive.
+    expect(delays).toEqual([43_200 - 900 - 100]);
+  });
+
+  it('caps a 12-hour backoff the same way', async () => {
+    const { d, delays } = deps({ status: 503 });
+    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW - 2_000 }, d)).toBe('retry');
+    expect(delays).toEqual([43_200 - 900 - 2]);
+  });
+
+  it('keeps a short backoff as it is', async () => {
+    const { d, delays } = deps({ status: 503 });
+    const short = body({ max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 60 });
+    await deliverMessage({ body: short, receiptHandle: 'r', receivedAtMs: NOW }, d);
+    expect(delays).toEqual([30]);
+  });
+
+  it('drops a copy that has no attempts left while another copy carries the series', async () => {
+    const { d, delays, deadLetters } = deps({ claim: { kind: 'exhausted', attempts: 3 } });
+    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('done');
+    expect(delays).toEqual([]);
+    expect(deadLetters).toEqual([]);
+  });
+
+  it('dead-letters an unreadable message and lets it go', async () => {
+    const { d, deadLetters } = deps();
+    expect(await deliverMessage({ body: 'not json', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('done');
+    expect(deadLetters).toEqual(['not json']);
+  });
+
+  it('keeps an unreadable message on the queue when the dead-letter queue refuses it', async () => {
+    const { d } = deps({ actions: { deadLetter: async () => Promise.reject(new Error('SQS down')) } });
+    expect(await deliverMessage({ body: '{"v":2}', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('retry');
+  });
+});
