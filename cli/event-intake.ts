@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MAX_EVENT_BYTES } from '../shared/schemas/event.ts';
+import { MAX_EVENT_BYTES, MAX_PUT_EVENTS_ENTRIES, putEventsEntryBytes } from '../shared/schemas/event.ts';
 import { isRecord } from '../shared/schemas/workflow.ts';
 
 /** An event as EventBridge hands it to a rule's target. */
@@ -74,8 +74,14 @@ function answer(request: IncomingMessage, body: string, response: ServerResponse
     return;
   }
   const entries = isRecord(input) && Array.isArray(input['Entries']) ? input['Entries'] : undefined;
-  if (entries === undefined || entries.length === 0 || entries.length > 10) {
+  if (entries === undefined || entries.length === 0 || entries.length > MAX_PUT_EVENTS_ENTRIES) {
     fail(response, 400, 'ValidationException', 'Entries must hold 1 to 10 entries');
+    return;
+  }
+  // EventBridge refuses the whole request, not the entries past the limit, and
+  // counts an entry over the limit on its own the same way.
+  if (entries.reduce((sum: number, entry) => sum + entryBytes(entry), 0) > MAX_EVENT_BYTES) {
+    fail(response, 400, 'ValidationException', 'Total size of the entries in the request is over the limit.');
     return;
   }
   const results = entries.map((entry) => accept(entry, options));
@@ -93,8 +99,6 @@ function accept(entry: unknown, options: EventIntakeOptions): EntryResult {
   if (typeof Source !== 'string' || typeof DetailType !== 'string' || typeof Detail !== 'string') {
     return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Source, DetailType and Detail are required' };
   }
-  const size = Buffer.byteLength(Source) + Buffer.byteLength(DetailType) + Buffer.byteLength(Detail);
-  if (size > MAX_EVENT_BYTES) return { ErrorCode: 'ValidationException', ErrorMessage: `the entry is ${size} bytes; EventBridge takes at most ${MAX_EVENT_BYTES}` };
   let detail: unknown;
   try {
     detail = JSON.parse(Detail);
@@ -109,6 +113,19 @@ function accept(entry: unknown, options: EventIntakeOptions): EntryResult {
   return { EventId: id };
 }
 
+/** An entry's size as EventBridge counts it; fields of the wrong type count nothing (the entry is refused later). */
+function entryBytes(entry: unknown): number {
+  if (!isRecord(entry)) return 0;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return putEventsEntryBytes({
+    Source: text(entry['Source']),
+    DetailType: text(entry['DetailType']),
+    Detail: text(entry['Detail']),
+    Resources: Array.isArray(entry['Resources']) ? entry['Resources'].filter((r): r is string => typeof r === 'string') : undefined,
+    Time: entry['Time'] ?? undefined,
+  });
+}
+
 function fail(response: ServerResponse, status: number, type: string, message: string): void {
   response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
   response.end(JSON.stringify({ __type: type, message }));
@@ -119,7 +136,7 @@ async function readBody(request: IncomingMessage): Promise<string> {
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    // PutEvents takes 10 entries of 256 KB at most; refuse anything far beyond.
+    // PutEvents takes 256 KB of entries, which JSON escaping may grow a few times; refuse anything far beyond.
     if (size > 4 * 1024 * 1024) throw new Error('request too large');
     chunks.push(chunk as Buffer);
   }

@@ -6,7 +6,7 @@ import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/r
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { toSqsJson } from '../shared/adapters/sqs-delivery-queue.ts';
 import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
-import { DeliverConfigSchema, ENV, parseConfig, RenderConfigSchema } from '../shared/config/config.ts';
+import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, parseConfig, RenderConfigSchema } from '../shared/config/config.ts';
 import { FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { startDynalite, createOutcomeTable } from '../shared/local/dynalite.ts';
@@ -16,7 +16,6 @@ import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
 import { createLogger, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
 import type { DeliveryRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
-import { MAX_ATTEMPTS_LIMIT } from '../shared/schemas/node.ts';
 import type { DeliverDeps } from '../shared/use-cases/deliver-message.ts';
 import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
 
@@ -39,8 +38,12 @@ export interface LocalStackOptions {
 export interface LocalStack {
   /** Hands one event to the render function as EventBridge would; a malformed one lands in the render dead-letter queue and rejects. */
   emit(event: unknown): Promise<RenderedDelivery[]>;
-  /** Resolves when every one of these deliveries is final, with their records. */
-  waitUntilFinal(deliveryIds: readonly string[], timeoutMs: number): Promise<DeliveryRecord[]>;
+  /**
+   * Resolves when every one of these deliveries is final, with their records. Those
+   * in `attempted` must also have had an attempt: a delivery enqueued again after
+   * failing to render is final (attempts 0) until its message reopens it.
+   */
+  waitUntilFinal(deliveryIds: readonly string[], timeoutMs: number, options?: { readonly attempted?: ReadonlySet<string> }): Promise<DeliveryRecord[]>;
   readonly store: DeliveryStore;
   readonly queues: DeliveryQueues;
   /** SDK clients bound to the emulators, and the emulators' endpoints. */
@@ -68,7 +71,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const queues = await createDeliveryQueues(sqs.client, {
     // As the stack does: the handler settles retries itself; visibility only covers a crashed attempt.
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? Math.ceil(requestTimeoutMs / 1000) + 35,
-    maxReceiveCount: MAX_ATTEMPTS_LIMIT + 5,
+    maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   });
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
   const sink = options.logSink ?? (() => undefined);
@@ -128,11 +131,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         throw error;
       }
     },
-    async waitUntilFinal(deliveryIds, timeoutMs) {
+    async waitUntilFinal(deliveryIds, timeoutMs, waitOptions = {}) {
       const deadline = Date.now() + timeoutMs;
+      const attempted = waitOptions.attempted ?? new Set<string>();
+      const settled = (r: DeliveryRecord | undefined) =>
+        r !== undefined && FINAL_STATUSES.has(r.status) && (!attempted.has(r.delivery_id) || r.attempts > 0);
       for (;;) {
         const records = await Promise.all(deliveryIds.map((id) => store.get(id)));
-        if (records.every((r) => r !== undefined && FINAL_STATUSES.has(r.status))) return records as DeliveryRecord[];
+        if (records.every(settled)) return records as DeliveryRecord[];
         if (Date.now() > deadline) throw new Error(`deliveries not final after ${Math.round(timeoutMs / 1000)} s`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -137,13 +137,14 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     if (value === undefined || value === '') throw new CliError(`stack ${stackName}: output ${key} is missing; is it a webhooks stack deployed by this version?`);
     return value;
   };
+  const retentionDays = outcomeRetentionDays(outputs.get(STACK_OUTPUTS.outcomeRetentionDays), stackName);
   const sqs = new SQSClient(config);
   const dynamo = new DynamoDBClient(config);
   const events = new EventBridgeClient(config);
   return {
     kind: 'aws',
     description: `stack ${stackName}`,
-    store: createDynamoDeliveryStore({ client: dynamo, tableName: output(STACK_OUTPUTS.outcomeTableName), retentionDays: 30 }),
+    store: createDynamoDeliveryStore({ client: dynamo, tableName: output(STACK_OUTPUTS.outcomeTableName), retentionDays }),
     sqs,
     queues: {
       delivery: { url: output(STACK_OUTPUTS.deliveryQueueUrl), arn: output(STACK_OUTPUTS.deliveryQueueArn) },
@@ -161,6 +162,21 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       events.destroy();
     },
   };
+}
+
+/** The construct's default, and what stacks deployed before the output existed use. */
+const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
+
+/**
+ * The stack's record retention, so a record the CLI writes (a replay) expires when
+ * the functions' own writes would: from the output, or the default for a stack
+ * deployed before it existed.
+ */
+function outcomeRetentionDays(value: string | undefined, stackName: string): number {
+  if (value === undefined || value === '') return DEFAULT_OUTCOME_RETENTION_DAYS;
+  const days = Number(value);
+  if (!Number.isInteger(days) || days < 1) throw new CliError(`stack ${stackName}: output ${STACK_OUTPUTS.outcomeRetentionDays} is "${value}", not a number of days`);
+  return days;
 }
 
 /** Options of every operations command that say where to act. */

@@ -23,6 +23,8 @@ export const STACK_OUTPUTS = {
   /** Events EventBridge could not hand to the render function at all. */
   eventDeadLetterQueueUrl: 'EventDeadLetterQueueUrl',
   outcomeTableName: 'OutcomeTableName',
+  /** Days a delivery record lives after its last write (the table's TTL); the CLI's writes (replay) keep to it. */
+  outcomeRetentionDays: 'OutcomeRetentionDays',
   /** Secrets Manager name prefix of credentials: `<prefix>/<organization_id>/<credential_uuid>`. */
   secretsPrefix: 'SecretsPrefix',
   renderFunctionName: 'RenderFunctionName',

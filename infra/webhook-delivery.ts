@@ -15,12 +15,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { OUTCOME_TABLE } from '../shared/adapters/outcome-table-layout.ts';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DeliverConfigSchema, ENV, RenderConfigSchema } from '../shared/config/config.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, RenderConfigSchema } from '../shared/config/config.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { METRIC } from '../shared/observability/metrics.ts';
 import type { DeliveryOutcome } from '../shared/observability/metrics.ts';
-import { MAX_ATTEMPTS_LIMIT } from '../shared/schemas/node.ts';
 import { STACK_OUTPUTS } from './stack-outputs.ts';
 import type { StackOutputKey } from './stack-outputs.ts';
 
@@ -117,7 +116,8 @@ export interface WebhookDeliveryProps {
    */
   readonly deliverMemorySize?: number;
   /**
-   * Messages per deliver invocation (1–10000; above 10 needs a `maxBatchingWindow`).
+   * Messages per deliver invocation (1–10). The deliver function sends a whole batch concurrently,
+   * within one invocation's timeout and memory; more than 10 at once is not what it is sized for.
    * @default 10
    */
   readonly batchSize?: number;
@@ -181,14 +181,8 @@ export interface WebhookDeliveryProps {
 /** A deliver attempt's duration can reach the request timeout; what follows it (record, settle) needs this much more. */
 const SETTLE_MARGIN = Duration.seconds(10);
 
-/**
- * Receives beyond the largest `max_attempts` before SQS itself dead-letters a message. The deliver
- * handler counts attempts and settles every final outcome (moves the message to the DLQ itself),
- * so the redrive policy is only a safety net for messages the handler could not settle (a crash,
- * a timeout, a poison message). The headroom covers receives that are not attempts: a message
- * redelivered while another worker holds its lease, or one that failed before its attempt began.
- */
-const REDRIVE_HEADROOM = 5;
+/** Most messages per deliver invocation: the handler sends a whole batch concurrently. */
+const MAX_DELIVER_BATCH_SIZE = 10;
 
 /** Stands in for an unresolved token (a queue URL, a table name) when the environment is parsed at synth time. */
 const TOKEN_PLACEHOLDER = 'https://sqs.us-east-1.amazonaws.com/123456789012/placeholder';
@@ -261,6 +255,8 @@ export class WebhookDelivery extends Construct {
   readonly detailType: string;
   readonly secretsPrefix: string;
   readonly metricsNamespace: string;
+  /** Days a delivery record lives after its last write. */
+  readonly outcomeRetentionDays: number;
 
   constructor(scope: Construct, id: string, props: WebhookDeliveryProps = {}) {
     super(scope, id);
@@ -272,6 +268,7 @@ export class WebhookDelivery extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const logLevel = props.logLevel ?? 'info';
     const outcomeRetentionDays = props.outcomeRetentionDays ?? 30;
+    this.outcomeRetentionDays = outcomeRetentionDays;
     const allowPrivateEndpoints = props.allowPrivateEndpoints ?? false;
     const deliverMaxConcurrency = props.deliverMaxConcurrency ?? 10;
     const requestTimeout = props.requestTimeout ?? Duration.seconds(30);
@@ -316,7 +313,8 @@ export class WebhookDelivery extends Construct {
       visibilityTimeout,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_ATTEMPTS_LIMIT + REDRIVE_HEADROOM },
+      // Well above the receives of any healthy delivery: see DELIVERY_QUEUE_MAX_RECEIVE_COUNT.
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT },
     });
     this.renderDeadLetterQueue = new sqs.Queue(this, 'RenderDeadLetterQueue', {
       retentionPeriod: fourteenDays,
@@ -788,6 +786,7 @@ export class WebhookDelivery extends Construct {
       renderDeadLetterQueueUrl: this.renderDeadLetterQueue.queueUrl,
       eventDeadLetterQueueUrl: this.eventDeadLetterQueue.queueUrl,
       outcomeTableName: this.table.tableName,
+      outcomeRetentionDays: String(this.outcomeRetentionDays),
       secretsPrefix: this.secretsPrefix,
       renderFunctionName: this.renderFunction.functionName,
       deliverFunctionName: this.deliverFunction.functionName,
@@ -899,10 +898,11 @@ function checkProps(p: CheckedProps): string[] {
     );
   }
   if (deliverMs > 15 * 60 * 1000) problems.push('deliverTimeout must be at most 15 minutes (Lambda limit)');
-  if (!Number.isInteger(p.batchSize) || p.batchSize < 1 || p.batchSize > 10_000) {
-    problems.push(`batchSize must be an integer from 1 to 10000, got ${p.batchSize}`);
+  // The deliver handler sends every message of a batch concurrently, within one
+  // invocation's timeout: more than 10 at once is not what it is sized for.
+  if (!Number.isInteger(p.batchSize) || p.batchSize < 1 || p.batchSize > MAX_DELIVER_BATCH_SIZE) {
+    problems.push(`batchSize must be an integer from 1 to ${MAX_DELIVER_BATCH_SIZE} (the deliver function sends a whole batch concurrently), got ${p.batchSize}`);
   }
-  if (p.batchSize > 10 && p.maxBatchingWindow.toSeconds() < 1) problems.push('batchSize above 10 needs a maxBatchingWindow of at least 1 second');
   if (p.maxBatchingWindow.toSeconds() > 300) problems.push('maxBatchingWindow must be at most 300 seconds');
   if (!(p.failureRateThresholdPercent > 0 && p.failureRateThresholdPercent <= 100)) {
     problems.push(`failureRateThresholdPercent must be above 0 and at most 100, got ${p.failureRateThresholdPercent}`);

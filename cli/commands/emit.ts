@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { MAX_EVENT_BYTES } from '../../shared/schemas/event.ts';
+import { MAX_EVENT_BYTES, MAX_PUT_EVENTS_ENTRIES, putEventsEntryBytes } from '../../shared/schemas/event.ts';
 import { readEventsFile } from '../events-file.ts';
 import { action, CliError, readJsonFile } from '../io.ts';
 import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
@@ -26,7 +26,8 @@ export function registerEmit(program: Command): void {
       `
 Uses the standard AWS credential chain (environment, profile, SSO, instance role).
 An event over EventBridge's 256 KB limit is refused before sending: send only the
-webhook nodes of a large workflow definition.
+webhook nodes of a large workflow definition. Events go ten at a time, fewer when
+together they would pass the 256 KB that EventBridge takes per request.
 
 Exit codes: 0 all sent, 1 bad input or an entry refused.
 
@@ -46,8 +47,7 @@ async function emit(file: string, options: EmitOptions): Promise<void> {
   const sent: { event: number; event_id: string }[] = [];
   const refused: string[] = [];
   try {
-    for (let start = 0; start < entries.length; start += 10) {
-      const batch = entries.slice(start, start + 10);
+    for (const { start, batch } of batches(entries)) {
       const out = await client.send(new PutEventsCommand({ Entries: batch }));
       (out.Entries ?? []).forEach((result, i) => {
         if (result.EventId !== undefined) sent.push({ event: start + i, event_id: result.EventId });
@@ -70,11 +70,34 @@ function toEntries(value: unknown, file: string, bus: string): PutEventsRequestE
     const source = parsed.source;
     const detailType = parsed['detail-type'];
     // Send the detail as written, not as parsed: defaults are the consumer's to apply.
-    const detail = JSON.stringify(raw['detail']);
-    const size = Buffer.byteLength(source) + Buffer.byteLength(detailType) + Buffer.byteLength(detail);
+    const entry = { Source: source, DetailType: detailType, Detail: JSON.stringify(raw['detail']), EventBusName: bus };
+    const size = putEventsEntryBytes(entry);
     if (size > MAX_EVENT_BYTES) {
       throw new CliError(`${file}: ${at}detail: the event is ${size} bytes; EventBridge takes at most ${MAX_EVENT_BYTES}: send only the webhook nodes of the workflow definition`);
     }
-    return { Source: source, DetailType: detailType, Detail: detail, EventBusName: bus };
+    return entry;
   });
+}
+
+/**
+ * Groups entries in order into PutEvents requests EventBridge takes: at most ten
+ * entries, and at most 256 KB all together (it refuses a larger request whole).
+ * Each entry is within the limit on its own (checked above), so each fits a request.
+ */
+function* batches(entries: readonly PutEventsRequestEntry[]): Generator<{ start: number; batch: PutEventsRequestEntry[] }> {
+  let start = 0;
+  let batch: PutEventsRequestEntry[] = [];
+  let bytes = 0;
+  for (const [i, entry] of entries.entries()) {
+    const size = putEventsEntryBytes(entry);
+    if (batch.length > 0 && (batch.length === MAX_PUT_EVENTS_ENTRIES || bytes + size > MAX_EVENT_BYTES)) {
+      yield { start, batch };
+      start = i;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(entry);
+    bytes += size;
+  }
+  if (batch.length > 0) yield { start, batch };
 }

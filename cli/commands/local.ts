@@ -56,11 +56,15 @@ async function runLocal(options: LocalOptions): Promise<void> {
     ...(options.verbose ? { logSink: (line: string) => process.stderr.write(`${line}\n`), logLevel: 'debug' as const } : {}),
   });
   try {
-    const rendered: RenderedDelivery[] = [];
-    for (const event of events) rendered.push(...(await stack.emit(event)));
-    const sent = rendered.filter((r) => r.status !== 'skipped').map((r) => r.delivery_id);
-    const records = new Map((await stack.waitUntilFinal(sent, timeoutSeconds * 1000)).map((r) => [r.delivery_id, r]));
-    const summary = rendered.map((r) => summarize(r, records.get(r.delivery_id)));
+    // One entry per delivery, as the last render saw it: the same event twice is one
+    // delivery, and a later event may fix (and enqueue) a node an earlier one failed.
+    const rendered = new Map<string, RenderedDelivery>();
+    for (const event of events) for (const r of await stack.emit(event)) rendered.set(r.delivery_id, r);
+    const latest = [...rendered.values()];
+    const sent = latest.filter((r) => r.status !== 'skipped').map((r) => r.delivery_id);
+    const attempted = new Set(latest.filter((r) => r.status === 'enqueued').map((r) => r.delivery_id));
+    const records = new Map((await stack.waitUntilFinal(sent, timeoutSeconds * 1000, { attempted })).map((r) => [r.delivery_id, r]));
+    const summary = latest.map((r) => summarize(r, records.get(r.delivery_id)));
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
     await stack.stop();

@@ -4,7 +4,7 @@ import { renderNode } from '../../shared/domain/render-node.ts';
 import { templateContextOf } from '../../shared/schemas/event.ts';
 import { readInputDocument } from '../../shared/schemas/input-file.ts';
 import { extractWebhookNodes } from '../../shared/schemas/workflow.ts';
-import { checkNodeTemplates } from '../../shared/templates/check.ts';
+import { checkNodeTemplates, droppedHeaderWarnings } from '../../shared/templates/check.ts';
 import { action, CliError, escapeControl, readJsonFile } from '../io.ts';
 
 export function registerValidate(program: Command): void {
@@ -17,6 +17,8 @@ export function registerValidate(program: Command): void {
       `
 Prints "ok: N webhook nodes" and exits 0, or one line per problem (node id: field: reason) and exits 1.
 An event is also rendered with its own context, so missing URL values are found too.
+Custom headers that will be dropped (named like a secret, set by the transport, X-Dograh-*)
+are printed as "warning: ..." lines on stderr; they do not fail validation.
 
 Examples:
   $ webhooks validate examples/workflow-definition.json
@@ -27,27 +29,29 @@ Examples:
 
 async function validate(file: string): Promise<void> {
   const document = readInputDocument(await readJsonFile(file), file);
-  const problems: Problem[] = document.kind === 'invalid' ? document.problems : [];
-  let count = 0;
-  if (document.kind !== 'invalid') {
-    const { nodes, problems: nodeProblems } = extractWebhookNodes(document.nodes);
-    problems.push(...nodeProblems);
-    count = nodes.length;
-    for (const node of nodes) {
-      const templateProblems = checkNodeTemplates(node);
-      problems.push(...templateProblems);
-      if (templateProblems.length > 0 || document.kind !== 'event') continue;
-      try {
-        renderNode(node, templateContextOf(document.detail), new Date());
-      } catch (error) {
-        if (!(error instanceof InvalidTemplateError)) throw error;
-        problems.push({ source: node.id, path: error.path, reason: error.reason });
-      }
+  // A bad event field does not hide the nodes' problems: all of them, in one go.
+  const problems: Problem[] = document.kind === 'invalid' ? [...document.problems] : [];
+  const warnings: Problem[] = [];
+  const { nodes, problems: nodeProblems } = extractWebhookNodes(document.nodes);
+  problems.push(...nodeProblems);
+  for (const node of nodes) {
+    warnings.push(...droppedHeaderWarnings(node));
+    const templateProblems = checkNodeTemplates(node);
+    problems.push(...templateProblems);
+    if (templateProblems.length > 0 || document.kind !== 'event') continue;
+    try {
+      renderNode(node, templateContextOf(document.detail), new Date());
+    } catch (error) {
+      if (!(error instanceof InvalidTemplateError)) throw error;
+      problems.push({ source: node.id, path: error.path, reason: error.reason });
     }
   }
+  // Dropped headers are Dograh's behaviour too: worth knowing, never a failure.
+  for (const warning of warnings) process.stderr.write(`warning: ${escapeControl(formatProblem(warning))}\n`);
   if (problems.length > 0) {
     for (const problem of problems) process.stdout.write(`${escapeControl(formatProblem(problem))}\n`);
     throw new CliError(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} found`);
   }
+  const count = nodes.length;
   process.stdout.write(`ok: ${count} webhook node${count === 1 ? '' : 's'}\n`);
 }

@@ -2,8 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import type { DeliveryMessage } from '../domain/delivery.ts';
-import type { DeliveryQueue } from '../ports/delivery-queue.ts';
-import { WebhookError } from '../errors.ts';
+import { EnqueueError, type DeliveryQueue, type EnqueueFailure } from '../ports/delivery-queue.ts';
+
+// The error belongs to the port; re-exported for callers that know only this adapter.
+export { EnqueueError, type EnqueueFailure } from '../ports/delivery-queue.ts';
 
 /** SQS takes at most ten entries per SendMessageBatch. */
 export const SQS_MAX_BATCH_ENTRIES = 10;
@@ -11,30 +13,6 @@ export const SQS_MAX_BATCH_ENTRIES = 10;
 export const SQS_MAX_BATCH_BYTES = 256 * 1024;
 /** Name of the message attribute that carries the delivery id, on the delivery and dead-letter queues. */
 export const DELIVERY_ID_ATTRIBUTE = 'delivery_id';
-
-/** One delivery that could not be enqueued, and what SQS said about it. */
-export interface EnqueueFailure {
-  readonly deliveryId: string;
-  readonly code: string;
-  readonly message: string;
-  /** True when SQS blamed the request (too large, bad characters): retrying would not help. */
-  readonly senderFault: boolean;
-}
-
-/** Some deliveries are not on the queue after the retries; the others are. */
-export class EnqueueError extends WebhookError {
-  readonly failures: readonly EnqueueFailure[];
-  constructor(failures: readonly EnqueueFailure[], options?: { cause?: unknown }) {
-    const list = failures.map((f) => `${f.deliveryId} (${f.code})`).join(', ');
-    super(`could not enqueue ${failures.length} ${failures.length === 1 ? 'delivery' : 'deliveries'}: ${list}`, options);
-    this.failures = failures;
-  }
-
-  /** The ids of the deliveries that are not on the queue. */
-  get deliveryIds(): string[] {
-    return this.failures.map((f) => f.deliveryId);
-  }
-}
 
 /** Options of {@link createSqsDeliveryQueue}. */
 export interface SqsDeliveryQueueOptions {
@@ -95,7 +73,7 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
           const f = failed.get(id);
           const code = f?.Code ?? 'MissingResult';
           const message = f?.Message ?? 'entry is neither in Successful nor in Failed';
-          if (f?.SenderFault === true) failures.push({ deliveryId: entry.deliveryId, code, message, senderFault: true });
+          if (f?.SenderFault === true) failures.push({ deliveryId: entry.deliveryId, code, message, senderFault: true, refused: true });
           else retries.push({ entry, code, message });
         });
       } catch (error) {
@@ -104,7 +82,10 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
         const message = error instanceof Error ? error.message : String(error);
         // A request SQS refused as malformed (unknown queue, batch too long) fails the same way again.
         if (isSenderFault(error)) {
-          failures.push(...pending.map((e) => ({ deliveryId: e.deliveryId, code, message, senderFault: true })));
+          // A lone entry too long for any batch is that entry's own fault; any other refusal
+          // of the whole request (access, queue, throttling) says nothing about the entries.
+          const refused = pending.length === 1 && code === 'BatchRequestTooLong';
+          failures.push(...pending.map((e) => ({ deliveryId: e.deliveryId, code, message, senderFault: true, refused })));
           return { failures, cause };
         }
         retries.push(...pending.map((entry) => ({ entry, code, message })));
@@ -112,7 +93,7 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
       if (retries.length === 0) return { failures, cause };
       if (attempt >= maxAttempts) {
         for (const r of retries) {
-          failures.push({ deliveryId: r.entry.deliveryId, code: r.code, message: r.message, senderFault: false });
+          failures.push({ deliveryId: r.entry.deliveryId, code: r.code, message: r.message, senderFault: false, refused: false });
         }
         return { failures, cause };
       }
@@ -134,6 +115,7 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
       }
       if (failures.length > 0) throw new EnqueueError(failures, cause === undefined ? undefined : { cause });
     },
+    messageBytes: deliveryMessageBytes,
   };
 }
 
@@ -143,6 +125,15 @@ function toEntry(message: DeliveryMessage): Entry {
     [DELIVERY_ID_ATTRIBUTE]: { DataType: 'String', StringValue: message.delivery_id },
   };
   return { deliveryId: message.delivery_id, body, attributes, bytes: messageBytes(body, attributes) };
+}
+
+/**
+ * The bytes a delivery counts against the queue's message size limit, exactly as
+ * it is sent: its escaped JSON body (an emoji takes 12 bytes there, not 4) and its
+ * attributes.
+ */
+export function deliveryMessageBytes(message: DeliveryMessage): number {
+  return toEntry(message).bytes;
 }
 
 /**

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
+import { MAX_ATTEMPTS_LIMIT } from '../schemas/node.ts';
 import { problemsFrom } from '../schemas/issues.ts';
 
 /**
@@ -24,6 +25,19 @@ export const ENV = {
   metricsNamespace: 'METRICS_NAMESPACE',
   logLevel: 'LOG_LEVEL',
 } as const;
+
+/**
+ * Receives of one delivery message before SQS itself moves it to the dead-letter
+ * queue: four per attempt of the largest `max_attempts`. The deliver function
+ * settles every outcome itself (retries by visibility, final failures moved to the
+ * DLQ), so this redrive is only the safety net for what it could not settle
+ * (crashes, timeouts, poison messages). Many receives are not attempts: SQS caps
+ * a visibility change at 12 h from the receive, so a long backoff waits across
+ * several receives; a copy redelivered while another worker holds the lease is a
+ * receive too. A tighter count would dead-letter healthy deliveries mid-backoff.
+ * Shared by the stack and the local stack; this module does not load aws-cdk-lib.
+ */
+export const DELIVERY_QUEUE_MAX_RECEIVE_COUNT = 4 * MAX_ATTEMPTS_LIMIT;
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);

@@ -4,8 +4,31 @@ import { SAFE_ID, WorkflowDefinitionSchema } from './node.ts';
 
 export const DEFAULT_EVENT_SOURCE = 'dograh.workflows';
 export const DEFAULT_DETAIL_TYPE = 'Workflow Run Completed';
-/** EventBridge refuses an event over 256 KB. */
+/** EventBridge refuses an event over 256 KB, and a PutEvents request whose entries add up to more. */
 export const MAX_EVENT_BYTES = 256 * 1024;
+/** EventBridge takes at most ten entries per PutEvents request. */
+export const MAX_PUT_EVENTS_ENTRIES = 10;
+
+/** The fields of a PutEvents entry that EventBridge counts against its size limit. */
+export interface PutEventsEntrySize {
+  readonly Source?: string | undefined;
+  readonly DetailType?: string | undefined;
+  readonly Detail?: string | undefined;
+  readonly Resources?: readonly string[] | undefined;
+  readonly Time?: unknown;
+}
+
+/**
+ * The size of a PutEvents entry as EventBridge calculates it ("Calculating PutEvents
+ * event entry size"): UTF-8 bytes of Source, DetailType, Detail and each resource,
+ * and 14 bytes for a Time.
+ */
+export function putEventsEntryBytes(entry: PutEventsEntrySize): number {
+  const bytes = (text: string | undefined) => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'));
+  let size = (entry.Time === undefined || entry.Time === null ? 0 : 14) + bytes(entry.Source) + bytes(entry.DetailType) + bytes(entry.Detail);
+  for (const resource of entry.Resources ?? []) size += bytes(resource);
+  return size;
+}
 
 const JsonObject = z.record(z.string(), z.unknown());
 const objectOrEmpty = JsonObject.nullish().transform((o) => o ?? {});
@@ -23,7 +46,9 @@ export const RunCompletedDetailSchema = z.looseObject({
   workflow_id: z.number().int(),
   workflow_name: z.string().default(''),
   campaign_id: z.number().int().nullish().transform((c) => c ?? null),
-  call_time: z.iso.datetime({ offset: true, local: true }).nullish(),
+  // Only ever a template variable, passed through as written: Dograh may send Python's
+  // str(datetime) ("2026-11-27 09:30:00"), and a format quibble must not drop a whole run.
+  call_time: z.string().nullish(),
   initial_context: objectOrEmpty,
   gathered_context: objectOrEmpty,
   cost_info: objectOrEmpty,

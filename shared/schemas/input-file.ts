@@ -11,19 +11,28 @@ import { isRecord } from './workflow.ts';
 export type InputDocument =
   | { readonly kind: 'event'; readonly detail: RunCompletedDetail; readonly nodes: readonly unknown[] }
   | { readonly kind: 'definition'; readonly nodes: readonly unknown[] }
-  | { readonly kind: 'invalid'; readonly problems: Problem[] };
+  /** `nodes`: the definition's nodes when they can still be read (an array), so their problems are listed too. */
+  | { readonly kind: 'invalid'; readonly problems: Problem[]; readonly nodes: readonly unknown[] };
 
 export function readInputDocument(value: unknown, source: string): InputDocument {
-  if (!isRecord(value)) return { kind: 'invalid', problems: [{ source, path: '(root)', reason: 'expected a JSON object' }] };
+  if (!isRecord(value)) return { kind: 'invalid', problems: [{ source, path: '(root)', reason: 'expected a JSON object' }], nodes: [] };
   if ('detail' in value || 'workflow_definition' in value) {
     const prefix = 'detail' in value ? ['detail'] : [];
-    const parsed = RunCompletedDetailSchema.safeParse('detail' in value ? value['detail'] : value);
-    if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source, prefix) };
+    const detail = 'detail' in value ? value['detail'] : value;
+    const parsed = RunCompletedDetailSchema.safeParse(detail);
+    if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source, prefix), nodes: nodesOf(detail) };
     return { kind: 'event', detail: parsed.data, nodes: parsed.data.workflow_definition.nodes };
   }
   const parsed = WorkflowDefinitionSchema.safeParse(value);
-  if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source) };
+  if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source), nodes: [] };
   return { kind: 'definition', nodes: parsed.data.nodes };
+}
+
+/** The nodes of a detail that failed to parse, if its definition still holds an array of them. */
+function nodesOf(detail: unknown): readonly unknown[] {
+  const definition = isRecord(detail) ? detail['workflow_definition'] : undefined;
+  const nodes = isRecord(definition) ? definition['nodes'] : undefined;
+  return Array.isArray(nodes) ? nodes : [];
 }
 
 /** A context file holds template variables: an event's detail without its definition (a whole event or detail is accepted too). */

@@ -4,35 +4,47 @@ import { WebhookNodeSchema, type WebhookNode } from './node.ts';
 
 export interface ExtractedNodes {
   readonly nodes: WebhookNode[];
-  /** One entry per bad field of a webhook node; `source` is the node id (or `nodes[i]` when it has none). */
+  /**
+   * One entry per bad field of a webhook node. `source` is the node id, or `nodes[i]`
+   * for a node that has no id of its own to use: none, an empty one, or one an
+   * earlier node already holds.
+   */
   readonly problems: Problem[];
+  /** Where each webhook node sits in the definition's `nodes`, by its source (as in `problems`) or id. */
+  readonly positions: ReadonlyMap<string, number>;
 }
 
 /**
  * Picks the webhook nodes out of a workflow definition's `nodes`. Nodes of other
  * types are ignored; each bad webhook node is reported field by field and left out,
  * so the good ones still go.
+ *
+ * The first node with an id owns it, bad or not: the delivery id is derived from
+ * `source`, so a later node with the same id is reported under `nodes[i]` and
+ * fails on a delivery of its own, never on the first node's.
  */
 export function extractWebhookNodes(nodes: readonly unknown[]): ExtractedNodes {
   const good: WebhookNode[] = [];
   const problems: Problem[] = [];
-  const seen = new Set<string>();
+  const positions = new Map<string, number>();
   nodes.forEach((raw, index) => {
     if (!isRecord(raw) || raw['type'] !== 'webhook') return;
-    const source = typeof raw['id'] === 'string' && raw['id'] !== '' ? raw['id'] : `nodes[${index}]`;
+    const id = typeof raw['id'] === 'string' && raw['id'] !== '' ? raw['id'] : undefined;
+    const duplicate = id !== undefined && positions.has(id);
+    const source = id === undefined || duplicate ? `nodes[${index}]` : id;
+    positions.set(source, index);
+    if (duplicate) {
+      problems.push({ source, path: 'id', reason: `duplicate node id "${id}": an earlier node has it, and delivery ids are one per run and node` });
+      return;
+    }
     const parsed = WebhookNodeSchema.safeParse(raw);
     if (!parsed.success) {
       problems.push(...problemsFrom(parsed.error, source));
       return;
     }
-    if (seen.has(parsed.data.id)) {
-      problems.push({ source, path: 'id', reason: 'duplicate node id: delivery ids are one per run and node' });
-      return;
-    }
-    seen.add(parsed.data.id);
     good.push(parsed.data);
   });
-  return { nodes: good, problems };
+  return { nodes: good, problems, positions };
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,10 +1,13 @@
+import { checkHeader, dropReason } from '../domain/headers.ts';
 import { InvalidTemplateError, type Problem } from '../errors.ts';
 import type { Json, WebhookNode } from '../schemas/node.ts';
 import { parseTemplate } from './placeholder.ts';
 
 /**
- * Checks every template string of a node against the grammar without a context:
- * what `validate` can say about a workflow definition before any run exists.
+ * Checks every template string of a node against the grammar without a context,
+ * and every custom header that will be sent (a valid name, a value without line
+ * breaks): what `validate` can say about a workflow definition before any run exists.
+ * Headers that will be dropped are not problems: see {@link droppedHeaderWarnings}.
  */
 export function checkNodeTemplates(node: WebhookNode): Problem[] {
   const problems: Problem[] = [];
@@ -18,9 +21,13 @@ export function checkNodeTemplates(node: WebhookNode): Problem[] {
   };
   const { data } = node;
   attempt(() => parseTemplate(data.endpoint_url, 'data.endpoint_url', { newlines: false }));
-  data.custom_headers.forEach((header, i) =>
-    attempt(() => parseTemplate(header.value, `data.custom_headers.${i}.value`, { newlines: false })),
-  );
+  data.custom_headers.forEach((header, i) => {
+    // As renderNode sends it: the trimmed name; a dropped header is never checked there.
+    const name = header.key.trim();
+    if (dropReason(name) !== undefined) return;
+    attempt(() => checkHeader(name, header.value, `data.custom_headers.${i}`));
+    attempt(() => parseTemplate(header.value, `data.custom_headers.${i}.value`, { newlines: false }));
+  });
   const walk = (value: Json, where: string): void => {
     if (typeof value === 'string') attempt(() => parseTemplate(value, where, { newlines: true }));
     else if (Array.isArray(value)) value.forEach((item, i) => walk(item, `${where}.${i}`));
@@ -33,4 +40,17 @@ export function checkNodeTemplates(node: WebhookNode): Problem[] {
   };
   walk(data.payload_template, 'data.payload_template');
   return problems;
+}
+
+/**
+ * The custom headers of a node that will be dropped instead of sent (named like a
+ * secret, set by the transport, or X-Dograh-*). Dograh drops them too, so they are
+ * no error; but the author likely expects them to arrive.
+ */
+export function droppedHeaderWarnings(node: WebhookNode): Problem[] {
+  return node.data.custom_headers.flatMap((header, i) => {
+    const name = header.key.trim();
+    const reason = dropReason(name);
+    return reason === undefined ? [] : [{ source: node.id, path: `data.custom_headers.${i}`, reason: `header "${name}" will be dropped: ${reason}` }];
+  });
 }

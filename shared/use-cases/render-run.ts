@@ -2,7 +2,7 @@ import { formatProblem, InvalidTemplateError, ValidationError } from '../errors.
 import { deliveryId, type DeliveryMessage } from '../domain/delivery.ts';
 import { renderNode } from '../domain/render-node.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { DeliveryQueue } from '../ports/delivery-queue.ts';
+import { EnqueueError, type DeliveryQueue } from '../ports/delivery-queue.ts';
 import type { DeliveryStore } from '../ports/delivery-store.ts';
 import { RunCompletedEventSchema, templateContextOf, type RunCompletedDetail } from '../schemas/event.ts';
 import { problemsFrom } from '../schemas/issues.ts';
@@ -46,7 +46,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
     workflow_id: detail.workflow_id,
     workflow_run_id: detail.workflow_run_id,
   });
-  const { nodes, problems } = extractWebhookNodes(detail.workflow_definition.nodes);
+  const definitionNodes = detail.workflow_definition.nodes;
+  const { nodes, problems, positions } = extractWebhookNodes(definitionNodes);
   const results: RenderedDelivery[] = [];
   const messages: DeliveryMessage[] = [];
   const failures: { message: DeliveryMessage; reason: string }[] = [];
@@ -57,7 +58,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
     badNodes.set(source, [...(badNodes.get(source) ?? []), formatProblem({ ...problem, source: undefined })]);
   }
   for (const [nodeId, reasons] of badNodes) {
-    const raw = detail.workflow_definition.nodes.find((n) => isRecord(n) && n['id'] === nodeId);
+    const position = positions.get(nodeId);
+    const raw = position === undefined ? undefined : definitionNodes[position];
     failures.push({ message: skeleton(detail, nodeId, raw, now), reason: `invalid webhook node: ${reasons.join('; ')}` });
   }
 
@@ -80,7 +82,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
       for (const dropped of rendered.droppedHeaders) {
         runLog.warn('custom header dropped', { node_id: node.id, delivery_id: base.delivery_id, header: dropped.name, reason: dropped.reason });
       }
-      const size = Buffer.byteLength(JSON.stringify(message));
+      // Measured as sent: SQS counts the escaped body and the attributes.
+      const size = deps.queue.messageBytes(message);
       if (size > deps.maxMessageBytes) {
         failures.push({ message, reason: `payload too large: the rendered delivery is ${size} bytes, the limit is ${deps.maxMessageBytes}` });
         continue;
@@ -94,23 +97,51 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
 
   // Failures are recorded before anything is enqueued, so a crash in between
   // leaves the event to be retried whole, and recordFinal never overwrites.
-  for (const { message, reason } of failures) {
+  for (const { message, reason } of failures) await recordFailure(message, reason);
+  const refused = await enqueueAll(messages, deps.queue);
+  for (const [message, reason] of refused) {
+    // SQS will never take these: failed now, rather than the event retried whole for
+    // them (and every other delivery of the run enqueued again each time).
+    failures.push({ message, reason });
+    await recordFailure(message, reason);
+  }
+  const enqueued = messages.filter((m) => !refused.has(m));
+  for (const message of enqueued) {
+    runLog.info('delivery enqueued', { delivery_id: message.delivery_id, node_id: message.node_id, method: message.method });
+    results.push({ delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: detail.workflow_run_id, status: 'enqueued', error: null });
+  }
+  deps.metrics.count('RenderedDeliveries', enqueued.length);
+  const skipped = results.filter((r) => r.status === 'skipped').length;
+  if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
+  runLog.info('run rendered', { enqueued: enqueued.length, failed: failures.length, skipped });
+  return results.sort((a, b) => (positions.get(a.node_id) ?? 0) - (positions.get(b.node_id) ?? 0));
+
+  async function recordFailure(message: DeliveryMessage, reason: string): Promise<void> {
     await deps.store.recordFinal(message, 'failed', reason, deps.clock.now());
     runLog.warn('delivery failed before sending', { delivery_id: message.delivery_id, node_id: message.node_id, outcome: 'failed', error_class: 'invalid', error: reason });
     deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
     results.push({ delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: detail.workflow_run_id, status: 'failed', error: reason });
   }
-  await deps.queue.enqueue(messages);
-  for (const message of messages) {
-    runLog.info('delivery enqueued', { delivery_id: message.delivery_id, node_id: message.node_id, method: message.method });
-    results.push({ delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: detail.workflow_run_id, status: 'enqueued', error: null });
+}
+
+/**
+ * Enqueues the messages; returns those the queue refused for good, with why. A
+ * failure that may pass later (SQS unavailable, throttled, access denied) throws,
+ * so Lambda retries the whole event.
+ */
+async function enqueueAll(messages: readonly DeliveryMessage[], queue: DeliveryQueue): Promise<Map<DeliveryMessage, string>> {
+  const refused = new Map<DeliveryMessage, string>();
+  try {
+    await queue.enqueue(messages);
+  } catch (error) {
+    if (!(error instanceof EnqueueError) || !error.failures.every((f) => f.refused)) throw error;
+    const byId = new Map(error.failures.map((f) => [f.deliveryId, f]));
+    for (const message of messages) {
+      const failure = byId.get(message.delivery_id);
+      if (failure !== undefined) refused.set(message, `refused by the delivery queue: ${failure.code}: ${failure.message}`);
+    }
   }
-  deps.metrics.count('RenderedDeliveries', messages.length);
-  const skipped = results.filter((r) => r.status === 'skipped').length;
-  if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
-  runLog.info('run rendered', { enqueued: messages.length, failed: failures.length, skipped });
-  const order = new Map(detail.workflow_definition.nodes.map((n, i) => [isRecord(n) ? n['id'] : undefined, i]));
-  return results.sort((a, b) => (order.get(a.node_id) ?? 0) - (order.get(b.node_id) ?? 0));
+  return refused;
 }
 
 function parseEvent(event: unknown, deps: RenderRunDeps): RunCompletedDetail {

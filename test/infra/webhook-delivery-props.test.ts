@@ -96,8 +96,31 @@ describe('WebhookDelivery props', () => {
     }
     expect(message).toContain('secretsPrefix "webhooks/*"');
     expect(message).toContain('deliverMaxConcurrency must be an integer from 2 to 1000');
-    expect(message).toContain('batchSize above 10 needs a maxBatchingWindow');
+    expect(message).toContain('batchSize must be an integer from 1 to 10 (the deliver function sends a whole batch concurrently), got 50');
     expect(message).toContain('eventSource must not be empty');
+  });
+
+  it('refuses a batch size above 10 even with a batching window, and below 1 or fractional', () => {
+    for (const batchSize of [11, 0, 2.5]) {
+      expect(() => build({ batchSize, maxBatchingWindow: Duration.seconds(5) }), String(batchSize)).toThrow(
+        new RegExp(`batchSize must be an integer from 1 to 10 \\(the deliver function sends a whole batch concurrently\\), got ${batchSize}`),
+      );
+    }
+  });
+
+  it('accepts batch sizes from 1 to 10', () => {
+    for (const batchSize of [1, 10]) {
+      const { delivery, template } = build({ batchSize });
+      const resources = template.toJSON().Resources as Record<string, { Properties: Record<string, unknown> }>;
+      expect(resources[logicalId(delivery.deliverEventSource)]!.Properties['BatchSize']).toBe(batchSize);
+    }
+  });
+
+  it('puts its own outcome retention in the stack outputs', () => {
+    const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Team');
+    new WebhookDelivery(stack, 'Webhooks', { outcomeRetentionDays: 90 }).addStackOutputs();
+    expect(Template.fromStack(stack).toJSON().Outputs.OutcomeRetentionDays.Value).toBe('90');
   });
 
   it('refuses values the functions’ config schemas would refuse at cold start', () => {

@@ -6,7 +6,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
-import { DeliverConfigSchema, ENV, RenderConfigSchema } from '../../shared/config/config.ts';
+import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, RenderConfigSchema } from '../../shared/config/config.ts';
 import { METRIC } from '../../shared/observability/metrics.ts';
 import { MAX_ATTEMPTS_LIMIT } from '../../shared/schemas/node.ts';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
@@ -182,10 +182,12 @@ describe('queues', () => {
     expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * deliverTimeout);
   });
 
-  it('delivery queue: redrives to its DLQ only after more receives than any node may attempt', () => {
+  it('delivery queue: redrives to its DLQ only after four receives per attempt any node may ask for', () => {
     const { RedrivePolicy } = resourceOf(delivery.deliveryQueue).Properties;
     expect(RedrivePolicy.deadLetterTargetArn).toEqual(getAtt(delivery.deadLetterQueue, 'Arn'));
-    expect(RedrivePolicy.maxReceiveCount).toBeGreaterThan(MAX_ATTEMPTS_LIMIT);
+    // Long backoffs wait across several receives (SQS caps a visibility change at 12 h).
+    expect(RedrivePolicy.maxReceiveCount).toBe(4 * MAX_ATTEMPTS_LIMIT);
+    expect(RedrivePolicy.maxReceiveCount).toBe(DELIVERY_QUEUE_MAX_RECEIVE_COUNT);
   });
 
   it('dead-letter queues: encrypted and kept 14 days', () => {
@@ -465,6 +467,7 @@ describe('stack outputs', () => {
     expect(outputs[STACK_OUTPUTS.renderDeadLetterQueueUrl]!.Value).toEqual(ref(delivery.renderDeadLetterQueue));
     expect(outputs[STACK_OUTPUTS.eventDeadLetterQueueUrl]!.Value).toEqual(ref(delivery.eventDeadLetterQueue));
     expect(outputs[STACK_OUTPUTS.outcomeTableName]!.Value).toEqual(ref(delivery.table));
+    expect(outputs[STACK_OUTPUTS.outcomeRetentionDays]!.Value).toBe('30');
     expect(outputs[STACK_OUTPUTS.secretsPrefix]!.Value).toBe('webhooks/credentials');
     expect(outputs[STACK_OUTPUTS.dashboardName]!.Value).toEqual(ref(delivery.dashboard));
     expect(outputs[STACK_OUTPUTS.alarmTopicArn]!.Value).toEqual(ref(delivery.alarmTopic));

@@ -142,6 +142,39 @@ describe('webhooks dev and webhooks emit', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('refuses a PutEvents request whose entries add up to more than 256 KB, as EventBridge does', async () => {
+    const client = new EventBridgeClient({ endpoint: server.intake.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    const entry = (runId: number) => ({
+      Source: 'dograh.workflows',
+      DetailType: 'Workflow Run Completed',
+      Detail: JSON.stringify(makeEventJson({ detail: { workflow_run_id: runId, initial_context: { notes: 'x'.repeat(150_000) }, nodes: [makeNodeJson({ id: 'n1', data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: null, retry_config: null } })] } }).detail),
+    });
+    const error = await client.send(new PutEventsCommand({ Entries: [entry(7010), entry(7011)] })).catch((e: unknown) => e);
+    client.destroy();
+    expect(error).toMatchObject({ name: 'ValidationException', message: 'Total size of the entries in the request is over the limit.' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.to('/run/7010')).toHaveLength(0);
+  });
+
+  it('sends events that together pass 256 KB in separate requests', async () => {
+    const file = join(dir, 'two-large.json');
+    const large = (runId: number) =>
+      makeEventJson({
+        detail: {
+          workflow_run_id: runId,
+          initial_context: { notes: 'x'.repeat(150_000) },
+          nodes: [makeNodeJson({ id: 'n1', data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: null, retry_config: null } })],
+        },
+      });
+    await writeFile(file, JSON.stringify([large(7008), large(7009)]));
+    const result = await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^sent event 0 as [0-9a-f-]{36}\nsent event 1 as [0-9a-f-]{36}\n$/);
+    await receiver.waitFor('/run/7008', 1);
+    await receiver.waitFor('/run/7009', 1);
+  });
+
   it('refuses a bad event naming the file, the entry and the field, and sends none of the file', async () => {
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify([makeEventJson({ detail: { workflow_run_id: 7006 } }), makeEventJson({ detail: { workflow_id: 'seven' } })]));

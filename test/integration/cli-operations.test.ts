@@ -1,13 +1,16 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_TABLE_NAME, startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
 import { devStatePath, writeDevState } from '../../cli/target.ts';
 import { STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
+import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
 import { createSqsCopyMover, createSqsMoveTaskMover } from '../../shared/adapters/sqs-message-mover.ts';
 import { deliveryId, type DeliveryMessage } from '../../shared/domain/delivery.ts';
 import { emulatorClientConfig, LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
@@ -443,6 +446,45 @@ describe('with failures on record', () => {
     it('names the stack when it cannot be read', async () => {
       const result = await webhooks(['failures', '--stack', 'NoSuchStack'], awsEnv);
       expect(errorLine(result, 1)).toMatch(/^error: stack NoSuchStack: cannot read its outputs \(ValidationError: Stack with id NoSuchStack does not exist\)/);
+    });
+
+    it('gives a replayed record the stack\'s retention, and 30 days on a stack deployed before that output existed', async () => {
+      receiver.on('/retention', () => ({ status: 500 }));
+      const records = await run([node('keep-7', '/retention'), node('keep-default', '/retention')]);
+      // The replays' messages go to a stand-in SQS that keeps them: a new attempt would write its own expiry.
+      const parked = await fakeServer((_, body, response) => {
+        const { MessageBody = '' } = JSON.parse(body) as { MessageBody?: string };
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ MessageId: 'm-1', MD5OfMessageBody: createHash('md5').update(MessageBody).digest('hex') }));
+      });
+      const older = { ...stacks.get(STACK), [STACK_OUTPUTS.deliveryQueueUrl]: `${parked.origin}/123456789012/parked` };
+      stacks.set(`${STACK}-7days`, { ...older, [STACK_OUTPUTS.outcomeRetentionDays]: '7' });
+      stacks.set(`${STACK}-older`, older);
+      const expiresIn = async (id: string) => {
+        const { Item } = await stack.dynamo.send(new GetItemCommand({ TableName: LOCAL_TABLE_NAME, Key: { [OUTCOME_TABLE.partitionKey]: { S: id } } }));
+        return Number(Item?.[OUTCOME_TABLE.ttlAttribute]?.N) - Date.now() / 1000;
+      };
+      const day = 86_400;
+
+      try {
+        for (const [nodeId, stackName, days] of [['keep-7', `${STACK}-7days`, 7], ['keep-default', `${STACK}-older`, 30]] as const) {
+          const id = records.get(nodeId)!.delivery_id;
+          const result = await webhooks(['replay', id, '--stack', stackName], awsEnv);
+          expect(result.code, result.stderr).toBe(0);
+          expect((await stack.store.get(id))?.status).toBe('pending');
+          const left = await expiresIn(id);
+          expect(left, nodeId).toBeGreaterThan(days * day - 120);
+          expect(left, nodeId).toBeLessThanOrEqual(days * day);
+        }
+        expect(parked.bodies.map((b) => b.target)).toEqual(['AmazonSQS.SendMessage', 'AmazonSQS.SendMessage']);
+      } finally {
+        await parked.close();
+      }
+    });
+
+    it('refuses a retention output that is not a number of days, naming it', async () => {
+      stacks.set(`${STACK}-bad-retention`, { ...stacks.get(STACK), [STACK_OUTPUTS.outcomeRetentionDays]: 'thirty' });
+      const result = await webhooks(['failures', '--stack', `${STACK}-bad-retention`], awsEnv);
+      expect(errorLine(result, 1)).toBe(`error: stack ${STACK}-bad-retention: output OutcomeRetentionDays is "thirty", not a number of days`);
     });
 
     describe('redrive with the SQS message move task', () => {

@@ -230,7 +230,7 @@ describe.concurrent('webhooks validate', () => {
       'bad-method: data.http_method: Invalid option: expected one of "GET"|"POST"|"PUT"|"PATCH"|"DELETE"',
       'bad-retry: data.retry_config.max_attempts: Too small: expected number to be >=1',
       'bad-retry: data.retry_config.max_delay_seconds: Too big: expected number to be <=43200',
-      'good: id: duplicate node id: delivery ids are one per run and node',
+      'nodes[7]: id: duplicate node id "good": an earlier node has it, and delivery ids are one per run and node',
       'bad-template: data.payload_template.a: placeholder {{ }} has no path',
       'bad-template: data.payload_template.b.0: placeholder {{= it }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"',
       'bad-url: data.endpoint_url: placeholder {{ a b }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"',
@@ -272,6 +272,58 @@ describe.concurrent('webhooks validate', () => {
       `${event}: detail.workflow_run_id: Invalid input: expected number, received string`,
     ]);
     expect(errorLine(result)).toBe(`error: ${event}: 2 problems found`);
+  });
+
+  it('reports the problems of the nodes too when the event\'s own fields are bad', async () => {
+    const event = await writeJson(
+      'bad-event-bad-node.json',
+      makeEventJson({
+        detail: {
+          workflow_run_id: 'abc',
+          nodes: [makeNodeJson({ id: 'good' }), makeNodeJson({ id: 'bad-method', data: { http_method: 'TRACE' } }), makeNodeJson({ id: 'bad-template', data: { payload_template: '{{ }}' } })],
+        },
+      }),
+    );
+    const result = await webhooks('validate', event);
+    expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
+      `${event}: detail.workflow_run_id: Invalid input: expected number, received string`,
+      'bad-method: data.http_method: Invalid option: expected one of "GET"|"POST"|"PUT"|"PATCH"|"DELETE"',
+      'bad-template: data.payload_template: placeholder {{ }} has no path',
+    ]);
+    expect(errorLine(result)).toBe(`error: ${event}: 3 problems found`);
+  });
+
+  it('reports a custom header name that is not an HTTP token, which would fail every delivery', async () => {
+    const definition = await writeJson(
+      'bad-header-name.json',
+      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Source', value: 'dograh' }, { key: 'X Tenant: 1', value: 'a' }] } })]),
+    );
+    const result = await webhooks('validate', definition);
+    expect(result.stdout).toBe('crm: data.custom_headers.1: "X Tenant: 1" is not a valid header name\n');
+    expect(errorLine(result)).toBe(`error: ${definition}: 1 problem found`);
+  });
+
+  it('reports a custom header value written with a line break in the definition', async () => {
+    const definition = await writeJson(
+      'header-line-break.json',
+      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Note', value: 'a\nX-Evil: 1' }] } })]),
+    );
+    const result = await webhooks('validate', definition);
+    expect(result.stdout).toBe('crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n');
+    expect(result.code).toBe(1);
+  });
+
+  it('warns on stderr about custom headers that will be dropped, and still passes', async () => {
+    const definition = await writeJson(
+      'dropped-headers.json',
+      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Source', value: 'dograh' }, { key: 'Authorization', value: 'Bearer x' }] } })]),
+    );
+    const result = await webhooks('validate', definition);
+    expect(result).toEqual({
+      code: 0,
+      stdout: 'ok: 1 webhook node\n',
+      stderr: 'warning: crm: data.custom_headers.1: header "Authorization" will be dropped: looks like a secret: put it in a credential\n',
+    });
   });
 
   it('refuses a file that is not a JSON object', async () => {

@@ -229,6 +229,20 @@ describe('pipeline on the emulators', () => {
     expect(records.get('good')).toMatchObject({ status: 'delivered' });
   });
 
+  it('fails a node that repeats an id on a delivery of its own, and still delivers the first node', async () => {
+    const { rendered, records } = await run([node('twin', '/twin/first'), node('twin', '/twin/second')]);
+    const first = rendered.find((r) => r.node_id === 'twin');
+    // Index 2: the definition starts with a start node.
+    const repeat = rendered.find((r) => r.node_id === 'nodes[2]');
+    expect(first).toMatchObject({ status: 'enqueued' });
+    expect(repeat).toMatchObject({ status: 'failed', error: expect.stringContaining('duplicate node id "twin"') });
+    expect(repeat?.delivery_id).not.toBe(first?.delivery_id);
+    expect(records.get('twin')).toMatchObject({ delivery_id: first?.delivery_id, status: 'delivered', attempts: 1 });
+    expect(records.get('nodes[2]')).toMatchObject({ delivery_id: repeat?.delivery_id, status: 'failed', attempts: 0 });
+    expect(receiver.to('/twin/first')).toHaveLength(1);
+    expect(receiver.to('/twin/second')).toHaveLength(0);
+  });
+
   it('skips disabled nodes', async () => {
     const { rendered } = await run([node('off', '/off', { enabled: false })]);
     expect(rendered).toEqual([expect.objectContaining({ node_id: 'off', status: 'skipped' })]);

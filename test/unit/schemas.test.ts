@@ -97,6 +97,15 @@ describe('run-completed event detail', () => {
     expect(makeDetail({ call_time: '2026-11-27T10:30:00' }).call_time).toBe('2026-11-27T10:30:00');
   });
 
+  it('passes through a call_time that is not ISO-8601, as Python\'s str(datetime) writes it', () => {
+    expect(makeDetail({ call_time: '2026-11-27 09:30:00' }).call_time).toBe('2026-11-27 09:30:00');
+    expect(RunCompletedDetailSchema.safeParse(makeDetailJson({ call_time: 'yesterday' })).success).toBe(true);
+  });
+
+  it('still rejects a call_time that is not a string', () => {
+    expect(paths(problems(RunCompletedDetailSchema, makeDetailJson({ call_time: 1_764_235_800 })))).toEqual(['call_time']);
+  });
+
   it('tolerates unknown fields', () => {
     expect(RunCompletedDetailSchema.safeParse(makeDetailJson({ new_field: { anything: true }, version: 3 })).success).toBe(true);
   });
@@ -114,7 +123,7 @@ describe('run-completed event detail', () => {
         workflow_run_id: 1.5,
         workflow_id: undefined,
         campaign_id: 'spring',
-        call_time: 'yesterday',
+        call_time: false,
         initial_context: ['not', 'an', 'object'],
         recording_url: 7,
         workflow_definition: { nodes: {} },
@@ -180,21 +189,32 @@ describe('input documents for the CLI', () => {
   });
 
   it('names the file and the "detail." path of a bad event', () => {
-    expect(readInputDocument(makeEventJson({ detail: { workflow_run_id: null } }), 'e.json')).toEqual({
+    expect(readInputDocument(makeEventJson({ detail: { workflow_run_id: null } }), 'e.json')).toMatchObject({
       kind: 'invalid',
       problems: [{ source: 'e.json', path: 'detail.workflow_run_id', reason: 'Invalid input: expected number, received null' }],
     });
+  });
+
+  it('keeps the nodes of a bad event, so their problems can be listed too', () => {
+    const document = readInputDocument(makeEventJson({ detail: { workflow_run_id: null, nodes: [makeNodeJson({ id: 'a' })] } }), 'e.json');
+    expect(document.kind).toBe('invalid');
+    expect(document.nodes).toMatchObject([{ id: 'start' }, { id: 'a' }]);
+  });
+
+  it('has no nodes for a bad event whose definition holds none to read', () => {
+    expect(readInputDocument(makeEventJson({ detail: { workflow_run_id: null, workflow_definition: { nodes: 'x' } } }), 'e.json').nodes).toEqual([]);
   });
 
   it('rejects a document that is not an object', () => {
     expect(readInputDocument([1, 2], 'x.json')).toEqual({
       kind: 'invalid',
       problems: [{ source: 'x.json', path: '(root)', reason: 'expected a JSON object' }],
+      nodes: [],
     });
   });
 
   it('rejects a definition whose nodes are not an array', () => {
-    expect(readInputDocument({ nodes: 'x' }, 'w.json')).toMatchObject({ kind: 'invalid', problems: [{ path: 'nodes' }] });
+    expect(readInputDocument({ nodes: 'x' }, 'w.json')).toMatchObject({ kind: 'invalid', problems: [{ path: 'nodes' }], nodes: [] });
   });
 
   it('takes the context of an event from its detail, without the definition', () => {
@@ -410,7 +430,8 @@ describe('extractWebhookNodes', () => {
   });
 
   it('ignores entries that are not objects', () => {
-    expect(extractWebhookNodes(['webhook', null, 3, [makeNodeJson()]])).toEqual({ nodes: [], problems: [] });
+    const { nodes, problems: found } = extractWebhookNodes(['webhook', null, 3, [makeNodeJson()]]);
+    expect([nodes, found]).toEqual([[], []]);
   });
 
   it('ignores a node of another type even when its data is bad', () => {
@@ -457,13 +478,25 @@ describe('extractWebhookNodes', () => {
     expect(extractWebhookNodes([makeNodeJson({ id: '' })]).problems).toEqual([{ source: 'nodes[0]', path: 'id', reason: 'node id is required' }]);
   });
 
-  it('reports a duplicate node id and keeps the first node', () => {
-    const { nodes, problems: found } = extractWebhookNodes([
+  it('reports a duplicate node id under its own index, naming the id, and keeps the first node', () => {
+    const { nodes, problems: found, positions } = extractWebhookNodes([
+      makeOtherNodeJson(),
       makeNodeJson({ id: 'twin', data: { name: 'first' } }),
       makeNodeJson({ id: 'twin', data: { name: 'second' } }),
     ]);
     expect(nodes.map((n) => n.data.name)).toEqual(['first']);
-    expect(found).toEqual([{ source: 'twin', path: 'id', reason: 'duplicate node id: delivery ids are one per run and node' }]);
+    // Not under "twin": the delivery id comes from the source, and "twin"'s is the first node's.
+    expect(found).toEqual([{ source: 'nodes[2]', path: 'id', reason: 'duplicate node id "twin": an earlier node has it, and delivery ids are one per run and node' }]);
+    expect([positions.get('twin'), positions.get('nodes[2]')]).toEqual([1, 2]);
+  });
+
+  it('lets a bad node keep its id: a later good node with the same id is the duplicate', () => {
+    const { nodes, problems: found } = extractWebhookNodes([
+      makeNodeJson({ id: 'twin', data: { http_method: 'TRACE' } }),
+      makeNodeJson({ id: 'twin' }),
+    ]);
+    expect(nodes).toEqual([]);
+    expect(found.map((p) => `${p.source}: ${p.path}`)).toEqual(['twin: data.http_method', 'nodes[1]: id']);
   });
 
   it('reads the nodes of a parsed event detail', () => {

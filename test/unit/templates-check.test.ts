@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkNodeTemplates } from '../../shared/templates/check.ts';
+import { checkNodeTemplates, droppedHeaderWarnings } from '../../shared/templates/check.ts';
 import { makeNode } from '../fixtures/factories.ts';
 
 // What `webhooks validate` can say about a node's templates before any run exists.
@@ -66,5 +66,41 @@ describe('checkNodeTemplates', () => {
 
   it('ignores numbers, booleans and null in the payload', () => {
     expect(checkNodeTemplates(makeNode({ data: { payload_template: { a: 1, b: true, c: null, d: [2.5] } } }))).toEqual([]);
+  });
+
+  it('reports a custom header name that is not an HTTP token, which no request could carry', () => {
+    const node = makeNode({ id: 'n', data: { custom_headers: [{ key: 'X-Ok', value: 'a' }, { key: 'X Source', value: 'b' }] } });
+    expect(checkNodeTemplates(node)).toEqual([{ source: 'n', path: 'data.custom_headers.1', reason: '"X Source" is not a valid header name' }]);
+  });
+
+  it('reports a custom header value written with a line break', () => {
+    const node = makeNode({ id: 'n', data: { custom_headers: [{ key: 'X-Note', value: 'a\r\nX-Evil: 1' }] } });
+    expect(checkNodeTemplates(node)).toEqual([{ source: 'n', path: 'data.custom_headers.0', reason: 'the value of header "X-Note" contains a line break or NUL' }]);
+  });
+
+  it('checks the name as it is sent, trimmed', () => {
+    expect(checkNodeTemplates(makeNode({ data: { custom_headers: [{ key: ' X-Source ', value: 'a' }] } }))).toEqual([]);
+  });
+
+  it('does not report a header that will be dropped: that is a warning', () => {
+    expect(checkNodeTemplates(makeNode({ data: { custom_headers: [{ key: 'Authorization', value: 'Bearer\nx' }] } }))).toEqual([]);
+  });
+});
+
+describe('droppedHeaderWarnings', () => {
+  it('names each custom header that will be dropped, and why', () => {
+    const node = makeNode({
+      id: 'n',
+      data: { custom_headers: [{ key: 'X-Source', value: 'a' }, { key: 'X-Api-Key', value: 'k' }, { key: 'Host', value: 'h' }, { key: 'X-Dograh-Run', value: 'r' }] },
+    });
+    expect(droppedHeaderWarnings(node)).toEqual([
+      { source: 'n', path: 'data.custom_headers.1', reason: 'header "X-Api-Key" will be dropped: looks like a secret: put it in a credential' },
+      { source: 'n', path: 'data.custom_headers.2', reason: 'header "Host" will be dropped: set by the transport' },
+      { source: 'n', path: 'data.custom_headers.3', reason: 'header "X-Dograh-Run" will be dropped: X-Dograh-* headers are set by the delivery system' },
+    ]);
+  });
+
+  it('has nothing to say about headers that are sent', () => {
+    expect(droppedHeaderWarnings(makeNode())).toEqual([]);
   });
 });

@@ -1,0 +1,71 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SummaryEntry } from '../../cli/commands/local.ts';
+import { deliveryId } from '../../shared/domain/delivery.ts';
+import { runCli } from '../fixtures/cli.ts';
+import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
+import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
+
+// `webhooks local` as a user runs it: the real bin in a child process, its whole
+// pipeline on the emulators, delivering to a loopback receiver here.
+
+let dir: string;
+let receiver: Receiver;
+
+function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
+  return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+}
+
+/** Runs `webhooks local` on these events and returns its summary. */
+async function local(name: string, events: unknown[]): Promise<SummaryEntry[]> {
+  const file = join(dir, name);
+  await writeFile(file, JSON.stringify(events));
+  const result = await runCli(['local', '--event', file, '--timeout', '30']);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as SummaryEntry[];
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'webhooks-local-'));
+  receiver = await startReceiver();
+});
+
+afterAll(async () => {
+  await receiver?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+describe('webhooks local', () => {
+  it('prints one entry per delivery when the file holds the same event twice, and sends it once', async () => {
+    const event = makeEventJson({ detail: { workflow_run_id: 8001, nodes: [node('n1', '/twice'), node('off', '/off', { enabled: false })] } });
+    const summary = await local('twice.json', [event, event]);
+    expect(summary).toEqual([
+      { delivery_id: deliveryId('42', 8001, 'n1'), node_id: 'n1', workflow_run_id: 8001, status: 'delivered', attempts: 1, last_status_code: 200, error: null },
+      { delivery_id: deliveryId('42', 8001, 'off'), node_id: 'off', workflow_run_id: 8001, status: 'skipped', attempts: 0, last_status_code: null, error: null },
+    ]);
+    expect(receiver.to('/twice')).toHaveLength(1);
+  });
+
+  it('waits for a node a later event fixed, and reports it delivered rather than its failed render', async () => {
+    // The first event lacks the URL's value, so the node fails to render; the second brings it.
+    const broken = node('n1', '/fixed/{{initial_context.account}}');
+    const first = makeEventJson({ detail: { workflow_run_id: 8002, nodes: [broken] } });
+    const second = makeEventJson({ detail: { workflow_run_id: 8002, nodes: [broken], initial_context: { account: 'acme' } } });
+    const summary = await local('fixed.json', [first, second]);
+    expect(summary).toEqual([
+      { delivery_id: deliveryId('42', 8002, 'n1'), node_id: 'n1', workflow_run_id: 8002, status: 'delivered', attempts: 1, last_status_code: 200, error: null },
+    ]);
+    expect(receiver.to('/fixed/acme')).toHaveLength(1);
+  });
+
+  it('reports a node the last event still cannot render as failed, once', async () => {
+    const broken = node('n1', '/never/{{initial_context.account}}');
+    const event = makeEventJson({ detail: { workflow_run_id: 8003, nodes: [broken] } });
+    const summary = await local('still-broken.json', [event, event]);
+    expect(summary).toEqual([
+      expect.objectContaining({ node_id: 'n1', status: 'failed', attempts: 0, error: expect.stringContaining('{{initial_context.account}}') }),
+    ]);
+  });
+});
