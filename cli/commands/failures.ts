@@ -32,24 +32,16 @@ export const EXIT_FAILURES_FOUND = 3;
 /** The error column of the table is cut here; --json has it whole. */
 const ERROR_WIDTH = 60;
 
-/** One failure as `--json` prints it. */
-export interface FailureEntry {
-  readonly final_at: string | null;
-  readonly organization_id: string;
-  readonly workflow_id: number;
-  readonly workflow_run_id: number;
-  readonly node_id: string;
-  readonly node_name: string;
-  readonly method: string;
-  readonly endpoint_host: string;
+/** One failure as `--json` prints it: the record's summary fields, and what an operator can do. */
+export type FailureEntry = Pick<
+  DeliveryRecord,
+  'final_at' | 'organization_id' | 'workflow_id' | 'workflow_run_id' | 'node_id' | 'node_name' | 'method' | 'endpoint_host' | 'attempts' | 'max_attempts' | 'delivery_id'
+> & {
   readonly status_code: number | null;
   readonly error: string | null;
-  readonly attempts: number;
-  readonly max_attempts: number;
-  readonly delivery_id: string;
   /** Whether `webhooks replay` can send it again. */
   readonly replayable: boolean;
-}
+};
 
 export function registerFailures(program: Command): void {
   const command = program

@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { checkHeader, dropReason } from '../../shared/domain/headers.ts';
 import { renderNode } from '../../shared/domain/render-node.ts';
-import { InvalidTemplateError } from '../../shared/errors.ts';
 import { FIXED_NOW, makeContext, makeNode, type NodeDataJson } from '../fixtures/factories.ts';
+import { templateError } from '../fixtures/errors.ts';
 
 const CONTEXT = { ...makeContext(), multi: 'line one\r\nInjected: yes', lf: 'a\nb', nul: 'a\u0000b', unicode: 'Zoë' };
 
 function render(data: NodeDataJson = {}, context: Record<string, unknown> = CONTEXT) {
   return renderNode(makeNode({ data }), context, FIXED_NOW);
-}
-
-function templateError(fn: () => unknown): InvalidTemplateError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidTemplateError);
-    return error as InvalidTemplateError;
-  }
-  throw new Error('expected an InvalidTemplateError, but nothing was thrown');
 }
 
 describe('renderNode', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidTemplateError } from '../../shared/errors.ts';
 import type { Json } from '../../shared/schemas/node.ts';
 import { templateCacheStats } from '../../shared/templates/engine.ts';
 import { renderBody, renderPayload, renderUrl } from '../../shared/templates/render.ts';
 import { FIXED_NOW, makeContext } from '../fixtures/factories.ts';
+import { templateError } from '../fixtures/errors.ts';
 
 // The rules of ../shared/CONTRACT.md section 3, one behaviour per test.
 
@@ -36,17 +36,6 @@ function render(template: Json, context: unknown = CONTEXT, now: Date = FIXED_NO
 
 function url(template: string, context: unknown = CONTEXT): string {
   return renderUrl(template, { context, now: FIXED_NOW }, 'data.endpoint_url');
-}
-
-/** Runs `fn`, expects an InvalidTemplateError, and returns it for its path and reason. */
-function templateError(fn: () => unknown): InvalidTemplateError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidTemplateError);
-    return error as InvalidTemplateError;
-  }
-  throw new Error('expected an InvalidTemplateError, but nothing was thrown');
 }
 
 describe('placeholder forms', () => {
