@@ -51,7 +51,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const say = (line: string) => options.print(`${paint(2, new Date().toISOString().slice(11, 19))} ${line}`);
   const stack = await startLocalStack({
     secrets: options.secrets,
-    ...(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'dynamodb') }),
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.logSink === undefined ? {} : { logSink: options.logSink, logLevel: 'debug' as const }),
     adaptDeliverDeps: (deps) => ({ ...deps, store: showing(deps.store, say, paint) }),
   });

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { wireDeliverDeps } from '../functions/deliver/handler.ts';
@@ -11,6 +14,7 @@ import { FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { startDynalite, createOutcomeTable } from '../shared/local/dynalite.ts';
 import { startPoller } from '../shared/local/event-source-poller.ts';
+import { restoreQueues, saveQueues, SavedQueuesSchema } from '../shared/local/sqs-snapshot.ts';
 import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues } from '../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
 import { createLogger, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
@@ -27,7 +31,7 @@ export interface LocalStackOptions {
   /** Where the functions' JSON log lines go; default nowhere. */
   readonly logSink?: LineSink;
   readonly logLevel?: LogLevel;
-  /** Keep DynamoDB data in this folder between runs. */
+  /** Keep the outcome log (DynamoDB, in `dynamodb/`) and the queued messages (`sqs.json`, written at stop) in this folder between runs. */
   readonly dataDir?: string;
   /** Visibility timeout of the delivery queue; default the request timeout plus 35 s, as a crashed attempt needs. */
   readonly visibilityTimeoutSeconds?: number;
@@ -66,13 +70,21 @@ export const LOCAL_TABLE_NAME = 'dograh-webhooks-outcomes';
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const sqs = await startSqsEmulator();
-  const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: options.dataDir });
+  const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: join(options.dataDir, 'dynamodb') });
   await createOutcomeTable(dynamo.client, LOCAL_TABLE_NAME);
   const queues = await createDeliveryQueues(sqs.client, {
     // As the stack does: the handler settles retries itself; visibility only covers a crashed attempt.
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? Math.ceil(requestTimeoutMs / 1000) + 35,
     maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   });
+  const queueUrls = new Map(Object.values(queues).map((q) => [queueName(q.url), q.url]));
+  const savedFile = options.dataDir === undefined ? undefined : join(options.dataDir, 'sqs.json');
+  if (savedFile !== undefined && existsSync(savedFile)) {
+    // Messages kept by the last stop: retries waiting, dead letters. Restored once.
+    const saved = SavedQueuesSchema.parse(JSON.parse(await readFile(savedFile, 'utf8')));
+    await restoreQueues(sqs.client, queueUrls, saved, Date.now());
+    await rm(savedFile);
+  }
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
   const sink = options.logSink ?? (() => undefined);
   const log = createLogger({ level: options.logLevel ?? 'info', sink });
@@ -145,8 +157,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     },
     async stop() {
       await poller.stop();
+      if (savedFile !== undefined) {
+        const saved = await saveQueues(sqs.endpoint, [...queueUrls.keys()], Date.now());
+        await mkdir(dirname(savedFile), { recursive: true });
+        await writeFile(savedFile, JSON.stringify(saved));
+      }
       await sqs.stop();
       await dynamo.stop();
     },
   };
+}
+
+function queueName(url: string): string {
+  return url.slice(url.lastIndexOf('/') + 1);
 }

@@ -25,7 +25,7 @@ export function registerDev(program: Command): void {
     .option('--receiver-port <port>', 'port of the sample receiver', String(SAMPLE_RECEIVER_PORT))
     .option('--no-receiver', 'do not start the sample receiver')
     .option('-s, --secrets <file>', 'credentials: secret names mapped to credential objects (default examples/secrets.json)')
-    .option('-d, --data <dir>', 'keep the outcome log (DynamoDB) in this folder between runs')
+    .option('-d, --data <dir>', 'keep the outcome log and queued messages in this folder between runs')
     .option('--no-example', 'do not send the example event at start')
     .option('--logs', 'also print the functions\' JSON log lines')
     .addHelpText(
@@ -34,8 +34,8 @@ export function registerDev(program: Command): void {
 With no options it sends examples/event.json to the sample receiver, so you see the whole path.
 Other terminals find this server through .webhooks/dev.json: use --local with the other commands.
 The sample receiver can be broken and fixed: curl -X POST 127.0.0.1:8787/_control/fail (or /_control/ok).
-With --data, the outcome log survives restarts and the example is sent only on the first start;
-queued messages (retries waiting, dead letters) live in memory and end with the server.
+With --data, the outcome log and the queued messages (retries waiting, dead letters) survive a
+restart (Ctrl-C saves the queues), and the example is sent only on the first start.
 
 Examples:
   $ npm start

@@ -1,0 +1,64 @@
+import { mkdtemp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack } from '../../cli/local-stack.ts';
+import { makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
+import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
+
+async function count(stack: Awaited<ReturnType<typeof startLocalStack>>, url: string): Promise<number> {
+  const { Attributes = {} } = await stack.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+  );
+  return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible) + Number(Attributes.ApproximateNumberOfMessagesDelayed);
+}
+
+describe('a local stack with a data folder', () => {
+  let receiver: Receiver;
+  beforeAll(async () => {
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver?.close();
+  });
+
+  it('keeps the outcome log, the dead letters and the waiting retries across a restart', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'webhooks-data-'));
+    receiver.on('/dead', () => ({ status: 500 }));
+    let up = false;
+    receiver.on('/later', () => ({ status: up ? 200 : 503 }));
+    const nodes = [
+      makeNodeJson({ id: 'dead', data: { endpoint_url: `${receiver.origin}/dead`, credential_uuid: null, retry_config: null } }),
+      makeNodeJson({
+        id: 'later',
+        data: { endpoint_url: `${receiver.origin}/later`, credential_uuid: null, retry_config: { max_attempts: 2, backoff: 'fixed', initial_delay_seconds: 3, max_delay_seconds: 3 } },
+      }),
+    ];
+
+    const first = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000, dataDir });
+    const rendered = await first.emit(makeEventJson({ detail: { workflow_run_id: 4242, nodes } }));
+    const [dead, later] = rendered.map((r) => r.delivery_id);
+    await first.waitUntilFinal([dead!], 10_000);
+    await receiver.waitFor('/later', 1);
+    // Let the retry's record land before the stop.
+    while ((await first.store.get(later!))?.status !== 'retrying') await new Promise((r) => setTimeout(r, 50));
+    await first.stop();
+    expect(existsSync(join(dataDir, 'sqs.json'))).toBe(true);
+
+    up = true;
+    const second = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000, dataDir });
+    try {
+      expect(existsSync(join(dataDir, 'sqs.json'))).toBe(false);
+      expect(await second.store.get(dead!)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(await count(second, second.queues.deadLetter.url)).toBe(1);
+      // The waiting retry comes back when it was due and is delivered by the new stack.
+      const [record] = await second.waitUntilFinal([later!], 15_000);
+      expect(record).toMatchObject({ status: 'delivered', attempts: 2 });
+      expect(receiver.to('/later')).toHaveLength(2);
+    } finally {
+      await second.stop();
+    }
+  });
+});
