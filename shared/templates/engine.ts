@@ -75,15 +75,31 @@ function compile(text: string, where: string, options: ParseOptions): Compiled {
 export function renderString(text: string, where: string, scope: Scope, options: ParseOptions, format: Formatter): string {
   const compiled = compile(text, where, options);
   if (compiled.fn === undefined) return compiled.literals[0] ?? '';
-  const { placeholders } = compiled;
-  const data = {
-    l: compiled.literals,
-    v: (i: number): string => {
-      const placeholder = placeholders[i] as Placeholder;
-      return format(resolve(placeholder, scope, where), placeholder, where);
-    },
-  };
-  return compiled.fn.call(eta, data);
+  return compiled.fn.call(eta, new Lookups(compiled, scope, where, format));
+}
+
+/**
+ * What a compiled template sees as `it`: its literal pieces (`l`) and `v(i)`, the
+ * value of its i-th checked placeholder. A class rather than a closure per call:
+ * this runs for every template string of every delivery.
+ */
+class Lookups {
+  readonly l: readonly string[];
+  readonly #compiled: Compiled;
+  readonly #scope: Scope;
+  readonly #where: string;
+  readonly #format: Formatter;
+  constructor(compiled: Compiled, scope: Scope, where: string, format: Formatter) {
+    this.l = compiled.literals;
+    this.#compiled = compiled;
+    this.#scope = scope;
+    this.#where = where;
+    this.#format = format;
+  }
+  v(i: number): string {
+    const placeholder = this.#compiled.placeholders[i] as Placeholder;
+    return this.#format(resolve(placeholder, this.#scope, this.#where), placeholder, this.#where);
+  }
 }
 
 function resolve(placeholder: Placeholder, scope: Scope, where: string): unknown {

@@ -12,10 +12,27 @@ const URL_MODE = { newlines: false } as const;
  * `where` is the field path used in errors (e.g. `data.payload_template`).
  */
 export function renderPayload(template: Json, scope: Scope, where = 'payload_template'): Json {
-  if (typeof template === 'string') return renderString(template, where, scope, PAYLOAD, formatText);
+  try {
+    return walk(template, scope);
+  } catch (error) {
+    throw within(where, error);
+  }
+}
+
+// The walk builds no field paths: they are needed only for an error, so an error
+// collects its path on the way up (`within`), and a render that succeeds, nearly
+// every render, pays nothing for them.
+function walk(template: Json, scope: Scope): Json {
+  if (typeof template === 'string') return renderString(template, '', scope, PAYLOAD, formatText);
   if (Array.isArray(template)) {
     const out: Json[] = [];
-    for (let i = 0; i < template.length; i++) out.push(renderPayload(template[i] as Json, scope, `${where}.${i}`));
+    for (let i = 0; i < template.length; i++) {
+      try {
+        out.push(walk(template[i] as Json, scope));
+      } catch (error) {
+        throw within(String(i), error);
+      }
+    }
     return out;
   }
   if (template === null || typeof template !== 'object') return template;
@@ -23,14 +40,25 @@ export function renderPayload(template: Json, scope: Scope, where = 'payload_tem
   // which both this walk and JSON.stringify of the body depend on for speed.
   const out: Record<string, Json> = {};
   for (const key of Object.keys(template)) {
-    const field = `${where}.${key}`;
-    const renderedKey = renderString(key, field, scope, PAYLOAD, formatText);
-    const value = renderPayload(template[key] as Json, scope, field);
+    let renderedKey: string;
+    let value: Json;
+    try {
+      renderedKey = renderString(key, '', scope, PAYLOAD, formatText);
+      value = walk(template[key] as Json, scope);
+    } catch (error) {
+      throw within(key, error);
+    }
     // An assignment to "__proto__" would set the prototype: define it as an ordinary own key.
     if (renderedKey === '__proto__') Object.defineProperty(out, renderedKey, { value, enumerable: true, writable: true, configurable: true });
     else out[renderedKey] = value;
   }
   return out;
+}
+
+/** The same template error, one level further out: `prefix` goes in front of its path. */
+function within(prefix: string, error: unknown): unknown {
+  if (!(error instanceof InvalidTemplateError)) return error;
+  return new InvalidTemplateError(error.path === '' ? prefix : `${prefix}.${error.path}`, error.reason);
 }
 
 /**
