@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -80,10 +80,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const queueUrls = new Map(Object.values(queues).map((q) => [queueName(q.url), q.url]));
   const savedFile = options.dataDir === undefined ? undefined : join(options.dataDir, 'sqs.json');
   if (savedFile !== undefined && existsSync(savedFile)) {
-    // Messages kept by the last stop: retries waiting, dead letters. Restored once.
+    // Messages kept by the last stop: retries waiting, dead letters. The file stays until
+    // the next stop replaces it, so a run that dies without a stop loses nothing it had;
+    // a message restored twice is a duplicate, which the deliver side drops.
     const saved = SavedQueuesSchema.parse(JSON.parse(await readFile(savedFile, 'utf8')));
     await restoreQueues(sqs.client, queueUrls, saved, Date.now());
-    await rm(savedFile);
   }
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
   const sink = options.logSink ?? (() => undefined);
@@ -160,7 +161,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (savedFile !== undefined) {
         const saved = await saveQueues(sqs.endpoint, [...queueUrls.keys()], Date.now());
         await mkdir(dirname(savedFile), { recursive: true });
-        await writeFile(savedFile, JSON.stringify(saved));
+        // Written aside, then renamed: a stop cut short never leaves half a file.
+        await writeFile(`${savedFile}.tmp`, JSON.stringify(saved));
+        await rename(`${savedFile}.tmp`, savedFile);
       }
       await sqs.stop();
       await dynamo.stop();

@@ -342,17 +342,24 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     }
   }
 
-  async function markDeadLettered(deliveryId: string): Promise<void> {
-    counts.writes += 1;
-    await client.send(
-      new UpdateItemCommand({
-        TableName: tableName,
-        Key: keyOf(deliveryId),
-        UpdateExpression: 'REMOVE #pending',
-        ConditionExpression: 'attribute_exists(#pk)',
-        ExpressionAttributeNames: { '#pending': A.deadLetterPending, '#pk': A.pk },
-      }),
-    );
+  async function markDeadLettered(deliveryId: string, seen: { readonly final_at: string | null }): Promise<void> {
+    if (seen.final_at === null) return;
+    try {
+      counts.writes += 1;
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keyOf(deliveryId),
+          UpdateExpression: 'REMOVE #pending',
+          ConditionExpression: '#final = :seen',
+          ExpressionAttributeNames: { '#pending': A.deadLetterPending, '#final': A.finalAt },
+          ExpressionAttributeValues: { ':seen': s(seen.final_at) },
+        }),
+      );
+    } catch (error) {
+      // Reopened or failed again since: that series keeps its own mark.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async function reopen(deliveryId: string, nowMs: number, seen?: { readonly final_at: string | null }): Promise<DeliveryRecord> {

@@ -54,14 +54,16 @@ export async function saveQueues(endpoint: string, names: readonly string[], now
 /** SQS delays a message by at most 15 minutes; a later one comes back early and the deliver side hides it again. */
 const MAX_DELAY_SECONDS = 900;
 
+/** What one SendMessageBatch may carry, as SQS counts it (fauxqs allows more; AWS does not). */
+const MAX_BATCH_BYTES = 256 * 1024;
+
 /** Sends saved messages back to their queues (by name), each delayed until it was due. Returns how many. */
 export async function restoreQueues(client: SQSClient, urls: ReadonlyMap<string, string>, saved: readonly SavedQueue[], nowMs: number): Promise<number> {
   let count = 0;
   for (const queue of saved) {
     const url = urls.get(queue.name);
     if (url === undefined) continue;
-    for (let i = 0; i < queue.messages.length; i += 10) {
-      const batch = queue.messages.slice(i, i + 10);
+    for (const batch of batches(queue.messages)) {
       const out = await client.send(
         new SendMessageBatchCommand({
           QueueUrl: url,
@@ -78,4 +80,21 @@ export async function restoreQueues(client: SQSClient, urls: ReadonlyMap<string,
     }
   }
   return count;
+}
+
+/** Ten messages at most per batch, and no more bytes than a batch may carry. */
+function* batches(messages: readonly SavedMessage[]): Generator<SavedMessage[]> {
+  let batch: SavedMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = Buffer.byteLength(message.body) + Buffer.byteLength(JSON.stringify(message.attributes));
+    if (batch.length > 0 && (batch.length === 10 || bytes + size > MAX_BATCH_BYTES)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(message);
+    bytes += size;
+  }
+  if (batch.length > 0) yield batch;
 }

@@ -103,8 +103,12 @@ export interface DeliveryStore {
   ): Promise<void>;
   /** Records a delivery that never reached the queue or the wire (bad node, oversized, disabled). */
   recordFinal(message: DeliveryMessage, status: 'failed' | 'skipped', reason: string, nowMs: number): Promise<void>;
-  /** Clears `dead_letter_pending` once the failure's message is on the dead-letter queue. */
-  markDeadLettered(deliveryId: string): Promise<void>;
+  /**
+   * Clears `dead_letter_pending` once the failure's message is on the dead-letter queue:
+   * only the failure `seen` (its `final_at`, the ISO form of the `nowMs` that recorded it),
+   * so a late mark cannot clear a later failure's. A record that moved on is left alone.
+   */
+  markDeadLettered(deliveryId: string, seen: { readonly final_at: string | null }): Promise<void>;
   /**
    * Makes a final delivery eligible again: a new series of attempts under the same id.
    * With `seen`, only if its `final_at` is still what the caller read; else `DeliveryStateError`.

@@ -31,7 +31,9 @@ export function extractWebhookNodes(nodes: readonly unknown[]): ExtractedNodes {
     if (!isRecord(raw) || raw['type'] !== 'webhook') return;
     const id = typeof raw['id'] === 'string' && raw['id'] !== '' ? raw['id'] : undefined;
     const duplicate = id !== undefined && positions.has(id);
-    const source = id === undefined || duplicate ? `nodes[${index}]` : id;
+    let source = id === undefined || duplicate ? `nodes[${index}]` : id;
+    // A real id may look like a stand-in ("nodes[3]"): a stand-in never takes a taken name.
+    while (source !== id && positions.has(source)) source = `${source}'`;
     positions.set(source, index);
     if (duplicate) {
       problems.push({ source, path: 'id', reason: `duplicate node id "${id}": an earlier node has it, and delivery ids are one per run and node` });

@@ -55,10 +55,16 @@ function walk(template: Json, scope: Scope): Json {
   return out;
 }
 
+// Errors that already carry a field path: an empty path on one of them is an empty key
+// (`{"": ...}`), not "no path yet", and must stay in the path.
+const placed = new WeakSet<InvalidTemplateError>();
+
 /** The same template error, one level further out: `prefix` goes in front of its path. */
 function within(prefix: string, error: unknown): unknown {
   if (!(error instanceof InvalidTemplateError)) return error;
-  return new InvalidTemplateError(error.path === '' ? prefix : `${prefix}.${error.path}`, error.reason);
+  const outer = new InvalidTemplateError(placed.has(error) ? `${prefix}.${error.path}` : prefix, error.reason);
+  placed.add(outer);
+  return outer;
 }
 
 /**

@@ -69,17 +69,22 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
 
   if (claim.kind === 'final' && claim.status === 'failed') {
     const record = await deps.store.get(message.delivery_id);
+    const redriven = received.deadLetteredAt !== undefined && record?.final_at != null && record.final_at <= received.deadLetteredAt;
     if (record?.dead_letter_pending) {
-      // Recorded failed, but the move to the dead-letter queue did not happen: finish it.
-      await deadLetter(received, message, record.last_error ?? 'failed', log, deps);
-      return 'done';
+      if (redriven) {
+        // This copy came from the dead-letter queue, so the move did happen; only its mark was lost.
+        await deps.store.markDeadLettered(message.delivery_id, { final_at: record.final_at });
+      } else {
+        // Recorded failed, but the move to the dead-letter queue did not happen: finish it.
+        await deadLetter(received, message, record.last_error ?? 'failed', record.final_at, log, deps);
+        return 'done';
+      }
     }
     // Two ways a failed delivery comes back to life: an operator redrove its dead
     // letter, or it never reached the wire (a bad node) and its fixed run was emitted
     // again. Neither can send anything twice: the reopen holds only if the failure is
     // still the one read here.
     const neverSent = record !== undefined && record.attempts === 0;
-    const redriven = received.deadLetteredAt !== undefined && record?.final_at != null && record.final_at <= received.deadLetteredAt;
     if (record !== undefined && (neverSent || redriven)) {
       try {
         await deps.store.reopen(message.delivery_id, deps.clock.now(), { final_at: record.final_at });
@@ -166,13 +171,15 @@ async function attemptDelivery(
       deps.metrics.count('Deliveries', 1, { Outcome: 'retrying' });
       return 'retry';
     }
-    case 'fail':
-      await deps.store.recordAttempt(message, record, { status: 'failed' }, deps.clock.now());
-      log.warn('delivery failed', { ...fields, error: decision.reason });
+    case 'fail': {
+      const finalAtMs = deps.clock.now();
+      await deps.store.recordAttempt(message, record, { status: 'failed' }, finalAtMs);
+      log.warn('delivery failed', { ...fields, error: record.error_message });
       deps.metrics.count('AttemptsPerDelivery', attempt);
       deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
-      await deadLetter(received, message, record.error_message ?? 'failed', log, deps);
+      await deadLetter(received, message, record.error_message ?? 'failed', new Date(finalAtMs).toISOString(), log, deps);
       return 'done';
+    }
   }
 }
 
@@ -188,16 +195,24 @@ async function send(
   try {
     let credential = await credentialOf(message, deps);
     secrets.push(...secretValues(credential));
-    let response = await deps.sender.send(buildRequest(message, credential, attempt, deps.requestTimeoutMs));
+    const remaining = () => Math.max(1, deadline - deps.clock.now());
+    let response = await deps.sender.send(buildRequest(message, credential, attempt, remaining()));
     if ((response.status === 401 || response.status === 403) && message.credential_uuid !== null) {
       deps.credentials.invalidate(message.organization_id, message.credential_uuid);
       const fresh = await credentialOf(message, deps);
-      const left = deadline - deps.clock.now();
-      // A resend with next to no time left would only time out: leave it to a retry.
-      if (JSON.stringify(fresh) !== JSON.stringify(credential) && left >= Math.min(1000, deps.requestTimeoutMs / 2)) {
+      if (JSON.stringify(fresh) !== JSON.stringify(credential)) {
+        secrets.push(...secretValues(fresh));
+        // A resend with next to no time left would only time out. The refusal was the old
+        // credential's, not the endpoint's last word: leave the new one to a retry.
+        if (remaining() < Math.min(1000, deps.requestTimeoutMs / 2)) {
+          return {
+            outcome: { kind: 'transient', errorClass: 'credential', status: response.status, message: `endpoint answered ${response.status} to a credential rotated since; the next attempt uses the new one` },
+            response,
+            secrets,
+          };
+        }
         credential = fresh;
-        secrets.push(...secretValues(credential));
-        response = await deps.sender.send(buildRequest(message, credential, attempt, left));
+        response = await deps.sender.send(buildRequest(message, credential, attempt, remaining()));
       }
     }
     return { outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())), response, secrets };
@@ -263,9 +278,16 @@ async function recordSuccess(message: DeliveryMessage, record: AttemptRecord, lo
 }
 
 /** Puts a final failure's message on the dead-letter queue, then clears the record's pending mark. */
-async function deadLetter(received: ReceivedMessage, message: DeliveryMessage, reason: string, log: Log, deps: DeliverDeps): Promise<void> {
+async function deadLetter(
+  received: ReceivedMessage,
+  message: DeliveryMessage,
+  reason: string,
+  finalAt: string | null,
+  log: Log,
+  deps: DeliverDeps,
+): Promise<void> {
   await deps.actions.deadLetter(received.body, reason, message.delivery_id);
-  await deps.store.markDeadLettered(message.delivery_id);
+  await deps.store.markDeadLettered(message.delivery_id, { final_at: finalAt });
   log.info('moved to the dead-letter queue', { outcome: 'failed' });
 }
 

@@ -401,9 +401,20 @@ describe('dead-letter pending', () => {
     await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
     expect((await store.get(msg.delivery_id))?.dead_letter_pending).toBe(true);
     const writes = store.stats.writes;
-    await store.markDeadLettered(msg.delivery_id);
+    await store.markDeadLettered(msg.delivery_id, { final_at: new Date(T0 + 1_000).toISOString() });
     expect(store.stats.writes - writes).toBe(1);
     expect((await store.get(msg.delivery_id))?.dead_letter_pending).toBe(false);
+  });
+
+  it('leaves a later failure marked when a late mark names an earlier one', async () => {
+    const msg = message({ max_attempts: 1 });
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
+    await store.reopen(msg.delivery_id, T0 + 2_000);
+    await store.claim(msg, T0 + 3_000, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0 + 3_000), { status: 'failed' }, T0 + 4_000);
+    await store.markDeadLettered(msg.delivery_id, { final_at: new Date(T0 + 1_000).toISOString() });
+    expect((await store.get(msg.delivery_id))?.dead_letter_pending).toBe(true);
   });
 
   it('does not mark a delivered delivery', async () => {

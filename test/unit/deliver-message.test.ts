@@ -81,4 +81,29 @@ describe('deliverMessage', () => {
     const { d } = deps({ actions: { deadLetter: async () => Promise.reject(new Error('SQS down')) } });
     expect(await deliverMessage({ body: '{"v":2}', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('retry');
   });
+
+  it('leaves a credential rotated too late in the attempt to a retry, not a permanent failure', async () => {
+    const { d, delays, deadLetters } = deps();
+    let now = NOW;
+    let token = 'old';
+    const sent: string[] = [];
+    const late: DeliverDeps = {
+      ...d,
+      clock: { now: () => now },
+      credentials: { get: async () => ({ type: 'BEARER_TOKEN', token }), invalidate: () => void (token = 'new') },
+      sender: {
+        send: async (request) => {
+          sent.push(request.headers['Authorization'] ?? '');
+          now += 29_800; // the endpoint took almost the whole timeout to refuse
+          return { status: 401, headers: {}, bodySnippet: '', durationMs: 29_800 };
+        },
+      },
+    };
+    const retrying = body({ max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 60 });
+    const withCredential = JSON.stringify({ ...JSON.parse(retrying), credential_uuid: 'cred' });
+    expect(await deliverMessage({ body: withCredential, receiptHandle: 'r', receivedAtMs: NOW }, late)).toBe('retry');
+    expect(sent).toEqual(['Bearer old']);
+    expect(delays).toEqual([30]);
+    expect(deadLetters).toEqual([]);
+  });
 });

@@ -423,6 +423,16 @@ describe('credentials', () => {
 });
 
 describe('extractWebhookNodes', () => {
+  it('never gives a node without an id a name another node holds', () => {
+    const lookalike = makeNodeJson({ id: 'nodes[1]' });
+    const { id: _id, ...withoutId } = makeNodeJson({ data: { http_method: 'FETCH' } });
+    const { nodes, problems: found, positions } = extractWebhookNodes([lookalike, withoutId]);
+    expect(nodes.map((n) => n.id)).toEqual(['nodes[1]']);
+    expect([...new Set(found.map((p) => p.source))]).toEqual(["nodes[1]'"]);
+    expect(positions.get('nodes[1]')).toBe(0);
+    expect(positions.get("nodes[1]'")).toBe(1);
+  });
+
   it('keeps the webhook nodes and ignores nodes of other types', () => {
     const { nodes, problems: found } = extractWebhookNodes([makeOtherNodeJson(), makeNodeJson({ id: 'a' }), makeOtherNodeJson({ id: 'end', type: 'endCall' })]);
     expect(nodes.map((n) => n.id)).toEqual(['a']);

@@ -626,6 +626,11 @@ describe('template errors name the field', () => {
     expect(error.path).toBe('data.payload_template.{{ bad key }}');
   });
 
+  it('keeps an empty key in the path, as validate reports it', () => {
+    const error = templateError(() => renderPayload({ a: { '': '{{ }}' } }, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'));
+    expect(error.path).toBe('data.payload_template.a.');
+  });
+
   it('uses "payload_template" as the default root of the path', () => {
     expect(templateError(() => renderPayload({ a: '{{}}' }, { context: CONTEXT, now: FIXED_NOW })).path).toBe('payload_template.a');
   });
