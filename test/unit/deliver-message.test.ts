@@ -106,4 +106,25 @@ describe('deliverMessage', () => {
     expect(delays).toEqual([30]);
     expect(deadLetters).toEqual([]);
   });
+
+  it('reopens a redriven failure whose dead-letter mark was lost, instead of dead-lettering it again', async () => {
+    const finalAt = '2026-11-27T09:00:00.000Z';
+    const calls: string[] = [];
+    const { d, deadLetters } = deps();
+    let claims = 0;
+    const store = {
+      ...d.store,
+      claim: async () => (claims++ === 0 ? { kind: 'final', status: 'failed' } : { kind: 'claimed', attempt: 1 }) as Claim,
+      get: async () => ({ status: 'failed', attempts: 1, final_at: finalAt, dead_letter_pending: true }) as DeliveryRecord,
+      markDeadLettered: async (_: string, seen: { final_at: string | null }) => void calls.push(`mark ${seen.final_at}`),
+      reopen: async (_: string, __: number, seen?: { final_at: string | null }) => {
+        calls.push(`reopen ${seen?.final_at}`);
+        return {} as DeliveryRecord;
+      },
+    } as unknown as DeliveryStore;
+    const received = { body: body(), receiptHandle: 'r', receivedAtMs: NOW, deadLetteredAt: '2026-11-27T09:00:01.000Z' };
+    expect(await deliverMessage(received, { ...d, store })).toBe('done');
+    expect(calls).toEqual([`mark ${finalAt}`, `reopen ${finalAt}`]);
+    expect(deadLetters).toEqual([]);
+  });
 });
