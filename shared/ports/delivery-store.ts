@@ -73,7 +73,7 @@ export type Claim =
   | { readonly kind: 'final'; readonly status: DeliveryStatus }
   /** Another worker holds the lease, or the next attempt is not due: look again later. */
   | { readonly kind: 'wait'; readonly seconds: number }
-  /** Every attempt allowed is used up (an earlier one was lost to a crash). */
+  /** This message's `max_attempts` is used up while the series is not final: a copy carrying a lower limit than the one in flight. */
   | { readonly kind: 'exhausted'; readonly attempts: number };
 
 export interface FailureQuery {
@@ -88,7 +88,11 @@ export interface FailureQuery {
  * The outcome log. Writes are few and counted: a claim and an outcome per attempt.
  */
 export interface DeliveryStore {
-  /** Takes the next attempt, creating the record on first sight. `leaseMs` bounds how long it is held. */
+  /**
+   * Takes the next attempt, creating the record on first sight. `leaseMs` bounds how long it is
+   * held; an attempt whose lease ran out without an outcome (a crash) is taken over, even past
+   * `max_attempts`. The record's `max_attempts` is the message's: a new series brings its own.
+   */
   claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim>;
   /**
    * Records how an attempt ended; `next` says whether the delivery is final or when it is retried.
