@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeliveryMessage } from '../shared/domain/delivery.ts';
+import { endpointHost } from '../shared/domain/endpoint.ts';
+import { hostOnly } from './format.ts';
 import type { AttemptRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
@@ -142,12 +144,7 @@ function showing(store: DeliveryStore, say: (line: string) => void, paint: (code
 
 function attemptLine(message: DeliveryMessage, attempt: AttemptRecord, status: 'delivered' | 'failed' | 'retrying', paint: (code: number, text: string) => string): string {
   const mark = status === 'delivered' ? paint(32, '✓ delivered') : status === 'failed' ? paint(31, '✗ failed   ') : paint(33, '↻ retrying ');
-  let host = '(invalid URL)';
-  try {
-    host = new URL(message.url).host;
-  } catch {
-    // Shown as is.
-  }
+  const host = hostOnly(endpointHost(message.url));
   const code = attempt.status_code === null ? attempt.error_class : String(attempt.status_code);
   const why = status === 'delivered' || attempt.error_message === null ? '' : `: ${attempt.error_message}`;
   return `${mark} ${message.node_id} → ${host} ${code} in ${attempt.duration_ms} ms (attempt ${attempt.attempt}/${message.retry.max_attempts}) ${paint(2, message.delivery_id)}${why}`;

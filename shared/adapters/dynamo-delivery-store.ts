@@ -9,6 +9,7 @@ import {
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeliveryMessageSchema, FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
+import { endpointHost } from '../domain/endpoint.ts';
 import { DeliveryStateError, ValidationError, WebhookError } from '../errors.ts';
 import type {
   AttemptRecord,
@@ -663,16 +664,6 @@ function expression(): Expression {
       return alias;
     },
   };
-}
-
-/** Scheme and host (with a non-default port) only: a URL's path and query may carry secrets. */
-export function endpointHost(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}`;
-  } catch {
-    return '';
-  }
 }
 
 function isoArgument(name: string, value: string): string {

@@ -1,3 +1,5 @@
+import { endpointHost } from '../domain/endpoint.ts';
+
 /**
  * Redaction for everything that leaves the process as a log line or a stored snippet.
  *
@@ -538,11 +540,5 @@ export function redactText(text: string, maxBytes: number): string {
  * Returns `[invalid url]` for text that does not parse as a URL with a host.
  */
 export function hostOf(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.host === '') return '[invalid url]';
-    return `${parsed.protocol}//${parsed.host}`;
-  } catch {
-    return '[invalid url]';
-  }
+  return endpointHost(url) || '[invalid url]';
 }

@@ -1,5 +1,6 @@
 import { buildRequest } from '../domain/build-request.ts';
 import { DeliveryMessageSchema, type DeliveryMessage } from '../domain/delivery.ts';
+import { endpointHost } from '../domain/endpoint.ts';
 import { classifyError, classifyStatus, nextAttempt, parseRetryAfter, type Outcome } from '../domain/retry-policy.ts';
 import { DeliveryStateError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -55,8 +56,9 @@ const NONE: Credential = { type: 'NONE' };
  * throws for a delivery's own failure: a thrown error means "this message again".
  */
 export async function deliverMessage(received: ReceivedMessage, deps: DeliverDeps): Promise<MessageResult> {
-  const message = parseMessage(received);
-  if (message === undefined) return parkUnreadable(received, deps);
+  const read = readMessage(received.body);
+  if (!read.ok) return parkUnreadable(received, read.reason, deps);
+  const message = read.message;
   const log = deps.log.child({
     delivery_id: message.delivery_id,
     workflow_run_id: message.workflow_run_id,
@@ -152,7 +154,7 @@ async function attemptDelivery(
     status_code: record.status_code,
     error_class: record.error_class,
     duration_ms: record.duration_ms,
-    endpoint_host: hostOfUrl(message.url),
+    endpoint_host: endpointHost(message.url),
   };
   deps.metrics.duration('AttemptDuration', durationMs);
 
@@ -291,19 +293,17 @@ async function deadLetter(
   log.info('moved to the dead-letter queue', { outcome: 'failed' });
 }
 
-function parseMessage(received: ReceivedMessage): DeliveryMessage | undefined {
-  const parsed = DeliveryMessageSchema.safeParse(parseJson(received.body));
-  return parsed.success ? parsed.data : undefined;
+/** The delivery message of a queue body, or why it is none. */
+function readMessage(body: string): { ok: true; message: DeliveryMessage } | { ok: false; reason: string } {
+  const value = parseJson(body);
+  if (value === undefined) return { ok: false, reason: 'message body is not JSON' };
+  const parsed = DeliveryMessageSchema.safeParse(value);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  return { ok: false, reason: `not a delivery message: ${problemsFrom(parsed.error).map((p) => `${p.path}: ${p.reason}`).join('; ')}` };
 }
 
 /** Not ours to deliver, and not ours to drop: park it for an operator, or keep it if that fails. */
-async function parkUnreadable(received: ReceivedMessage, deps: DeliverDeps): Promise<MessageResult> {
-  const value = parseJson(received.body);
-  const parsed = DeliveryMessageSchema.safeParse(value);
-  const reason =
-    value === undefined || parsed.success
-      ? 'message body is not JSON'
-      : `not a delivery message: ${problemsFrom(parsed.error).map((p) => `${p.path}: ${p.reason}`).join('; ')}`;
+async function parkUnreadable(received: ReceivedMessage, reason: string, deps: DeliverDeps): Promise<MessageResult> {
   try {
     await deps.actions.deadLetter(received.body, reason, '');
     deps.log.error('unreadable queue message: dead-lettered', { error: reason });
@@ -319,13 +319,5 @@ function parseJson(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch {
     return undefined;
-  }
-}
-
-function hostOfUrl(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid URL)';
   }
 }

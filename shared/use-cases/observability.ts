@@ -1,14 +1,11 @@
-/** What the use cases need of a logger and of metrics; shared/observability implements both. */
-export interface Log {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-  child(fields: Record<string, unknown>): Log;
+import type { LogFields, Logger } from '../observability/logger.ts';
+
+/**
+ * What the use cases need of a logger: shared/observability/logger.ts's, less its level
+ * queries, so a test can pass a plain object.
+ */
+export interface Log extends Pick<Logger, 'debug' | 'info' | 'warn' | 'error'> {
+  child(fields: LogFields): Log;
 }
 
-export interface Metrics {
-  count(name: string, value?: number, dimensions?: Record<string, string>): void;
-  duration(name: string, ms: number, dimensions?: Record<string, string>): void;
-  flush(): void;
-}
+export type { Metrics } from '../observability/metrics.ts';

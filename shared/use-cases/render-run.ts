@@ -6,7 +6,7 @@ import { EnqueueError, type DeliveryQueue } from '../ports/delivery-queue.ts';
 import type { DeliveryStore } from '../ports/delivery-store.ts';
 import { RunCompletedEventSchema, templateContextOf, type RunCompletedDetail } from '../schemas/event.ts';
 import { problemsFrom } from '../schemas/issues.ts';
-import { NO_RETRY, type HttpMethod } from '../schemas/node.ts';
+import { HTTP_METHODS, NO_RETRY, type HttpMethod } from '../schemas/node.ts';
 import { extractWebhookNodes, isRecord } from '../schemas/workflow.ts';
 import type { Log, Metrics } from './observability.ts';
 
@@ -173,7 +173,7 @@ function skeleton(detail: RunCompletedDetail, nodeId: string, raw: unknown, now:
     workflow_run_id: detail.workflow_run_id,
     node_id: nodeId,
     node_name: typeof data['name'] === 'string' ? data['name'] : '',
-    method: (['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method) ? method : 'POST') as HttpMethod,
+    method: ((HTTP_METHODS as readonly string[]).includes(method) ? method : 'POST') as HttpMethod,
     url: typeof data['endpoint_url'] === 'string' ? data['endpoint_url'] : '',
     headers: {},
     body: null,
