@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // A test that asserts nothing cannot fail: make that an error.
+    expect: { requireAssertions: true },
   },
 });

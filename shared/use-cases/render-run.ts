@@ -66,7 +66,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   for (const node of nodes) {
     const base = skeleton(detail, node.id, node, now);
     if (!node.data.enabled) {
-      results.push({ delivery_id: base.delivery_id, node_id: node.id, workflow_run_id: detail.workflow_run_id, status: 'skipped', error: null });
+      results.push(resultOf(base, 'skipped', null));
       continue;
     }
     try {
@@ -108,7 +108,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   const enqueued = messages.filter((m) => !refused.has(m));
   for (const message of enqueued) {
     runLog.info('delivery enqueued', { delivery_id: message.delivery_id, node_id: message.node_id, method: message.method });
-    results.push({ delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: detail.workflow_run_id, status: 'enqueued', error: null });
+    results.push(resultOf(message, 'enqueued', null));
   }
   deps.metrics.count('RenderedDeliveries', enqueued.length);
   const skipped = results.filter((r) => r.status === 'skipped').length;
@@ -120,7 +120,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
     await deps.store.recordFinal(message, 'failed', reason, deps.clock.now());
     runLog.warn('delivery failed before sending', { delivery_id: message.delivery_id, node_id: message.node_id, outcome: 'failed', error_class: 'invalid', error: reason });
     deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
-    results.push({ delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: detail.workflow_run_id, status: 'failed', error: reason });
+    results.push(resultOf(message, 'failed', reason));
   }
 }
 
@@ -142,6 +142,10 @@ async function enqueueAll(messages: readonly DeliveryMessage[], queue: DeliveryQ
     }
   }
   return refused;
+}
+
+function resultOf(message: DeliveryMessage, status: RenderedDelivery['status'], error: string | null): RenderedDelivery {
+  return { delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: message.workflow_run_id, status, error };
 }
 
 function parseEvent(event: unknown, deps: RenderRunDeps): RunCompletedDetail {

@@ -1,3 +1,5 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
@@ -74,4 +76,12 @@ export function withPlaceholders(variables: Record<string, unknown>): Record<str
       typeof value === 'string' ? value : 'https://sqs.us-east-1.amazonaws.com/123456789012/placeholder',
     ]),
   );
+}
+
+/**
+ * The CDK's own matcher, counted as an assertion: `hasResourceProperties` throws with a
+ * diff when no resource matches, but vitest would not know a test made a check.
+ */
+export function expectResource(template: Template, type: string, props: unknown): void {
+  expect(() => template.hasResourceProperties(type, props)).not.toThrow();
 }

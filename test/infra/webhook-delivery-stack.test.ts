@@ -12,7 +12,7 @@ import { MAX_ATTEMPTS_LIMIT } from '../../shared/schemas/node.ts';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
 import { WebhookDeliveryStack, addNagChecks } from '../../infra/webhook-delivery-stack.ts';
 import type { WebhookDelivery } from '../../infra/webhook-delivery.ts';
-import { allowedPairs, cdkJsonContext, flatten, getAtt, logicalId, ref, withPlaceholders } from './synth-helpers.ts';
+import { allowedPairs, cdkJsonContext, flatten, getAtt, logicalId, ref, withPlaceholders, expectResource } from './synth-helpers.ts';
 
 // One synthesis for the whole file, with real esbuild bundling of both functions: bundling is
 // the slow part, and every assertion below reads the same template.
@@ -145,7 +145,7 @@ describe('event intake', () => {
   });
 
   it('lets only this rule write to the event DLQ', () => {
-    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+    expectResource(template, 'AWS::SQS::QueuePolicy', {
       Queues: [ref(delivery.eventDeadLetterQueue)],
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -161,7 +161,7 @@ describe('event intake', () => {
   });
 
   it('retries failed render invocations twice, then sends them with their error to the render DLQ', () => {
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+    expectResource(template, 'AWS::Lambda::EventInvokeConfig', {
       FunctionName: ref(delivery.renderFunction),
       Qualifier: '$LATEST',
       MaximumRetryAttempts: 2,
@@ -200,7 +200,7 @@ describe('queues', () => {
 
   it('every queue refuses requests without TLS', () => {
     for (const queue of [delivery.deliveryQueue, delivery.deadLetterQueue, delivery.renderDeadLetterQueue, delivery.eventDeadLetterQueue]) {
-      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      expectResource(template, 'AWS::SQS::QueuePolicy', {
         Queues: [ref(queue)],
         PolicyDocument: {
           Statement: Match.arrayWith([
@@ -306,7 +306,7 @@ describe('least privilege', () => {
 
   it('only EventBridge, through this rule, may invoke render', () => {
     template.resourceCountIs('AWS::Lambda::Permission', 1);
-    template.hasResourceProperties('AWS::Lambda::Permission', {
+    expectResource(template, 'AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       FunctionName: getAtt(delivery.renderFunction, 'Arn'),
       Principal: 'events.amazonaws.com',
@@ -406,7 +406,7 @@ describe('alarms', () => {
   });
 
   it('go to a topic that takes only TLS publishes, from CloudWatch alarms of this account', () => {
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+    expectResource(template, 'AWS::SNS::TopicPolicy', {
       Topics: [ref(delivery.alarmTopic)],
       PolicyDocument: {
         Statement: Match.arrayWith([
