@@ -1,43 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { MessageActions } from '../../shared/ports/delivery-queue.ts';
 import type { Claim, DeliveryRecord, DeliveryStore } from '../../shared/ports/delivery-store.ts';
-import type { HttpSender } from '../../shared/ports/http-sender.ts';
 import { deliverMessage, type DeliverDeps } from '../../shared/use-cases/deliver-message.ts';
-import type { Log } from '../../shared/use-cases/observability.ts';
+import { fakeDeliverDeps, NOW } from '../fixtures/deliver-deps.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 
-// The deliver use case with every port faked in memory: decisions only, no I/O.
-const NOW = Date.parse('2026-11-27T10:00:00Z');
-const quiet: Log = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
-
-function deps(overrides: { claim?: Claim; status?: number; actions?: Partial<MessageActions> } = {}) {
-  const delays: number[] = [];
-  const deadLetters: string[] = [];
-  const store = {
-    claim: async () => overrides.claim ?? { kind: 'claimed', attempt: 1 },
-    recordAttempt: async () => undefined,
-    markDeadLettered: async () => undefined,
-    get: async () => undefined as DeliveryRecord | undefined,
-  } as unknown as DeliveryStore;
-  const sender: HttpSender = { send: async () => ({ status: overrides.status ?? 200, headers: {}, bodySnippet: '', durationMs: 3 }) };
-  const d: DeliverDeps = {
-    store,
-    credentials: { get: async () => ({ type: 'NONE' }), invalidate() {} },
-    sender,
-    actions: {
-      delay: async (_, seconds) => void delays.push(seconds),
-      deadLetter: async (body) => void deadLetters.push(body),
-      ...overrides.actions,
-    },
-    clock: { now: () => NOW },
-    log: quiet,
-    metrics: { count() {}, duration() {}, flush() {} },
-    random: () => 0.5,
-    requestTimeoutMs: 30_000,
-    snippet: (body) => body,
-  };
-  return { d, delays, deadLetters };
-}
+const deps = fakeDeliverDeps;
 
 const body = (retry = { max_attempts: 5, backoff: 'fixed' as const, initial_delay_seconds: 43_200, max_delay_seconds: 43_200 }) =>
   JSON.stringify(makeDeliveryMessage(0, { retry }));
