@@ -67,8 +67,8 @@ export function createGuardedHttpSender(options: GuardedHttpSenderOptions): Guar
   const lookup = guardLookup(options.lookup ?? (dns.lookup as net.LookupFunction), policy);
   const guard: SocketGuard = { policy, lookup, connect: options.connect };
   const agents = {
-    'http:': new GuardedHttpAgent(guard),
-    'https:': new GuardedHttpsAgent(guard),
+    'http:': guardedAgent(http.Agent, false, guard),
+    'https:': guardedAgent(https.Agent, true, guard),
   };
 
   return {
@@ -346,33 +346,20 @@ function openGuarded(
   return socket ? guardSocket(socket, guarded, guard) : socket;
 }
 
-class GuardedHttpAgent extends http.Agent {
-  readonly #guard: SocketGuard;
-  constructor(guard: SocketGuard) {
-    super({ keepAlive: true, scheduling: 'lifo' });
-    this.#guard = guard;
+/**
+ * A keep-alive agent of `Base` (http.Agent, or https.Agent, whose own createConnection
+ * keeps TLS session reuse) whose every socket is opened through `openGuarded`.
+ */
+function guardedAgent(Base: typeof http.Agent, secure: boolean, guard: SocketGuard): http.Agent {
+  class GuardedAgent extends Base {
+    override createConnection(
+      options: http.ClientRequestArgs,
+      callback?: CreateConnectionCallback,
+    ): Duplex | null | undefined {
+      return openGuarded(guard, secure, options, (o) => super.createConnection(o, callback));
+    }
   }
-  override createConnection(
-    options: http.ClientRequestArgs,
-    callback?: CreateConnectionCallback,
-  ): Duplex | null | undefined {
-    return openGuarded(this.#guard, false, options, (o) => super.createConnection(o, callback));
-  }
-}
-
-class GuardedHttpsAgent extends https.Agent {
-  readonly #guard: SocketGuard;
-  constructor(guard: SocketGuard) {
-    super({ keepAlive: true, scheduling: 'lifo' });
-    this.#guard = guard;
-  }
-  override createConnection(
-    options: http.ClientRequestArgs,
-    callback?: CreateConnectionCallback,
-  ): Duplex | null | undefined {
-    // super keeps https.Agent's TLS session reuse.
-    return openGuarded(this.#guard, true, options, (o) => super.createConnection(o, callback));
-  }
+  return new GuardedAgent({ keepAlive: true, scheduling: 'lifo' });
 }
 
 function isResetCode(code: string | undefined): boolean {
