@@ -119,12 +119,20 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
   };
 }
 
+// Render sizes each message (messageBytes) and then enqueues it: serialize a body of up to
+// a few hundred KB once, not twice. Messages are immutable, so the entry stays right.
+const entries = new WeakMap<DeliveryMessage, Entry>();
+
 function toEntry(message: DeliveryMessage): Entry {
+  const known = entries.get(message);
+  if (known !== undefined) return known;
   const body = toSqsJson(message);
   const attributes: Record<string, MessageAttributeValue> = {
     [DELIVERY_ID_ATTRIBUTE]: { DataType: 'String', StringValue: message.delivery_id },
   };
-  return { deliveryId: message.delivery_id, body, attributes, bytes: messageBytes(body, attributes) };
+  const entry: Entry = { deliveryId: message.delivery_id, body, attributes, bytes: messageBytes(body, attributes) };
+  entries.set(message, entry);
+  return entry;
 }
 
 /**
