@@ -1,16 +1,15 @@
-import { buildRequest } from '../domain/build-request.ts';
 import { DeliveryMessageSchema, type DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
-import { classifyError, classifyStatus, nextAttempt, parseRetryAfter, type Outcome } from '../domain/retry-policy.ts';
+import { nextAttempt } from '../domain/retry-policy.ts';
 import { DeliveryStateError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
 import type { MessageActions } from '../ports/delivery-queue.ts';
 import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
-import type { HttpResponse, HttpSender } from '../ports/http-sender.ts';
-import type { Credential } from '../schemas/credential.ts';
+import type { HttpSender } from '../ports/http-sender.ts';
 import { problemsFrom } from '../schemas/issues.ts';
 import type { Log, Metrics } from './observability.ts';
+import { scrub, sendAttempt } from './send-attempt.ts';
 
 export interface DeliverDeps {
   readonly store: DeliveryStore;
@@ -47,8 +46,6 @@ const VISIBILITY_MARGIN_SECONDS = 900;
 
 /** `done`: delete the message. `retry`: leave it on the queue (a batch item failure); its visibility is already set. */
 export type MessageResult = 'done' | 'retry';
-
-const NONE: Credential = { type: 'NONE' };
 
 /**
  * Delivers one message: claim the next attempt, fetch the credential, send,
@@ -136,7 +133,7 @@ async function attemptDelivery(
   deps: DeliverDeps,
 ): Promise<MessageResult> {
   const startedAt = deps.clock.now();
-  const { outcome, response, secrets } = await send(message, attempt, deps);
+  const { outcome, response, secrets } = await sendAttempt(message, attempt, deps);
   const durationMs = response?.durationMs ?? Math.max(0, deps.clock.now() - startedAt);
   const decision = nextAttempt(outcome, attempt, message.retry, deps.random());
   const record: AttemptRecord = {
@@ -183,77 +180,6 @@ async function attemptDelivery(
       return 'done';
     }
   }
-}
-
-/** Fetches the credential and sends; a refused cached credential is fetched again once, so a rotation takes effect at once. */
-async function send(
-  message: DeliveryMessage,
-  attempt: number,
-  deps: DeliverDeps,
-): Promise<{ outcome: Outcome; response?: HttpResponse; secrets: readonly string[] }> {
-  const secrets: string[] = [];
-  // One deadline for the whole attempt, so a resend after a rotation stays inside the lease.
-  const deadline = deps.clock.now() + deps.requestTimeoutMs;
-  try {
-    let credential = await credentialOf(message, deps);
-    secrets.push(...secretValues(credential));
-    const remaining = () => Math.max(1, deadline - deps.clock.now());
-    let response = await deps.sender.send(buildRequest(message, credential, attempt, remaining()));
-    if ((response.status === 401 || response.status === 403) && message.credential_uuid !== null) {
-      deps.credentials.invalidate(message.organization_id, message.credential_uuid);
-      const fresh = await credentialOf(message, deps);
-      if (JSON.stringify(fresh) !== JSON.stringify(credential)) {
-        secrets.push(...secretValues(fresh));
-        // A resend with next to no time left would only time out. The refusal was the old
-        // credential's, not the endpoint's last word: leave the new one to a retry.
-        if (remaining() < Math.min(1000, deps.requestTimeoutMs / 2)) {
-          return {
-            outcome: { kind: 'transient', errorClass: 'credential', status: response.status, message: `endpoint answered ${response.status} to a credential rotated since; the next attempt uses the new one` },
-            response,
-            secrets,
-          };
-        }
-        credential = fresh;
-        response = await deps.sender.send(buildRequest(message, credential, attempt, remaining()));
-      }
-    }
-    return { outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())), response, secrets };
-  } catch (error) {
-    return { outcome: classifyError(error), secrets };
-  }
-}
-
-/** The values of a credential as they could come back in a response: raw, and as sent in headers. */
-function secretValues(credential: Credential): string[] {
-  switch (credential.type) {
-    case 'NONE':
-      return [];
-    case 'API_KEY':
-      return [credential.api_key];
-    case 'BEARER_TOKEN':
-      return [credential.token];
-    case 'BASIC_AUTH':
-      return [credential.password, Buffer.from(`${credential.username}:${credential.password}`).toString('base64')];
-    case 'CUSTOM_HEADER':
-      return [credential.header_value];
-  }
-}
-
-/**
- * Removes the credential's own values from text bound for the outcome log: an
- * endpoint that echoes the request's headers in an error page must not put a
- * secret into DynamoDB. Short values are left alone (they would blank out words).
- */
-function scrub(text: string | null, secrets: readonly string[]): string | null {
-  if (text === null) return null;
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.replaceAll(secret, '[redacted]');
-  return out;
-}
-
-async function credentialOf(message: DeliveryMessage, deps: DeliverDeps): Promise<Credential> {
-  if (message.credential_uuid === null) return NONE;
-  return deps.credentials.get(message.organization_id, message.credential_uuid);
 }
 
 /**
