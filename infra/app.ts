@@ -1,10 +1,18 @@
 import { App } from 'aws-cdk-lib';
 import { DEFAULT_STACK_NAME } from './stack-outputs.ts';
-import { WebhookDeliveryStack, addNagChecks, settingsFromContext } from './webhook-delivery-stack.ts';
+import { ContextError, WebhookDeliveryStack, addNagChecks, settingsFromContext, type AppSettings } from './webhook-delivery-stack.ts';
 
 // The CDK app `cdk.json` runs (`node infra/app.ts`; Node 24 strips the types itself).
 const app = new App();
-const settings = settingsFromContext((key) => app.node.tryGetContext(key), DEFAULT_STACK_NAME);
+let settings: AppSettings;
+try {
+  settings = settingsFromContext((key) => app.node.tryGetContext(key), DEFAULT_STACK_NAME);
+} catch (error) {
+  if (!(error instanceof ContextError)) throw error;
+  // A typo in `-c key=value` is the operator's to fix: one line per bad value, no stack trace.
+  for (const problem of error.problems) process.stderr.write(`error: ${problem}\n`);
+  process.exit(1);
+}
 
 new WebhookDeliveryStack(app, settings.stackName, {
   ...settings.stackProps,

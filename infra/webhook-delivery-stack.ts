@@ -13,7 +13,7 @@ export interface WebhookDeliveryStackProps extends StackProps {
   /** Passed to the {@link WebhookDelivery} construct; see its props for the defaults. */
   readonly delivery?: WebhookDeliveryProps;
   /**
-   * Name of an existing event bus to listen on, when `delivery.eventBus` is not given.
+   * Name or ARN of an existing event bus to listen on, when `delivery.eventBus` is not given.
    * @default the account's default bus
    */
   readonly eventBusName?: string;
@@ -31,7 +31,12 @@ export class WebhookDeliveryStack extends Stack {
   constructor(scope: Construct, id: string, props: WebhookDeliveryStackProps = {}) {
     super(scope, id, { description: 'Dograh outbound webhook delivery (EventBridge, Lambda, SQS, DynamoDB)', ...props });
     const eventBus =
-      props.delivery?.eventBus ?? (props.eventBusName ? events.EventBus.fromEventBusName(this, 'EventBus', props.eventBusName) : undefined);
+      props.delivery?.eventBus ??
+      (props.eventBusName === undefined || props.eventBusName === ''
+        ? undefined
+        : props.eventBusName.startsWith('arn:')
+          ? events.EventBus.fromEventBusArn(this, 'EventBus', props.eventBusName)
+          : events.EventBus.fromEventBusName(this, 'EventBus', props.eventBusName));
     this.delivery = new WebhookDelivery(this, 'WebhookDelivery', {
       dashboardName: this.stackName,
       queryFolder: this.stackName,
@@ -128,10 +133,49 @@ export function settingsFromContext(read: ContextReader, defaultStackName: strin
   const settings: AppSettings = {
     stackName: str('stackName') ?? defaultStackName,
     nag: bool('nag') ?? true,
-    stackProps: dropUndefined({ delivery, eventBusName: str('eventBusName'), alarmEmail: str('alarmEmail') }),
+    stackProps: dropUndefined({ delivery, eventBusName: eventBusName(str('eventBusName'), problems), alarmEmail: email(str('alarmEmail'), problems) }),
   };
-  if (problems.length > 0) throw new Error(`invalid CDK context:\n- ${problems.join('\n- ')}`);
+  if (problems.length > 0) throw new ContextError(problems);
   return settings;
+}
+
+/** Bad CDK context values, every one named; `infra/app.ts` prints them without a stack trace. */
+export class ContextError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid CDK context:\n- ${problems.join('\n- ')}`);
+    this.problems = problems;
+  }
+}
+
+/** An address SNS can send to: one `@`, a dotted domain, no spaces. Checked by hand, not by a backtracking pattern. */
+function email(value: string | undefined, problems: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  const at = value.indexOf('@');
+  const domain = value.slice(at + 1);
+  const ok =
+    at > 0 &&
+    at === value.lastIndexOf('@') &&
+    !/\s/.test(value) &&
+    domain.includes('.') &&
+    !domain.startsWith('.') &&
+    !domain.endsWith('.') &&
+    !domain.includes('..');
+  if (!ok) problems.push(`context alarmEmail must be an email address such as oncall@example.com, got ${JSON.stringify(value)}`);
+  return ok ? value : undefined;
+}
+
+// EventBridge's rule for a bus name; an ARN names a bus of another account (its last part is the name).
+const BUS_NAME = /^[A-Za-z0-9._\-/]{1,256}$/;
+const BUS_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/([A-Za-z0-9._\-/]{1,256})$/;
+
+function eventBusName(value: string | undefined, problems: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  if (BUS_NAME.test(value) || BUS_ARN.test(value)) return value;
+  problems.push(
+    `context eventBusName must be an event bus name (letters, digits, . _ - /) or its ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME), got ${JSON.stringify(value)}`,
+  );
+  return undefined;
 }
 
 function dropUndefined<T extends object>(o: T): T {

@@ -53,4 +53,16 @@ describe('infra/app.ts', () => {
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('context deliverMaxConcurrency must be a whole number, got "lots"');
   }, 60_000);
+
+  it('names every bad value on its own error line, with no stack trace: an email that is not one, a bus that is not a name', () => {
+    const { outdir, result } = synthApp({ alarmEmail: 'notanemail', eventBusName: 'my bus!', logLevel: 'loud' });
+    rmSync(outdir, { recursive: true, force: true });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.split('\n').filter((line) => line !== '');
+    expect(lines).toEqual([
+      'error: context logLevel must be debug, info, warn or error, got "loud"',
+      'error: context eventBusName must be an event bus name (letters, digits, . _ - /) or its ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME), got "my bus!"',
+      'error: context alarmEmail must be an email address such as oncall@example.com, got "notanemail"',
+    ]);
+  }, 60_000);
 });

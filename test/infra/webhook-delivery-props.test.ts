@@ -173,4 +173,15 @@ describe('settingsFromContext', () => {
     expect(message).toContain('deliverMaxConcurrency must be a whole number, got "ten"');
     expect(message).toContain('logRetentionDays must be one of');
   });
+
+  it('takes an event bus ARN, and refuses emails and bus names that cannot work', () => {
+    const arn = 'arn:aws:events:eu-west-1:123456789012:event-bus/voice';
+    expect(settingsFromContext(reader({ eventBusName: arn }), 'X').stackProps.eventBusName).toBe(arn);
+    for (const alarmEmail of ['notanemail', 'a@b', '@example.com', 'a@@example.com', 'a b@example.com', 'a@example..com']) {
+      expect(() => settingsFromContext(reader({ alarmEmail }), 'X'), alarmEmail).toThrow(/alarmEmail must be an email address/);
+    }
+    for (const eventBusName of ['my bus', 'arn:aws:events:eu-west-1:123:event-bus/voice', 'x'.repeat(257)]) {
+      expect(() => settingsFromContext(reader({ eventBusName }), 'X'), eventBusName).toThrow(/eventBusName must be an event bus name/);
+    }
+  });
 });
