@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevServer } from '../../cli/dev-server.ts';
 import { deliveryId } from '../../shared/domain/delivery.ts';
+import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import { ROOT, runProcess } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
@@ -54,9 +55,10 @@ function awsEnv(): NodeJS.ProcessEnv {
   };
 }
 
-async function expectDelivered(ids: readonly string[]): Promise<void> {
+async function expectDelivered(ids: readonly string[]): Promise<DeliveryRecord[]> {
   const records = await server.stack.waitUntilFinal(ids, 60_000);
   expect(records.map((r) => [r.delivery_id, r.status, r.last_status_code])).toEqual(ids.map((id) => [id, 'delivered', 200]));
+  return records;
 }
 
 describe('the Dograh producer (Python)', () => {
@@ -81,12 +83,14 @@ describe('the Dograh producer (Python)', () => {
     const batch = Array.from({ length: 11 }, (_, i) => 9200 + i);
     for (const run of batch) await receiver.waitFor(`/producer/batch/${run}`, 1, 60_000);
     await receiver.waitFor('/producer/cut/9301', 1, 60_000);
-    await expectDelivered([
+    const records = await expectDelivered([
       deliveryId('42', 9101, 'a'),
       deliveryId('42', 9101, 'b'),
       ...batch.map((run) => deliveryId('42', run, 'n')),
       deliveryId('42', 9301, 'n'),
     ]);
+    // The handler's nodes carry Dograh's own retry policy (5 attempts); the publisher's, sent as they are, one.
+    expect(records.map((r) => r.max_attempts)).toEqual([5, 5, ...batch.map(() => 1), 1]);
   }, 150_000);
 });
 

@@ -72,6 +72,7 @@ async def publish_run(
         workflow_definition=context.workflow_definition,
         public_token=context.public_token,
         backend_api_endpoint=settings.backend_api_endpoint,
+        retry_policy=settings.retry_policy,
         now=now,
     )
     publisher = Publisher(
@@ -122,7 +123,7 @@ async def run_completion(nodes: list[dict[str, Any]], context: Any) -> dict[str,
     try:
         from . import dograh_glue
 
-        settings = dograh_glue.with_dograh_backend_endpoint(settings)
+        settings = dograh_glue.with_dograh_constants(settings)
         return await publish_run(context, settings=settings, dograh_started=dograh_glue.dograh_started_delivering)
     except Exception:  # noqa: BLE001 - anything unforeseen: Dograh delivers, with the reason in the log
         run_id = getattr(context, "workflow_run_id", "?")

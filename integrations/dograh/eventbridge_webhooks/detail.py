@@ -58,6 +58,7 @@ def build_detail(
     workflow_definition: Mapping[str, Any] | None,
     public_token: str | None,
     backend_api_endpoint: str,
+    retry_policy: Mapping[str, int] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> dict[str, Any]:
     """The event detail of one completed run.
@@ -65,6 +66,8 @@ def build_detail(
     ``run`` is Dograh's ``WorkflowRunModel`` (any object with its attributes).
     With a public token, the recording and transcript fields are Dograh's public
     download links, as in Dograh's render context; without one, the stored values.
+    With ``retry_policy``, webhook nodes without a ``retry_config`` get it
+    (``with_retry_policy``), so the pipeline retries them as Dograh does.
     """
     extra = getattr(run, "extra", None) or {}
     workflow = getattr(run, "workflow", None)
@@ -105,8 +108,42 @@ def build_detail(
     for name in ("workflow_run_name", "workflow_name"):
         if detail[name] is None:
             del detail[name]
-    detail["workflow_definition"] = dict(workflow_definition or {"nodes": [], "edges": []})
+    detail["workflow_definition"] = with_retry_policy(workflow_definition or {"nodes": [], "edges": []}, retry_policy)
     return detail
+
+
+def with_retry_policy(definition: Mapping[str, Any], policy: Mapping[str, int] | None) -> dict[str, Any]:
+    """The definition with Dograh's own delivery policy on every webhook node that has none.
+
+    Dograh retries every delivery (``DEFAULT_WEBHOOK_DELIVERY_CONFIG``: 5 attempts,
+    exponential from 30 s, capped at 600 s, 30 s timeout by default); its webhook
+    node has no field for it. The pipeline gives a node without ``retry_config``
+    one attempt only, so without this a cut-over would quietly drop Dograh's retries.
+    ``policy`` keys: max_attempts, base_delay_seconds, max_delay_seconds, timeout_seconds.
+    """
+    out = dict(definition)
+    if not policy or not isinstance(definition.get("nodes"), list):
+        return out
+    retry = {
+        "max_attempts": max(1, min(25, int(policy["max_attempts"]))),
+        "backoff": "exponential",
+        "initial_delay_seconds": max(1, int(policy["base_delay_seconds"])),
+        "max_delay_seconds": max(1, min(43200, int(policy["max_delay_seconds"]))),
+    }
+    timeout = int(policy["timeout_seconds"])
+    nodes = []
+    for node in definition["nodes"]:
+        data = node.get("data") if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and node.get("type") == "webhook" and isinstance(data, Mapping):
+            data = dict(data)
+            if data.get("retry_config") is None:
+                data["retry_config"] = dict(retry)
+            if data.get("timeout_seconds") is None and 1 <= timeout <= 30:
+                data["timeout_seconds"] = timeout
+            node = {**node, "data": data}
+        nodes.append(node)
+    out["nodes"] = nodes
+    return out
 
 
 def encode_detail(detail: Mapping[str, Any]) -> str:

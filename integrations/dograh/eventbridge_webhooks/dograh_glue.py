@@ -11,13 +11,15 @@ from typing import Any
 from .settings import ProducerSettings
 
 
-def with_dograh_backend_endpoint(settings: ProducerSettings) -> ProducerSettings:
-    """Dograh's BACKEND_API_ENDPOINT (the origin of its public links) when running inside Dograh."""
+def with_dograh_constants(settings: ProducerSettings) -> ProducerSettings:
+    """Inside Dograh, its own BACKEND_API_ENDPOINT (the origin of its public links) and
+    DEFAULT_WEBHOOK_DELIVERY_CONFIG (its retries), rather than our reading of the same variables."""
     try:
-        from api.constants import BACKEND_API_ENDPOINT
+        from api.constants import BACKEND_API_ENDPOINT, DEFAULT_WEBHOOK_DELIVERY_CONFIG
     except ImportError:
         return settings
-    return dataclasses.replace(settings, backend_api_endpoint=BACKEND_API_ENDPOINT)
+    policy = None if settings.retry_policy is None else {k: int(DEFAULT_WEBHOOK_DELIVERY_CONFIG[k]) for k in settings.retry_policy}
+    return dataclasses.replace(settings, backend_api_endpoint=BACKEND_API_ENDPOINT, retry_policy=policy)
 
 
 async def dograh_started_delivering(workflow_run_id: int) -> bool:

@@ -7,7 +7,7 @@ Nothing else in this package reads ``os.environ``: every other module takes a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 #: Who sends a run's webhooks: ``dograh`` (default, Dograh itself, the producer
@@ -21,6 +21,16 @@ MODES = ("dograh", "shadow", "eventbridge")
 DEFAULT_SOURCE = "dograh.workflows"
 DEFAULT_DETAIL_TYPE = "Workflow Run Completed"
 DEFAULT_SHADOW_DETAIL_TYPE = "Workflow Run Completed (shadow)"
+
+#: Dograh's delivery defaults (api/constants.py DEFAULT_WEBHOOK_DELIVERY_CONFIG) and the
+#: variables that change them there; inside Dograh its own dict is read instead.
+DOGRAH_DELIVERY_DEFAULTS = {"max_attempts": 5, "base_delay_seconds": 30, "max_delay_seconds": 600, "timeout_seconds": 30}
+DOGRAH_DELIVERY_VARS = {
+    "max_attempts": "WEBHOOK_DELIVERY_MAX_ATTEMPTS",
+    "base_delay_seconds": "WEBHOOK_DELIVERY_BASE_DELAY_SECONDS",
+    "max_delay_seconds": "WEBHOOK_DELIVERY_MAX_DELAY_SECONDS",
+    "timeout_seconds": "WEBHOOK_DELIVERY_TIMEOUT_SECONDS",
+}
 
 
 class SettingsError(ValueError):
@@ -40,6 +50,9 @@ class ProducerSettings:
     max_attempts: int = 3
     #: Dograh's BACKEND_API_ENDPOINT: the origin of its public download links.
     backend_api_endpoint: str = "http://localhost:8000"
+    #: Dograh's DEFAULT_WEBHOOK_DELIVERY_CONFIG, put on webhook nodes without a retry_config;
+    #: None (DOGRAH_EVENTBRIDGE_KEEP_DOGRAH_RETRIES=false) sends the nodes as they are.
+    retry_policy: Mapping[str, int] | None = field(default_factory=lambda: dict(DOGRAH_DELIVERY_DEFAULTS))
 
     @property
     def publishes(self) -> bool:
@@ -69,6 +82,16 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> ProducerSetti
     endpoint_url = text("DOGRAH_EVENTBRIDGE_ENDPOINT_URL", None)
     if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
         problems.append(f"DOGRAH_EVENTBRIDGE_ENDPOINT_URL must be an http or https URL, got {endpoint_url!r}")
+    keep = (text("DOGRAH_EVENTBRIDGE_KEEP_DOGRAH_RETRIES", "true") or "true").lower()
+    if keep not in ("true", "false"):
+        problems.append(f"DOGRAH_EVENTBRIDGE_KEEP_DOGRAH_RETRIES must be true or false, got {keep!r}")
+    policy: dict[str, int] = {}
+    for key, name in DOGRAH_DELIVERY_VARS.items():
+        value = text(name, str(DOGRAH_DELIVERY_DEFAULTS[key])) or ""
+        if not value.isdigit() or int(value) < 1:
+            problems.append(f"{name} must be a whole number of at least 1, got {value!r}")
+        else:
+            policy[key] = int(value)
     if problems:
         raise SettingsError("; ".join(problems))
     return ProducerSettings(
@@ -82,4 +105,5 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> ProducerSetti
         max_attempts=max_attempts,
         # The same fallbacks as Dograh's api.constants.BACKEND_API_ENDPOINT.
         backend_api_endpoint=text("BACKEND_API_ENDPOINT", None) or text("PUBLIC_BASE_URL", None) or "http://localhost:8000",
+        retry_policy=policy if keep == "true" else None,
     )

@@ -47,6 +47,7 @@ class PublishRunTest(unittest.TestCase):
         detail = json.loads(entry["Detail"])
         self.assertEqual((detail["organization_id"], detail["workflow_run_id"]), (42, 1234))
         self.assertEqual(detail["recording_url"], "https://dograh.example.com/api/v1/public/download/workflow/tok-abc/recording")
+        self.assertEqual(detail["workflow_definition"]["nodes"][1]["data"]["retry_config"]["max_attempts"], 5)
         self.assertEqual(result, {RESULT_KEY: {"status": "published", "event_id": "ev-0", "bus": "dograh", "published_at": CREATED_AT.isoformat(), "definition_cut_to_webhook_nodes": False}})
 
     def test_mode_shadow_publishes_under_the_shadow_detail_type_and_records_nothing(self):

@@ -10,7 +10,9 @@ from eventbridge_webhooks.detail import (
     entry_bytes,
     fit_detail,
     recording_storage_key,
+    with_retry_policy,
 )
+from eventbridge_webhooks.settings import DOGRAH_DELIVERY_DEFAULTS
 
 from .fakes import CREATED_AT, definition, make_run, webhook_node
 
@@ -83,6 +85,34 @@ class BuildDetailTest(unittest.TestCase):
         self.assertEqual(recording_storage_key({"recordings": {"bot": {"storage_key": "b"}}}, "bot"), "b")
         self.assertIsNone(recording_storage_key({"recordings": ["user"]}, "user"))
         self.assertIsNone(recording_storage_key({}, "user"))
+
+
+class RetryPolicyTest(unittest.TestCase):
+    """Dograh retries every delivery; its nodes have no retry_config, which in the pipeline means one attempt."""
+
+    def test_a_webhook_node_without_retry_config_gets_dograhs(self):
+        defn = with_retry_policy(definition(webhook_node("n1", "https://x/h")), DOGRAH_DELIVERY_DEFAULTS)
+        data = defn["nodes"][1]["data"]
+        self.assertEqual(data["retry_config"], {"max_attempts": 5, "backoff": "exponential", "initial_delay_seconds": 30, "max_delay_seconds": 600})
+        self.assertEqual(data["timeout_seconds"], 30)
+        self.assertEqual(defn["nodes"][0], definition()["nodes"][0])
+        self.assertEqual(defn["viewport"], {"x": 0, "y": 0, "zoom": 1})
+
+    def test_a_node_with_its_own_keeps_it(self):
+        own = {"max_attempts": 2, "backoff": "fixed", "initial_delay_seconds": 5}
+        defn = with_retry_policy(definition(webhook_node("n1", "https://x/h", retry_config=own, timeout_seconds=3)), DOGRAH_DELIVERY_DEFAULTS)
+        self.assertEqual((defn["nodes"][1]["data"]["retry_config"], defn["nodes"][1]["data"]["timeout_seconds"]), (own, 3))
+
+    def test_limits_are_the_pipelines(self):
+        defn = with_retry_policy(definition(webhook_node("n1", "https://x/h")), {"max_attempts": 40, "base_delay_seconds": 1, "max_delay_seconds": 99999, "timeout_seconds": 60})
+        data = defn["nodes"][1]["data"]
+        self.assertEqual((data["retry_config"]["max_attempts"], data["retry_config"]["max_delay_seconds"]), (25, 43200))
+        self.assertNotIn("timeout_seconds", data)
+
+    def test_without_a_policy_the_definition_is_sent_as_it_is(self):
+        defn = definition(webhook_node("n1", "https://x/h"))
+        self.assertEqual(with_retry_policy(defn, None), defn)
+        self.assertEqual(detail_of(make_run(), defn=defn)["workflow_definition"], defn)
 
 
 class FitDetailTest(unittest.TestCase):

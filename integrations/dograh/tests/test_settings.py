@@ -33,11 +33,16 @@ class SettingsTest(unittest.TestCase):
     def test_backend_endpoint_falls_back_as_dograhs_does(self):
         self.assertEqual(settings_from_env({"PUBLIC_BASE_URL": "https://pub.example.com"}).backend_api_endpoint, "https://pub.example.com")
 
+    def test_dograhs_retry_policy_by_default_from_its_own_variables(self):
+        self.assertEqual(settings_from_env({}).retry_policy, {"max_attempts": 5, "base_delay_seconds": 30, "max_delay_seconds": 600, "timeout_seconds": 30})
+        self.assertEqual(settings_from_env({"WEBHOOK_DELIVERY_MAX_ATTEMPTS": "8"}).retry_policy["max_attempts"], 8)
+        self.assertIsNone(settings_from_env({"DOGRAH_EVENTBRIDGE_KEEP_DOGRAH_RETRIES": "false"}).retry_policy)
+
     def test_names_every_bad_variable_at_once(self):
         with self.assertRaises(SettingsError) as caught:
-            settings_from_env({"DOGRAH_WEBHOOKS_DELIVERY": "both", "DOGRAH_EVENTBRIDGE_MAX_ATTEMPTS": "0", "DOGRAH_EVENTBRIDGE_ENDPOINT_URL": "127.0.0.1:4010"})
+            settings_from_env({"DOGRAH_WEBHOOKS_DELIVERY": "both", "DOGRAH_EVENTBRIDGE_MAX_ATTEMPTS": "0", "DOGRAH_EVENTBRIDGE_ENDPOINT_URL": "127.0.0.1:4010", "WEBHOOK_DELIVERY_BASE_DELAY_SECONDS": "-1"})
         message = str(caught.exception)
-        for name in ("DOGRAH_WEBHOOKS_DELIVERY must be one of dograh, shadow, eventbridge, got 'both'", "DOGRAH_EVENTBRIDGE_MAX_ATTEMPTS", "DOGRAH_EVENTBRIDGE_ENDPOINT_URL"):
+        for name in ("DOGRAH_WEBHOOKS_DELIVERY must be one of dograh, shadow, eventbridge, got 'both'", "DOGRAH_EVENTBRIDGE_MAX_ATTEMPTS", "DOGRAH_EVENTBRIDGE_ENDPOINT_URL", "WEBHOOK_DELIVERY_BASE_DELAY_SECONDS"):
             self.assertIn(name, message)
 
 
