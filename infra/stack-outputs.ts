@@ -33,6 +33,8 @@ export const STACK_OUTPUTS = {
   deliverLogGroupName: 'DeliverLogGroupName',
   dashboardName: 'DashboardName',
   alarmTopicArn: 'AlarmTopicArn',
+  /** The producer's IAM policy (events:PutEvents on the bus, for the rule's source only) as JSON: put it on Dograh's role. */
+  producerPolicy: 'ProducerPolicy',
 } as const;
 
 /** One of the output keys above. */

@@ -770,6 +770,26 @@ export class WebhookDelivery extends Construct {
   }
 
   /**
+   * The producer's permission: `events:PutEvents` on this construct's bus only, and only for
+   * events whose `source` is the one the rule matches (the `events:source` condition key), so a
+   * producer's credentials cannot pose as another source on a shared bus. Give it Dograh's role.
+   */
+  grantPutEvents(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['events:PutEvents'], resourceArns: [this.bus.eventBusArn], conditions: this.putEventsConditions() });
+  }
+
+  /** The same permission as an IAM policy document, for a producer outside this CDK app (the `ProducerPolicy` output). */
+  producerPolicyDocument(): iam.PolicyDocument {
+    return new iam.PolicyDocument({
+      statements: [new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [this.bus.eventBusArn], conditions: this.putEventsConditions() })],
+    });
+  }
+
+  private putEventsConditions(): Record<string, Record<string, string>> {
+    return { StringEquals: { 'events:source': this.eventSource } };
+  }
+
+  /**
    * Adds the outputs the `webhooks` CLI reads (keys in `stack-outputs.ts`) to the enclosing stack.
    * The keys are fixed, so call it at most once per stack.
    */
@@ -794,6 +814,7 @@ export class WebhookDelivery extends Construct {
       deliverLogGroupName: this.deliverLogGroup.logGroupName,
       dashboardName: this.dashboard.dashboardName,
       alarmTopicArn: this.alarmTopic.topicArn,
+      producerPolicy: stack.toJsonString(this.producerPolicyDocument()),
     };
     const outputs: Partial<Record<StackOutputKey, CfnOutput>> = {};
     for (const [name, key] of Object.entries(STACK_OUTPUTS) as [keyof typeof STACK_OUTPUTS, StackOutputKey][]) {

@@ -2,8 +2,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { DependencyGroup } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
 import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, RenderConfigSchema } from '../../shared/config/config.ts';
@@ -447,6 +449,35 @@ describe('dashboard and saved queries', () => {
     expect(query('failuresByEndpointHost').QueryString).toMatch(/by endpoint_host, error_class, status_code/);
     expect(query('deliveryStory')).toMatchObject({ Name: `${DEFAULT_STACK_NAME}/delivery-story`, LogGroupNames: logGroupNames });
     expect(query('deliveryStory').QueryString).toMatch(/filter delivery_id = ".+"\n\| sort @timestamp asc/);
+  });
+});
+
+describe('producer permission (grantPutEvents, the ProducerPolicy output)', () => {
+  const busArn = 'arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default';
+  const expected = { Effect: 'Allow', Action: 'events:PutEvents', Resource: busArn, Condition: { StringEquals: { 'events:source': 'dograh.workflows' } } };
+
+  it('grants events:PutEvents on the bus only, for the rule\'s source only', () => {
+    // A grantee that keeps what it is given: the grant adds no resource to the shared stack.
+    const statements: iam.PolicyStatement[] = [];
+    const principal = new (class extends iam.PrincipalBase {
+      readonly policyFragment = new iam.ArnPrincipal('arn:aws:iam::123456789012:role/dograh-worker').policyFragment;
+      override addToPrincipalPolicy(statement: iam.PolicyStatement): iam.AddToPrincipalPolicyResult {
+        statements.push(statement);
+        return { statementAdded: true, policyDependable: new DependencyGroup() };
+      }
+      override dedupeString(): string | undefined {
+        return 'producer-test';
+      }
+    })();
+    const grant = delivery.grantPutEvents(principal);
+    expect(grant.success).toBe(true);
+    expect(statements.map((st) => JSON.parse(flatten(stack.resolve(stack.toJsonString(st.toStatementJson())))))).toEqual([expected]);
+  });
+
+  it('is a stack output as a policy document Dograh\'s role can take as it is', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const document = JSON.parse(flatten(outputs[STACK_OUTPUTS.producerPolicy]!.Value));
+    expect(document).toEqual({ Version: '2012-10-17', Statement: [expected] });
   });
 });
 
