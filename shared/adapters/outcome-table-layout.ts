@@ -28,6 +28,7 @@ export const FAILURE_SUMMARY_ATTRIBUTES = [
   'updated_at',
   'request_kept',
   'reconciled_at',
+  'stranded',
 ] as const;
 
 /** Partitions of the pending index: enough that no one index partition takes a hot write load. */
