@@ -714,4 +714,52 @@ describe('cost', () => {
     // DynamoDB returns the old item with the failure; dynalite ignores that, so one GetItem reads it.
     expect(store.stats.reads - reads).toBeLessThanOrEqual(1);
   });
+
+  it('takes 2 write requests for a takeover after a crash: the refused claim and the takeover', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const before = store.stats.writes;
+    await store.claim(msg, T0 + LEASE_MS, LEASE_MS);
+    expect(store.stats.writes - before).toBe(2);
+  });
+
+  it('keeps a delivered record out of the pending index, and a delivery in flight in it', async () => {
+    const done = message({ node_id: 'done' });
+    const flying = message({ node_id: 'flying' });
+    await store.claim(done, T0, LEASE_MS);
+    await store.recordAttempt(done, attempt(1, T0), { status: 'delivered' }, T0 + 100);
+    await store.claim(flying, T0, LEASE_MS);
+    expect(await store.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([flying.delivery_id]);
+    // Not yet past its lease: not a candidate.
+    expect(await store.listPending(T0 + LEASE_MS - 1, 100)).toEqual([]);
+  });
+});
+
+describe('reconciler writes', () => {
+  it('markRequeued notes the time and moves pending_until, only if it is still what was read', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
+    const seen = { pending_until: (await store.get(msg.delivery_id))!.pending_until! };
+    expect(seen.pending_until).toBe('2024-05-01T12:00:30.000Z');
+    expect(await store.markRequeued(msg.delivery_id, T0 + 100_000, seen)).toBe(true);
+    expect(await store.markRequeued(msg.delivery_id, T0 + 100_001, seen)).toBe(false);
+    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'retrying', pending_until: '2024-05-01T12:01:40.000Z', reconciled_at: ['2024-05-01T12:01:40.000Z'] });
+  });
+
+  it('failStranded fails it into the failure indexes, out of the pending index, with no dead-letter mark', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const seen = { pending_until: (await store.get(msg.delivery_id))!.pending_until! };
+    expect(await store.failStranded(msg.delivery_id, 'reconciler: lost', T0 + 200_000, seen)).toBe(true);
+    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'failed', stranded: true, last_error: 'reconciler: lost', dead_letter_pending: false, pending_until: null, lease_until: null });
+    expect(await store.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([]);
+    const [listed] = await store.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z', organizationId: 'org-1' });
+    expect(listed).toMatchObject({ delivery_id: msg.delivery_id, stranded: true });
+    // Final now: neither write applies again.
+    expect(await store.failStranded(msg.delivery_id, 'again', T0 + 300_000, { pending_until: seen.pending_until })).toBe(false);
+    // A reopen clears the stranded mark and puts it back in the pending index.
+    await store.reopen(msg.delivery_id, T0 + 400_000);
+    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'pending', stranded: false, pending_until: '2024-05-01T12:06:40.000Z' });
+  });
 });
