@@ -9,6 +9,8 @@ import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/eve
 import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
 import { startEventIntake, type BusEvent, type EventIntake } from './event-intake.ts';
 import { startLocalStack, LOCAL_TABLE_NAME, type LocalStack } from './local-stack.ts';
+import { startLocalReconciler } from './local-reconciler.ts';
+import { createLogger } from '../shared/observability/logger.ts';
 import { startSampleReceiver, type SampleReceiver } from './sample-receiver.ts';
 import { removeDevState, writeDevState } from './target.ts';
 
@@ -57,6 +59,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     ...(options.logSink === undefined ? {} : { logSink: options.logSink, logLevel: 'debug' as const }),
     adaptDeliverDeps: (deps) => ({ ...deps, store: showing(deps.store, say, paint) }),
   });
+  // Stuck deliveries (no queue message left, e.g. after a crash) found and put back on a timer, as the scheduled Lambda does.
+  const reconciler = startLocalReconciler({
+    sqs: stack.sqs, dynamo: stack.dynamo, queueUrl: stack.queues.delivery.url, tableName: LOCAL_TABLE_NAME,
+    log: createLogger({ base: { function: 'reconcile' }, sink: options.logSink ?? (() => undefined) }),
+    onReport: (r) => say(paint(33, `⟲ reconciler: ${r.requeued.length} stuck put back on the queue, ${r.failed.length} failed (webhooks failures --local)`)),
+  });
   const receiver = options.receiverPort === null ? undefined : await startSampleReceiver(options.receiverPort, (line) => say(paint(36, line)));
   const intake = await startEventIntake({
     port: options.port,
@@ -90,6 +98,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     stack,
     receiver,
     async stop() {
+      await reconciler.stop();
       await intake.close();
       await receiver?.close();
       await stack.stop();

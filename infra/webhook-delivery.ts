@@ -15,7 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { OUTCOME_TABLE } from '../shared/adapters/outcome-table-layout.ts';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, RenderConfigSchema } from '../shared/config/config.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../shared/config/config.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { METRIC } from '../shared/observability/metrics.ts';
@@ -243,6 +243,11 @@ export class WebhookDelivery extends Construct {
   readonly deliverLogGroup: logs.LogGroup;
   /** The deliver function's SQS event source mapping. */
   readonly deliverEventSource: lambda.EventSourceMapping;
+  /** The reconciler: finds stuck deliveries on a schedule and puts them back on the queue. */
+  readonly reconcileFunction: nodejs.NodejsFunction;
+  readonly reconcileLogGroup: logs.LogGroup;
+  /** The schedule that invokes the reconciler. */
+  readonly reconcileSchedule: events.Rule;
   /** Where every alarm sends ALARM and OK notifications. */
   readonly alarmTopic: sns.ITopic;
   /** The alarms, by name. */
@@ -627,6 +632,78 @@ export class WebhookDelivery extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: `Over ${failureRateThresholdPercent}% of deliveries failed for good in 2 of the last 3 five-minute periods. One broken customer endpoint or a wide outage: run the "failures by endpoint host" query.`,
     });
+    // --- Reconciler: stuck deliveries back on the queue ---------------------------------------
+    // Every RECONCILE_EVERY, a scheduled function reads the sparse pending index (a Query per
+    // shard, never a Scan) for deliveries non-final past their lease or due time plus the
+    // grace, and puts each back on the delivery queue from its kept request, or fails it
+    // with its reason. Its own block: log group, role, function, schedule, alarms.
+    const reconcileEnvironment = {
+      [ENV.deliveryQueueUrl]: this.deliveryQueue.queueUrl,
+      [ENV.outcomeTableName]: this.table.tableName,
+      [ENV.outcomeRetentionDays]: String(outcomeRetentionDays),
+      [ENV.reconcileGraceSeconds]: String(RECONCILE_GRACE.toSeconds()),
+      [ENV.metricsNamespace]: this.metricsNamespace,
+      [ENV.logLevel]: logLevel,
+    } satisfies FunctionEnvironment<typeof ReconcileConfigSchema>;
+    const reconcileProblems = checkEnvironment('reconcile', ReconcileConfigSchema, reconcileEnvironment);
+    if (reconcileProblems.length > 0) {
+      throw new Error(`WebhookDelivery ${this.node.path}: invalid function environment:\n- ${reconcileProblems.join('\n- ')}`);
+    }
+    this.reconcileLogGroup = new logs.LogGroup(this, 'ReconcileLogGroup', { retention: logRetention });
+    const reconcileRole = new iam.Role(this, 'ReconcileRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Dograh webhooks reconciler: reads the pending index, re-enqueues or fails stuck deliveries',
+      inlinePolicies: {
+        reconcile: new iam.PolicyDocument({
+          statements: [
+            writeLogs(this.reconcileLogGroup),
+            new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.table.tableArn}/index/${OUTCOME_TABLE.indexes.pending.name}`] }),
+            new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [this.table.tableArn] }),
+            new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deliveryQueue.queueArn] }),
+          ],
+        }),
+      },
+    });
+    this.reconcileFunction = new nodejs.NodejsFunction(this, 'ReconcileFunction', {
+      ...common,
+      description: 'Dograh webhooks: puts deliveries stuck with no queue message back on the queue, or fails them with the reason',
+      entry: fileURLToPath(new URL('../functions/reconcile/handler.ts', import.meta.url)),
+      memorySize: 256,
+      timeout: Duration.minutes(2),
+      role: reconcileRole,
+      logGroup: this.reconcileLogGroup,
+      environment: { ...reconcileEnvironment, NODE_OPTIONS: '--enable-source-maps' },
+      // One run at a time; a missed run is made up by the next one.
+      reservedConcurrentExecutions: 1,
+      retryAttempts: 0,
+    });
+    this.reconcileSchedule = new events.Rule(this, 'ReconcileSchedule', {
+      description: 'Dograh webhooks: run the reconciler',
+      schedule: events.Schedule.rate(RECONCILE_EVERY),
+      targets: [new targets.LambdaFunction(this.reconcileFunction, { retryAttempts: 0 })],
+    });
+    const reconciled = (action: string): cloudwatch.Metric =>
+      new cloudwatch.Metric({ namespace: this.metricsNamespace, metricName: METRIC.reconciled, dimensionsMap: { Action: action }, ...sumOver5Minutes });
+    addAlarm(
+      'Reconciled',
+      anyOf(
+        new cloudwatch.MathExpression({
+          label: 'Deliveries found stuck by the reconciler',
+          expression: 'FILL(requeued, 0) + FILL(failed, 0)',
+          usingMetrics: { requeued: reconciled('requeued'), failed: reconciled('failed') },
+          period: fiveMinutes,
+        }),
+        'The reconciler found deliveries stuck with no queue message (a purged queue, a message past retention, an operator mistake) and put them back on the queue or failed them. `webhooks failures` lists the ones it failed; its log group says which it put back.',
+      ),
+    );
+    addAlarm(
+      'ReconcileErrors',
+      anyOf(
+        this.reconcileFunction.metricErrors(sumOver5Minutes),
+        'The reconciler crashed or timed out: stuck deliveries are not being found. Read the reconcile log group.',
+      ),
+    );
+
     this.alarms = alarms;
 
     // --- Dashboard ----------------------------------------------------------------------------
@@ -851,6 +928,10 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
  * the functions then run the exact versions the lockfile pins and the integration tests exercise,
  * a runtime SDK update cannot change their behaviour, and tree-shaking keeps only the clients used.
  */
+/** How often the reconciler runs, and how far past its lease or due time a delivery counts as stuck. */
+const RECONCILE_EVERY = Duration.minutes(5);
+const RECONCILE_GRACE = Duration.minutes(15);
+
 const BUNDLING = {
   format: nodejs.OutputFormat.ESM,
   target: 'node24',

@@ -41,6 +41,10 @@ export type FailureEntry = Pick<
   readonly error: string | null;
   /** Whether `webhooks replay` can send it again. */
   readonly replayable: boolean;
+  /** Times the reconciler put it back on the queue after its message was lost. */
+  readonly reconciled: number;
+  /** Failed by the reconciler: its message was lost and could not be rebuilt. */
+  readonly stranded: boolean;
 };
 
 export function registerFailures(program: Command): void {
@@ -61,6 +65,8 @@ export function registerFailures(program: Command): void {
 Columns: TIME (UTC) when the delivery became final; ORG, WORKFLOW, RUN, NODE whose webhook it is;
 ENDPOINT the receiver's host; CODE its last HTTP status (- when no answer: timeout, refused, blocked);
 ERROR why it failed (cut to ${ERROR_WIDTH} characters; --json has it all); ATTEMPTS used of allowed;
+RECONCILED whether the reconciler found it stuck with no queue message: "failed" (it could not be
+rebuilt), or how many times it put it back on the queue (- never);
 DELIVERY ID for "webhooks inspect" and "webhooks replay".
 
 ${TARGET_HELP}
@@ -139,6 +145,8 @@ function toEntry(record: DeliveryRecord): FailureEntry {
     max_attempts: record.max_attempts,
     delivery_id: record.delivery_id,
     replayable: record.request_kept,
+    reconciled: record.reconciled_at?.length ?? 0,
+    stranded: record.stranded === true,
   };
 }
 
@@ -162,6 +170,7 @@ function printTable(
     r.last_status_code === null ? '-' : style.red(String(r.last_status_code)),
     truncate(oneLine(r.last_error ?? ''), ERROR_WIDTH),
     `${r.attempts}/${r.max_attempts}`,
+    reconciledMark(r, style),
     r.delivery_id,
   ]);
   const lines = table(
@@ -175,6 +184,7 @@ function printTable(
       { header: 'CODE', align: 'right' },
       { header: 'ERROR' },
       { header: 'ATTEMPTS', align: 'right' },
+      { header: 'RECONCILED' },
       { header: 'DELIVERY ID' },
     ],
     rows,
@@ -184,4 +194,11 @@ function printTable(
   lines.push('', `${plural(records.length, 'failure')} ${window}${more}`);
   lines.push(style.dim(`read one with: webhooks inspect <DELIVERY ID>${context.again}`));
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The RECONCILED column: what the reconciler did with a delivery whose queue message was lost. */
+function reconciledMark(r: DeliveryRecord, style: ReturnType<typeof createStyle>): string {
+  if (r.stranded === true) return style.yellow('failed');
+  const times = r.reconciled_at?.length ?? 0;
+  return times === 0 ? '-' : style.yellow(`${times}x requeued`);
 }

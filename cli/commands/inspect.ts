@@ -98,25 +98,52 @@ function story(r: DeliveryRecord, style: Style, again: string): string[] {
   if (r.final_at !== null) lines.push(field('final', `${formatTime(r.final_at)} UTC`));
   if (r.next_attempt_at !== null) lines.push(field('next attempt', `${formatTime(r.next_attempt_at)} UTC`));
   if (r.last_error !== null) lines.push(field('last error', oneLine(r.last_error)));
+  if ((r.reconciled_at?.length ?? 0) > 0) lines.push(field('reconciled', `put back on the queue ${r.reconciled_at?.length} time(s), last ${formatTime(r.reconciled_at?.at(-1) ?? '')} UTC (its message was lost)`));
   lines.push(field('what next', nextStep(r, again)));
   lines.push('', style.bold('attempts'));
   lines.push(...timeline(r, style));
   return lines;
 }
 
-/** What an operator can do about this delivery. */
-function nextStep(r: DeliveryRecord, again: string): string {
+/**
+ * What an operator can do about this delivery, by how it failed: the fix for a
+ * missing credential is the credential, not the endpoint; a request that can never
+ * be sent as it is needs its node fixed, not a replay of the same request.
+ */
+export function nextStep(r: DeliveryRecord, again: string, nowMs = Date.now()): string {
+  const replay = r.request !== null ? `webhooks replay ${r.delivery_id}${again} (or webhooks redrive${again})` : `webhooks redrive${again} (no rendered request is kept here to replay)`;
   switch (r.status) {
     case 'delivered':
       return 'nothing: the endpoint took it';
     case 'skipped':
       return 'nothing: the node is disabled';
-    case 'failed':
-      if (r.attempt_log.length === 0) return 'it never reached the endpoint: fix the node, then emit its run again';
-      if (r.request !== null) return `fix the endpoint, then: webhooks replay ${r.delivery_id}${again} (or webhooks redrive${again})`;
-      return `fix the endpoint, then: webhooks redrive${again} (no rendered request is kept here to replay)`;
-    default:
+    case 'failed': {
+      if (r.stranded === true) return 'its queue message was lost and it could not be rebuilt: emit its run again (a copy of its message starts a new series)';
+      const last = r.attempt_log.at(-1);
+      if (last === undefined) return 'it never reached the endpoint: fix the node, then emit its run again';
+      switch (last.error_class) {
+        case 'credential':
+          return `fix the credential (its secret in Secrets Manager is missing, unreadable or of the wrong shape), then: ${replay}`;
+        case 'blocked':
+        case 'invalid':
+          return 'this request can never be sent as it is (address, scheme or header not allowed): fix the node\'s endpoint URL or headers, then emit its run again';
+        case 'http_permanent':
+          if (last.status_code === 401 || last.status_code === 403) return `the endpoint refused the credential (${last.status_code}): update the secret or the endpoint's keys, then: ${replay}`;
+          return `the endpoint refused the request (${last.status_code ?? 'permanent error'}): fix the receiver or the node's payload, then: ${replay}`;
+        case 'http_transient':
+        case 'timeout':
+        case 'connection':
+          return `the endpoint kept failing for ${r.attempts} attempts: fix the endpoint, then: ${replay}`;
+        default:
+          return `read the last error, fix its cause, then: ${replay}`;
+      }
+    }
+    default: {
+      const due = r.pending_until == null ? Number.NaN : Date.parse(r.pending_until);
+      // Far past when it should have moved: its queue message is most likely gone.
+      if (due + 5 * 60_000 < nowMs) return `it looks stuck (nothing has moved it since ${formatTime(r.pending_until ?? '')} UTC): the reconciler puts it back on the queue, or fails it with the reason, within its next runs`;
       return 'wait: it is still being delivered';
+    }
   }
 }
 

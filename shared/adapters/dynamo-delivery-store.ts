@@ -7,6 +7,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { decideClaim, mayReopen, type DeliveryState } from '../domain/delivery-state.ts';
 import { DeliveryMessageSchema, FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
@@ -19,7 +21,7 @@ import type {
   ErrorClass,
   FailureQuery,
 } from '../ports/delivery-store.ts';
-import { OUTCOME_TABLE } from './outcome-table-layout.ts';
+import { OUTCOME_TABLE, PENDING_SHARDS } from './outcome-table-layout.ts';
 
 /** Requests sent to DynamoDB since the store was made; a conditional write that fails still counts (and is billed). */
 export interface DeliveryStoreStats {
@@ -100,6 +102,15 @@ const A = {
   /** Set with a final failure until its message is on the dead-letter queue. */
   deadLetterPending: 'dead_letter_pending',
   expiresAt: OUTCOME_TABLE.ttlAttribute,
+  /** The id of the claim that took the attempt in flight: a retried claim recognises its own. */
+  claimId: 'claim_id',
+  /** Pending index keys: set while non-final, removed by a final outcome (sparse). */
+  pendingShard: OUTCOME_TABLE.indexes.pending.partitionKey,
+  pendingUntil: OUTCOME_TABLE.indexes.pending.sortKey,
+  /** ISO times the reconciler put the delivery back on the queue. */
+  reconciledAt: 'reconciled_at',
+  /** Failed by the reconciler: its message was lost and could not be rebuilt. */
+  stranded: 'stranded',
 } as const;
 
 /** Longest text kept per attempt field, so 25 attempts and a few replays stay far below DynamoDB's 400 KB item limit. */
@@ -152,7 +163,44 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     return error.Item ?? (await readItem(deliveryId));
   }
 
+  /**
+   * The claim: one conditional UpdateItem that starts the next attempt (the rules are
+   * `decideClaim`; this is their condition). When it is refused, the item as it was decides
+   * why: a retried request of this very claim finds its own claim id (the answer of the first
+   * try was lost) and gets its attempt back; an attempt whose worker died is taken over with a
+   * second conditional write, under its own number.
+   */
   async function claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim> {
+    const claimId = randomUUID();
+    let item: Item | undefined;
+    try {
+      counts.writes += 1;
+      const out = await client.send(nextAttemptUpdate(message, claimId, nowMs, leaseMs));
+      const attempt = num(out.Attributes?.[A.attempts]);
+      if (attempt === undefined) throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
+      return { kind: 'claimed', attempt };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      item = await itemAfterConflict(error, message.delivery_id);
+    }
+    // Gone between the write and the read (TTL): look again, the next claim recreates it.
+    if (item === undefined) return { kind: 'wait', seconds: 1 };
+    const decision = decideClaim(stateOf(item), { maxAttempts: message.retry.max_attempts, claimId }, nowMs);
+    switch (decision.kind) {
+      case 'own':
+        return { kind: 'claimed', attempt: decision.attempt };
+      case 'takeover':
+        return takeOver(message, item, decision.attempt, claimId, nowMs, leaseMs);
+      case 'next':
+        // The item changed between the write and the read: whatever blocked the claim is gone.
+        return { kind: 'wait', seconds: 1 };
+      default:
+        return decision;
+    }
+  }
+
+  /** Starts attempt `attempts + 1`, creating the record on first sight. */
+  function nextAttemptUpdate(message: DeliveryMessage, claimId: string, nowMs: number, leaseMs: number): UpdateItemCommand {
     const e = expression();
     const now = e.v(n(nowMs));
     const creates: [string, AttributeValue][] = [
@@ -171,46 +219,81 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     const set = [
       ...creates.map(([name, value]) => `${e.n(name)} = if_not_exists(${e.n(name)}, ${e.v(value)})`),
       `${e.n(A.attempts)} = if_not_exists(${e.n(A.attempts)}, ${e.v(n(0))}) + ${e.v(n(1))}`,
+      ...leaseSets(e, message, claimId, nowMs, leaseMs),
+    ];
+    const condition = [
+      `attribute_not_exists(${e.n(A.pk)}) OR (`,
+      // 'sending' with its lease over is a lost attempt: taken over by `takeOver`, not counted again.
+      `NOT (${e.n(A.status)} IN (${finalValues(e)}, ${e.v(s('sending'))}))`,
+      `AND (attribute_not_exists(${e.n(A.leaseUntil)}) OR ${e.n(A.leaseUntil)} <= ${now})`,
+      `AND (attribute_not_exists(${e.n(A.nextAttemptAt)}) OR ${e.n(A.nextAttemptAt)} <= ${now})`,
+      `AND ${e.n(A.attempts)} < ${maxAttempts})`,
+    ].join(' ');
+    return new UpdateItemCommand({
+      TableName: tableName,
+      Key: keyOf(message.delivery_id),
+      UpdateExpression: `SET ${set.join(', ')} REMOVE ${e.n(A.nextAttemptAt)}`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: e.names,
+      ExpressionAttributeValues: e.values,
+      ReturnValues: 'UPDATED_NEW',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+  }
+
+  /** What every claim sets besides the count: the lease, its owner, and the pending index keys. */
+  function leaseSets(e: Expression, message: DeliveryMessage, claimId: string, nowMs: number, leaseMs: number): string[] {
+    return [
       // From the message, not kept from the first sight: a fixed run emitted again, or a
       // replay, brings the node's current retry_config with it.
-      `${e.n(A.maxAttempts)} = ${maxAttempts}`,
+      `${e.n(A.maxAttempts)} = ${e.v(n(message.retry.max_attempts))}`,
       `${e.n(A.status)} = ${e.v(s('sending'))}`,
       `${e.n(A.leaseUntil)} = ${e.v(n(nowMs + leaseMs))}`,
+      `${e.n(A.claimId)} = ${e.v(s(claimId))}`,
+      `${e.n(A.pendingShard)} = ${e.v(s(shardOf(message.delivery_id)))}`,
+      `${e.n(A.pendingUntil)} = ${e.v(s(iso(nowMs + leaseMs)))}`,
       `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
       // Refreshed on every write: a delivery retried for days must not expire mid-way
       // and come back as a new record with a fresh attempt count.
       `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
     ];
-    const condition = [
-      `attribute_not_exists(${e.n(A.pk)}) OR (`,
-      `NOT (${e.n(A.status)} IN (${finalValues(e)}))`,
-      `AND (attribute_not_exists(${e.n(A.leaseUntil)}) OR ${e.n(A.leaseUntil)} <= ${now})`,
-      `AND (attribute_not_exists(${e.n(A.nextAttemptAt)}) OR ${e.n(A.nextAttemptAt)} <= ${now})`,
-      // An attempt whose outcome a crash lost ('sending' with its lease over) is taken over
-      // even past max_attempts: losing the delivery is worse than a duplicate the receiver
-      // can spot by its delivery id. The queue's maxReceiveCount bounds a crash loop.
-      `AND (${e.n(A.attempts)} < ${maxAttempts} OR ${e.n(A.status)} = ${e.v(s('sending'))}))`,
-    ].join(' ');
+  }
+
+  /**
+   * Takes over attempt `attempt`, whose lease ran out with no outcome (its worker died, or
+   * its outcome write was lost): the same number again, so a crash never costs an attempt
+   * past `max_attempts`. Held only if the item is still the one read; a retried request of
+   * this write finds its own claim id.
+   */
+  async function takeOver(message: DeliveryMessage, seen: Item, attempt: number, claimId: string, nowMs: number, leaseMs: number): Promise<Claim> {
+    const e = expression();
+    const lease = seen[A.leaseUntil];
+    const condition =
+      `${e.n(A.status)} = ${e.v(s('sending'))} AND ${e.n(A.attempts)} = ${e.v(n(attempt))} AND ` +
+      (lease === undefined ? `attribute_not_exists(${e.n(A.leaseUntil)})` : `${e.n(A.leaseUntil)} = ${e.v(lease)}`);
     try {
       counts.writes += 1;
-      const out = await client.send(
+      await client.send(
         new UpdateItemCommand({
           TableName: tableName,
           Key: keyOf(message.delivery_id),
-          UpdateExpression: `SET ${set.join(', ')} REMOVE ${e.n(A.nextAttemptAt)}`,
+          UpdateExpression: `SET ${leaseSets(e, message, claimId, nowMs, leaseMs).join(', ')}`,
           ConditionExpression: condition,
           ExpressionAttributeNames: e.names,
           ExpressionAttributeValues: e.values,
-          ReturnValues: 'UPDATED_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      const attempt = num(out.Attributes?.[A.attempts]);
-      if (attempt === undefined) throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
       return { kind: 'claimed', attempt };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return refusal(await itemAfterConflict(error, message.delivery_id), nowMs, message.retry.max_attempts);
+      const item = await itemAfterConflict(error, message.delivery_id);
+      if (item === undefined) return { kind: 'wait', seconds: 1 };
+      const again = decideClaim(stateOf(item), { maxAttempts: message.retry.max_attempts, claimId }, nowMs);
+      if (again.kind === 'own') return { kind: 'claimed', attempt: again.attempt };
+      // Another worker took it over first, or it moved on: look again later.
+      if (again.kind === 'final' || again.kind === 'wait' || again.kind === 'exhausted') return again;
+      return { kind: 'wait', seconds: 1 };
     }
   }
 
@@ -220,8 +303,9 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     next: { readonly status: 'delivered' | 'failed' } | { readonly status: 'retrying'; readonly atMs: number },
     nowMs: number,
   ): Promise<void> {
-    // Kept on a final failure, in this same write (no extra request): what `replay` sends again.
-    const request = next.status === 'failed' ? JSON.stringify(message) : undefined;
+    // Kept on a retry and a final failure, in this same write (no extra request): what `replay`
+    // and the reconciler send again. A first-attempt success never pays for it.
+    const request = next.status === 'failed' || next.status === 'retrying' ? JSON.stringify(message) : undefined;
     const keepsRequest = request !== undefined && Buffer.byteLength(request, 'utf8') <= MAX_KEPT_REQUEST_BYTES;
     try {
       counts.writes += 1;
@@ -265,15 +349,16 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
       `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
     ];
-    const remove: string[] = [A.leaseUntil];
+    const remove: string[] = [A.leaseUntil, A.claimId];
     if (attempt.status_code === null) remove.push(A.lastStatusCode);
     else set.push(`${e.n(A.lastStatusCode)} = ${e.v(n(attempt.status_code))}`);
     if (attempt.error_message === null) remove.push(A.lastError);
     else set.push(`${e.n(A.lastError)} = ${e.v(s(truncate(attempt.error_message)))}`);
     if (next.status === 'retrying') {
-      set.push(`${e.n(A.nextAttemptAt)} = ${e.v(n(next.atMs))}`);
+      set.push(`${e.n(A.nextAttemptAt)} = ${e.v(n(next.atMs))}`, `${e.n(A.pendingUntil)} = ${e.v(s(iso(next.atMs)))}`);
+      if (request !== undefined) set.push(`${e.n(A.request)} = ${e.v(s(request))}`, `${e.n(A.requestKept)} = ${e.v({ BOOL: true })}`);
     } else {
-      remove.push(A.nextAttemptAt);
+      remove.push(A.nextAttemptAt, A.pendingShard, A.pendingUntil);
       set.push(`${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`);
       if (next.status === 'failed') {
         set.push(...failureKeys(e, message.organization_id, nowMs));
@@ -371,8 +456,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
       `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
       `${e.n(A.replayedAt)} = list_append(if_not_exists(${e.n(A.replayedAt)}, ${e.v({ L: [] })}), ${e.v({ L: [s(iso(nowMs))] })})`,
+      // Pending again: if the message that is to carry the new series never arrives, the reconciler finds it.
+      `${e.n(A.pendingShard)} = ${e.v(s(shardOf(deliveryId)))}`,
+      `${e.n(A.pendingUntil)} = ${e.v(s(iso(nowMs)))}`,
     ];
-    const remove = [A.nextAttemptAt, A.leaseUntil, A.finalAt, A.failOrg, A.failDay, A.deadLetterPending].map((name) => e.n(name));
+    const remove = [A.nextAttemptAt, A.leaseUntil, A.claimId, A.finalAt, A.failOrg, A.failDay, A.deadLetterPending, A.stranded].map((name) => e.n(name));
     try {
       counts.writes += 1;
       const out = await client.send(
@@ -400,7 +488,9 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           ? 'no such delivery'
           : seen !== undefined && optionalStr(item[A.finalAt]) !== seen.final_at
             ? 'it changed since it was read (reopened or finished by someone else)'
-            : `it is ${str(item[A.status])}; only a delivered or failed delivery can be reopened`;
+            : !mayReopen(str(item[A.status]) as DeliveryStatus)
+              ? `it is ${str(item[A.status])}; only a delivered or failed delivery can be reopened`
+              : 'it changed since it was read';
       throw new DeliveryStateError(deliveryId, reason, { cause: error });
     }
   }
@@ -516,28 +606,105 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     } while (startKey !== undefined && into.length < limit);
   }
 
-  return { stats, claim, recordAttempt, markDeadLettered, recordFinal, reopen, get, listByRun, listFailures };
+  async function listPending(beforeMs: number, limit: number): Promise<string[]> {
+    const index = OUTCOME_TABLE.indexes.pending;
+    const ids: string[] = [];
+    for (let shard = 0; shard < PENDING_SHARDS && ids.length < limit; shard++) {
+      let startKey: Item | undefined;
+      do {
+        counts.reads += 1;
+        const out = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index.name,
+            KeyConditionExpression: '#p = :p AND #until < :before',
+            ExpressionAttributeNames: { '#p': index.partitionKey, '#until': index.sortKey },
+            ExpressionAttributeValues: { ':p': s(shard.toString(16)), ':before': s(iso(beforeMs)) },
+            Limit: limit - ids.length,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const key of out.Items ?? []) ids.push(str(key[A.pk]));
+        startKey = out.LastEvaluatedKey;
+      } while (startKey !== undefined && ids.length < limit);
+    }
+    return ids;
+  }
+
+  /** One conditional write on a pending record, held only if its `pending_until` is still `seen`. */
+  async function updatePending(deliveryId: string, seen: string, build: (e: Expression) => { set: string[]; remove: string[] }): Promise<boolean> {
+    const e = expression();
+    const { set, remove } = build(e);
+    try {
+      counts.writes += 1;
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keyOf(deliveryId),
+          UpdateExpression: `SET ${set.join(', ')}${remove.length === 0 ? '' : ` REMOVE ${remove.map((name) => e.n(name)).join(', ')}`}`,
+          ConditionExpression: `${e.n(A.pendingUntil)} = ${e.v(s(seen))} AND NOT (${e.n(A.status)} IN (${finalValues(e)}))`,
+          ExpressionAttributeNames: e.names,
+          ExpressionAttributeValues: e.values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  function markRequeued(deliveryId: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean> {
+    return updatePending(deliveryId, seen.pending_until, (e) => ({
+      set: [
+        `${e.n(A.pendingUntil)} = ${e.v(s(iso(nowMs)))}`,
+        `${e.n(A.reconciledAt)} = list_append(if_not_exists(${e.n(A.reconciledAt)}, ${e.v({ L: [] })}), ${e.v({ L: [s(iso(nowMs))] })})`,
+        `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
+        `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+      ],
+      remove: [],
+    }));
+  }
+
+  function failStranded(deliveryId: string, reason: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean> {
+    return updatePending(deliveryId, seen.pending_until, (e) => ({
+      set: [
+        `${e.n(A.status)} = ${e.v(s('failed'))}`,
+        `${e.n(A.lastError)} = ${e.v(s(truncate(reason)))}`,
+        `${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`,
+        // The failure indexes' keys, the organization copied from the item itself.
+        `${e.n(A.failOrg)} = ${e.n(A.organizationId)}`,
+        `${e.n(A.failDay)} = ${e.v(s(utcDay(nowMs)))}`,
+        `${e.n(A.stranded)} = ${e.v({ BOOL: true })}`,
+        `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
+        `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+      ],
+      // No message to move to the dead-letter queue: it was lost, which is why this runs.
+      remove: [A.pendingShard, A.pendingUntil, A.leaseUntil, A.nextAttemptAt, A.claimId, A.deadLetterPending],
+    }));
+  }
+
+  return { stats, claim, recordAttempt, markDeadLettered, recordFinal, reopen, get, listByRun, listFailures, listPending, markRequeued, failStranded };
 }
 
 type Item = Record<string, AttributeValue>;
 
-/** Why a claim was refused, from the item as the failed condition saw it. */
-function refusal(item: Item | undefined, nowMs: number, maxAttempts: number): Claim {
-  // Gone between the write and the read (TTL): look again, the next claim recreates it.
-  if (item === undefined) return { kind: 'wait', seconds: 1 };
-  const status = str(item[A.status]) as DeliveryStatus;
-  if (FINAL_STATUSES.has(status)) return { kind: 'final', status };
-  // A lease held by another worker comes before exhaustion: its attempt may still succeed.
-  const leaseUntil = num(item[A.leaseUntil]);
-  if (leaseUntil !== undefined && leaseUntil > nowMs) return { kind: 'wait', seconds: secondsUntil(leaseUntil, nowMs) };
-  const attempts = num(item[A.attempts]) ?? 0;
-  if (status !== 'sending' && attempts >= maxAttempts) return { kind: 'exhausted', attempts };
-  const nextAttemptAt = num(item[A.nextAttemptAt]);
-  if (nextAttemptAt !== undefined && nextAttemptAt > nowMs) {
-    return { kind: 'wait', seconds: secondsUntil(nextAttemptAt, nowMs) };
-  }
-  // The item changed between the write and the read: whatever blocked the claim is gone.
-  return { kind: 'wait', seconds: 1 };
+/** What the state rules read of an item. */
+function stateOf(item: Item): DeliveryState {
+  return {
+    status: str(item[A.status]) as DeliveryStatus,
+    attempts: num(item[A.attempts]) ?? 0,
+    leaseUntilMs: num(item[A.leaseUntil]),
+    nextAttemptAtMs: num(item[A.nextAttemptAt]),
+    claimId: item[A.claimId]?.S,
+  };
+}
+
+/** The pending index partition of a delivery: a cheap, stable spread of its id. */
+export function shardOf(deliveryId: string): string {
+  let h = 0;
+  for (let i = 0; i < deliveryId.length; i++) h = (h * 31 + deliveryId.charCodeAt(i)) >>> 0;
+  return (h % PENDING_SHARDS).toString(16);
 }
 
 /** Whether the item already holds exactly this outcome of this attempt as its latest. */
@@ -552,12 +719,9 @@ function alreadyRecorded(item: Item, attempt: AttemptRecord, status: DeliverySta
   );
 }
 
-function secondsUntil(atMs: number, nowMs: number): number {
-  return Math.max(1, Math.ceil((atMs - nowMs) / 1000));
-}
-
 function toRecord(item: Item): DeliveryRecord {
   const nextAttemptAt = num(item[A.nextAttemptAt]);
+  const leaseUntil = num(item[A.leaseUntil]);
   return {
     delivery_id: str(item[A.pk]),
     organization_id: str(item[A.organizationId]),
@@ -581,6 +745,10 @@ function toRecord(item: Item): DeliveryRecord {
     request: keptRequest(item[A.request]),
     request_kept: item[A.requestKept]?.BOOL === true,
     dead_letter_pending: item[A.deadLetterPending]?.BOOL === true,
+    lease_until: leaseUntil === undefined ? null : iso(leaseUntil),
+    pending_until: optionalStr(item[A.pendingUntil]),
+    reconciled_at: (item[A.reconciledAt]?.L ?? []).map((value) => str(value)),
+    stranded: item[A.stranded]?.BOOL === true,
   };
 }
 

@@ -31,6 +31,8 @@ export interface GuardedHttpSenderOptions {
   readonly lookup?: net.LookupFunction;
   /** Opens a socket. Default: the agent's own (`net.connect`, or `tls.connect` with session reuse). */
   readonly connect?: ConnectFunction;
+  /** A pooled connection idle longer than this is not reused. Default {@link MAX_IDLE_REUSE_MS}. */
+  readonly maxIdleReuseMs?: number;
 }
 
 /** An `HttpSender` that owns keep-alive connection pools. */
@@ -64,6 +66,7 @@ export function createGuardedHttpSender(options: GuardedHttpSenderOptions): Guar
   if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 0) {
     throw new RangeError('maxResponseBytes must be a non-negative integer');
   }
+  const maxIdleReuseMs = options.maxIdleReuseMs ?? MAX_IDLE_REUSE_MS;
   const lookup = guardLookup(options.lookup ?? (dns.lookup as net.LookupFunction), policy);
   const guard: SocketGuard = { policy, lookup, connect: options.connect };
   const agents = {
@@ -88,14 +91,12 @@ export function createGuardedHttpSender(options: GuardedHttpSenderOptions): Guar
         started,
         deadline: started + request.timeoutMs,
       };
-      const first = await exchangeOnce(exchange, true);
-      if (first !== STALE_SOCKET) return first;
-      // The server had closed the pooled connection while it sat idle (typically
-      // while the Lambda was frozen), so the request almost surely never arrived:
-      // one try on a fresh connection. Receivers dedupe on X-Dograh-Delivery-Id anyway.
-      const second = await exchangeOnce(exchange, false);
-      if (second === STALE_SOCKET) throw new NetworkError('connection', `${describe(exchange)}: connection reset`);
-      return second;
+      // One request per attempt, never resent here: a reset after the server read the
+      // request looks the same as a reset of a connection it had closed while idle, so a
+      // resend could deliver the attempt twice with only one on record. Instead no
+      // connection is reused that has sat idle long enough for a server to close it.
+      dropIdleSockets(exchange.agent, Date.now(), maxIdleReuseMs);
+      return exchangeOnce(exchange);
     },
     close(): void {
       agents['http:'].destroy();
@@ -132,7 +133,31 @@ interface Exchange {
   readonly deadline: number;
 }
 
-const STALE_SOCKET = Symbol('stale pooled socket');
+/**
+ * A pooled connection idle longer than this is closed rather than reused: below the
+ * shortest common server keep-alive timeout (Node's 5 s; nginx 75 s, ALB 60 s), so the
+ * server has not closed it first. Wall-clock time, so a Lambda frozen between
+ * invocations finds its old connections too old once it thaws.
+ */
+export const MAX_IDLE_REUSE_MS = 4_000;
+
+/** When each pooled socket became free (set by the agent's keepSocketAlive). */
+const idleSince = new WeakMap<Duplex, number>();
+
+/** Closes the agent's free sockets that have been idle too long, before a request could pick one. */
+function dropIdleSockets(agent: http.Agent, nowMs: number, maxIdleMs: number): void {
+  for (const sockets of Object.values(agent.freeSockets)) {
+    if (sockets === undefined) continue;
+    for (let i = sockets.length - 1; i >= 0; i--) {
+      const socket = sockets[i]!;
+      if (nowMs - (idleSince.get(socket) ?? nowMs) > maxIdleMs) {
+        // Out of the free list first: the agent's own cleanup runs on 'close', later.
+        sockets.splice(i, 1);
+        socket.destroy();
+      }
+    }
+  }
+}
 
 function parseTarget(raw: string): Target {
   let url: URL;
@@ -180,11 +205,10 @@ function buildHeaders(request: OutboundRequest): Record<string, string> {
   return out;
 }
 
-function exchangeOnce(x: Exchange, mayRetryStale: boolean): Promise<HttpResponse | typeof STALE_SOCKET> {
+function exchangeOnce(x: Exchange): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const { request, target } = x;
     let settled = false;
-    let responded = false;
 
     let req: http.ClientRequest;
     try {
@@ -224,16 +248,10 @@ function exchangeOnce(x: Exchange, mayRetryStale: boolean): Promise<HttpResponse
 
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (settled) return;
-      if (mayRetryStale && req.reusedSocket && !responded && isResetCode(error.code)) {
-        settle();
-        resolve(STALE_SOCKET);
-        return;
-      }
       fail(toSendError(error, x));
     });
 
     req.on('response', (res) => {
-      responded = true;
       const chunks: Buffer[] = [];
       let size = 0;
 
@@ -358,12 +376,14 @@ function guardedAgent(Base: typeof http.Agent, secure: boolean, guard: SocketGua
     ): Duplex | null | undefined {
       return openGuarded(guard, secure, options, (o) => super.createConnection(o, callback));
     }
+    // Typed void in @types/node; Node's agent keeps the socket only when this returns true.
+    override keepSocketAlive(socket: net.Socket): void {
+      const kept = (super.keepSocketAlive(socket) as unknown) === true;
+      if (kept) idleSince.set(socket, Date.now());
+      return kept as unknown as void;
+    }
   }
   return new GuardedAgent({ keepAlive: true, scheduling: 'lifo' });
-}
-
-function isResetCode(code: string | undefined): boolean {
-  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 const CONNECTION_CODES = new Set([

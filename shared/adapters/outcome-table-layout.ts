@@ -27,7 +27,12 @@ export const FAILURE_SUMMARY_ATTRIBUTES = [
   'created_at',
   'updated_at',
   'request_kept',
+  'reconciled_at',
+  'stranded',
 ] as const;
+
+/** Partitions of the pending index: enough that no one index partition takes a hot write load. */
+export const PENDING_SHARDS = 16;
 
 /** How an index is projected; `nonKeyAttributes` only with INCLUDE. */
 export interface IndexProjection {
@@ -46,5 +51,14 @@ export const OUTCOME_TABLE = {
     failuresByOrg: { name: 'failures-by-org', partitionKey: 'fail_org', sortKey: 'final_at', projection: 'INCLUDE', nonKeyAttributes: FAILURE_SUMMARY_ATTRIBUTES },
     /** Final failures of every organization, one partition per UTC day (`fail_day`, YYYY-MM-DD). */
     failuresByDay: { name: 'failures-by-day', partitionKey: 'fail_day', sortKey: 'final_at', projection: 'INCLUDE', nonKeyAttributes: FAILURE_SUMMARY_ATTRIBUTES },
+    /**
+     * Non-final deliveries by when they are due to move on (ISO `pending_until`: the lease's end
+     * while sending, the next attempt's due time while retrying), spread over
+     * {@link PENDING_SHARDS} partitions (`pending_shard`). Sparse: a final outcome removes both
+     * keys, so the index holds only what is in flight, and the reconciler reads it with a Query
+     * per shard, never a Scan. Keys only: on the happy path it costs one small index write at
+     * the claim and one delete at the outcome.
+     */
+    pending: { name: 'pending', partitionKey: 'pending_shard', sortKey: 'pending_until', projection: 'KEYS_ONLY', nonKeyAttributes: undefined },
   },
 } as const;

@@ -24,6 +24,7 @@ export const ENV = {
   maxPayloadBytes: 'MAX_PAYLOAD_BYTES',
   metricsNamespace: 'METRICS_NAMESPACE',
   logLevel: 'LOG_LEVEL',
+  reconcileGraceSeconds: 'RECONCILE_GRACE_SECONDS',
 } as const;
 
 /**
@@ -71,6 +72,17 @@ export const DeliverConfigSchema = z.object({
   [ENV.logLevel]: logLevel,
 });
 export type DeliverConfig = z.infer<typeof DeliverConfigSchema>;
+
+export const ReconcileConfigSchema = z.object({
+  [ENV.deliveryQueueUrl]: z.url(),
+  [ENV.outcomeTableName]: z.string().min(1),
+  [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
+  /** Past its lease or due time by this much, a non-final delivery counts as stuck. */
+  [ENV.reconcileGraceSeconds]: int(60, 86_400).default(900),
+  [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
+  [ENV.logLevel]: logLevel,
+});
+export type ReconcileConfig = z.infer<typeof ReconcileConfigSchema>;
 
 /** Parses an environment at cold start; fails naming every bad key at once. */
 export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {

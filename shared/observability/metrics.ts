@@ -26,6 +26,8 @@ export const METRIC = {
   unrecordedSuccess: 'UnrecordedSuccess',
   /** Count: deliveries rendered and queued from run-completed events. */
   renderedDeliveries: 'RenderedDeliveries',
+  /** Count, dimension `Action` (`requeued`, `failed`): deliveries the reconciler found stuck with no queue message. */
+  reconciled: 'Reconciled',
 } as const;
 
 /** Values of the `Outcome` dimension of {@link METRIC}.deliveries. */

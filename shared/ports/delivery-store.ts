@@ -63,6 +63,18 @@ export interface DeliveryRecord {
   readonly request_kept: boolean;
   /** A final failure whose message is not yet on the dead-letter queue (a copy coming back puts it there). */
   readonly dead_letter_pending: boolean;
+  /** ISO end of the lease of the attempt in flight, or null. */
+  readonly lease_until?: string | null;
+  /** ISO time by which a non-final delivery should move on (its key in the pending index), or null when final. */
+  readonly pending_until?: string | null;
+  /** ISO times the reconciler put the delivery back on the queue (its message was lost). */
+  readonly reconciled_at?: readonly string[];
+  /**
+   * Failed by the reconciler because its message was lost and could not be rebuilt: a copy
+   * of the message that comes back (the run emitted again) starts a new series, as for a
+   * delivery that was never sent.
+   */
+  readonly stranded?: boolean;
 }
 
 /** The result of trying to take the next attempt of a delivery. */
@@ -90,8 +102,12 @@ export interface FailureQuery {
 export interface DeliveryStore {
   /**
    * Takes the next attempt, creating the record on first sight. `leaseMs` bounds how long it is
-   * held; an attempt whose lease ran out without an outcome (a crash) is taken over, even past
-   * `max_attempts`. The record's `max_attempts` is the message's: a new series brings its own.
+   * held; an attempt whose lease ran out without an outcome (a crash) is taken over under its
+   * own number (it was counted when first claimed, so `max_attempts` holds). A claim whose write
+   * landed but whose answer was lost, retried, finds its own claim id and gets its attempt back
+   * rather than a wait (no attempt number is burned). The rules are `decideClaim` in
+   * `shared/domain/delivery-state.ts`. The record's `max_attempts` is the message's: a new
+   * series brings its own.
    */
   claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim>;
   /**
@@ -119,6 +135,22 @@ export interface DeliveryStore {
    */
   reopen(deliveryId: string, nowMs: number, seen?: { readonly final_at: string | null }): Promise<DeliveryRecord>;
   get(deliveryId: string): Promise<DeliveryRecord | undefined>;
+  /**
+   * Ids of non-final deliveries whose `pending_until` is before `beforeMs`, oldest first per
+   * shard, at most `limit`: the reconciler's candidates, read from the pending index.
+   */
+  listPending(beforeMs: number, limit: number): Promise<string[]>;
+  /**
+   * The reconciler put the delivery's kept request back on the queue: notes the time and
+   * moves `pending_until` to `nowMs`, only if it is still `seen` (the value the caller read)
+   * and the delivery is not final. False when the record moved on.
+   */
+  markRequeued(deliveryId: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean>;
+  /**
+   * Fails a delivery stuck with no message that cannot be rebuilt (see `stranded`), with
+   * `reason`, under the same condition as `markRequeued`. False when the record moved on.
+   */
+  failStranded(deliveryId: string, reason: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean>;
   listByRun(workflowRunId: number): Promise<DeliveryRecord[]>;
   /** Final failures, newest first, as summaries from the failure indexes: `attempt_log` is empty and `request` null (see `get`). */
   listFailures(query: FailureQuery): Promise<DeliveryRecord[]>;

@@ -83,7 +83,9 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
     // letter, or it never reached the wire (a bad node) and its fixed run was emitted
     // again. Neither can send anything twice: the reopen holds only if the failure is
     // still the one read here.
-    const neverSent = record !== undefined && record.attempts === 0;
+    // A stranded failure (the reconciler found it with its message lost and nothing to rebuild
+    // it from) is as good as never sent for this purpose: a copy of the message came back.
+    const neverSent = record !== undefined && (record.attempts === 0 || record.stranded === true);
     if (record !== undefined && (neverSent || redriven)) {
       try {
         await deps.store.reopen(message.delivery_id, deps.clock.now(), { final_at: record.final_at });
@@ -164,7 +166,7 @@ async function attemptDelivery(
       return 'done';
     case 'retry': {
       const atMs = deps.clock.now() + decision.delaySeconds * 1000;
-      await deps.store.recordAttempt(message, record, { status: 'retrying', atMs }, deps.clock.now());
+      await recordOutcome(message, record, { status: 'retrying', atMs }, log, deps);
       await hide(received, decision.delaySeconds, deps);
       log.warn('attempt failed: will retry', { ...fields, error: record.error_message, retry_in_seconds: decision.delaySeconds });
       deps.metrics.count('Deliveries', 1, { Outcome: 'retrying' });
@@ -172,7 +174,7 @@ async function attemptDelivery(
     }
     case 'fail': {
       const finalAtMs = deps.clock.now();
-      await deps.store.recordAttempt(message, record, { status: 'failed' }, finalAtMs);
+      await recordOutcome(message, record, { status: 'failed' }, log, deps, finalAtMs);
       log.warn('delivery failed', { ...fields, error: record.error_message });
       deps.metrics.count('AttemptsPerDelivery', attempt);
       deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
@@ -188,18 +190,38 @@ async function attemptDelivery(
  * say so loudly and let the message go.
  */
 async function recordSuccess(message: DeliveryMessage, record: AttemptRecord, log: Log, deps: DeliverDeps): Promise<void> {
+  try {
+    await recordOutcome(message, record, { status: 'delivered' }, log, deps);
+  } catch (error) {
+    log.error('delivered, but the outcome could not be recorded: not resending', { attempt: record.attempt, error });
+    deps.metrics.count('UnrecordedSuccess', 1);
+  }
+}
+
+/**
+ * Writes an attempt's outcome, retrying the write as often as `recordRetries`
+ * says: a request went on the wire, and an outcome lost to one DynamoDB fault
+ * would have the message come back and send it again (a permanent failure
+ * resent, a retry sent under a number already used). A state error is not
+ * retried: it repeats however often it is tried (the attempt is no longer ours).
+ * Rejects when every try failed; the caller decides what that means.
+ */
+async function recordOutcome(
+  message: DeliveryMessage,
+  record: AttemptRecord,
+  next: Parameters<DeliveryStore['recordAttempt']>[2],
+  log: Log,
+  deps: DeliverDeps,
+  nowMs?: number,
+): Promise<void> {
   const tries = (deps.recordRetries ?? 3) + 1;
-  for (let i = 1; i <= tries; i++) {
+  for (let i = 1; ; i++) {
     try {
-      await deps.store.recordAttempt(message, record, { status: 'delivered' }, deps.clock.now());
+      await deps.store.recordAttempt(message, record, next, nowMs ?? deps.clock.now());
       return;
     } catch (error) {
-      // A state error repeats however often it is tried: the attempt is no longer ours.
-      if (i === tries || error instanceof DeliveryStateError) {
-        log.error('delivered, but the outcome could not be recorded: not resending', { attempt: record.attempt, error });
-        deps.metrics.count('UnrecordedSuccess', 1);
-        return;
-      }
+      if (i >= tries || error instanceof DeliveryStateError) throw error;
+      log.warn('outcome not recorded: trying the write again', { attempt: record.attempt, outcome: next.status, error });
       await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** i));
     }
   }

@@ -8,7 +8,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { DependencyGroup } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
-import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, RenderConfigSchema } from '../../shared/config/config.ts';
+import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../../shared/config/config.ts';
 import { METRIC } from '../../shared/observability/metrics.ts';
 import { MAX_ATTEMPTS_LIMIT } from '../../shared/schemas/node.ts';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
@@ -307,13 +307,64 @@ describe('least privilege', () => {
   });
 
   it('only EventBridge, through this rule, may invoke render', () => {
-    template.resourceCountIs('AWS::Lambda::Permission', 1);
+    // The other permission is the reconciler's schedule (see "reconciler").
+    template.resourceCountIs('AWS::Lambda::Permission', 2);
     expectResource(template, 'AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       FunctionName: getAtt(delivery.renderFunction, 'Arn'),
       Principal: 'events.amazonaws.com',
       SourceArn: getAtt(delivery.rule, 'Arn'),
     });
+  });
+});
+
+describe('reconciler', () => {
+  it('runs every 5 minutes from a schedule rule that alone may invoke it', () => {
+    const rule = resourceOf(delivery.reconcileSchedule).Properties;
+    expect(rule.ScheduleExpression).toBe('rate(5 minutes)');
+    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: getAtt(delivery.reconcileFunction, 'Arn'), RetryPolicy: { MaximumRetryAttempts: 0 } })]);
+    expectResource(template, 'AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: getAtt(delivery.reconcileFunction, 'Arn'),
+      Principal: 'events.amazonaws.com',
+      SourceArn: getAtt(delivery.reconcileSchedule, 'Arn'),
+    });
+  });
+
+  it('is one run at a time on nodejs24.x, logging to its own group, with an environment ReconcileConfigSchema parses', () => {
+    const props = resourceOf(delivery.reconcileFunction).Properties;
+    expect(props.Runtime).toBe('nodejs24.x');
+    expect(props.ReservedConcurrentExecutions).toBe(1);
+    expect(props.LoggingConfig).toEqual({ LogGroup: ref(delivery.reconcileLogGroup) });
+    const env = withPlaceholders(props.Environment.Variables) as Record<string, string>;
+    const parsed = ReconcileConfigSchema.parse(env);
+    expect(parsed[ENV.reconcileGraceSeconds]).toBe(900);
+    expect(Object.keys(env).sort()).toEqual([...Object.keys(ReconcileConfigSchema.shape), 'NODE_OPTIONS'].sort());
+  });
+
+  it('may query only the pending index, read and update records, and enqueue deliveries', () => {
+    const id = logicalId;
+    expect(allowedPairs(resourceOf(delivery.reconcileFunction.role!))).toEqual(
+      [
+        `logs:CreateLogStream <${id(delivery.reconcileLogGroup)}.Arn>`,
+        `logs:PutLogEvents <${id(delivery.reconcileLogGroup)}.Arn>`,
+        `dynamodb:Query <${id(delivery.table)}.Arn>/index/${OUTCOME_TABLE.indexes.pending.name}`,
+        `dynamodb:GetItem <${id(delivery.table)}.Arn>`,
+        `dynamodb:UpdateItem <${id(delivery.table)}.Arn>`,
+        `sqs:SendMessage <${id(delivery.deliveryQueue)}.Arn>`,
+      ].sort(),
+    );
+  });
+
+  it('alarms on any delivery it finds stuck (the Reconciled metric, both actions) and on its own errors', () => {
+    const props = resourceOf(delivery.alarms.Reconciled!).Properties;
+    const metrics = (props.Metrics as { MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] } } }[]).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []));
+    expect(metrics.map((m) => [m.MetricName, m.Dimensions.map((d) => `${d.Name}=${d.Value}`).join()]).sort()).toEqual([
+      [METRIC.reconciled, 'Action=failed'],
+      [METRIC.reconciled, 'Action=requeued'],
+    ]);
+    expect(props.Threshold).toBe(0);
+    expect(resourceOf(delivery.alarms.ReconcileErrors!).Properties.MetricName).toBe('Errors');
   });
 });
 
@@ -336,9 +387,11 @@ describe('alarms', () => {
         'RenderThrottles',
         'DeliverThrottles',
         'FailureRate',
+        'Reconciled',
+        'ReconcileErrors',
       ].sort(),
     );
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
     for (const name of Object.keys(delivery.alarms)) {
       expect(alarm(name).AlarmActions, name).toEqual([ref(delivery.alarmTopic)]);
       expect(alarm(name).OKActions, name).toEqual([ref(delivery.alarmTopic)]);

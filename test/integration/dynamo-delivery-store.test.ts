@@ -13,6 +13,7 @@ import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
 import { createOutcomeTable, startDynalite } from '../../shared/local/dynalite.ts';
 import type { LocalDynamo } from '../../shared/local/dynalite.ts';
 import type { AttemptRecord } from '../../shared/ports/delivery-store.ts';
+import { faultyDynamoClient } from '../fixtures/lost-answers.ts';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
 const LEASE_MS = 60_000;
@@ -159,6 +160,10 @@ describe('claim', () => {
       request: null,
       request_kept: false,
       dead_letter_pending: false,
+      lease_until: '2024-05-01T12:01:00.000Z',
+      pending_until: '2024-05-01T12:01:00.000Z',
+      reconciled_at: [],
+      stranded: false,
     });
   });
 
@@ -210,16 +215,49 @@ describe('claim', () => {
     expect(await store.claim(msg, T0 + 86_400_000, LEASE_MS)).toEqual({ kind: 'final', status: 'delivered' });
   });
 
-  it('takes over a lost last attempt even past max_attempts, rather than lose the delivery', async () => {
+  it('takes over a lost last attempt under its own number, never past max_attempts', async () => {
     const msg = message({ max_attempts: 2 });
     expect(await store.claim(msg, T0, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
-    // The worker crashed: no outcome. The lease runs out and the redelivered message takes attempt 2.
-    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
-    // Attempt 2 still leased: it may yet succeed, so wait.
-    expect(await store.claim(msg, T0 + LEASE_MS + 1_000, LEASE_MS)).toEqual({ kind: 'wait', seconds: 59 });
-    // Attempt 2 lost too: its outcome is unknown, so a third attempt goes (the queue's maxReceiveCount bounds this).
-    expect(await store.claim(msg, T0 + 2 * LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 3 });
-    expect((await store.get(msg.delivery_id))?.attempts).toBe(3);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 1_000 }, T0 + 500);
+    expect(await store.claim(msg, T0 + 1_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    // The worker crashed: no outcome. The lease runs out and the redelivered message takes attempt 2 over.
+    expect(await store.claim(msg, T0 + 1_000 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    // The taken-over attempt is leased again: it may yet succeed, so wait.
+    expect(await store.claim(msg, T0 + 2_000 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'wait', seconds: 59 });
+    // Lost again: still attempt 2 (the queue's maxReceiveCount bounds a crash loop).
+    expect(await store.claim(msg, T0 + 1_000 + 2 * LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    expect((await store.get(msg.delivery_id))?.attempts).toBe(2);
+  });
+
+  it('hands a retried claim whose first try landed its own attempt, without burning a number', async () => {
+    const msg = message();
+    const lossy = faultyDynamoClient(dynamo.endpoint, { lose: (name, input) => name === 'UpdateItemCommand' && String(input.ConditionExpression).startsWith('attribute_not_exists') });
+    const flaky = createDynamoDeliveryStore({ client: lossy.client, tableName, retentionDays: 30 });
+    // The first try of the claim lands, its answer is lost, the SDK sends it again: the condition
+    // fails on the item the first try wrote, which carries this claim's id.
+    expect(await flaky.claim(msg, T0, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(lossy.log.lost).toBe(1);
+    expect((await store.get(msg.delivery_id))?.attempts).toBe(1);
+    // Another claim (another copy of the message) still waits for the lease.
+    expect(await store.claim(msg, T0 + 1_000, LEASE_MS)).toEqual({ kind: 'wait', seconds: 59 });
+  });
+
+  it('hands a retried takeover whose first try landed its own attempt', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const lossy = faultyDynamoClient(dynamo.endpoint, { lose: (name, input) => name === 'UpdateItemCommand' && String(input.ConditionExpression).startsWith('#status = ') });
+    const flaky = createDynamoDeliveryStore({ client: lossy.client, tableName, retentionDays: 30 });
+    expect(await flaky.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(lossy.log.lost).toBe(1);
+    expect((await store.get(msg.delivery_id))?.lease_until).toBe(new Date(T0 + 2 * LEASE_MS).toISOString());
+  });
+
+  it('lets only one of many concurrent takeovers through', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const claims = await Promise.all(Array.from({ length: 6 }, () => store.claim(msg, T0 + LEASE_MS, LEASE_MS)));
+    expect(claims.filter((c) => c.kind === 'claimed')).toEqual([{ kind: 'claimed', attempt: 1 }]);
+    expect(claims.filter((c) => c.kind === 'wait')).toHaveLength(5);
   });
 
   it('answers exhausted for a delivery waiting to retry with no attempts left', async () => {
@@ -230,10 +268,10 @@ describe('claim', () => {
     expect(await store.claim(msg, T0 + 10, LEASE_MS)).toEqual({ kind: 'exhausted', attempts: 1 });
   });
 
-  it('takes the place of an attempt whose lease ran out without an outcome', async () => {
+  it('takes the place of an attempt whose lease ran out without an outcome, under the same number', async () => {
     const msg = message();
     await store.claim(msg, T0, LEASE_MS);
-    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
+    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
   });
 });
 
@@ -273,13 +311,14 @@ describe('recordAttempt', () => {
   it('refuses an attempt that a later claim overtook', async () => {
     const msg = message();
     await store.claim(msg, T0, LEASE_MS);
-    await store.claim(msg, T0 + LEASE_MS, LEASE_MS);
-    await expect(store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + LEASE_MS + 1)).rejects.toThrow(
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 1_000 }, T0 + 500);
+    await store.claim(msg, T0 + 1_000, LEASE_MS);
+    await expect(store.recordAttempt(msg, attempt(1, T0 + 2), { status: 'delivered' }, T0 + 1_001)).rejects.toThrow(
       DeliveryStateError,
     );
     const stored = await store.get(msg.delivery_id);
     expect(stored?.status).toBe('sending');
-    expect(stored?.attempt_log).toEqual([]);
+    expect(stored?.attempt_log).toHaveLength(1);
   });
 
   it('refuses to record the same attempt twice', async () => {
@@ -309,8 +348,8 @@ describe('recordAttempt', () => {
   it('lets the taker-over of a lost last attempt record its outcome', async () => {
     const msg = message({ max_attempts: 1 });
     await store.claim(msg, T0, LEASE_MS);
-    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
-    const second = attempt(2, T0 + LEASE_MS, { status_code: 503, error_class: 'http_transient', error_message: 'endpoint answered 503', response_snippet: null });
+    expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
+    const second = attempt(1, T0 + LEASE_MS, { status_code: 503, error_class: 'http_transient', error_message: 'endpoint answered 503', response_snippet: null });
     await store.recordAttempt(msg, second, { status: 'failed' }, T0 + LEASE_MS);
     expect(await store.claim(msg, T0 + LEASE_MS + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'failed' });
   });
@@ -330,11 +369,15 @@ describe('the kept request', () => {
     expect(listed?.request).toBeNull();
   });
 
-  it('keeps nothing while a delivery is retrying', async () => {
+  it('keeps the request while a delivery is retrying (the reconciler rebuilds a lost message from it), not on a first claim', async () => {
     const msg = message();
     await store.claim(msg, T0, LEASE_MS);
-    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
     expect((await store.get(msg.delivery_id))?.request).toBeNull();
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
+    expect((await store.get(msg.delivery_id))?.request).toEqual(msg);
+    await store.claim(msg, T0 + 30_000, LEASE_MS);
+    await store.recordAttempt(msg, attempt(2, T0 + 30_000), { status: 'delivered' }, T0 + 31_000);
+    expect((await store.get(msg.delivery_id))).toMatchObject({ request: null, request_kept: false, pending_until: null });
   });
 
   it('drops the kept request when a replayed delivery is delivered', async () => {
@@ -670,5 +713,53 @@ describe('cost', () => {
     expect(store.stats.writes - writes).toBe(1);
     // DynamoDB returns the old item with the failure; dynalite ignores that, so one GetItem reads it.
     expect(store.stats.reads - reads).toBeLessThanOrEqual(1);
+  });
+
+  it('takes 2 write requests for a takeover after a crash: the refused claim and the takeover', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const before = store.stats.writes;
+    await store.claim(msg, T0 + LEASE_MS, LEASE_MS);
+    expect(store.stats.writes - before).toBe(2);
+  });
+
+  it('keeps a delivered record out of the pending index, and a delivery in flight in it', async () => {
+    const done = message({ node_id: 'done' });
+    const flying = message({ node_id: 'flying' });
+    await store.claim(done, T0, LEASE_MS);
+    await store.recordAttempt(done, attempt(1, T0), { status: 'delivered' }, T0 + 100);
+    await store.claim(flying, T0, LEASE_MS);
+    expect(await store.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([flying.delivery_id]);
+    // Not yet past its lease: not a candidate.
+    expect(await store.listPending(T0 + LEASE_MS - 1, 100)).toEqual([]);
+  });
+});
+
+describe('reconciler writes', () => {
+  it('markRequeued notes the time and moves pending_until, only if it is still what was read', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
+    const seen = { pending_until: (await store.get(msg.delivery_id))!.pending_until! };
+    expect(seen.pending_until).toBe('2024-05-01T12:00:30.000Z');
+    expect(await store.markRequeued(msg.delivery_id, T0 + 100_000, seen)).toBe(true);
+    expect(await store.markRequeued(msg.delivery_id, T0 + 100_001, seen)).toBe(false);
+    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'retrying', pending_until: '2024-05-01T12:01:40.000Z', reconciled_at: ['2024-05-01T12:01:40.000Z'] });
+  });
+
+  it('failStranded fails it into the failure indexes, out of the pending index, with no dead-letter mark', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    const seen = { pending_until: (await store.get(msg.delivery_id))!.pending_until! };
+    expect(await store.failStranded(msg.delivery_id, 'reconciler: lost', T0 + 200_000, seen)).toBe(true);
+    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'failed', stranded: true, last_error: 'reconciler: lost', dead_letter_pending: false, pending_until: null, lease_until: null });
+    expect(await store.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([]);
+    const [listed] = await store.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z', organizationId: 'org-1' });
+    expect(listed).toMatchObject({ delivery_id: msg.delivery_id, stranded: true });
+    // Final now: neither write applies again.
+    expect(await store.failStranded(msg.delivery_id, 'again', T0 + 300_000, { pending_until: seen.pending_until })).toBe(false);
+    // A reopen clears the stranded mark and puts it back in the pending index.
+    await store.reopen(msg.delivery_id, T0 + 400_000);
+    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'pending', stranded: false, pending_until: '2024-05-01T12:06:40.000Z' });
   });
 });

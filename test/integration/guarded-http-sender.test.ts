@@ -276,20 +276,19 @@ describe('sending', () => {
     expect(server.connections).toBe(1);
   });
 
-  it('retries once on a fresh connection when a pooled one turns out to be dead', async () => {
+  it('fails, not resends, a request whose pooled connection the server drops (it may have read it)', async () => {
     const perSocket = new WeakMap<net.Socket, number>();
     const server = await startServer((req, res) => {
       const n = (perSocket.get(req.socket) ?? 0) + 1;
       perSocket.set(req.socket, n);
-      // What a server that timed out the idle connection looks like from the client.
       if (n > 1) req.socket.destroy();
       else res.writeHead(200).end('fresh');
     });
     const s = sender();
     await s.send(request({ url: `${server.origin}/1` }));
-    const response = await s.send(request({ url: `${server.origin}/2` }));
-    expect(response.status).toBe(200);
-    expect(server.connections).toBe(2);
+    await expect(s.send(request({ url: `${server.origin}/2` }))).rejects.toMatchObject({ kind: 'connection' });
+    expect(server.received.map((r) => r.url)).toEqual(['/1', '/2']);
+    expect(server.connections).toBe(1);
   });
 });
 
@@ -396,6 +395,42 @@ describe('network failures', () => {
     const message = (error as Error).message;
     expect(message).toContain('127.0.0.1');
     for (const secret of ['secret-path', 'token', 'hunter2', 'top-secret']) expect(message).not.toContain(secret);
+  });
+});
+
+describe('one request per attempt', () => {
+  it('never resends a request whose reused connection was reset after the server read it', async () => {
+    let n = 0;
+    const server = await startServer((req, res) => {
+      n += 1;
+      if (n === 1) {
+        res.writeHead(200);
+        res.end('ok');
+        return;
+      }
+      // Read it whole, then reset: the endpoint saw this request.
+      req.socket.resetAndDestroy();
+    });
+    const s = sender();
+    expect((await s.send(request({ url: `${server.origin}/a` }))).status).toBe(200);
+    const second = s.send(request({ url: `${server.origin}/b` }));
+    await expect(second).rejects.toThrow(NetworkError);
+    await expect(second).rejects.toMatchObject({ kind: 'connection' });
+    // The old sender resent it on a fresh connection: the server would see /b twice.
+    expect(server.received.map((r) => r.url)).toEqual(['/a', '/b']);
+    expect(server.connections).toBe(1);
+  });
+
+  it('does not reuse a pooled connection idle past maxIdleReuseMs, and reuses a fresher one', async () => {
+    const server = await startServer(ok());
+    const s = sender({ maxIdleReuseMs: 50 });
+    await s.send(request({ url: `${server.origin}/1` }));
+    await s.send(request({ url: `${server.origin}/2` }));
+    expect(server.connections).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await s.send(request({ url: `${server.origin}/3` }));
+    expect(server.connections).toBe(2);
+    expect(server.received).toHaveLength(3);
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DeliveryStateError } from '../../shared/errors.ts';
 import type { Claim, DeliveryRecord, DeliveryStore } from '../../shared/ports/delivery-store.ts';
 import { deliverMessage, type DeliverDeps } from '../../shared/use-cases/deliver-message.ts';
 import { fakeDeliverDeps, NOW } from '../fixtures/deliver-deps.ts';
@@ -93,5 +94,64 @@ describe('deliverMessage', () => {
     expect(await deliverMessage(received, { ...d, store })).toBe('done');
     expect(calls).toEqual([`mark ${finalAt}`, `reopen ${finalAt}`]);
     expect(deadLetters).toEqual([]);
+  });
+});
+
+describe('recording an outcome', () => {
+  /** A store whose recordAttempt fails the first `failures` times for `status`, then writes. */
+  function flakyRecords(d: DeliverDeps, status: string, failures: number) {
+    const writes: string[] = [];
+    let left = failures;
+    const store = {
+      ...d.store,
+      recordAttempt: async (_m: unknown, _a: unknown, next: { status: string }) => {
+        if (next.status === status && left > 0) {
+          left -= 1;
+          writes.push(`${next.status}: refused`);
+          throw new Error('ProvisionedThroughputExceededException (injected)');
+        }
+        writes.push(next.status);
+      },
+    } as unknown as DeliveryStore;
+    return { deps: { ...d, store, recordRetries: 3 }, writes };
+  }
+
+  it('retries a failed outcome write, so a permanent failure is recorded and dead-lettered, not sent again', async () => {
+    const { d, deadLetters } = deps({ status: 410 });
+    const { deps: flaky, writes } = flakyRecords(d, 'failed', 1);
+    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, flaky)).toBe('done');
+    expect(writes).toEqual(['failed: refused', 'failed']);
+    expect(deadLetters).toHaveLength(1);
+  });
+
+  it('retries a retrying outcome write before hiding the message', async () => {
+    const { d, delays } = deps({ status: 503 });
+    const { deps: flaky, writes } = flakyRecords(d, 'retrying', 2);
+    const short = body({ max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 60 });
+    expect(await deliverMessage({ body: short, receiptHandle: 'r', receivedAtMs: NOW }, flaky)).toBe('retry');
+    expect(writes).toEqual(['retrying: refused', 'retrying: refused', 'retrying']);
+    expect(delays).toEqual([30]);
+  });
+
+  it('lets the message come back when a failed outcome cannot be written at all, and never dead-letters an unrecorded failure', async () => {
+    const { d, deadLetters } = deps({ status: 410 });
+    const { deps: flaky, writes } = flakyRecords(d, 'failed', 10);
+    await expect(deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, flaky)).rejects.toThrow(/injected/);
+    expect(writes).toHaveLength(4);
+    expect(deadLetters).toEqual([]);
+  });
+
+  it('does not retry a write refused because the attempt is no longer ours', async () => {
+    const { d } = deps({ status: 410 });
+    let tries = 0;
+    const store = {
+      ...d.store,
+      recordAttempt: async () => {
+        tries += 1;
+        throw new DeliveryStateError('whd_x', 'cannot record attempt 1: it is no longer in flight');
+      },
+    } as unknown as DeliveryStore;
+    await expect(deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, { ...d, store })).rejects.toThrow(DeliveryStateError);
+    expect(tries).toBe(1);
   });
 });

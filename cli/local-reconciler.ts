@@ -1,0 +1,70 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { wireReconcileDeps } from '../functions/reconcile/handler.ts';
+import { ENV, parseConfig, ReconcileConfigSchema } from '../shared/config/config.ts';
+import type { Log } from '../shared/use-cases/observability.ts';
+import { reconcile, type ReconcileDeps, type ReconcileReport } from '../shared/use-cases/reconcile.ts';
+
+/** How often `webhooks dev` looks for stuck deliveries. */
+export const LOCAL_RECONCILE_INTERVAL_MS = 30_000;
+/** Locally a stuck delivery is one a minute past its lease or due time (on AWS: 15 min by default). */
+export const LOCAL_RECONCILE_GRACE_MS = 60_000;
+
+export interface LocalReconcilerOptions {
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBClient;
+  readonly queueUrl: string;
+  readonly tableName: string;
+  readonly log: Log;
+  readonly intervalMs?: number;
+  readonly graceMs?: number;
+  /** Told about every run that found something. */
+  readonly onReport?: (report: ReconcileReport) => void;
+  /** Changes the reconciler's dependencies (tests: a clock). */
+  readonly adapt?: (deps: ReconcileDeps) => ReconcileDeps;
+}
+
+export interface LocalReconciler {
+  /** One run now (the timer's runs never overlap it). */
+  runOnce(): Promise<ReconcileReport>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The reconciler of `webhooks dev`: the scheduled Lambda's code, wired by the same
+ * function, on a timer. A run never overlaps the previous one.
+ */
+export function startLocalReconciler(options: LocalReconcilerOptions): LocalReconciler {
+  const config = parseConfig(ReconcileConfigSchema, {
+    [ENV.deliveryQueueUrl]: options.queueUrl,
+    [ENV.outcomeTableName]: options.tableName,
+  });
+  const wired = wireReconcileDeps(config, {
+    sqs: options.sqs,
+    dynamo: options.dynamo,
+    log: options.log,
+    metricsSink: () => undefined,
+  });
+  const deps = (options.adapt ?? ((d) => d))({ ...wired, graceMs: options.graceMs ?? LOCAL_RECONCILE_GRACE_MS });
+  let running: Promise<ReconcileReport> | undefined;
+  const runOnce = async (): Promise<ReconcileReport> => {
+    while (running !== undefined) await running.catch(() => undefined);
+    running = reconcile(deps).finally(() => {
+      running = undefined;
+    });
+    const report = await running;
+    if (report.requeued.length + report.failed.length > 0) options.onReport?.(report);
+    return report;
+  };
+  const timer = setInterval(() => {
+    runOnce().catch((error: unknown) => options.log.error('reconciler run failed', { error }));
+  }, options.intervalMs ?? LOCAL_RECONCILE_INTERVAL_MS);
+  timer.unref();
+  return {
+    runOnce,
+    async stop() {
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}
