@@ -77,6 +77,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
         url: rendered.url,
         headers: rendered.headers,
         body: rendered.body,
+        ...(node.data.signing_credential_uuid === null ? {} : { signing_credential_uuid: node.data.signing_credential_uuid }),
         retry: node.data.retry_config ?? NO_RETRY,
       };
       for (const dropped of rendered.droppedHeaders) {

@@ -106,7 +106,7 @@ describe('loadSecretsFile', () => {
       {
         source: path,
         path: `${PREFIX}/org-1/cred-2.type`,
-        reason: 'must be one of NONE, API_KEY, BEARER_TOKEN, BASIC_AUTH or CUSTOM_HEADER',
+        reason: 'must be one of NONE, API_KEY, BEARER_TOKEN, BASIC_AUTH, CUSTOM_HEADER, OAUTH2_CLIENT_CREDENTIALS or SIGNING',
       },
     ]);
     expect(everythingIn(error)).not.toContain(CANARY);
