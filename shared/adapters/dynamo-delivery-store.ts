@@ -7,6 +7,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 import { DeliveryMessageSchema, FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
@@ -99,6 +100,8 @@ const A = {
   requestKept: 'request_kept',
   /** Set with a final failure until its message is on the dead-letter queue. */
   deadLetterPending: 'dead_letter_pending',
+  /** JSON text of the latest render's empty placeholders (bounded by the renderer); absent when none. */
+  emptyPlaceholders: 'empty_placeholders',
   expiresAt: OUTCOME_TABLE.ttlAttribute,
 } as const;
 
@@ -181,6 +184,10 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       // and come back as a new record with a fresh attempt count.
       `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
     ];
+    // From the message too: the latest render's report replaces an older one.
+    const empty = message.empty_placeholders ?? [];
+    if (empty.length > 0) set.push(`${e.n(A.emptyPlaceholders)} = ${e.v(s(JSON.stringify(empty)))}`);
+    const removes = [e.n(A.nextAttemptAt), ...(empty.length > 0 ? [] : [e.n(A.emptyPlaceholders)])];
     const condition = [
       `attribute_not_exists(${e.n(A.pk)}) OR (`,
       `NOT (${e.n(A.status)} IN (${finalValues(e)}))`,
@@ -197,7 +204,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
         new UpdateItemCommand({
           TableName: tableName,
           Key: keyOf(message.delivery_id),
-          UpdateExpression: `SET ${set.join(', ')} REMOVE ${e.n(A.nextAttemptAt)}`,
+          UpdateExpression: `SET ${set.join(', ')} REMOVE ${removes.join(', ')}`,
           ConditionExpression: condition,
           ExpressionAttributeNames: e.names,
           ExpressionAttributeValues: e.values,
@@ -581,7 +588,19 @@ function toRecord(item: Item): DeliveryRecord {
     request: keptRequest(item[A.request]),
     request_kept: item[A.requestKept]?.BOOL === true,
     dead_letter_pending: item[A.deadLetterPending]?.BOOL === true,
+    ...emptyPlaceholdersOf(item[A.emptyPlaceholders]),
   };
+}
+
+/** The stored empty-placeholder report, if there is one that still reads as one. */
+function emptyPlaceholdersOf(value: AttributeValue | undefined): { empty_placeholders?: EmptyPlaceholder[] } {
+  if (value?.S === undefined) return {};
+  try {
+    const parsed = DeliveryMessageSchema.shape.empty_placeholders.safeParse(JSON.parse(value.S));
+    return parsed.success && parsed.data !== undefined ? { empty_placeholders: parsed.data } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** The kept request, if there is one and it still reads as a delivery message. */

@@ -1,4 +1,5 @@
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
+import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 
 /** How one attempt ended, as it is recorded. */
 export interface AttemptRecord {
@@ -63,6 +64,8 @@ export interface DeliveryRecord {
   readonly request_kept: boolean;
   /** A final failure whose message is not yet on the dead-letter queue (a copy coming back puts it there). */
   readonly dead_letter_pending: boolean;
+  /** Placeholders of the latest render that came out empty, and why (bounded); absent when none did. */
+  readonly empty_placeholders?: readonly EmptyPlaceholder[];
 }
 
 /** The result of trying to take the next attempt of a delivery. */
