@@ -49,7 +49,7 @@ Examples:
 async function render(options: RenderOptions): Promise<void> {
   if (options.event !== undefined || options.node !== undefined) return dryRun(options);
   if ((options.template === undefined) === (options.url === undefined)) {
-    throw new CliError('render: give exactly one of --template FILE or --url TEMPLATE (with --context), or --event FILE --node ID');
+    throw new CliError('render: give exactly one of --template FILE or --url TEMPLATE');
   }
   if (options.context === undefined) throw new CliError('render: --context FILE is required with --template or --url');
   const context = contextFrom(await readJsonFile(options.context));

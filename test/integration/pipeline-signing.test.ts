@@ -110,4 +110,17 @@ describe('signed webhooks and OAuth2 on the emulators', () => {
     const everything = `${lines.join('\n')}\n${JSON.stringify(Items)}`;
     for (const secret of [TOKEN, CLIENT_SECRET, ORG_OLD.slice(6), ORG_NEW.slice(6), NODE_SECRET.slice(6)]) expect(everything).not.toContain(secret);
   });
+
+  it('stores the render\'s empty placeholders on the delivery\'s record', async () => {
+    const records = await run(
+      [node('empty', '/empty', { payload_template: { who: '{{initial_context.customer_name}}', phone: '{{initial_context.phone}}', x: '{{gathered_context.nope}}' } })],
+      { initial_context: { customer_name: 'Ada', phone: null } },
+    );
+    const record = await stack.store.get(records.get('empty')?.delivery_id ?? '');
+    expect(record?.status).toBe('delivered');
+    expect(record?.empty_placeholders).toEqual([
+      { field: 'data.payload_template', placeholder: '{{initial_context.phone}}', reason: 'null' },
+      { field: 'data.payload_template', placeholder: '{{gathered_context.nope}}', reason: 'missing' },
+    ]);
+  });
 });
