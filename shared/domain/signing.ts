@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 /**
  * Standard Webhooks signatures (symmetric, `v1`): HMAC-SHA256 over
  * `msg_id.timestamp.body` with a `whsec_<base64>` secret, written as
  * `v1,<base64>`; several secrets during a rotation give several signatures,
- * separated by spaces. Pure: time comes in as an argument.
+ * separated by spaces. Pure (a cache of decoded keys aside): time comes in as an argument.
  * https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
  */
 
@@ -39,10 +39,25 @@ export function signingKey(secret: string): Buffer {
   return Buffer.from(secret.slice(SIGNING_SECRET_PREFIX.length), 'base64');
 }
 
+// Decoded keys by secret: an HMAC keyed with a KeyObject costs about a sixth of one keyed
+// with raw bytes on Node 24 (bench/signing.bench.ts). Bounded: cleared when full.
+const MAX_KEYS = 1000;
+const keys = new Map<string, KeyObject>();
+
+function keyOf(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (key === undefined) {
+    if (keys.size >= MAX_KEYS) keys.clear();
+    key = createSecretKey(signingKey(secret));
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 /** `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per secret, space-separated. */
 export function signatureOf(id: string, timestampSeconds: number, body: string, secrets: readonly string[]): string {
   const content = `${id}.${timestampSeconds}.${body}`;
-  return secrets.map((secret) => `v1,${createHmac('sha256', signingKey(secret)).update(content, 'utf8').digest('base64')}`).join(' ');
+  return secrets.map((secret) => `v1,${createHmac('sha256', keyOf(secret)).update(content, 'utf8').digest('base64')}`).join(' ');
 }
 
 /**
