@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeEmpty } from '../../shared/domain/empty-placeholders.ts';
 import type { AttemptRecord, DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import {
   colourEnabled,
@@ -41,6 +42,9 @@ export function registerInspect(program: Command): void {
     .addHelpText(
       'after',
       `
+"empty values" lists the placeholders that rendered empty in this delivery, and why: missing from
+the run's context, or null there.
+
 The timeline lists each attempt: when it started (UTC), how long it took, the HTTP status (- when
 there was no answer), the error class (http_transient, http_permanent, timeout, connection, blocked,
 credential, invalid, unknown; none for success), the message, and the start of the response body
@@ -99,6 +103,8 @@ function story(r: DeliveryRecord, style: Style, again: string): string[] {
   if (r.next_attempt_at !== null) lines.push(field('next attempt', `${formatTime(r.next_attempt_at)} UTC`));
   if (r.last_error !== null) lines.push(field('last error', oneLine(r.last_error)));
   if ((r.reconciled_at?.length ?? 0) > 0) lines.push(field('reconciled', `put back on the queue ${r.reconciled_at?.length} time(s), last ${formatTime(r.reconciled_at?.at(-1) ?? '')} UTC (its message was lost)`));
+  // Why a value is empty in the webhook: the render's report, one line per placeholder.
+  (r.empty_placeholders ?? []).forEach((e, i) => lines.push(field(i === 0 ? 'empty values' : '', oneLine(describeEmpty(e)))));
   lines.push(field('what next', nextStep(r, again)));
   lines.push('', style.bold('attempts'));
   lines.push(...timeline(r, style));

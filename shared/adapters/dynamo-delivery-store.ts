@@ -9,6 +9,7 @@ import {
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { decideClaim, mayReopen, type DeliveryState } from '../domain/delivery-state.ts';
+import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 import { DeliveryMessageSchema, FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
@@ -101,6 +102,8 @@ const A = {
   requestKept: 'request_kept',
   /** Set with a final failure until its message is on the dead-letter queue. */
   deadLetterPending: 'dead_letter_pending',
+  /** JSON text of the latest render's empty placeholders (bounded by the renderer); absent when none. */
+  emptyPlaceholders: 'empty_placeholders',
   expiresAt: OUTCOME_TABLE.ttlAttribute,
   /** The id of the claim that took the attempt in flight: a retried claim recognises its own. */
   claimId: 'claim_id',
@@ -221,6 +224,10 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       `${e.n(A.attempts)} = if_not_exists(${e.n(A.attempts)}, ${e.v(n(0))}) + ${e.v(n(1))}`,
       ...leaseSets(e, message, claimId, nowMs, leaseMs),
     ];
+    // From the message too: the latest render's report of empty placeholders replaces an older one.
+    const empty = message.empty_placeholders ?? [];
+    if (empty.length > 0) set.push(`${e.n(A.emptyPlaceholders)} = ${e.v(s(JSON.stringify(empty)))}`);
+    const removes = [e.n(A.nextAttemptAt), ...(empty.length > 0 ? [] : [e.n(A.emptyPlaceholders)])];
     const condition = [
       `attribute_not_exists(${e.n(A.pk)}) OR (`,
       // 'sending' with its lease over is a lost attempt: taken over by `takeOver`, not counted again.
@@ -232,7 +239,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     return new UpdateItemCommand({
       TableName: tableName,
       Key: keyOf(message.delivery_id),
-      UpdateExpression: `SET ${set.join(', ')} REMOVE ${e.n(A.nextAttemptAt)}`,
+      UpdateExpression: `SET ${set.join(', ')} REMOVE ${removes.join(', ')}`,
       ConditionExpression: condition,
       ExpressionAttributeNames: e.names,
       ExpressionAttributeValues: e.values,
@@ -749,7 +756,19 @@ function toRecord(item: Item): DeliveryRecord {
     pending_until: optionalStr(item[A.pendingUntil]),
     reconciled_at: (item[A.reconciledAt]?.L ?? []).map((value) => str(value)),
     stranded: item[A.stranded]?.BOOL === true,
+    ...emptyPlaceholdersOf(item[A.emptyPlaceholders]),
   };
+}
+
+/** The stored empty-placeholder report, if there is one that still reads as one. */
+function emptyPlaceholdersOf(value: AttributeValue | undefined): { empty_placeholders?: EmptyPlaceholder[] } {
+  if (value?.S === undefined) return {};
+  try {
+    const parsed = DeliveryMessageSchema.shape.empty_placeholders.safeParse(JSON.parse(value.S));
+    return parsed.success && parsed.data !== undefined ? { empty_placeholders: parsed.data } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** The kept request, if there is one and it still reads as a delivery message. */

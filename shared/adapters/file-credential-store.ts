@@ -3,8 +3,8 @@ import type { z } from 'zod';
 import { CredentialError, ValidationError } from '../errors.ts';
 import type { Problem } from '../errors.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
-import { CredentialSchema, secretName } from '../schemas/credential.ts';
-import type { Credential } from '../schemas/credential.ts';
+import { CredentialSchema, isSigningSecret, ORG_SIGNING_SECRET, secretName, SigningSecretSchema } from '../schemas/credential.ts';
+import type { Credential, SigningSecret } from '../schemas/credential.ts';
 import { SAFE_ID } from '../schemas/node.ts';
 
 /**
@@ -24,6 +24,14 @@ export function createFileCredentialStore(secrets: Readonly<Record<string, unkno
     invalidate() {
       // Nothing is cached: every get reads the map.
     },
+    async signingSecrets(organizationId, signingCredentialUuid) {
+      const name = credentialSecretName(prefix, organizationId, signingCredentialUuid ?? ORG_SIGNING_SECRET);
+      if (!Object.hasOwn(secrets, name)) {
+        if (signingCredentialUuid === null) return null;
+        throw new CredentialError(name, 'signing secret not found in the secrets file');
+      }
+      return parseSigningSecret(name, secrets[name]).secrets;
+    },
   };
 }
 
@@ -31,7 +39,7 @@ export function createFileCredentialStore(secrets: Readonly<Record<string, unkno
  * Reads and validates a secrets file. Every problem is reported at once, each
  * naming the file, the secret and the field; no reason ever quotes a value.
  */
-export async function loadSecretsFile(path: string): Promise<Record<string, Credential>> {
+export async function loadSecretsFile(path: string): Promise<Record<string, Credential | SigningSecret>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -53,9 +61,9 @@ export async function loadSecretsFile(path: string): Promise<Record<string, Cred
     ]);
   }
   const problems: Problem[] = [];
-  const secrets: Record<string, Credential> = {};
+  const secrets: Record<string, Credential | SigningSecret> = {};
   for (const [name, value] of Object.entries(data)) {
-    const parsed = CredentialSchema.safeParse(value);
+    const parsed = isSigningSecret(value) ? SigningSecretSchema.safeParse(value) : CredentialSchema.safeParse(value);
     if (parsed.success) {
       // defineProperty, not assignment: a secret named `__proto__` stays a plain key.
       Object.defineProperty(secrets, name, { value: parsed.data, enumerable: true, writable: true, configurable: true });
@@ -91,16 +99,30 @@ export function credentialSecretName(prefix: string, organizationId: string, cre
  * cause: zod and JSON errors can quote their input.
  */
 export function parseCredential(name: string, value: unknown): Credential {
+  if (isSigningSecret(value)) throw new CredentialError(name, 'is a signing secret (type SIGNING), not an endpoint credential');
   const parsed = CredentialSchema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const reasons = parsed.error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return path === '' ? issueReason(issue) : `${path}: ${issueReason(issue)}`;
-  });
-  throw new CredentialError(name, `not a valid credential: ${reasons.join('; ')}`);
+  throw new CredentialError(name, `not a valid credential: ${reasonsOf(parsed.error.issues)}`);
 }
 
-const CREDENTIAL_TYPES = 'NONE, API_KEY, BEARER_TOKEN, BASIC_AUTH or CUSTOM_HEADER';
+/** Parses a secret's value as a signing secret; the error names fields, never values. */
+export function parseSigningSecret(name: string, value: unknown): SigningSecret {
+  if (!isSigningSecret(value)) throw new CredentialError(name, 'is not a signing secret (its type must be SIGNING)');
+  const parsed = SigningSecretSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new CredentialError(name, `not a valid signing secret: ${reasonsOf(parsed.error.issues)}`);
+}
+
+function reasonsOf(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => {
+      const path = issue.path.map(String).join('.');
+      return path === '' ? issueReason(issue) : `${path}: ${issueReason(issue)}`;
+    })
+    .join('; ');
+}
+
+const CREDENTIAL_TYPES = 'NONE, API_KEY, BEARER_TOKEN, BASIC_AUTH, CUSTOM_HEADER, OAUTH2_CLIENT_CREDENTIALS or SIGNING';
 
 /** A reason built from the issue's kind and the schema's expectations only, never from the input. */
 function issueReason(issue: z.core.$ZodIssue): string {
@@ -111,6 +133,11 @@ function issueReason(issue: z.core.$ZodIssue): string {
       return `missing or not a ${issue.expected}`;
     case 'too_small':
       return 'must not be empty';
+    case 'too_big':
+      return 'too many entries';
+    case 'custom':
+      // Our own refinements' messages (signing secrets): written from the rule, never from the value.
+      return issue.message;
     default:
       return 'invalid';
   }

@@ -2,6 +2,7 @@ import { CredentialError } from '../errors.ts';
 import type { OutboundRequest } from '../ports/http-sender.ts';
 import type { Credential } from '../schemas/credential.ts';
 import type { DeliveryMessage } from './delivery.ts';
+import { signatureHeaders } from './signing.ts';
 
 export const USER_AGENT = 'Dograh-Webhooks/0.1';
 
@@ -23,6 +24,9 @@ export function authHeader(credential: Credential, secret: string): [string, str
     case 'CUSTOM_HEADER':
       header = [credential.header_name, credential.header_value];
       break;
+    case 'OAUTH2_CLIENT_CREDENTIALS':
+      // Its header is a bearer token fetched at send time: the caller passes that instead.
+      throw new CredentialError(secret, 'an OAuth2 credential needs its access token: fetch it first');
   }
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header[0])) throw new CredentialError(secret, 'header_name is not a valid header name');
   if (/[\r\n\0]/.test(header[1])) throw new CredentialError(secret, 'the header value contains a line break or NUL');
@@ -32,8 +36,8 @@ export function authHeader(credential: Credential, secret: string): [string, str
 /**
  * The request for one attempt of a delivery: its rendered method, URL, body and
  * custom headers, plus Content-Type, the credential's auth header and the
- * X-Dograh-* headers (CONTRACT section 5). Pure; later signers (Standard Webhooks)
- * add their headers to what this returns.
+ * X-Dograh-* headers (CONTRACT section 5). Pure; `signRequest` adds the
+ * Standard Webhooks headers to what this returns.
  */
 export function buildRequest(
   message: DeliveryMessage,
@@ -55,4 +59,22 @@ export function buildRequest(
   headers['X-Dograh-Workflow-Run-Id'] = String(message.workflow_run_id);
   headers['X-Dograh-Delivery-Attempt'] = String(attempt);
   return { method: message.method, url: message.url, headers, body: message.body, timeoutMs };
+}
+
+/**
+ * The request signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+ * `webhook-signature`) over exactly its body; unchanged when there are no
+ * secrets. Our headers replace custom headers of the same names, whatever their case.
+ */
+export function signRequest(
+  request: OutboundRequest,
+  id: string,
+  timestampSeconds: number,
+  secrets: readonly string[] | null,
+): OutboundRequest {
+  if (secrets === null || secrets.length === 0) return request;
+  const signature = signatureHeaders(id, timestampSeconds, request.body, secrets);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) if (!Object.hasOwn(signature, name.toLowerCase())) headers[name] = value;
+  return { ...request, headers: Object.assign(headers, signature) };
 }

@@ -22,6 +22,10 @@ export const DeliveryMessageSchema = z.object({
   /** JSON text of the rendered payload; null for GET and DELETE. */
   body: z.string().nullable(),
   credential_uuid: z.string().nullable(),
+  /** The node's signing secret; null (or absent, in messages from before signing): the organization's, if any. */
+  signing_credential_uuid: z.string().nullish(),
+  /** Placeholders that rendered empty, and why; bounded by the renderer. Absent in older messages. */
+  empty_placeholders: z.array(z.object({ field: z.string(), placeholder: z.string(), reason: z.enum(['missing', 'null']) })).optional(),
   retry: RetryConfigSchema,
   /** ISO time the run's event was rendered. */
   rendered_at: z.string(),

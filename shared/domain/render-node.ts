@@ -2,6 +2,7 @@ import type { TemplateContext } from '../schemas/event.ts';
 import type { HttpMethod, WebhookNode } from '../schemas/node.ts';
 import { renderBody, renderUrl } from '../templates/render.ts';
 import { renderString, formatText, type Scope } from '../templates/engine.ts';
+import { collectEmptyPlaceholders, type EmptyPlaceholder } from './empty-placeholders.ts';
 import { checkHeader, dropReason } from './headers.ts';
 
 /** A webhook node rendered for one run: everything of the request but its credential and X-Dograh-* headers. */
@@ -13,6 +14,8 @@ export interface RenderedNode {
   readonly body: string | null;
   /** Custom headers left out, with why. */
   readonly droppedHeaders: readonly { readonly name: string; readonly reason: string }[];
+  /** Placeholders that rendered empty (missing or null), bounded. */
+  readonly emptyPlaceholders: readonly EmptyPlaceholder[];
 }
 
 const BODYLESS: ReadonlySet<HttpMethod> = new Set(['GET', 'DELETE']);
@@ -23,7 +26,8 @@ const BODYLESS: ReadonlySet<HttpMethod> = new Set(['GET', 'DELETE']);
  * (`data.endpoint_url`, `data.payload_template.customer`, `data.custom_headers.0`).
  */
 export function renderNode(node: WebhookNode, context: TemplateContext, now: Date): RenderedNode {
-  const scope: Scope = { context, now };
+  const empty = collectEmptyPlaceholders();
+  const scope: Scope = { context, now, onEmpty: empty.listener };
   const { data } = node;
   const url = renderUrl(data.endpoint_url, scope, 'data.endpoint_url');
   const headers: Record<string, string> = {};
@@ -36,12 +40,14 @@ export function renderNode(node: WebhookNode, context: TemplateContext, now: Dat
       droppedHeaders.push({ name, reason });
       return;
     }
+    empty.field = `${where}.value`;
     const value = renderString(header.value, `${where}.value`, scope, { newlines: false }, formatText);
     checkHeader(name, value, where);
     headers[name] = value;
   });
+  empty.field = 'data.payload_template';
   const body = BODYLESS.has(data.http_method)
     ? null
     : JSON.stringify(renderBody(data.payload_template, scope, 'data.payload_template'));
-  return { method: data.http_method, url, headers, body, droppedHeaders };
+  return { method: data.http_method, url, headers, body, droppedHeaders, emptyPlaceholders: empty.found };
 }

@@ -1,4 +1,5 @@
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
+import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 
 /** How one attempt ended, as it is recorded. */
 export interface AttemptRecord {
@@ -75,6 +76,8 @@ export interface DeliveryRecord {
    * delivery that was never sent.
    */
   readonly stranded?: boolean;
+  /** Placeholders of the latest render that came out empty, and why (bounded); absent when none did. */
+  readonly empty_placeholders?: readonly EmptyPlaceholder[];
 }
 
 /** The result of trying to take the next attempt of a delivery. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_SIGNING_SECRETS, signingSecretProblem } from '../domain/signing.ts';
 import './issues.ts';
 
 // Dograh stores type names in lower case; both spellings are accepted and normalised to upper case.
@@ -24,8 +25,17 @@ export const CredentialSchema = z.discriminatedUnion('type', [
     header_name: z.string().min(1),
     header_value: z.string(),
   }),
+  z.object({
+    type: z.literal(['OAUTH2_CLIENT_CREDENTIALS', 'oauth2_client_credentials']).transform(() => 'OAUTH2_CLIENT_CREDENTIALS' as const),
+    token_url: z.string().regex(/^https?:\/\//i, 'must start with http:// or https://'),
+    client_id: z.string().min(1),
+    client_secret: z.string().min(1),
+    scope: z.string().min(1).optional(),
+    audience: z.string().min(1).optional(),
+    client_auth: z.enum(['basic', 'body']).default('basic'),
+  }),
 ]);
-/** A credential as stored in Secrets Manager. The union grows (OAuth2 client credentials next). */
+/** A credential as stored in Secrets Manager. */
 export type Credential = z.infer<typeof CredentialSchema>;
 export type CredentialType = Credential['type'];
 
@@ -34,4 +44,30 @@ export const DEFAULT_SECRETS_PREFIX = 'webhooks/credentials';
 /** `<prefix>/<organization_id>/<credential_uuid>`: the organization is part of the name, so a node can only reach its own. */
 export function secretName(prefix: string, organizationId: string, credentialUuid: string): string {
   return `${prefix}/${organizationId}/${credentialUuid}`;
+}
+
+/** The name of an organization's own signing secret: `<prefix>/<organization_id>/signing`. */
+export const ORG_SIGNING_SECRET = 'signing';
+
+/**
+ * A Standard Webhooks signing secret as stored in Secrets Manager: one or more
+ * `whsec_` secrets (several during a rotation; each one signs every request).
+ */
+export const SigningSecretSchema = z.object({
+  type: z.literal(['SIGNING', 'signing']).transform(() => 'SIGNING' as const),
+  secrets: z
+    .array(
+      z.string().superRefine((secret, ctx) => {
+        const problem = signingSecretProblem(secret);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
+    .min(1)
+    .max(MAX_SIGNING_SECRETS),
+});
+export type SigningSecret = z.infer<typeof SigningSecretSchema>;
+
+/** Whether a stored secret says it is a signing secret (so it is parsed as one, not as a credential). */
+export function isSigningSecret(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && ((value as { type?: unknown }).type === 'SIGNING' || (value as { type?: unknown }).type === 'signing');
 }

@@ -69,6 +69,12 @@ export const WebhookNodeDataSchema = z.looseObject({
     .regex(SAFE_ID, 'credential_uuid may hold only letters, digits, "-" and "_"')
     .nullish()
     .transform((c) => c ?? null),
+  /** The node's own Standard Webhooks signing secret; null: the organization's, if it has one. */
+  signing_credential_uuid: z
+    .string()
+    .regex(SAFE_ID, 'signing_credential_uuid may hold only letters, digits, "-" and "_"')
+    .nullish()
+    .transform((c) => c ?? null),
   custom_headers: z.array(CustomHeaderSchema).nullish().transform((h) => h ?? []),
   payload_template: JsonSchema.nullish().transform((p) => p ?? null),
   retry_config: RetryConfigSchema.nullish(),

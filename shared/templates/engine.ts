@@ -31,7 +31,13 @@ export type Formatter = (value: unknown, placeholder: Placeholder, where: string
 export interface Scope {
   readonly context: unknown;
   readonly now: Date;
+  /** Optional: told of each placeholder that rendered "" because its value is missing or null (the empty-values report). */
+  readonly onEmpty?: EmptyListener;
 }
+
+/** Why a placeholder rendered empty: no such path in the context, or a null value there. */
+export type EmptyReason = 'missing' | 'null';
+export type EmptyListener = (placeholder: Placeholder, reason: EmptyReason) => void;
 
 // Compiled templates by content, one map per parse mode: a warm Lambda never compiles
 // the same template twice. Keyed by the text itself: a key built per lookup (mode + text)
@@ -98,7 +104,13 @@ class Lookups {
   }
   v(i: number): string {
     const placeholder = this.#compiled.placeholders[i] as Placeholder;
-    return this.#format(resolve(placeholder, this.#scope, this.#where), placeholder, this.#where);
+    const value = resolve(placeholder, this.#scope, this.#where);
+    const text = this.#format(value, placeholder, this.#where);
+    // Empty-values report (signing branch): one check per placeholder, a call only when it rendered empty.
+    if (text === '' && (value === undefined || value === null) && this.#scope.onEmpty !== undefined) {
+      this.#scope.onEmpty(placeholder, value === null ? 'null' : 'missing');
+    }
+    return text;
   }
 }
 

@@ -77,6 +77,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
         url: rendered.url,
         headers: rendered.headers,
         body: rendered.body,
+        ...(node.data.signing_credential_uuid === null ? {} : { signing_credential_uuid: node.data.signing_credential_uuid }),
+        ...(rendered.emptyPlaceholders.length === 0 ? {} : { empty_placeholders: [...rendered.emptyPlaceholders] }),
         retry: node.data.retry_config ?? NO_RETRY,
       };
       for (const dropped of rendered.droppedHeaders) {

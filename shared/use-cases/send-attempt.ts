@@ -1,13 +1,22 @@
-import { buildRequest } from '../domain/build-request.ts';
+import { createOAuth2TokenProvider, basicCredentials, type TokenProvider } from '../adapters/oauth2-token-provider.ts';
+import { buildRequest, signRequest } from '../domain/build-request.ts';
 import type { DeliveryMessage } from '../domain/delivery.ts';
 import { classifyError, classifyStatus, parseRetryAfter, type Outcome } from '../domain/retry-policy.ts';
-import type { HttpResponse } from '../ports/http-sender.ts';
+import { SIGNING_SECRET_PREFIX } from '../domain/signing.ts';
+import { TransientDeliveryError } from '../errors.ts';
+import type { CredentialStore } from '../ports/credential-store.ts';
+import type { HttpResponse, HttpSender } from '../ports/http-sender.ts';
 import type { Credential } from '../schemas/credential.ts';
 import type { DeliverDeps } from './deliver-message.ts';
 
 const NONE: Credential = { type: 'NONE' };
 
-/** Fetches the credential and sends; a refused cached credential is fetched again once, so a rotation takes effect at once. */
+/**
+ * Fetches the credential (and, for OAuth2, its access token) and the signing
+ * secrets, then sends, signed when there are any. A refused cached credential
+ * is fetched again once, so a rotation takes effect at once; after a 401 an
+ * OAuth2 token is fetched again once, within the same deadline.
+ */
 export async function sendAttempt(
   message: DeliveryMessage,
   attempt: number,
@@ -16,33 +25,83 @@ export async function sendAttempt(
   const secrets: string[] = [];
   // One deadline for the whole attempt, so a resend after a rotation stays inside the lease.
   const deadline = deps.clock.now() + deps.requestTimeoutMs;
+  const remaining = () => Math.max(1, deadline - deps.clock.now());
+  const tokenName = `${message.organization_id}/${message.credential_uuid ?? ''}`;
   try {
+    // First: a node whose named signing secret is missing fails before anything is sent, token requests included.
+    const signing = await deps.credentials.signingSecrets(message.organization_id, message.signing_credential_uuid ?? null);
+    if (signing !== null) secrets.push(...signingSecretValues(signing));
+    const send = async (credential: Credential): Promise<HttpResponse> => {
+      let auth = credential;
+      if (credential.type === 'OAUTH2_CLIENT_CREDENTIALS') {
+        const token = await tokensOf(deps).token(tokenName, credential, deadline);
+        secrets.push(token);
+        auth = { type: 'BEARER_TOKEN', token };
+      }
+      const request = buildRequest(message, auth, attempt, remaining());
+      return deps.sender.send(signRequest(request, message.delivery_id, Math.floor(deps.clock.now() / 1000), signing));
+    };
     let credential = await credentialOf(message, deps);
     secrets.push(...secretValues(credential));
-    const remaining = () => Math.max(1, deadline - deps.clock.now());
-    let response = await deps.sender.send(buildRequest(message, credential, attempt, remaining()));
+    let response = await send(credential);
     if ((response.status === 401 || response.status === 403) && message.credential_uuid !== null) {
       deps.credentials.invalidate(message.organization_id, message.credential_uuid);
       const fresh = await credentialOf(message, deps);
-      if (JSON.stringify(fresh) !== JSON.stringify(credential)) {
+      const rotated = JSON.stringify(fresh) !== JSON.stringify(credential);
+      // A 401 to an OAuth2 token: it may have been revoked or expired early, so one new token.
+      const newToken = response.status === 401 && fresh.type === 'OAUTH2_CLIENT_CREDENTIALS';
+      if (rotated || newToken) {
         secrets.push(...secretValues(fresh));
+        if (newToken) tokensOf(deps).invalidate(tokenName);
         // A resend with next to no time left would only time out. The refusal was the old
         // credential's, not the endpoint's last word: leave the new one to a retry.
         if (remaining() < Math.min(1000, deps.requestTimeoutMs / 2)) {
+          const what = rotated ? 'a credential rotated since; the next attempt uses the new one' : 'its OAuth2 token; the next attempt fetches a new one';
           return {
-            outcome: { kind: 'transient', errorClass: 'credential', status: response.status, message: `endpoint answered ${response.status} to a credential rotated since; the next attempt uses the new one` },
+            outcome: { kind: 'transient', errorClass: 'credential', status: response.status, message: `endpoint answered ${response.status} to ${what}` },
             response,
             secrets,
           };
         }
         credential = fresh;
-        response = await deps.sender.send(buildRequest(message, credential, attempt, remaining()));
+        response = await send(credential);
       }
     }
     return { outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())), response, secrets };
   } catch (error) {
-    return { outcome: classifyError(error), secrets };
+    return { outcome: outcomeOfError(error), secrets };
   }
+}
+
+/** Like `classifyError`, and a token endpoint's 408/425/429/5xx counts as the HTTP failure it is. */
+function outcomeOfError(error: unknown): Outcome {
+  if (error instanceof TransientDeliveryError && error.status !== undefined) {
+    return {
+      kind: 'transient',
+      errorClass: 'http_transient',
+      status: null,
+      message: error.message,
+      ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
+    };
+  }
+  return classifyError(error);
+}
+
+// Tokens derive from a store's credentials and travel through a sender: one cache for each
+// such pair, so a warm Lambda (one wiring) reuses its tokens and tests never share them.
+const providers = new WeakMap<CredentialStore, WeakMap<HttpSender, TokenProvider>>();
+
+function tokensOf(deps: DeliverDeps): TokenProvider {
+  let bySender = providers.get(deps.credentials);
+  if (bySender === undefined) providers.set(deps.credentials, (bySender = new WeakMap()));
+  let provider = bySender.get(deps.sender);
+  if (provider === undefined) bySender.set(deps.sender, (provider = createOAuth2TokenProvider({ sender: deps.sender, clock: deps.clock })));
+  return provider;
+}
+
+/** Signing secrets as they could leak: whole, and their base64 part. */
+function signingSecretValues(signing: readonly string[]): string[] {
+  return signing.flatMap((secret) => [secret, secret.slice(SIGNING_SECRET_PREFIX.length)]);
 }
 
 /** The values of a credential as they could come back in a response: raw, and as sent in headers. */
@@ -58,6 +117,8 @@ function secretValues(credential: Credential): string[] {
       return [credential.password, Buffer.from(`${credential.username}:${credential.password}`).toString('base64')];
     case 'CUSTOM_HEADER':
       return [credential.header_value];
+    case 'OAUTH2_CLIENT_CREDENTIALS':
+      return [credential.client_secret, basicCredentials(credential.client_id, credential.client_secret)];
   }
 }
 

@@ -273,6 +273,14 @@ describe('with failures on record', () => {
   });
 
   describe('inspect', () => {
+    it('lists the placeholders that rendered empty, and why', async () => {
+      const records = await run([node('empty-values', '/ops/empty', { payload_template: { a: '{{initial_context.nope}}', b: '{{recording_url}}' } })], { recording_url: null });
+      const result = await webhooks(['inspect', records.get('empty-values')?.delivery_id ?? '', '--local']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain("  empty values data.payload_template: {{initial_context.nope}} is missing from the run's context\n");
+      expect(result.stdout).toContain("               data.payload_template: {{recording_url}} is null in the run's context\n");
+    });
+
     it('tells the story of a failed delivery: who, where, attempts, and what to do next', async () => {
       const result = await webhooks(['inspect', a.delivery_id, '--local']);
       expect(result.code, result.stderr).toBe(0);

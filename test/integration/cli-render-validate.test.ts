@@ -34,6 +34,28 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+describe('webhooks render --event --node (dry run)', () => {
+  it('prints the request of one node, the credential masked and the signature headers, and exits 0', async () => {
+    const secrets = await writeJson('dry-run-secrets.json', {
+      'webhooks/credentials/42/crm-token': { type: 'BEARER_TOKEN', token: 'CANARY-dry-run-cli' },
+      'webhooks/credentials/42/signing': { type: 'SIGNING', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] },
+    });
+    const result = await webhooks('render', '--event', 'examples/event.json', '--node', 'webhook-1', '--secrets', secrets);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toBe('POST http://127.0.0.1:8787/webhook/dograh');
+    expect(lines).toContain('Authorization: Bearer ****');
+    expect(lines.some((l) => /^webhook-signature: v1,[A-Za-z0-9+/]{43}=$/.test(l))).toBe(true);
+    expect(lines).toContain('empty values: none');
+    expect(result.stdout).not.toContain('CANARY-dry-run-cli');
+  });
+
+  it('exits 1 naming the file when the node is not in the event', async () => {
+    const result = await webhooks('render', '--event', 'examples/event.json', '--node', 'nope');
+    expect(errorLine(result, 1)).toBe('error: examples/event.json: workflow_definition.nodes: no webhook node with id "nope"');
+  });
+});
+
 describe.concurrent('webhooks render --template', () => {
   it('prints the seed example body as JSON and exits 0', async () => {
     const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', 'examples/context.json');

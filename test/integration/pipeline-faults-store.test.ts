@@ -77,6 +77,7 @@ beforeAll(async () => {
         // Secrets Manager unreachable (a real SDK client on a refused port): always for sm-down, once for sm-flaky.
         get: (org, uuid) => (uuid === 'sm-down' || (uuid === 'sm-flaky' && flakyCalls++ === 0) ? smDown.get(org, uuid) : deps.credentials.get(org, uuid)),
         invalidate: (org, uuid) => deps.credentials.invalidate(org, uuid),
+        signingSecrets: (org, uuid) => deps.credentials.signingSecrets(org, uuid),
       },
     }),
   });

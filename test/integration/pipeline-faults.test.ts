@@ -56,6 +56,7 @@ function rotatingCredentials(inner: CredentialStore): CredentialStore {
       cache.delete(uuid);
       inner.invalidate(org, uuid);
     },
+    signingSecrets: (org, uuid) => inner.signingSecrets(org, uuid),
   };
 }
 

@@ -58,7 +58,7 @@ describe('deliverMessage', () => {
     const late: DeliverDeps = {
       ...d,
       clock: { now: () => now },
-      credentials: { get: async () => ({ type: 'BEARER_TOKEN', token }), invalidate: () => void (token = 'new') },
+      credentials: { get: async () => ({ type: 'BEARER_TOKEN', token }), invalidate: () => void (token = 'new'), signingSecrets: async () => null },
       sender: {
         send: async (request) => {
           sent.push(request.headers['Authorization'] ?? '');

@@ -244,6 +244,7 @@ describe('webhook node', () => {
         http_method: 'POST',
         endpoint_url: 'https://h.example',
         credential_uuid: null,
+        signing_credential_uuid: null,
         custom_headers: [],
         payload_template: null,
       },

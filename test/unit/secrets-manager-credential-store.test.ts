@@ -274,3 +274,59 @@ describe('Secrets Manager credential store', () => {
     expect(fake.calls.size).toBe(0);
   });
 });
+
+describe('Secrets Manager signing secrets', () => {
+  const ORG_SIGNING = `${PREFIX}/org-1/signing`;
+  const NODE_SIGNING = `${PREFIX}/org-1/sig-1`;
+  const WHSEC = 'whsec_s2Sv4yqTgP41vTZuCVO+BgeTj2M3W9zg1t1ASgn2KO0=';
+  const WHSEC_NEW = 'whsec_K7SUYjEkNa+1UdX+mTyr1MUCIQfZlVD7';
+
+  it('reads the organization\'s signing secret from <prefix>/<organization>/signing, every secret of a rotation', async () => {
+    fake.secrets.set(ORG_SIGNING, JSON.stringify({ type: 'SIGNING', secrets: [WHSEC, WHSEC_NEW] }));
+    expect(await makeStore().signingSecrets('org-1', null)).toEqual([WHSEC, WHSEC_NEW]);
+    expect([...fake.calls.keys()]).toEqual([ORG_SIGNING]);
+  });
+
+  it('caches an organization without a signing secret for the TTL, then asks again', async () => {
+    const store = makeStore(60);
+    expect(await store.signingSecrets('org-1', null)).toBeNull();
+    expect(await store.signingSecrets('org-1', null)).toBeNull();
+    expect(fake.calls.get(ORG_SIGNING)).toBe(1);
+    fake.secrets.set(ORG_SIGNING, JSON.stringify({ type: 'SIGNING', secrets: [WHSEC] }));
+    now += 61_000;
+    expect(await store.signingSecrets('org-1', null)).toEqual([WHSEC]);
+    expect(fake.calls.get(ORG_SIGNING)).toBe(2);
+  });
+
+  it('fails a node whose named signing secret is missing, and does not cache the failure', async () => {
+    const store = makeStore();
+    const error = await failureOf(store.signingSecrets('org-1', 'sig-1'));
+    expect(error).toBeInstanceOf(CredentialError);
+    expect((error as Error).message).toBe(`credential ${NODE_SIGNING}: not found`);
+    fake.secrets.set(NODE_SIGNING, JSON.stringify({ type: 'signing', secrets: [WHSEC] }));
+    expect(await store.signingSecrets('org-1', 'sig-1')).toEqual([WHSEC]);
+  });
+
+  it('refuses an endpoint credential as a signing secret and a signing secret as a credential, quoting neither', async () => {
+    fake.secrets.set(NODE_SIGNING, JSON.stringify({ type: 'BEARER_TOKEN', token: CANARY }));
+    const notSigning = await failureOf(makeStore().signingSecrets('org-1', 'sig-1'));
+    expect((notSigning as Error).message).toBe(`credential ${NODE_SIGNING}: is not a signing secret (its type must be SIGNING)`);
+    expect(everythingIn(notSigning)).not.toContain(CANARY);
+    fake.secrets.set(NAME, JSON.stringify({ type: 'SIGNING', secrets: [WHSEC] }));
+    const notCredential = await failureOf(makeStore().get('org-1', 'cred-1'));
+    expect((notCredential as Error).message).toMatch(/is a signing secret/);
+    expect(everythingIn(notCredential)).not.toContain(WHSEC.slice(6));
+  });
+
+  it('names a malformed signing secret without quoting it', async () => {
+    fake.secrets.set(ORG_SIGNING, JSON.stringify({ type: 'SIGNING', secrets: [`whsec_${CANARY}`] }));
+    const error = await failureOf(makeStore().signingSecrets('org-1', null));
+    expect((error as Error).message).toBe(`credential ${ORG_SIGNING}: not a valid signing secret: secrets.0: must be whsec_ followed by standard base64`);
+    expect(everythingIn(error)).not.toContain(CANARY);
+  });
+
+  it('treats throttling of the organization\'s lookup as transient, not as "unsigned"', async () => {
+    fake.secrets.set(ORG_SIGNING, { error: 'ThrottlingException', status: 400 });
+    await expect(makeStore().signingSecrets('org-1', null)).rejects.toBeInstanceOf(TransientDeliveryError);
+  });
+});
