@@ -4,7 +4,7 @@ import type { Json } from '../../shared/schemas/node.ts';
 import { JsonSchema } from '../../shared/schemas/node.ts';
 import { renderBody, renderUrl } from '../../shared/templates/render.ts';
 import { contextFrom } from '../../shared/schemas/input-file.ts';
-import { action, CliError, readJsonFile } from '../io.ts';
+import { action, CliError, readJsonFile, type CliIo } from '../io.ts';
 
 interface RenderOptions {
   readonly template?: string;
@@ -29,7 +29,7 @@ Examples:
     .action(action(render));
 }
 
-async function render(options: RenderOptions): Promise<void> {
+async function render(options: RenderOptions, io: CliIo): Promise<void> {
   if ((options.template === undefined) === (options.url === undefined)) {
     throw new CliError('render: give exactly one of --template FILE or --url TEMPLATE');
   }
@@ -38,14 +38,14 @@ async function render(options: RenderOptions): Promise<void> {
   const scope = { context, now: new Date() };
   if (options.url !== undefined) {
     const url = withSource('--url', () => renderUrl(options.url as string, scope, 'endpoint_url'));
-    process.stdout.write(`${url}\n`);
+    io.stdout.write(`${url}\n`);
     return;
   }
   const file = options.template as string;
   const parsed = JsonSchema.safeParse(await readJsonFile(file));
   if (!parsed.success) throw new CliError(`${file}: (root): not a JSON value a template can hold`);
   const body: Json = withSource(file, () => renderBody(parsed.data, scope, 'payload_template'));
-  process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
 }
 
 function withSource<T>(source: string, fn: () => T): T {
