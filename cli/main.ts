@@ -1,4 +1,5 @@
-import { Command, CommanderError, Help } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
+import packageJson from '../package.json' with { type: 'json' };
 import { startRun, type CliIo } from './io.ts';
 
 /**
@@ -70,11 +71,48 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   },
 };
 
+/** The version `webhooks --version` prints: the package's. */
+export const VERSION: string = packageJson.version;
+
+/** Two of commander's own methods (not in its typings) that the class below builds on. */
+interface CommanderInternals {
+  unknownOption(flag: string): never;
+  missingMandatoryOptionValue(option: Option): never;
+}
+const commander = Command.prototype as unknown as CommanderInternals;
+
+/**
+ * Commander checks required options before unknown ones, so `render --contxt x`
+ * would say --context is missing. An unknown option is the better error: it
+ * names what was typed, with a suggestion.
+ */
+class WebhooksCommand extends Command {
+  #unknown: string[] = [];
+
+  override createCommand(name?: string): Command {
+    return new WebhooksCommand(name);
+  }
+
+  override parseOptions(args: string[]): { operands: string[]; unknown: string[] } {
+    const parsed = super.parseOptions(args);
+    this.#unknown = parsed.unknown;
+    return parsed;
+  }
+
+  /** Called by commander for a required option with no value. */
+  missingMandatoryOptionValue(option: Option): never {
+    const typed = this.#unknown[0];
+    if (typed !== undefined && typed.startsWith('-') && typed !== '-') commander.unknownOption.call(this, typed);
+    return commander.missingMandatoryOptionValue.call(this, option);
+  }
+}
+
 /** Runs `webhooks ...argv` and returns its exit code: 0 done, 1 bad input or failure, others as each command documents. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = new Command()
+  const program = new WebhooksCommand()
     .name('webhooks')
     .description('Dograh webhook delivery: render, validate, run locally, operate a deployed stack')
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => void io.stdout.write(text),
@@ -83,7 +121,11 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       getErrHelpWidth: () => io.stderr.columns ?? 80,
       getOutHasColors: () => false,
       getErrHasColors: () => false,
-      outputError: (text, write) => write(text.startsWith('error: ') ? text : `error: ${text}`),
+      // One `error: ...` line (CONTRACT section 6), commander's suggestion on it too.
+      outputError: (text, write) => {
+        const line = text.replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)');
+        write(line.startsWith('error: ') ? line : `error: ${line}`);
+      },
     });
   const state = startRun(program, io);
 
