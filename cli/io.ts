@@ -39,7 +39,8 @@ export function describeError(error: unknown, source?: string): string {
 
 /** Where a command writes: a process stream, or a collector in a test. */
 export interface CliWriter {
-  write(text: string): unknown;
+  /** As a Node stream's: `done` is called once the text is handed on (a pipe may take a while). */
+  write(text: string, done?: (error?: Error | null) => void): unknown;
   /** A terminal: colour and in-place progress lines are for terminals only. */
   readonly isTTY?: boolean;
   /** Its width, on a terminal. */
