@@ -1,33 +1,20 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { registerRender } from './commands/render.ts';
-import { registerValidate } from './commands/validate.ts';
-import { registerLocal } from './commands/local.ts';
-import { registerDev } from './commands/dev.ts';
-import { registerEmit } from './commands/emit.ts';
-import { registerFailures } from './commands/failures.ts';
-import { registerInspect } from './commands/inspect.ts';
-import { registerRedrive } from './commands/redrive.ts';
-import { registerReplay } from './commands/replay.ts';
+import { run } from './main.ts';
 
-const program = new Command()
-  .name('webhooks')
-  .description('Dograh webhook delivery: render, validate, run locally, operate a deployed stack')
-  .configureOutput({ outputError: (text, write) => write(text.startsWith('error: ') ? text : `error: ${text}`) });
+// The `webhooks` bin: the CLI (cli/main.ts) given this process's streams and environment.
 
-registerRender(program);
-registerValidate(program);
-registerLocal(program);
-registerDev(program);
-registerEmit(program);
-registerFailures(program);
-registerInspect(program);
-registerRedrive(program);
-registerReplay(program);
-
-// Commander's own usage errors (unknown flag, missing argument) also exit 1 with "error: ...".
-program.exitOverride((error) => {
-  process.exit(error.exitCode === 0 ? 0 : 1);
+// A reader that stops early (`webhooks --help | head`) is not an error of ours.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
 });
-
-await program.parseAsync(process.argv);
+process.exitCode = await run(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  // Installed only for a command that runs until stopped (dev), so Ctrl-C still ends the others at once.
+  untilStopped: () =>
+    new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    }),
+});

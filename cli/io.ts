@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
 import { formatProblem, InvalidTemplateError, ValidationError, WebhookError } from '../shared/errors.ts';
 
 /** An error the CLI reports as one `error: ...` line, exiting with `exitCode`. */
@@ -36,14 +37,65 @@ export function describeError(error: unknown, source?: string): string {
   return `${prefix}${error instanceof Error ? error.message : String(error)}`;
 }
 
-/** Runs a command's action: any error becomes `error: ...` on stderr and its exit code. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
+/** Where a command writes: a process stream, or a collector in a test. */
+export interface CliWriter {
+  /** As a Node stream's: `done` is called once the text is handed on (a pipe may take a while). */
+  write(text: string, done?: (error?: Error | null) => void): unknown;
+  /** A terminal: colour and in-place progress lines are for terminals only. */
+  readonly isTTY?: boolean;
+  /** Its width, on a terminal. */
+  readonly columns?: number;
+}
+
+/**
+ * What one run of the CLI talks to, instead of the process: `run(argv, io)`
+ * gets it from the bin (the process's streams and environment) or from a test.
+ */
+export interface CliIo {
+  readonly stdout: CliWriter;
+  readonly stderr: CliWriter;
+  /** Read for NO_COLOR and AWS_REGION. (The AWS SDK's own chain reads the process's.) */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Settles when the user asks a foreground command (dev) to stop: Ctrl-C or SIGTERM. */
+  untilStopped?(): Promise<void>;
+}
+
+/** One run: its io, and the exit code its command ended with. */
+export interface RunState {
+  readonly io: CliIo;
+  exitCode: number;
+}
+
+const runs = new WeakMap<Command, RunState>();
+
+/** Ties a run's io to its (fresh) root command, where `action` finds it. */
+export function startRun(program: Command, io: CliIo): RunState {
+  const state: RunState = { io, exitCode: 0 };
+  runs.set(program, state);
+  return state;
+}
+
+function runOf(command: Command): RunState {
+  let root = command;
+  while (root.parent !== null) root = root.parent;
+  const state = runs.get(root);
+  if (state === undefined) throw new Error('a command ran outside run(argv, io)');
+  return state;
+}
+
+/**
+ * Runs a command's action with the run's io as its last argument (where
+ * commander passes the Command). It may return an exit code; any error
+ * becomes `error: ...` on stderr and its exit code.
+ */
+export function action<A extends unknown[]>(fn: (...args: [...A, CliIo]) => Promise<number | void>): (...args: unknown[]) => Promise<void> {
+  return async (...args: unknown[]) => {
+    const state = runOf(args.at(-1) as Command);
     try {
-      await fn(...args);
+      state.exitCode = (await fn(...(args.slice(0, -1) as A), state.io)) ?? 0;
     } catch (error) {
-      process.stderr.write(`error: ${escapeControl(describeError(error))}\n`);
-      process.exitCode = error instanceof CliError ? error.exitCode : 1;
+      state.io.stderr.write(`error: ${escapeControl(describeError(error))}\n`);
+      state.exitCode = error instanceof CliError ? error.exitCode : 1;
     }
   };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
 import { DEV_INTAKE_PORT, hasData, SAMPLE_RECEIVER_PORT, startDevServer } from '../dev-server.ts';
-import { action, CliError } from '../io.ts';
+import { action, CliError, type CliIo } from '../io.ts';
 
 interface DevOptions {
   readonly port: string;
@@ -45,12 +45,12 @@ Examples:
     .action(action(dev));
 }
 
-async function dev(options: DevOptions): Promise<void> {
+async function dev(options: DevOptions, io: CliIo): Promise<void> {
   const port = portOf(options.port, '--port');
   const receiverPort = options.receiver ? portOf(options.receiverPort, '--receiver-port') : null;
   const secretsFile = options.secrets ?? (existsSync(EXAMPLE_SECRETS) ? EXAMPLE_SECRETS : undefined);
   const secrets = secretsFile === undefined ? {} : await loadSecretsFile(secretsFile);
-  const color = process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined;
+  const color = io.stdout.isTTY === true && io.env['NO_COLOR'] === undefined;
   let server;
   try {
     server = await startDevServer({
@@ -59,9 +59,9 @@ async function dev(options: DevOptions): Promise<void> {
       secrets,
       ...(options.data === undefined ? {} : { dataDir: options.data }),
       example: options.example && !hasData(options.data),
-      print: (line) => process.stdout.write(`${line}\n`),
+      print: (line) => io.stdout.write(`${line}\n`),
       color,
-      ...(options.logs ? { logSink: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+      ...(options.logs ? { logSink: (line: string) => io.stderr.write(`${line}\n`) } : {}),
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -69,14 +69,10 @@ async function dev(options: DevOptions): Promise<void> {
     }
     throw error;
   }
-  const stop = async () => {
-    process.stdout.write('stopping webhooks dev\n');
-    await server.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
-  await new Promise<never>(() => undefined);
+  // In the foreground until the user stops it (Ctrl-C).
+  await (io.untilStopped?.() ?? new Promise<never>(() => undefined));
+  io.stdout.write('stopping webhooks dev\n');
+  await server.stop();
 }
 
 function portOf(text: string, flag: string): number {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { MAX_EVENT_BYTES, MAX_PUT_EVENTS_ENTRIES, putEventsEntryBytes } from '../../shared/schemas/event.ts';
 import { readEventsFile } from '../events-file.ts';
-import { action, CliError, readJsonFile } from '../io.ts';
+import { action, CliError, readJsonFile, type CliIo } from '../io.ts';
 import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
 
 interface EmitOptions {
@@ -38,10 +38,10 @@ Examples:
     .action(action(emit));
 }
 
-async function emit(file: string, options: EmitOptions): Promise<void> {
+async function emit(file: string, options: EmitOptions, io: CliIo): Promise<void> {
   const entries = toEntries(await readJsonFile(file), file, options.bus);
   const client = new EventBridgeClient({
-    ...(options.region === undefined ? (options.endpoint === undefined ? {} : { region: process.env['AWS_REGION'] ?? 'us-east-1' }) : { region: options.region }),
+    ...(options.region === undefined ? (options.endpoint === undefined ? {} : { region: io.env['AWS_REGION'] ?? 'us-east-1' }) : { region: options.region }),
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, credentials: LOCAL_CREDENTIALS }),
   });
   const sent: { event: number; event_id: string }[] = [];
@@ -59,8 +59,8 @@ async function emit(file: string, options: EmitOptions): Promise<void> {
   } finally {
     client.destroy();
   }
-  if (options.json) process.stdout.write(`${JSON.stringify(sent)}\n`);
-  else for (const s of sent) process.stdout.write(`sent event ${s.event} as ${s.event_id}\n`);
+  if (options.json) io.stdout.write(`${JSON.stringify(sent)}\n`);
+  else for (const s of sent) io.stdout.write(`sent event ${s.event} as ${s.event_id}\n`);
   if (refused.length > 0) throw new CliError(refused.join('; '));
 }
 

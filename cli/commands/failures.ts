@@ -13,7 +13,7 @@ import {
   table,
   truncate,
 } from '../format.ts';
-import { action, CliError } from '../io.ts';
+import { action, CliError, type CliIo } from '../io.ts';
 import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface FailuresOptions extends TargetFlags {
@@ -85,7 +85,7 @@ Examples:
     .action(action(listFailures));
 }
 
-async function listFailures(options: FailuresOptions): Promise<void> {
+async function listFailures(options: FailuresOptions, io: CliIo): Promise<number | void> {
   const now = Date.now();
   const since = parseTimeArgument(options.since, '--since', now);
   const until = options.until === undefined ? new Date(now).toISOString() : parseTimeArgument(options.until, '--until', now);
@@ -115,7 +115,7 @@ async function listFailures(options: FailuresOptions): Promise<void> {
   const shown = found.slice(0, limit);
 
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(shown.map(toEntry), null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(shown.map(toEntry), null, 2)}\n`);
   } else {
     printTable(shown, {
       since,
@@ -124,9 +124,9 @@ async function listFailures(options: FailuresOptions): Promise<void> {
       where: target.description,
       more: found.length > limit || (workflowId === undefined && records.length >= limit),
       again: targetArgs(options),
-    });
+    }, io);
   }
-  if (options.failOnAny && shown.length > 0) process.exitCode = EXIT_FAILURES_FOUND;
+  if (options.failOnAny && shown.length > 0) return EXIT_FAILURES_FOUND;
 }
 
 function toEntry(record: DeliveryRecord): FailureEntry {
@@ -153,11 +153,12 @@ function toEntry(record: DeliveryRecord): FailureEntry {
 function printTable(
   records: readonly DeliveryRecord[],
   context: { since: string; until: string; limit: number; where: string; more: boolean; again: string },
+  io: CliIo,
 ): void {
-  const style = createStyle(colourEnabled(process.stdout));
+  const style = createStyle(colourEnabled(io.stdout, io.env));
   const window = `between ${formatTime(context.since)} and ${formatTime(context.until)} UTC (${context.where})`;
   if (records.length === 0) {
-    process.stdout.write(`no failures ${window}\n`);
+    io.stdout.write(`no failures ${window}\n`);
     return;
   }
   const rows = records.map((r) => [
@@ -193,7 +194,7 @@ function printTable(
   const more = context.more && records.length === context.limit ? `; the newest ${context.limit} shown, --limit shows more` : '';
   lines.push('', `${plural(records.length, 'failure')} ${window}${more}`);
   lines.push(style.dim(`read one with: webhooks inspect <DELIVERY ID>${context.again}`));
-  process.stdout.write(`${lines.join('\n')}\n`);
+  io.stdout.write(`${lines.join('\n')}\n`);
 }
 
 /** The RECONCILED column: what the reconciler did with a delivery whose queue message was lost. */

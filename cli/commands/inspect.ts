@@ -12,7 +12,7 @@ import {
   truncate,
   type Style,
 } from '../format.ts';
-import { action, CliError } from '../io.ts';
+import { action, CliError, type CliIo } from '../io.ts';
 import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface InspectOptions extends TargetFlags {
@@ -63,7 +63,7 @@ Examples:
     .action(action(inspect));
 }
 
-async function inspect(deliveryId: string, options: InspectOptions): Promise<void> {
+async function inspect(deliveryId: string, options: InspectOptions, io: CliIo): Promise<void> {
   const target = await resolveTarget(targetOptions(options));
   let record: DeliveryRecord | undefined;
   try {
@@ -75,10 +75,10 @@ async function inspect(deliveryId: string, options: InspectOptions): Promise<voi
   if (options.json) {
     const { request, ...rest } = record;
     const inspected: InspectedDelivery = { ...rest, request_kept: request !== null };
-    process.stdout.write(`${JSON.stringify(inspected, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(inspected, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`${story(record, createStyle(colourEnabled(process.stdout)), targetArgs(options)).join('\n')}\n`);
+  io.stdout.write(`${story(record, createStyle(colourEnabled(io.stdout, io.env)), targetArgs(options)).join('\n')}\n`);
 }
 
 /** The not-found error of `inspect` and `replay`, with a hint when the id is not even shaped like one. */

@@ -4,7 +4,7 @@ import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { RenderedDelivery } from '../../shared/use-cases/render-run.ts';
 import { readEventsFile } from '../events-file.ts';
 import { startLocalStack } from '../local-stack.ts';
-import { action, CliError, readJsonFile } from '../io.ts';
+import { action, CliError, readJsonFile, type CliIo } from '../io.ts';
 
 interface LocalOptions {
   readonly event: string;
@@ -46,14 +46,14 @@ Examples:
     .action(action(runLocal));
 }
 
-async function runLocal(options: LocalOptions): Promise<void> {
+async function runLocal(options: LocalOptions, io: CliIo): Promise<void> {
   const timeoutSeconds = Number(options.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new CliError(`--timeout: expected a number of seconds, got "${options.timeout}"`);
   const events = readEventsFile(await readJsonFile(options.event), options.event).map((e) => e.raw);
   const secrets = options.secrets === undefined ? {} : await loadSecretsFile(options.secrets);
   const stack = await startLocalStack({
     secrets,
-    ...(options.verbose ? { logSink: (line: string) => process.stderr.write(`${line}\n`), logLevel: 'debug' as const } : {}),
+    ...(options.verbose ? { logSink: (line: string) => io.stderr.write(`${line}\n`), logLevel: 'debug' as const } : {}),
   });
   try {
     // One entry per delivery, as the last render saw it: the same event twice is one
@@ -65,7 +65,7 @@ async function runLocal(options: LocalOptions): Promise<void> {
     const attempted = new Set(latest.filter((r) => r.status === 'enqueued').map((r) => r.delivery_id));
     const records = new Map((await stack.waitUntilFinal(sent, timeoutSeconds * 1000, { attempted })).map((r) => [r.delivery_id, r]));
     const summary = latest.map((r) => summarize(r, records.get(r.delivery_id)));
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
     await stack.stop();
   }

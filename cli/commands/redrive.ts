@@ -9,7 +9,7 @@ import {
   parseInteger,
   plural,
 } from '../format.ts';
-import { action, CliError } from '../io.ts';
+import { action, CliError, type CliIo } from '../io.ts';
 import { resolveTarget, type Target, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface RedriveOptions extends TargetFlags {
@@ -63,7 +63,7 @@ Examples:
     .action(action(redrive));
 }
 
-async function redrive(options: RedriveOptions): Promise<void> {
+async function redrive(options: RedriveOptions, io: CliIo): Promise<void> {
   const maxPerSecond = options.maxPerSecond === undefined ? undefined : parseInteger(options.maxPerSecond, '--max-per-second', MOVE_RATE_LIMITS);
   const target = await resolveTarget(targetOptions(options));
   const startedAt = Date.now();
@@ -73,13 +73,13 @@ async function redrive(options: RedriveOptions): Promise<void> {
     const mover = moverFor(target);
     const waiting = await mover.waiting();
     if (waiting === 0) {
-      report(options, { status: 'NOTHING_TO_MOVE', moved: 0, to_move: 0, task_id: null, failure_reason: null, duration_ms: 0 }, target);
+      report(io, options, { status: 'NOTHING_TO_MOVE', moved: 0, to_move: 0, task_id: null, failure_reason: null, duration_ms: 0 }, target);
       return;
     }
-    process.stderr.write(`redriving ${plural(waiting, 'dead letter')} to the delivery queue (${target.description})\n`);
+    io.stderr.write(`redriving ${plural(waiting, 'dead letter')} to the delivery queue (${target.description})\n`);
     const task = await mover.start(maxPerSecond === undefined ? {} : { maxPerSecond });
     taskId = task.id;
-    const progress = progressLine();
+    const progress = progressLine(io);
     try {
       final = await task.wait(progress.show);
     } finally {
@@ -97,11 +97,11 @@ async function redrive(options: RedriveOptions): Promise<void> {
     duration_ms: Date.now() - startedAt,
   };
   if (final.status !== 'COMPLETED') {
-    if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (options.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const why = final.failureReason === null ? '' : `: ${oneLine(final.failureReason)}`;
     throw new CliError(`redrive ${final.status.toLowerCase()}${why} (${result.moved} of ${result.to_move} moved; the rest are still on the dead-letter queue)`);
   }
-  report(options, result, target);
+  report(io, options, result, target);
 }
 
 /** The move-task API on AWS; fauxqs has none, so locally the messages are copied one by one. */
@@ -110,17 +110,17 @@ function moverFor(target: Target): MessageMover {
   return target.kind === 'aws' ? createSqsMoveTaskMover(queues) : createSqsCopyMover(queues);
 }
 
-function report(options: RedriveOptions, result: RedriveResult, target: Target): void {
+function report(io: CliIo, options: RedriveOptions, result: RedriveResult, target: Target): void {
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
   if (result.status === 'NOTHING_TO_MOVE') {
-    process.stdout.write(`nothing to redrive: the dead-letter queue is empty (${target.description})\n`);
+    io.stdout.write(`nothing to redrive: the dead-letter queue is empty (${target.description})\n`);
     return;
   }
-  const style = createStyle(colourEnabled(process.stdout));
-  process.stdout.write(
+  const style = createStyle(colourEnabled(io.stdout, io.env));
+  io.stdout.write(
     `${style.green('redriven')}: ${result.moved} of ${plural(result.to_move, 'dead letter')} moved to the delivery queue in ${formatDuration(result.duration_ms)}\n` +
       style.dim(`their deliveries start a new series of attempts; follow them with: webhooks failures --since 1h${targetArgs(options)}`) +
       '\n',
@@ -128,8 +128,8 @@ function report(options: RedriveOptions, result: RedriveResult, target: Target):
 }
 
 /** Progress on stderr: one line rewritten in place on a terminal, a new line per change otherwise. */
-function progressLine(): { show: (progress: MoveProgress) => void; end: () => void } {
-  const tty = process.stderr.isTTY === true;
+function progressLine(io: CliIo): { show: (progress: MoveProgress) => void; end: () => void } {
+  const tty = io.stderr.isTTY === true;
   let last = '';
   return {
     show(progress) {
@@ -138,10 +138,10 @@ function progressLine(): { show: (progress: MoveProgress) => void; end: () => vo
       const line = `  ${progress.status.toLowerCase()}: ${progress.moved}${of} moved${percent}`;
       if (line === last) return;
       last = line;
-      process.stderr.write(tty ? `\r\u001b[2K${line}` : `${line}\n`);
+      io.stderr.write(tty ? `\r\u001b[2K${line}` : `${line}\n`);
     },
     end() {
-      if (tty && last !== '') process.stderr.write('\n');
+      if (tty && last !== '') io.stderr.write('\n');
     },
   };
 }

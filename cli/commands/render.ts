@@ -5,7 +5,7 @@ import { JsonSchema } from '../../shared/schemas/node.ts';
 import { renderBody, renderUrl } from '../../shared/templates/render.ts';
 import { contextFrom } from '../../shared/schemas/input-file.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../../shared/schemas/credential.ts';
-import { action, CliError, escapeControl, readJsonFile } from '../io.ts';
+import { action, CliError, escapeControl, readJsonFile, type CliIo } from '../io.ts';
 import { readEventsFile } from '../events-file.ts';
 
 interface RenderOptions {
@@ -46,8 +46,8 @@ Examples:
     .action(action(render));
 }
 
-async function render(options: RenderOptions): Promise<void> {
-  if (options.event !== undefined || options.node !== undefined) return dryRun(options);
+async function render(options: RenderOptions, io: CliIo): Promise<void> {
+  if (options.event !== undefined || options.node !== undefined) return dryRun(options, io);
   if ((options.template === undefined) === (options.url === undefined)) {
     throw new CliError('render: give exactly one of --template FILE or --url TEMPLATE');
   }
@@ -57,14 +57,14 @@ async function render(options: RenderOptions): Promise<void> {
   const scope = { context, now: new Date() };
   if (options.url !== undefined) {
     const url = withSource('--url', () => renderUrl(options.url as string, scope, 'endpoint_url'));
-    process.stdout.write(`${url}\n`);
+    io.stdout.write(`${url}\n`);
     return;
   }
   const file = options.template as string;
   const parsed = JsonSchema.safeParse(await readJsonFile(file));
   if (!parsed.success) throw new CliError(`${file}: (root): not a JSON value a template can hold`);
   const body: Json = withSource(file, () => renderBody(parsed.data, scope, 'payload_template'));
-  process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
 }
 
 function withSource<T>(source: string, fn: () => T): T {
@@ -84,7 +84,7 @@ function rethrow(source: string, error: unknown): never {
 }
 
 /** `render --event E.json --node ID [--secrets S.json]`: what one node would send for that run. */
-async function dryRun(options: RenderOptions): Promise<void> {
+async function dryRun(options: RenderOptions, io: CliIo): Promise<void> {
   if (options.event === undefined || options.node === undefined) throw new CliError('render: the dry run needs both --event FILE and --node ID');
   if (options.template !== undefined || options.url !== undefined || options.context !== undefined) {
     throw new CliError('render: --event/--node do not go with --template, --url or --context');
@@ -108,9 +108,9 @@ async function dryRun(options: RenderOptions): Promise<void> {
     },
   );
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
     return;
   }
   // Tenant text (URL, headers, body, placeholders) goes to a terminal: control characters as escapes.
-  process.stdout.write(`${formatDryRun(run).map(escapeControl).join('\n')}\n`);
+  io.stdout.write(`${formatDryRun(run).map(escapeControl).join('\n')}\n`);
 }

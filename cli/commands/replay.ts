@@ -12,7 +12,7 @@ import {
   parseInteger,
   styleStatus,
 } from '../format.ts';
-import { action, CliError } from '../io.ts';
+import { action, CliError, type CliIo } from '../io.ts';
 import { resolveTarget, type Target, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 import { EXIT_NOT_FOUND, notFound } from './inspect.ts';
 
@@ -74,7 +74,7 @@ Examples:
     .action(action(replay));
 }
 
-async function replay(deliveryId: string, options: ReplayOptions): Promise<void> {
+async function replay(deliveryId: string, options: ReplayOptions, io: CliIo): Promise<void> {
   const timeoutSeconds = parseInteger(options.timeout, '--timeout', { min: 1, max: 86_400 });
   const id = deliveryId.trim();
   const target = await resolveTarget(targetOptions(options));
@@ -93,17 +93,17 @@ async function replay(deliveryId: string, options: ReplayOptions): Promise<void>
     }
     await send(target, request);
     if (!options.json) {
-      process.stdout.write(
+      io.stdout.write(
         `replayed ${id}: a new series of attempts opened at ${formatTime(replayedAt)} UTC; ` +
           `request sent to the delivery queue (${request.method} ${record.endpoint_host})\n`,
       );
     }
     if (!options.wait) {
-      if (options.json) print({ delivery_id: id, replayed_at: replayedAt, status: 'pending', attempts: 0, last_status_code: null, error: null });
-      else process.stdout.write(`follow it with: webhooks inspect ${id}${targetArgs(options)}\n`);
+      if (options.json) print(io, { delivery_id: id, replayed_at: replayedAt, status: 'pending', attempts: 0, last_status_code: null, error: null });
+      else io.stdout.write(`follow it with: webhooks inspect ${id}${targetArgs(options)}\n`);
       return;
     }
-    const final = await waitUntilFinal(target, id, timeoutSeconds);
+    const final = await waitUntilFinal(target, id, timeoutSeconds, io);
     const result: ReplayResult = {
       delivery_id: id,
       replayed_at: replayedAt,
@@ -112,11 +112,11 @@ async function replay(deliveryId: string, options: ReplayOptions): Promise<void>
       last_status_code: final.last_status_code,
       error: final.status === 'delivered' ? null : final.last_error,
     };
-    if (options.json) print(result);
+    if (options.json) print(io, result);
     else {
-      const style = createStyle(colourEnabled(process.stdout));
+      const style = createStyle(colourEnabled(io.stdout, io.env));
       const code = final.last_status_code === null ? '' : `, HTTP ${final.last_status_code}`;
-      process.stdout.write(`${styleStatus(final.status, style)} after ${final.attempts} attempt${final.attempts === 1 ? '' : 's'}${code}\n`);
+      io.stdout.write(`${styleStatus(final.status, style)} after ${final.attempts} attempt${final.attempts === 1 ? '' : 's'}${code}\n`);
     }
     if (final.status !== 'delivered') {
       throw new CliError(`delivery ${id} failed again: ${oneLine(final.last_error ?? 'no error recorded')}; see webhooks inspect ${id}${targetArgs(options)}`);
@@ -172,9 +172,9 @@ async function send(target: Target, request: DeliveryMessage): Promise<void> {
   }
 }
 
-async function waitUntilFinal(target: Target, id: string, timeoutSeconds: number): Promise<DeliveryRecord> {
+async function waitUntilFinal(target: Target, id: string, timeoutSeconds: number, io: CliIo): Promise<DeliveryRecord> {
   const deadline = Date.now() + timeoutSeconds * 1000;
-  if (process.stderr.isTTY) process.stderr.write('waiting for the outcome...\n');
+  if (io.stderr.isTTY) io.stderr.write('waiting for the outcome...\n');
   for (;;) {
     const record = await target.store.get(id);
     // Final again, and in the new series: the reopen reset the attempt count.
@@ -186,6 +186,6 @@ async function waitUntilFinal(target: Target, id: string, timeoutSeconds: number
   }
 }
 
-function print(result: ReplayResult): void {
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+function print(io: CliIo, result: ReplayResult): void {
+  io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

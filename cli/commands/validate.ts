@@ -5,7 +5,7 @@ import { templateContextOf } from '../../shared/schemas/event.ts';
 import { readInputDocument } from '../../shared/schemas/input-file.ts';
 import { extractWebhookNodes } from '../../shared/schemas/workflow.ts';
 import { checkNodeTemplates, droppedHeaderWarnings } from '../../shared/templates/check.ts';
-import { action, CliError, escapeControl, readJsonFile } from '../io.ts';
+import { action, CliError, escapeControl, readJsonFile, type CliIo } from '../io.ts';
 
 export function registerValidate(program: Command): void {
   program
@@ -27,7 +27,7 @@ Examples:
     .action(action(validate));
 }
 
-async function validate(file: string): Promise<void> {
+async function validate(file: string, _options: unknown, io: CliIo): Promise<void> {
   const document = readInputDocument(await readJsonFile(file), file);
   // A bad event field does not hide the nodes' problems: all of them, in one go.
   const problems: Problem[] = document.kind === 'invalid' ? [...document.problems] : [];
@@ -47,11 +47,11 @@ async function validate(file: string): Promise<void> {
     }
   }
   // Dropped headers are Dograh's behaviour too: worth knowing, never a failure.
-  for (const warning of warnings) process.stderr.write(`warning: ${escapeControl(formatProblem(warning))}\n`);
+  for (const warning of warnings) io.stderr.write(`warning: ${escapeControl(formatProblem(warning))}\n`);
   if (problems.length > 0) {
-    for (const problem of problems) process.stdout.write(`${escapeControl(formatProblem(problem))}\n`);
+    for (const problem of problems) io.stdout.write(`${escapeControl(formatProblem(problem))}\n`);
     throw new CliError(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} found`);
   }
   const count = nodes.length;
-  process.stdout.write(`ok: ${count} webhook node${count === 1 ? '' : 's'}\n`);
+  io.stdout.write(`ok: ${count} webhook node${count === 1 ? '' : 's'}\n`);
 }

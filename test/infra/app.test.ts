@@ -8,7 +8,8 @@ import { cdkJsonContext } from './synth-helpers.ts';
 
 // Runs the CDK app the way `cdk synth` does (cdk.json's `node infra/app.ts`, with the context in
 // CDK_CONTEXT_JSON and the output directory in CDK_OUTDIR), without AWS credentials. Bundling is
-// skipped here; the stack test bundles both functions.
+// skipped here; the stack test bundles both functions. Each run is a Node process of about 4.5 s of
+// CPU (the synthesis), which on a busy shared machine took up to 72 s: hence the long timeouts.
 function synthApp(context: Record<string, unknown>) {
   const outdir = mkdtempSync(join(tmpdir(), 'webhooks-app-'));
   const env: NodeJS.ProcessEnv = {
@@ -34,7 +35,7 @@ describe('infra/app.ts', () => {
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 
   it('takes its settings from context, e.g. -c allowPrivateEndpoints=true', () => {
     const { outdir, result } = synthApp({ allowPrivateEndpoints: 'true', stackName: 'Staging' });
@@ -45,14 +46,14 @@ describe('infra/app.ts', () => {
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 
   it('fails with the bad context value named', () => {
     const { outdir, result } = synthApp({ deliverMaxConcurrency: 'lots' });
     rmSync(outdir, { recursive: true, force: true });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('context deliverMaxConcurrency must be a whole number, got "lots"');
-  }, 60_000);
+  }, 180_000);
 
   it('names every bad value on its own error line, with no stack trace: an email that is not one, a bus that is not a name', () => {
     const { outdir, result } = synthApp({ alarmEmail: 'notanemail', eventBusName: 'my bus!', logLevel: 'loud' });
@@ -64,5 +65,5 @@ describe('infra/app.ts', () => {
       'error: context eventBusName must be an event bus name (letters, digits, . _ - /) or its ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME), got "my bus!"',
       'error: context alarmEmail must be an email address such as oncall@example.com, got "notanemail"',
     ]);
-  }, 60_000);
+  }, 180_000);
 });

@@ -7,7 +7,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevServer } from '../../cli/dev-server.ts';
 import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
-import { ROOT, runCli } from '../fixtures/cli.ts';
+import { ROOT, runCliInProcess } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
@@ -44,6 +44,7 @@ describe('npm start, as a new user runs it', () => {
   }, 90_000);
 });
 
+// webhooks emit runs in this process through run(argv, io) (cli/main.ts), the function the bin calls.
 describe('webhooks dev and webhooks emit', () => {
   let server: DevServer;
   let receiver: Receiver;
@@ -81,7 +82,7 @@ describe('webhooks dev and webhooks emit', () => {
   });
 
   it('takes an event from webhooks emit --endpoint and delivers it, showing one line', async () => {
-    const result = await runCli(['emit', await eventFile(7001), '--endpoint', server.intake.endpoint]);
+    const result = await runCliInProcess(['emit', await eventFile(7001), '--endpoint', server.intake.endpoint]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^sent event 0 as [0-9a-f-]{36}\n$/);
@@ -92,9 +93,9 @@ describe('webhooks dev and webhooks emit', () => {
 
   it('shows a duplicate event as dropped, not sent twice', async () => {
     const file = await eventFile(7002);
-    await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
+    await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     await receiver.waitFor('/run/7002', 1);
-    await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
+    await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     await waitForLine(printed, /= n1 already delivered: duplicate dropped/);
     expect(receiver.to('/run/7002')).toHaveLength(1);
   });
@@ -129,14 +130,14 @@ describe('webhooks dev and webhooks emit', () => {
   it('ignores events no rule matches, as EventBridge does', async () => {
     const file = join(dir, 'other.json');
     await writeFile(file, JSON.stringify(makeEventJson({ source: 'someone.else', detail: { workflow_run_id: 7004 } })));
-    expect((await runCli(['emit', file, '--endpoint', server.intake.endpoint])).code).toBe(0);
+    expect((await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint])).code).toBe(0);
     await waitForLine(printed, /matches no rule \(source someone\.else/);
   });
 
   it('refuses an event over 256 KB before sending, saying so', async () => {
     const file = join(dir, 'big.json');
     await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: 7005, initial_context: { notes: 'x'.repeat(270_000) } } })));
-    const result = await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
+    const result = await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(new RegExp(`^error: ${file.replaceAll('.', '\\.')}: detail: the event is \\d+ bytes; EventBridge takes at most 262144`));
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -167,7 +168,7 @@ describe('webhooks dev and webhooks emit', () => {
         },
       });
     await writeFile(file, JSON.stringify([large(7008), large(7009)]));
-    const result = await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
+    const result = await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^sent event 0 as [0-9a-f-]{36}\nsent event 1 as [0-9a-f-]{36}\n$/);
@@ -178,7 +179,7 @@ describe('webhooks dev and webhooks emit', () => {
   it('refuses a bad event naming the file, the entry and the field, and sends none of the file', async () => {
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify([makeEventJson({ detail: { workflow_run_id: 7006 } }), makeEventJson({ detail: { workflow_id: 'seven' } })]));
-    const result = await runCli(['emit', file, '--endpoint', server.intake.endpoint]);
+    const result = await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`error: ${file}: 1.detail.workflow_id: Invalid input: expected number, received string\n`);
     await new Promise((r) => setTimeout(r, 500));

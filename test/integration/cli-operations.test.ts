@@ -16,14 +16,16 @@ import { deliveryId, type DeliveryMessage } from '../../shared/domain/delivery.t
 import { emulatorClientConfig, LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { MoveProgress, MoveQueue } from '../../shared/ports/message-mover.ts';
-import { errorLine, runCli, type Run } from '../fixtures/cli.ts';
+import { errorLine, runCli, runCliInProcess, type Run } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
-// The operations commands (failures, inspect, redrive, replay) run as the real bin in a
-// child process, as an operator runs them, against a local stack started here: through the
-// `webhooks dev` state file (--local), and through CloudFormation outputs served by a
-// loopback fake (the AWS path), with the SDK pointed at the emulators by AWS_ENDPOINT_URL_*.
+// The operations commands (failures, inspect, redrive, replay) run against a local stack
+// started here: through the `webhooks dev` state file (--local), and through CloudFormation
+// outputs served by a loopback fake (the AWS path), with the SDK pointed at the emulators by
+// AWS_ENDPOINT_URL_*. They run in this process through run(argv, io) (cli/main.ts), the
+// function the bin calls; one AWS-path test runs the real bin in a child process, as an
+// operator runs it.
 
 let dir: string;
 let stack: LocalStack;
@@ -32,7 +34,16 @@ let nextRun = 7000;
 
 /** Runs `webhooks ...` in the temp folder, with no AWS config of this machine in reach. */
 function webhooks(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = {
+  return runCliInProcess(args, { cwd: dir, env: { ...environment(), ...env } });
+}
+
+/** The same, as the real bin in a child process. */
+function webhooksBin(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+  return runCli(args, { cwd: dir, env: { ...environment(), ...env }, timeoutMs: 30_000 });
+}
+
+function environment(): Record<string, string> {
+  return {
     PATH: process.env['PATH'] ?? '',
     HOME: dir,
     NO_COLOR: '1',
@@ -40,7 +51,6 @@ function webhooks(args: readonly string[], env: Record<string, string> = {}): Pr
     AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
     AWS_EC2_METADATA_DISABLED: 'true',
   };
-  return runCli(args, { cwd: dir, env: { ...base, ...env }, timeoutMs: 30_000 });
 }
 
 function json<T>(result: Run): T {
@@ -328,7 +338,7 @@ describe('with failures on record', () => {
     it('exits 1 naming the state file when no webhooks dev runs in the folder', async () => {
       const elsewhere = await mkdtemp(join(tmpdir(), 'webhooks-nodev-'));
       try {
-        const result = await runCli(['inspect', a.delivery_id, '--local'], { cwd: elsewhere, env: { PATH: process.env['PATH'] ?? '' } });
+        const result = await runCliInProcess(['inspect', a.delivery_id, '--local'], { cwd: elsewhere, env: { PATH: process.env['PATH'] ?? '' } });
         expect(errorLine(result, 1)).toMatch(/no webhooks dev is running from this folder .*\.webhooks\/dev\.json not found/);
       } finally {
         await rm(elsewhere, { recursive: true, force: true });
@@ -438,7 +448,7 @@ describe('with failures on record', () => {
     });
 
     it('lists failures from the table the stack outputs name', async () => {
-      const entries = json<{ delivery_id: string }[]>(await webhooks(['failures', '--stack', STACK, '--org', '43', '--json'], awsEnv));
+      const entries = json<{ delivery_id: string }[]>(await webhooksBin(['failures', '--stack', STACK, '--org', '43', '--json'], awsEnv));
       expect(entries.map((e) => e.delivery_id)).toEqual([b.delivery_id]);
       const described = cloudFormation.bodies.map((r) => new URLSearchParams(r.body));
       expect(described.some((p) => p.get('Action') === 'DescribeStacks' && p.get('StackName') === STACK)).toBe(true);
