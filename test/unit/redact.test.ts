@@ -4,7 +4,6 @@ import {
   REDACTED,
   TOO_DEEP,
   TRUNCATED,
-  hostOf,
   isSensitiveKey,
   redact,
   redactString,
@@ -646,23 +645,4 @@ describe('redactText', () => {
     expect(out).toBe(`${'a'.repeat(10)} Bearer ${REDACTED} ${'z'.repeat(7)}${TRUNCATED}`);
     expect(out).not.toContain(CANARY.slice(0, 4));
   });
-});
-
-describe('hostOf', () => {
-  it.each([
-    ['https://crm.example.com/hooks/1?token=abc#x', 'https://crm.example.com'],
-    ['HTTPS://user:pw@CRM.Example.com:443/x', 'https://crm.example.com'],
-    ['http://crm.example.com:8080/a/b', 'http://crm.example.com:8080'],
-    ['http://[::1]:3000/cb', 'http://[::1]:3000'],
-    ['http://127.0.0.1:9/x?y=1', 'http://127.0.0.1:9'],
-  ])('gives %s as %s', (url, host) => {
-    expect(hostOf(url)).toBe(host);
-  });
-
-  it.each([['not a url'], [''], ['mailto:ada@example.com'], ['/relative/path?token=abc']])(
-    'does not echo the unparseable %j',
-    (input) => {
-      expect(hostOf(input)).toBe('[invalid url]');
-    },
-  );
 });

@@ -1,0 +1,204 @@
+/**
+ * Redaction by field NAME: a value under `password`, `accessToken`, `X-API-Key`,
+ * `billing_address`, ... is replaced by the walker in `redact.ts`,
+ * whatever it looks like (a phone number stored as a number is still a phone number).
+ * Key heuristics only: no walking, no string shapes.
+ */
+
+/**
+ * Found anywhere in the normalised, separator-free key, so that `ACCESSTOKEN`, `xApiKey` and
+ * `x-api-key` all hit. Only terms long enough not to occur by accident inside harmless words.
+ */
+const SUBSTRING_TERMS = [
+  'authorization',
+  'cookie',
+  'credential',
+  'password',
+  'passwd',
+  'passphrase',
+  'secret',
+  'signature',
+  'token',
+  'apikey',
+  'accesskey',
+  'privatekey',
+  'headervalue', // the CUSTOM_HEADER credential's secret (contract §4)
+  'email',
+  'phone',
+  'msisdn',
+  'birthdate',
+  'dateofbirth',
+  'birthday',
+  'socialsecurity',
+  'cardnumber',
+  'creditcard',
+  'debitcard',
+  'callbackurl',
+  'redirecturi',
+  'redirecturl',
+  'addr', // address, addresses, addr
+] as const;
+
+/**
+ * Matched only as a whole word: as substrings they would hit `company` (pan), `adobe` (dob),
+ * `classname` (ssn), `compass` (pass), `spinner` (pin)...
+ */
+const WORD_TERMS = new Set([
+  'auth',
+  'pass',
+  'pwd',
+  'dob',
+  'ssn',
+  'pan',
+  'cvv',
+  'cvv2',
+  'cvc',
+  'cvc2',
+  'pin',
+  'otp',
+  'sig',
+  'mobile',
+  'iban',
+  'passport',
+  'jwt',
+  'bearer',
+]);
+
+/**
+ * A key ending in one of these names a credential or a secret, it does not hold one:
+ * `credential_uuid`, `secret_name`, `token_type` ("Bearer") are what an operator needs to find
+ * the broken credential. Applies to the credential-like terms only: `email_id` is, in Indian
+ * English, the address itself, and an AWS `access_key_id` is half of a key pair.
+ */
+const IDENTIFIER_SUFFIXES = new Set(['id', 'ids', 'uuid', 'arn', 'type', 'kind', 'name', 'names', 'version', 'algorithm']);
+const IDENTIFIER_EXEMPT_TERMS = new Set(['credential', 'secret', 'token', 'apikey', 'auth', 'signature']);
+
+/**
+ * `prompt_tokens`, `total_tokens`, `max_tokens` are LLM usage counts that Dograh puts in
+ * `cost_info`, not bearer tokens.
+ */
+const TOKEN_COUNT_WORDS = new Set([
+  'prompt',
+  'completion',
+  'completions',
+  'total',
+  'input',
+  'output',
+  'max',
+  'min',
+  'count',
+  'num',
+  'used',
+  'usage',
+  'cached',
+  'reasoning',
+  'llm',
+  'limit',
+  'remaining',
+]);
+
+/**
+ * `ip_address`, `remote_address`, `localAddress` are network addresses of the webhook endpoint:
+ * operational data the SSRF guard must be able to log (which address was blocked), not a person's
+ * address. A bare `address` stays redacted: it may be a street address.
+ */
+const NETWORK_WORDS = new Set([
+  'ip',
+  'ipv4',
+  'ipv6',
+  'remote',
+  'local',
+  'mac',
+  'socket',
+  'server',
+  'host',
+  'peer',
+  'resolved',
+  'network',
+  'bind',
+  'listen',
+  'endpoint',
+]);
+
+/** Words that make a following `number` / `no` a phone number on a voice platform. */
+const PHONE_NUMBER_PREFIXES = new Set([
+  'caller',
+  'callee',
+  'called',
+  'calling',
+  'from',
+  'to',
+  'contact',
+  'cell',
+  'fax',
+  'whatsapp',
+  'sms',
+  'customer',
+]);
+const NUMBER_WORDS = new Set(['number', 'num', 'no', 'nr']);
+
+/**
+ * Splits a key into lower-case words: `refreshToken` → refresh, token; `X-API-Key` → x, api, key;
+ * `SOCIAL_SECURITY_NUMBER` → social, security, number; `APIKey` → api, key.
+ */
+export function keyWords(key: string): string[] {
+  return key
+    .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1 $2')
+    .replace(/(\p{Lu}+)(\p{Lu}\p{Ll})/gu, '$1 $2')
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((w) => w.length > 0);
+}
+
+function termIsExempt(term: string, words: readonly string[]): boolean {
+  const last = words[words.length - 1] ?? '';
+  if (IDENTIFIER_EXEMPT_TERMS.has(term) && IDENTIFIER_SUFFIXES.has(last)) return true;
+  if (term === 'token' && words.some((w) => TOKEN_COUNT_WORDS.has(w))) return true;
+  if (term === 'addr') {
+    // Every address word must be a network one (`ip_address`, `ipAddr`, `remoteAddress`):
+    // `ip_or_home_address` is still personal, and so is `shipAddress` despite ending in "ip".
+    return words.every((word, i) => {
+      const at = word.indexOf('addr');
+      if (at === -1) return true;
+      const prefix = word.slice(0, at);
+      return NETWORK_WORDS.has(prefix === '' ? (words[i - 1] ?? '') : prefix);
+    });
+  }
+  return false;
+}
+
+function classifyKey(key: string): boolean {
+  const words = keyWords(key);
+  if (words.length === 0) return false;
+  const compact = words.join('');
+  for (const term of SUBSTRING_TERMS) {
+    if (compact.includes(term) && !termIsExempt(term, words)) return true;
+  }
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] ?? '';
+    if (WORD_TERMS.has(word) && !termIsExempt(word, words)) return true;
+    const next = words[i + 1];
+    if (next !== undefined && NUMBER_WORDS.has(next)) {
+      if (word === 'card' || word === 'cc' || PHONE_NUMBER_PREFIXES.has(word)) return true;
+    }
+  }
+  return false;
+}
+
+// Keys repeat on every log line; the cache keeps classification off the hot path. Bounded so a
+// payload with unique keys (ids as keys) cannot grow it without end.
+const keyCache = new Map<string, boolean>();
+const KEY_CACHE_LIMIT = 2000;
+
+/**
+ * Whether a field of this name holds a secret or personal data, in any naming style
+ * (snake_case, camelCase, PascalCase, kebab-case, SCREAMING_CASE, words with spaces).
+ */
+export function isSensitiveKey(key: string): boolean {
+  const cached = keyCache.get(key);
+  if (cached !== undefined) return cached;
+  const result = classifyKey(key);
+  if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
+  keyCache.set(key, result);
+  return result;
+}
