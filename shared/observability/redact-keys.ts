@@ -142,12 +142,59 @@ const NUMBER_WORDS = new Set(['number', 'num', 'no', 'nr']);
  * `SOCIAL_SECURITY_NUMBER` → social, security, number; `APIKey` → api, key.
  */
 export function keyWords(key: string): string[] {
-  return key
-    .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1 $2')
-    .replace(/(\p{Lu}+)(\p{Lu}\p{Ll})/gu, '$1 $2')
+  return splitCase(key)
     .toLowerCase()
     .split(/[^\p{L}\p{N}]+/u)
     .filter((w) => w.length > 0);
+}
+
+const OTHER = 0;
+const UPPER = 1;
+const LOWER = 2;
+const DIGIT = 3;
+
+/** The case class of a code point: ASCII by arithmetic, the rest by Unicode property. */
+function caseKind(cp: number): number {
+  if (cp < 128) {
+    if (cp >= 65 && cp <= 90) return UPPER;
+    if (cp >= 97 && cp <= 122) return LOWER;
+    return cp >= 48 && cp <= 57 ? DIGIT : OTHER;
+  }
+  const ch = String.fromCodePoint(cp);
+  if (/\p{Lu}/u.test(ch)) return UPPER;
+  if (/\p{Ll}/u.test(ch)) return LOWER;
+  return /\p{N}/u.test(ch) ? DIGIT : OTHER;
+}
+
+function kindAt(text: string, index: number): number {
+  const cp = text.codePointAt(index);
+  return cp === undefined ? OTHER : caseKind(cp);
+}
+
+/**
+ * Puts a space where a word starts inside a camel-cased run: before an upper-case letter that
+ * follows a lower-case letter or a digit (`refreshToken`), and before the last capital of a run
+ * of them that a lower-case letter follows (`APIKey`). One pass: the regex form of the second
+ * rule, `(\p{Lu}+)(\p{Lu}\p{Ll})`, backtracks over every start of a long capital run and took
+ * 4 s on a 64 KiB key of `A`s (quadratic); keys are tenant input.
+ */
+function splitCase(key: string): string {
+  const parts: string[] = [];
+  let wordStart = 0;
+  let prev = OTHER;
+  for (let i = 0; i < key.length; ) {
+    const cp = key.codePointAt(i) ?? 0;
+    const size = cp > 0xffff ? 2 : 1;
+    const kind = caseKind(cp);
+    if (kind === UPPER && (prev === LOWER || prev === DIGIT || (prev === UPPER && kindAt(key, i + size) === LOWER))) {
+      parts.push(key.slice(wordStart, i));
+      wordStart = i;
+    }
+    prev = kind;
+    i += size;
+  }
+  parts.push(key.slice(wordStart));
+  return parts.join(' ');
 }
 
 function termIsExempt(term: string, words: readonly string[]): boolean {
@@ -189,6 +236,7 @@ function classifyKey(key: string): boolean {
 // payload with unique keys (ids as keys) cannot grow it without end.
 const keyCache = new Map<string, boolean>();
 const KEY_CACHE_LIMIT = 2000;
+const KEY_CACHE_MAX_KEY_LENGTH = 128;
 
 /**
  * Whether a field of this name holds a secret or personal data, in any naming style
@@ -198,6 +246,9 @@ export function isSensitiveKey(key: string): boolean {
   const cached = keyCache.get(key);
   if (cached !== undefined) return cached;
   const result = classifyKey(key);
+  // A long key (an id used as a key, a hostile body) is classified but not kept: the cache holds
+  // at most KEY_CACHE_LIMIT short keys, not that many copies of whatever a body carried.
+  if (key.length > KEY_CACHE_MAX_KEY_LENGTH) return result;
   if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
   keyCache.set(key, result);
   return result;

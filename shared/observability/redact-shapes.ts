@@ -16,7 +16,6 @@ const URL_IN_TEXT = /\b[a-z][a-z\d+.-]{0,31}:\/\/[^\s"'<>`]+/gi;
 const AUTH_WORD = /bearer|basic|token|digest/i;
 const AUTH_SCHEME = /\b(bearer|token|basic)(\s+)([\w~+/.=-]+)/gi;
 const DIGEST_AUTH = /\bdigest\s+username\s*=[^\r\n]*/gi;
-const JWT = /\beyJ[\w-]+\.eyJ[\w-]+\.[\w-]*/g;
 // The quoted value's closing quote is optional so a snippet cut mid-string is still masked, and so
 // a failed match never rescans the rest of the text (no quadratic time on hostile bodies).
 const KEY_VALUE = /(["']?)([A-Za-z_][\w.-]{0,63})\1(\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&,;}"']+)/g;
@@ -43,6 +42,53 @@ function maskUrl(raw: string): string {
   if (!isHttp(url.protocol)) return `${url.protocol}//${REDACTED}`;
   const hasRest = url.pathname !== '/' || url.search !== '' || url.hash !== '';
   return hasRest ? `${url.origin}/${REDACTED}` : url.origin;
+}
+
+const isWordCode = (c: number): boolean =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95; // [A-Za-z0-9_]
+const isJwtCode = (c: number): boolean => isWordCode(c) || c === 45; // base64url: [\w-]
+
+/** The end of the run of base64url characters that starts at `from`. */
+function jwtRunEnd(text: string, from: number): number {
+  let i = from;
+  while (i < text.length && isJwtCode(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/**
+ * Replaces every JWT (`eyJ<b64url>.eyJ<b64url>.<b64url>`, at a word start) with {@link REDACTED}.
+ * A scanner, not the regex `\beyJ[\w-]+\.eyJ[\w-]+\.[\w-]*`: on `-eyJ` repeated that regex
+ * retried from every `eyJ` and ran each attempt to the end of the run, quadratic time (64 KiB in
+ * 3-4 s). Here a failed start skips the run it scanned: every start inside that run would reach
+ * the same end and fail the same way, so each character is read at most twice.
+ */
+export function maskJwts(text: string): string {
+  let out = '';
+  let copied = 0;
+  let from = 0;
+  for (;;) {
+    const start = text.indexOf('eyJ', from);
+    if (start < 0) break;
+    if (start > 0 && isWordCode(text.charCodeAt(start - 1))) {
+      from = start + 1;
+      continue;
+    }
+    const headerEnd = jwtRunEnd(text, start + 3);
+    if (headerEnd === start + 3 || text[headerEnd] !== '.' || !text.startsWith('eyJ', headerEnd + 1)) {
+      from = Math.max(headerEnd, start + 1);
+      continue;
+    }
+    const payloadEnd = jwtRunEnd(text, headerEnd + 4);
+    if (payloadEnd === headerEnd + 4 || text[payloadEnd] !== '.') {
+      from = headerEnd + 1;
+      continue;
+    }
+    const end = jwtRunEnd(text, payloadEnd + 1);
+    out += text.slice(copied, start) + REDACTED;
+    copied = end;
+    from = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /** A Basic credential is base64 of `user:password`; prose after the word "basic" is not. */
@@ -72,7 +118,7 @@ export function maskString(value: string, maskDigits: boolean): string {
       return `${scheme}${space}${REDACTED}`;
     });
   }
-  if (out.includes('eyJ')) out = out.replace(JWT, REDACTED);
+  if (out.includes('eyJ')) out = maskJwts(out);
   if (out.includes('=') || out.includes(':')) {
     out = out.replace(KEY_VALUE, (match: string, quote: string, key: string, sep: string, val: string) => {
       if (!isSensitiveKey(key) || val === REDACTED) return match;

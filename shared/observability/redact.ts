@@ -124,7 +124,8 @@ function walkObject(obj: object, depth: number, sensitive: boolean, st: WalkStat
       } catch {
         return sensitive ? REDACTED : '[unserializable]';
       }
-      if (json !== obj) return walk(json, depth, sensitive, st);
+      // One level deeper: a toJSON that returns a fresh object with a toJSON of its own ends at maxDepth.
+      if (json !== obj) return walk(json, depth + 1, sensitive, st);
     }
     return walkRecord(obj as Record<string, unknown>, depth, sensitive, st);
   } finally {

@@ -411,6 +411,14 @@ describe('redact: string shapes', () => {
     expect(redact(`got ${jwt} back`)).toBe(`got ${REDACTED} back`);
   });
 
+  it('masks every JWT after hostile near-misses, and a JWT cut after its payload, but not one inside a word', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl';
+    expect(redactString(`${'-eyJ'.repeat(50)} ${jwt},${jwt}`)).toBe(`${'-eyJ'.repeat(50)} ${REDACTED},${REDACTED}`);
+    expect(redactString('eyJa.eyJb eyJa.eyJb.')).toBe(`eyJa.eyJb ${REDACTED}`);
+    expect(redactString(`x${jwt}`)).toBe(`x${jwt}`);
+    expect(redactString(`-${jwt}`)).toBe(`-${REDACTED}`);
+  });
+
   it('masks sensitive key=value and "key": "value" pairs inside text', () => {
     expect(redact(`access_token=${CANARY}&token_type=bearer`)).toBe(`access_token=${REDACTED}&token_type=bearer`);
     expect(redact(`body {"password": "${CANARY} with spaces", "status": "ok"}`)).toBe(
