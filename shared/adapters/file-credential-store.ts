@@ -111,6 +111,9 @@ function issueReason(issue: z.core.$ZodIssue): string {
       return `missing or not a ${issue.expected}`;
     case 'too_small':
       return 'must not be empty';
+    case 'custom':
+      // Our own refinements (the header-name rule) word their messages without the input.
+      return issue.message;
     default:
       return 'invalid';
   }

@@ -2,6 +2,7 @@ import { CredentialError } from '../errors.ts';
 import type { OutboundRequest } from '../ports/http-sender.ts';
 import type { Credential } from '../schemas/credential.ts';
 import type { DeliveryMessage } from './delivery.ts';
+import { credentialHeaderProblem } from './headers.ts';
 
 export const USER_AGENT = 'Dograh-Webhooks/0.1';
 
@@ -24,7 +25,9 @@ export function authHeader(credential: Credential, secret: string): [string, str
       header = [credential.header_name, credential.header_value];
       break;
   }
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header[0])) throw new CredentialError(secret, 'header_name is not a valid header name');
+  // The schema checks this when the secret is read; checked again here, where the header is made.
+  const nameProblem = credentialHeaderProblem(header[0]);
+  if (nameProblem !== undefined) throw new CredentialError(secret, `header_name ${nameProblem}`);
   if (/[\r\n\0]/.test(header[1])) throw new CredentialError(secret, 'the header value contains a line break or NUL');
   return header;
 }
