@@ -74,28 +74,43 @@ const IDENTIFIER_SUFFIXES = new Set(['id', 'ids', 'uuid', 'arn', 'type', 'kind',
 const IDENTIFIER_EXEMPT_TERMS = new Set(['credential', 'secret', 'token', 'apikey', 'auth', 'signature']);
 
 /**
- * `prompt_tokens`, `total_tokens`, `max_tokens` are LLM usage counts that Dograh puts in
- * `cost_info`, not bearer tokens.
+ * `prompt_tokens`, `total_tokens`, `max_tokens`, `token_count` are LLM usage counts that Dograh
+ * puts in `cost_info`, not bearer tokens. A count is the plural `tokens` after one of these words,
+ * or `token`/`tokens` before one of {@link TOKEN_COUNT_AFTER}; any other token word (`llm_token`,
+ * `device_tokens`, `prompt_token`) may hold a credential and is redacted.
  */
-const TOKEN_COUNT_WORDS = new Set([
+const TOKEN_COUNT_BEFORE = new Set([
   'prompt',
   'completion',
   'completions',
+  'candidates',
   'total',
   'input',
   'output',
   'max',
   'min',
-  'count',
   'num',
   'used',
-  'usage',
   'cached',
   'reasoning',
   'llm',
-  'limit',
   'remaining',
 ]);
+const TOKEN_COUNT_AFTER = new Set(['count', 'counts', 'used', 'usage', 'limit', 'remaining', 'total']);
+
+/** Whether every word that holds "token" is in a count position (`prompt_tokens`, `promptTokenCount`). */
+function isTokenCount(words: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] ?? '';
+    if (!word.includes('token')) continue;
+    seen = true;
+    const plainToken = word === 'token' || word === 'tokens';
+    const counted = (word === 'tokens' && TOKEN_COUNT_BEFORE.has(words[i - 1] ?? '')) || (plainToken && TOKEN_COUNT_AFTER.has(words[i + 1] ?? ''));
+    if (!counted) return false;
+  }
+  return seen;
+}
 
 /**
  * `ip_address`, `remote_address`, `localAddress` are network addresses of the webhook endpoint:
@@ -200,7 +215,7 @@ function splitCase(key: string): string {
 function termIsExempt(term: string, words: readonly string[]): boolean {
   const last = words[words.length - 1] ?? '';
   if (IDENTIFIER_EXEMPT_TERMS.has(term) && IDENTIFIER_SUFFIXES.has(last)) return true;
-  if (term === 'token' && words.some((w) => TOKEN_COUNT_WORDS.has(w))) return true;
+  if (term === 'token' && isTokenCount(words)) return true;
   if (term === 'addr') {
     // Every address word must be a network one (`ip_address`, `ipAddr`, `remoteAddress`):
     // `ip_or_home_address` is still personal, and so is `shipAddress` despite ending in "ip".

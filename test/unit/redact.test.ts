@@ -68,6 +68,11 @@ const SENSITIVE_KEYS = [
   'x-auth-token',
   'sessionToken',
   'device_tokens',
+  'llm_token',
+  'llmToken',
+  'openai_token',
+  'prompt_token',
+  'total_token',
   'jwt',
   // api / access / private keys
   'api_key',
@@ -233,6 +238,18 @@ const HARMLESS_KEYS = [
   'completion_tokens',
   'max_tokens',
   'token_count',
+  'input_tokens',
+  'output_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'max_output_tokens',
+  'llm_tokens',
+  'num_tokens',
+  'tokens_used',
+  'token_usage',
+  'token_limit',
+  'promptTokenCount',
+  'totalTokenCount',
   'credential_uuid',
   'credentialUuid',
   'secret_name',
@@ -404,6 +421,12 @@ describe('redact: string shapes', () => {
     const basic = Buffer.from('ops:hunter2').toString('base64');
     expect(redact(`Basic ${basic}`)).toBe(`Basic ${REDACTED}`);
     expect(redact('Basic configuration is missing')).toBe('Basic configuration is missing');
+  });
+
+  it('redacts an llm_token while LLM token counts stay readable', () => {
+    const out = JSON.stringify(redact({ llm_token: 'sk-live-4f9a1c2b3d', cost_info: { prompt_tokens: 900, llm_tokens: 1200 } }));
+    expect(out).not.toContain('sk-live');
+    expect(out).toBe(`{"llm_token":"${REDACTED}","cost_info":{"prompt_tokens":900,"llm_tokens":1200}}`);
   });
 
   it('masks JWTs anywhere in a string', () => {
