@@ -72,6 +72,15 @@ export class TransientDeliveryError extends WebhookError {
   }
 }
 
+/** A credential store that could not answer now (throttled, unavailable): the delivery is retried, never sent without it. */
+export class CredentialUnavailableError extends TransientDeliveryError {
+  readonly secretName: string;
+  constructor(secretName: string, reason: string, options?: { cause?: unknown }) {
+    super(`credential ${secretName}: ${reason}`, { cause: options?.cause });
+    this.secretName = secretName;
+  }
+}
+
 /** The request could not complete on the network. Transient: worth a retry. */
 export class NetworkError extends WebhookError {
   readonly kind: 'timeout' | 'connection' | 'dns' | 'protocol';

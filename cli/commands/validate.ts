@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { formatProblem, InvalidTemplateError, type Problem } from '../../shared/errors.ts';
 import { renderNode } from '../../shared/domain/render-node.ts';
+import { contextDepthProblem } from '../../shared/schemas/depth.ts';
 import { templateContextOf } from '../../shared/schemas/event.ts';
 import { readInputDocument } from '../../shared/schemas/input-file.ts';
 import { extractWebhookNodes } from '../../shared/schemas/workflow.ts';
@@ -34,11 +35,14 @@ async function validate(file: string, _options: unknown, io: CliIo): Promise<voi
   const warnings: Problem[] = [];
   const { nodes, problems: nodeProblems } = extractWebhookNodes(document.nodes);
   problems.push(...nodeProblems);
+  // Too deep to render safely: reported once, and no node is rendered with it.
+  const deepContext = document.kind === 'event' ? contextDepthProblem(templateContextOf(document.detail)) : undefined;
+  if (deepContext !== undefined) problems.push({ source: file, path: deepContext.path, reason: `the run's context is too deep: ${deepContext.reason}` });
   for (const node of nodes) {
     warnings.push(...droppedHeaderWarnings(node));
     const templateProblems = checkNodeTemplates(node);
     problems.push(...templateProblems);
-    if (templateProblems.length > 0 || document.kind !== 'event') continue;
+    if (templateProblems.length > 0 || document.kind !== 'event' || deepContext !== undefined) continue;
     try {
       renderNode(node, templateContextOf(document.detail), new Date());
     } catch (error) {

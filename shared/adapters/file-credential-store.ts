@@ -136,7 +136,7 @@ function issueReason(issue: z.core.$ZodIssue): string {
     case 'too_big':
       return 'too many entries';
     case 'custom':
-      // Our own refinements' messages (signing secrets): written from the rule, never from the value.
+      // Our own refinements' messages (signing secrets, the header-name rule): written from the rule, never from the value.
       return issue.message;
     default:
       return 'invalid';

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BlockedRequestError, NetworkError, WebhookError } from '../errors.ts';
+import { isHeaderName } from '../domain/headers.ts';
 import { classifyAddress, parseIpAddress } from '../net/address-policy.ts';
 import type { AddressPolicy } from '../net/address-policy.ts';
 import type { HttpResponse, HttpSender, OutboundRequest } from '../ports/http-sender.ts';
@@ -45,7 +46,6 @@ export interface GuardedHttpSender extends HttpSender {
 // actually sent and desynchronise the connection for the next request on it.
 const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding']);
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // What Node itself accepts in a header value; anything else would throw inside http.request.
 const HEADER_VALUE_FORBIDDEN = /[^\t\x20-\x7e\x80-\xff]/;
 
@@ -188,7 +188,7 @@ function buildHeaders(request: OutboundRequest): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     // Messages name the header but never show its value: values may hold secrets.
-    if (!HEADER_NAME.test(name)) throw new BlockedRequestError('a header name is not a valid HTTP token');
+    if (!isHeaderName(name)) throw new BlockedRequestError('a header name is not a valid HTTP token');
     if (/[\r\n]/.test(value)) throw new BlockedRequestError(`header ${name}: value contains CR or LF`);
     if (HEADER_VALUE_FORBIDDEN.test(value)) {
       throw new BlockedRequestError(`header ${name}: value contains a control or non-Latin-1 character`);

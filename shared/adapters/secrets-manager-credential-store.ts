@@ -1,6 +1,6 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CredentialError, TransientDeliveryError } from '../errors.ts';
+import { CredentialError, CredentialUnavailableError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
 import { ORG_SIGNING_SECRET, secretName } from '../schemas/credential.ts';
@@ -49,7 +49,7 @@ const SWEEP_AT = 1000;
  *
  * Errors: a missing, unreadable or malformed secret rejects with
  * `CredentialError` (permanent); throttling, service and network errors with
- * `TransientDeliveryError`, so the delivery is retried. No error ever includes
+ * `CredentialUnavailableError` (a `TransientDeliveryError`), so the delivery is retried. No error ever includes
  * the secret's value.
  */
 export function createSecretsManagerCredentialStore(options: SecretsManagerCredentialStoreOptions): CredentialStore {
@@ -83,9 +83,7 @@ export function createSecretsManagerCredentialStore(options: SecretsManagerCrede
       const errorName = error instanceof Error ? error.name : 'Error';
       const reason = PERMANENT_ERRORS[errorName];
       if (reason !== undefined) throw new CredentialError(name, reason, { cause: error });
-      throw new TransientDeliveryError(`credential ${name}: Secrets Manager could not answer (${errorName})`, {
-        cause: error,
-      });
+      throw new CredentialUnavailableError(name, `Secrets Manager could not answer (${errorName})`, { cause: error });
     }
     if (secretString === undefined) {
       throw new CredentialError(name, 'has no SecretString (binary secrets are not supported)');

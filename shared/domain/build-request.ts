@@ -3,6 +3,7 @@ import type { OutboundRequest } from '../ports/http-sender.ts';
 import type { Credential } from '../schemas/credential.ts';
 import type { DeliveryMessage } from './delivery.ts';
 import { signatureHeaders } from './signing.ts';
+import { credentialHeaderProblem } from './headers.ts';
 
 export const USER_AGENT = 'Dograh-Webhooks/0.1';
 
@@ -28,7 +29,9 @@ export function authHeader(credential: Credential, secret: string): [string, str
       // Its header is a bearer token fetched at send time: the caller passes that instead.
       throw new CredentialError(secret, 'an OAuth2 credential needs its access token: fetch it first');
   }
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header[0])) throw new CredentialError(secret, 'header_name is not a valid header name');
+  // The schema checks this when the secret is read; checked again here, where the header is made.
+  const nameProblem = credentialHeaderProblem(header[0]);
+  if (nameProblem !== undefined) throw new CredentialError(secret, `header_name ${nameProblem}`);
   if (/[\r\n\0]/.test(header[1])) throw new CredentialError(secret, 'the header value contains a line break or NUL');
   return header;
 }

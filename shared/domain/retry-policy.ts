@@ -1,4 +1,12 @@
-import { BlockedRequestError, CredentialError, InvalidTemplateError, NetworkError, ValidationError } from '../errors.ts';
+import {
+  BlockedRequestError,
+  CredentialError,
+  CredentialUnavailableError,
+  InvalidTemplateError,
+  NetworkError,
+  TransientDeliveryError,
+  ValidationError,
+} from '../errors.ts';
 import type { ErrorClass } from '../ports/delivery-store.ts';
 import type { RetryConfig } from '../schemas/node.ts';
 
@@ -42,6 +50,12 @@ export function classifyError(error: unknown): Outcome {
   if (error instanceof CredentialError) return { kind: 'permanent', errorClass: 'credential', status: null, message };
   if (error instanceof InvalidTemplateError || error instanceof ValidationError) {
     return { kind: 'permanent', errorClass: 'invalid', status: null, message };
+  }
+  if (error instanceof TransientDeliveryError) {
+    const retryAfter = error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds };
+    // The credential store's "not now" is a credential problem to an operator, not an unknown one.
+    const errorClass = error instanceof CredentialUnavailableError ? 'credential' : error.status === undefined ? 'unknown' : 'http_transient';
+    return { kind: 'transient', errorClass, status: error.status ?? null, message, ...retryAfter };
   }
   return { kind: 'transient', errorClass: 'unknown', status: null, message };
 }

@@ -1,3 +1,5 @@
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+
 /**
  * Which IP addresses a webhook may be delivered to.
  *
@@ -5,9 +7,16 @@
  * checked here: a URL must not be able to reach the Lambda's own machine, the VPC,
  * the cloud metadata service, or anything else that is not a public host.
  *
- * Pure functions only: no DNS, no sockets. Parsing is hand-written (no `ipaddr.js`)
- * because the rules need the WHATWG IPv4 number forms (`0x7f.1`, `2130706433`, ...)
- * and fail-closed behaviour that a general-purpose parser does not promise.
+ * Pure functions only: no DNS, no sockets. Addresses reach this module already
+ * canonical (a resolver's answer, or a URL host the WHATWG parser normalised), so
+ * `node:net` reads them (`isIPv4`, `isIPv6`) and matches them (`BlockList`, which also
+ * matches IPv4-mapped IPv6 against IPv4 ranges). Other IPv4 spellings (`0x7f.1`,
+ * `2130706433`) are canonicalised by the same WHATWG host parser the sender's URLs
+ * went through, so both always agree. The range table below, with a reason for each
+ * range, follows the IANA special-purpose address registries
+ * (https://www.iana.org/assignments/iana-ipv4-special-registry,
+ * https://www.iana.org/assignments/iana-ipv6-special-registry): a range is blocked
+ * unless the registry marks it globally reachable.
  */
 
 /** What a stack opts in to. Both false means: public unicast addresses only. */
@@ -41,11 +50,11 @@ export type AddressVerdict = { readonly allowed: true } | { readonly allowed: fa
  */
 type Unlock = 'loopback' | 'private' | 'never';
 
+/** A row of the table: blocked unless `unlock` is opened, or `global`: reachable, allowed under every policy. */
 interface Range {
-  readonly bytes: Uint8Array;
-  readonly bits: number;
+  readonly list: BlockList;
   readonly reason: string;
-  readonly unlock: Unlock;
+  readonly unlock: Unlock | 'global';
 }
 
 const ALLOWED: AddressVerdict = Object.freeze({ allowed: true });
@@ -64,9 +73,9 @@ function deny(reason: string): AddressVerdict {
  * an unparseable one means something is wrong, and failing closed is the safe side.
  */
 export function classifyAddress(ip: string, policy: AddressPolicy = STRICT_ADDRESS_POLICY): AddressVerdict {
-  const bytes = parseIpAddress(ip);
-  if (bytes === undefined) return deny('not an IP address');
-  return bytes.length === 4 ? classifyIpv4(bytes, policy) : classifyIpv6(bytes, policy);
+  const address = canonicalAddress(ip);
+  if (address === undefined) return deny('not an IP address');
+  return address.family === 'ipv4' ? classifyIpv4(address.text, 'ipv4', policy) : classifyIpv6(address.text, policy);
 }
 
 /**
@@ -74,12 +83,62 @@ export function classifyAddress(ip: string, policy: AddressPolicy = STRICT_ADDRE
  * is not an address (a host name, or malformed).
  */
 export function parseIpAddress(text: string): Uint8Array | undefined {
-  let s = text;
-  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
-  return s.includes(':') ? parseIpv6(s) : parseIpv4(s);
+  const address = canonicalAddress(text);
+  if (address === undefined) return undefined;
+  if (address.family === 'ipv4') return Uint8Array.from(address.text.split('.').map(Number));
+  const bytes = new Uint8Array(16);
+  ipv6Words(address.text).forEach((word, i) => {
+    bytes[2 * i] = word >> 8;
+    bytes[2 * i + 1] = word & 0xff;
+  });
+  return bytes;
 }
 
-// Ordered most specific first: the first range that matches gives the reason.
+interface CanonicalAddress {
+  readonly family: 'ipv4' | 'ipv6';
+  /** Dotted quad, or the WHATWG serialisation of IPv6 (lower-case hex words, `::` for the longest zero run). */
+  readonly text: string;
+}
+
+/** The characters of the IPv4 number forms: digits, hex digits, `x` and dots; no spaces, which the URL parser would trim. */
+const IPV4_NUMBER_FORM = /^[0-9a-fx.]+$/i;
+
+function canonicalAddress(text: string): CanonicalAddress | undefined {
+  let s = text;
+  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
+  if (isIPv4(s)) return { family: 'ipv4', text: s };
+  if (s.includes(':')) {
+    // The zone picks an interface, not a range: fe80::1%eth0 is still link-local.
+    const zone = s.indexOf('%');
+    const bare = zone >= 0 ? s.slice(0, zone) : s;
+    // isIPv6 refuses number forms inside IPv6 text (`::ffff:0177.0.0.1`), as it should.
+    if (!isIPv6(bare)) return undefined;
+    return { family: 'ipv6', text: whatwgHost(`[${bare}]`)?.slice(1, -1) ?? bare.toLowerCase() };
+  }
+  if (!IPV4_NUMBER_FORM.test(s)) return undefined;
+  const host = whatwgHost(s);
+  return host !== undefined && isIPv4(host) ? { family: 'ipv4', text: host } : undefined;
+}
+
+/** The host as the WHATWG URL parser serialises it, or undefined when it refuses it. */
+function whatwgHost(host: string): string | undefined {
+  try {
+    return new URL(`http://${host}/`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The eight 16-bit words of an IPv6 address in WHATWG serialisation (hex words and at most one `::`). */
+function ipv6Words(text: string): number[] {
+  const [head = '', tail] = text.split('::');
+  const words = (part: string) => (part === '' ? [] : part.split(':').map((w) => Number.parseInt(w, 16)));
+  const first = words(head);
+  const last = tail === undefined ? [] : words(tail);
+  return [...first, ...new Array<number>(8 - first.length - last.length).fill(0), ...last];
+}
+
+// Ordered most specific first: the first range that matches gives the verdict.
 const IPV4_RANGES: readonly Range[] = [
   range('169.254.169.254/32', 'cloud metadata 169.254.169.254', 'never'),
   range('0.0.0.0/8', '"this network" 0.0.0.0/8', 'never'),
@@ -121,37 +180,47 @@ const IPV6_RANGES: readonly Range[] = [
   range('fe80::/10', 'link-local fe80::/10', 'never'),
   range('fec0::/10', 'site-local fec0::/10', 'never'),
   range('ff00::/8', 'multicast ff00::/8', 'never'),
-  // Teredo (which hides an IPv4 address), benchmarking, ORCHID, ...
+  // Teredo (which hides an IPv4 address), benchmarking, the deprecated ORCHID, ...
   range('2001::/23', 'IETF protocol assignments 2001::/23', 'never'),
   range('2001:db8::/32', 'documentation 2001:db8::/32', 'never'),
   range('3fff::/20', 'documentation 3fff::/20', 'never'),
 ];
 
-function classifyIpv4(bytes: Uint8Array, policy: AddressPolicy): AddressVerdict {
-  const hit = IPV4_RANGES.find((r) => matches(bytes, r));
-  if (hit === undefined) return ALLOWED;
-  return unlocked(hit.unlock, policy) ? ALLOWED : deny(hit.reason);
+/** `family` is how `address` is checked: an IPv4-mapped IPv6 address matches the IPv4 ranges as it is. */
+function classifyIpv4(address: string, family: 'ipv4' | 'ipv6', policy: AddressPolicy): AddressVerdict {
+  const hit = IPV4_RANGES.find((r) => r.list.check(address, family));
+  return verdictOf(hit, policy);
 }
 
-function classifyIpv6(bytes: Uint8Array, policy: AddressPolicy): AddressVerdict {
-  if (matches(bytes, IPV4_MAPPED)) {
+function classifyIpv6(address: string, policy: AddressPolicy): AddressVerdict {
+  if (IPV4_MAPPED.list.check(address, 'ipv6')) {
     // A socket dialling ::ffff:a.b.c.d reaches a.b.c.d on this host's own IPv4
     // stack, so the IPv4 rules apply exactly, policy included.
-    return embedded(IPV4_MAPPED, bytes.subarray(12, 16), policy);
+    return embedded(IPV4_MAPPED, classifyIpv4(address, 'ipv6', policy));
   }
   // A translator dials these on our behalf. Loopback or private there means the
   // translator's own network, which no policy of ours can vouch for: strict rules.
-  if (matches(bytes, NAT64)) return embedded(NAT64, bytes.subarray(12, 16), STRICT_ADDRESS_POLICY);
-  if (matches(bytes, SIX_TO_FOUR)) return embedded(SIX_TO_FOUR, bytes.subarray(2, 6), STRICT_ADDRESS_POLICY);
+  const words = ipv6Words(address);
+  if (NAT64.list.check(address, 'ipv6')) return embedded(NAT64, classifyIpv4(ipv4Of(words[6], words[7]), 'ipv4', STRICT_ADDRESS_POLICY));
+  if (SIX_TO_FOUR.list.check(address, 'ipv6')) return embedded(SIX_TO_FOUR, classifyIpv4(ipv4Of(words[1], words[2]), 'ipv4', STRICT_ADDRESS_POLICY));
 
-  const hit = IPV6_RANGES.find((r) => matches(bytes, r));
-  if (hit !== undefined) return unlocked(hit.unlock, policy) ? ALLOWED : deny(hit.reason);
-  if (!matches(bytes, GLOBAL_UNICAST)) return deny('not global unicast (outside 2000::/3)');
+  const hit = IPV6_RANGES.find((r) => r.list.check(address, 'ipv6'));
+  if (hit !== undefined) return verdictOf(hit, policy);
+  if (!GLOBAL_UNICAST.list.check(address, 'ipv6')) return deny('not global unicast (outside 2000::/3)');
   return ALLOWED;
 }
 
-function embedded(outer: Range, ipv4: Uint8Array, policy: AddressPolicy): AddressVerdict {
-  const inner = classifyIpv4(ipv4, policy);
+function verdictOf(hit: Range | undefined, policy: AddressPolicy): AddressVerdict {
+  if (hit === undefined || hit.unlock === 'global') return ALLOWED;
+  return unlocked(hit.unlock, policy) ? ALLOWED : deny(hit.reason);
+}
+
+/** The dotted quad held in two 16-bit words. */
+function ipv4Of(high = 0, low = 0): string {
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
+
+function embedded(outer: Range, inner: AddressVerdict): AddressVerdict {
   return inner.allowed ? inner : deny(`${outer.reason} embedding ${inner.reason}`);
 }
 
@@ -161,126 +230,15 @@ function unlocked(unlock: Unlock, policy: AddressPolicy): boolean {
   return false;
 }
 
-function matches(bytes: Uint8Array, r: Range): boolean {
-  if (bytes.length !== r.bytes.length) return false;
-  const whole = r.bits >> 3;
-  for (let i = 0; i < whole; i++) if (bytes[i] !== r.bytes[i]) return false;
-  const rest = r.bits & 7;
-  if (rest === 0) return true;
-  const mask = (0xff << (8 - rest)) & 0xff;
-  return ((bytes[whole] ?? 0) & mask) === ((r.bytes[whole] ?? 0) & mask);
-}
-
-function range(cidr: string, reason: string, unlock: Unlock): Range {
-  const [addr = '', bitsText = ''] = cidr.split('/');
-  const bytes = parseIpAddress(addr);
+function range(cidr: string, reason: string, unlock: Range['unlock']): Range {
+  const [address = '', bitsText = ''] = cidr.split('/');
+  const family = isIPv4(address) ? 'ipv4' : 'ipv6';
   const bits = Number(bitsText);
+  const list = new BlockList();
   // A typo in the tables above must fail at load, not quietly match nothing.
-  if (bytes === undefined || !Number.isInteger(bits) || bits < 0 || bits > bytes.length * 8) {
+  if (!(isIPv4(address) || isIPv6(address)) || !Number.isInteger(bits) || bits < 0 || bits > (family === 'ipv4' ? 32 : 128)) {
     throw new Error(`address-policy: bad range ${cidr}`);
   }
-  return { bytes, bits, reason, unlock };
-}
-
-/**
- * IPv4 as the WHATWG URL host parser reads it (which is also what `inet_aton`
- * accepts): 1 to 4 dot-separated numbers, each decimal, octal (leading 0) or hex
- * (0x); the last one fills the remaining bytes; one trailing dot is allowed.
- */
-function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length > 1 && parts.at(-1) === '') parts.pop();
-  if (parts.length === 0 || parts.length > 4) return undefined;
-  const numbers: number[] = [];
-  for (const part of parts) {
-    const n = parseIpv4Number(part);
-    if (n === undefined) return undefined;
-    numbers.push(n);
-  }
-  const last = numbers.pop() ?? 0;
-  if (numbers.some((n) => n > 255)) return undefined;
-  if (last >= 256 ** (4 - numbers.length)) return undefined;
-  let value = last;
-  numbers.forEach((n, i) => {
-    value += n * 256 ** (3 - i);
-  });
-  return Uint8Array.of((value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
-}
-
-function parseIpv4Number(part: string): number | undefined {
-  let digits = part;
-  let radix = 10;
-  let pattern = /^[0-9]+$/;
-  if (/^0x/i.test(part)) {
-    digits = part.slice(2);
-    radix = 16;
-    pattern = /^[0-9a-f]+$/i;
-    // WHATWG reads a bare "0x" as zero.
-    if (digits === '') return 0;
-  } else if (part.length > 1 && part.startsWith('0')) {
-    digits = part.slice(1);
-    radix = 8;
-    pattern = /^[0-7]+$/;
-  }
-  if (!pattern.test(digits)) return undefined;
-  const n = Number.parseInt(digits, radix);
-  // Past 2^53 the value is far beyond any address; refuse rather than round.
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-/** RFC 4291 text form, with `::`, an optional trailing dotted IPv4, and an optional zone id. */
-function parseIpv6(text: string): Uint8Array | undefined {
-  // The zone picks an interface, not a range: fe80::1%eth0 is still link-local.
-  const zone = text.indexOf('%');
-  let s = zone >= 0 ? text.slice(0, zone) : text;
-
-  const lastColon = s.lastIndexOf(':');
-  const tail = s.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const quad = parseDottedQuad(tail);
-    if (quad === undefined) return undefined;
-    const hi = (((quad[0] ?? 0) << 8) | (quad[1] ?? 0)).toString(16);
-    const lo = (((quad[2] ?? 0) << 8) | (quad[3] ?? 0)).toString(16);
-    s = `${s.slice(0, lastColon + 1)}${hi}:${lo}`;
-  }
-
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const head = groups(halves[0] ?? '');
-  const rest = halves.length === 2 ? groups(halves[1] ?? '') : [];
-  if (head === undefined || rest === undefined) return undefined;
-  const missing = 8 - head.length - rest.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-
-  const words = [...head, ...new Array<number>(missing).fill(0), ...rest];
-  const bytes = new Uint8Array(16);
-  words.forEach((w, i) => {
-    bytes[2 * i] = w >> 8;
-    bytes[2 * i + 1] = w & 0xff;
-  });
-  return bytes;
-}
-
-function groups(text: string): number[] | undefined {
-  if (text === '') return [];
-  const out: number[] = [];
-  for (const g of text.split(':')) {
-    if (!/^[0-9a-f]{1,4}$/i.test(g)) return undefined;
-    out.push(Number.parseInt(g, 16));
-  }
-  return out;
-}
-
-/** The strict a.b.c.d form allowed inside IPv6 text: four decimal bytes, no leading zeros. */
-function parseDottedQuad(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out.push(n);
-  }
-  return out;
+  list.addSubnet(address, bits, family);
+  return { list, reason, unlock };
 }

@@ -1,4 +1,8 @@
-import { endpointHost } from '../domain/endpoint.ts';
+import { isSensitiveKey } from './redact-keys.ts';
+import { maskString, REDACTED } from './redact-shapes.ts';
+
+export { isSensitiveKey, keyWords } from './redact-keys.ts';
+export { REDACTED, redactString } from './redact-shapes.ts';
 
 /**
  * Redaction for everything that leaves the process as a log line or a stored snippet.
@@ -12,10 +16,10 @@ import { endpointHost } from '../domain/endpoint.ts';
  *
  * Over-redaction costs a little debugging comfort; under-redaction leaks a tenant's secret or a
  * caller's personal data into CloudWatch, which is kept for months. Ties go to redaction.
+ *
+ * Three modules, one job each: `redact-keys.ts` (field names), `redact-shapes.ts` (strings) and
+ * this one, the walker over structures and response snippets, which applies both.
  */
-
-/** The marker that replaces every redacted value. */
-export const REDACTED = '[redacted]';
 
 /** Replaces an object that is its own ancestor. */
 export const CIRCULAR = '[circular]';
@@ -35,298 +39,6 @@ export interface RedactOptions {
 }
 
 const DEFAULT_MAX_DEPTH = 12;
-
-// ---------------------------------------------------------------------------------------------
-// Field names
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Found anywhere in the normalised, separator-free key, so that `ACCESSTOKEN`, `xApiKey` and
- * `x-api-key` all hit. Only terms long enough not to occur by accident inside harmless words.
- */
-const SUBSTRING_TERMS = [
-  'authorization',
-  'cookie',
-  'credential',
-  'password',
-  'passwd',
-  'passphrase',
-  'secret',
-  'signature',
-  'token',
-  'apikey',
-  'accesskey',
-  'privatekey',
-  'headervalue', // the CUSTOM_HEADER credential's secret (contract §4)
-  'email',
-  'phone',
-  'msisdn',
-  'birthdate',
-  'dateofbirth',
-  'birthday',
-  'socialsecurity',
-  'cardnumber',
-  'creditcard',
-  'debitcard',
-  'callbackurl',
-  'redirecturi',
-  'redirecturl',
-  'addr', // address, addresses, addr
-] as const;
-
-/**
- * Matched only as a whole word: as substrings they would hit `company` (pan), `adobe` (dob),
- * `classname` (ssn), `compass` (pass), `spinner` (pin)...
- */
-const WORD_TERMS = new Set([
-  'auth',
-  'pass',
-  'pwd',
-  'dob',
-  'ssn',
-  'pan',
-  'cvv',
-  'cvv2',
-  'cvc',
-  'cvc2',
-  'pin',
-  'otp',
-  'sig',
-  'mobile',
-  'iban',
-  'passport',
-  'jwt',
-  'bearer',
-]);
-
-/**
- * A key ending in one of these names a credential or a secret, it does not hold one:
- * `credential_uuid`, `secret_name`, `token_type` ("Bearer") are what an operator needs to find
- * the broken credential. Applies to the credential-like terms only: `email_id` is, in Indian
- * English, the address itself, and an AWS `access_key_id` is half of a key pair.
- */
-const IDENTIFIER_SUFFIXES = new Set(['id', 'ids', 'uuid', 'arn', 'type', 'kind', 'name', 'names', 'version', 'algorithm']);
-const IDENTIFIER_EXEMPT_TERMS = new Set(['credential', 'secret', 'token', 'apikey', 'auth', 'signature']);
-
-/**
- * `prompt_tokens`, `total_tokens`, `max_tokens` are LLM usage counts that Dograh puts in
- * `cost_info`, not bearer tokens.
- */
-const TOKEN_COUNT_WORDS = new Set([
-  'prompt',
-  'completion',
-  'completions',
-  'total',
-  'input',
-  'output',
-  'max',
-  'min',
-  'count',
-  'num',
-  'used',
-  'usage',
-  'cached',
-  'reasoning',
-  'llm',
-  'limit',
-  'remaining',
-]);
-
-/**
- * `ip_address`, `remote_address`, `localAddress` are network addresses of the webhook endpoint:
- * operational data the SSRF guard must be able to log (which address was blocked), not a person's
- * address. A bare `address` stays redacted: it may be a street address.
- */
-const NETWORK_WORDS = new Set([
-  'ip',
-  'ipv4',
-  'ipv6',
-  'remote',
-  'local',
-  'mac',
-  'socket',
-  'server',
-  'host',
-  'peer',
-  'resolved',
-  'network',
-  'bind',
-  'listen',
-  'endpoint',
-]);
-
-/** Words that make a following `number` / `no` a phone number on a voice platform. */
-const PHONE_NUMBER_PREFIXES = new Set([
-  'caller',
-  'callee',
-  'called',
-  'calling',
-  'from',
-  'to',
-  'contact',
-  'cell',
-  'fax',
-  'whatsapp',
-  'sms',
-  'customer',
-]);
-const NUMBER_WORDS = new Set(['number', 'num', 'no', 'nr']);
-
-/**
- * Splits a key into lower-case words: `refreshToken` → refresh, token; `X-API-Key` → x, api, key;
- * `SOCIAL_SECURITY_NUMBER` → social, security, number; `APIKey` → api, key.
- */
-export function keyWords(key: string): string[] {
-  return key
-    .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1 $2')
-    .replace(/(\p{Lu}+)(\p{Lu}\p{Ll})/gu, '$1 $2')
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter((w) => w.length > 0);
-}
-
-function termIsExempt(term: string, words: readonly string[]): boolean {
-  const last = words[words.length - 1] ?? '';
-  if (IDENTIFIER_EXEMPT_TERMS.has(term) && IDENTIFIER_SUFFIXES.has(last)) return true;
-  if (term === 'token' && words.some((w) => TOKEN_COUNT_WORDS.has(w))) return true;
-  if (term === 'addr') {
-    // Every address word must be a network one (`ip_address`, `ipAddr`, `remoteAddress`):
-    // `ip_or_home_address` is still personal, and so is `shipAddress` despite ending in "ip".
-    return words.every((word, i) => {
-      const at = word.indexOf('addr');
-      if (at === -1) return true;
-      const prefix = word.slice(0, at);
-      return NETWORK_WORDS.has(prefix === '' ? (words[i - 1] ?? '') : prefix);
-    });
-  }
-  return false;
-}
-
-function classifyKey(key: string): boolean {
-  const words = keyWords(key);
-  if (words.length === 0) return false;
-  const compact = words.join('');
-  for (const term of SUBSTRING_TERMS) {
-    if (compact.includes(term) && !termIsExempt(term, words)) return true;
-  }
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i] ?? '';
-    if (WORD_TERMS.has(word) && !termIsExempt(word, words)) return true;
-    const next = words[i + 1];
-    if (next !== undefined && NUMBER_WORDS.has(next)) {
-      if (word === 'card' || word === 'cc' || PHONE_NUMBER_PREFIXES.has(word)) return true;
-    }
-  }
-  return false;
-}
-
-// Keys repeat on every log line; the cache keeps classification off the hot path. Bounded so a
-// payload with unique keys (ids as keys) cannot grow it without end.
-const keyCache = new Map<string, boolean>();
-const KEY_CACHE_LIMIT = 2000;
-
-/**
- * Whether a field of this name holds a secret or personal data, in any naming style
- * (snake_case, camelCase, PascalCase, kebab-case, SCREAMING_CASE, words with spaces).
- */
-export function isSensitiveKey(key: string): boolean {
-  const cached = keyCache.get(key);
-  if (cached !== undefined) return cached;
-  const result = classifyKey(key);
-  if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
-  keyCache.set(key, result);
-  return result;
-}
-
-// ---------------------------------------------------------------------------------------------
-// String shapes
-// ---------------------------------------------------------------------------------------------
-
-// Schemes are short; the bound keeps a long `a.b.c.d...` run from costing quadratic time.
-const WHOLE_URL = /^[a-z][a-z\d+.-]{0,31}:\/\//i;
-const URL_IN_TEXT = /\b[a-z][a-z\d+.-]{0,31}:\/\/[^\s"'<>`]+/gi;
-const AUTH_WORD = /bearer|basic|token|digest/i;
-const AUTH_SCHEME = /\b(bearer|token|basic)(\s+)([\w~+/.=-]+)/gi;
-const DIGEST_AUTH = /\bdigest\s+username\s*=[^\r\n]*/gi;
-const JWT = /\beyJ[\w-]+\.eyJ[\w-]+\.[\w-]*/g;
-// The quoted value's closing quote is optional so a snippet cut mid-string is still masked, and so
-// a failed match never rescans the rest of the text (no quadratic time on hostile bodies).
-const KEY_VALUE = /(["']?)([A-Za-z_][\w.-]{0,63})\1(\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&,;}"']+)/g;
-// Bounded parts: RFC 5321 caps the local part at 64 and a label at 63, and the bounds keep a long
-// run without `@` from costing quadratic time.
-const EMAIL = /[\w.%+-]{1,64}@[a-z\d-]{1,63}(?:\.[a-z\d-]{1,63})+/gi;
-// Dates first, so `2024-05-01 10:00` is kept while `+1 (555) 123-4567` and `4111 1111 1111 1111`
-// are masked. A run inside an identifier (hex id, UUID) is left alone.
-const DIGIT_RUN =
-  /(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)|(?<![\w-])\+?\(?\d(?:[ ()-]{0,2}\d){8,}(?!\w)/g;
-
-function isHttp(protocol: string): boolean {
-  return protocol === 'http:' || protocol === 'https:';
-}
-
-/** Keeps scheme, host and port; anything after the host becomes `/[redacted]`. */
-function maskUrl(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return REDACTED;
-  }
-  if (!isHttp(url.protocol)) return `${url.protocol}//${REDACTED}`;
-  const hasRest = url.pathname !== '/' || url.search !== '' || url.hash !== '';
-  return hasRest ? `${url.origin}/${REDACTED}` : url.origin;
-}
-
-/** A Basic credential is base64 of `user:password`; prose after the word "basic" is not. */
-function looksLikeBasicCredential(token: string): boolean {
-  if (!/^[A-Za-z\d+/]+={0,2}$/.test(token) || token.length < 4) return false;
-  return Buffer.from(token, 'base64').toString('latin1').includes(':');
-}
-
-function maskString(value: string, maskDigits: boolean): string {
-  // Nothing secret-shaped fits in fewer characters than `a@b.c` or `pin=1`.
-  if (value.length < 5) return value;
-  const trimmed = value.trim();
-  if (WHOLE_URL.test(trimmed)) return maskUrl(trimmed);
-  // Each pattern runs only when its anchor text is present: most log strings are short and plain,
-  // and this keeps a line cheap.
-  let out = value;
-  if (out.includes('://')) out = out.replace(URL_IN_TEXT, maskUrl);
-  if (AUTH_WORD.test(out)) {
-    out = out.replace(DIGEST_AUTH, `Digest ${REDACTED}`);
-    out = out.replace(AUTH_SCHEME, (match: string, scheme: string, space: string, credential: string) => {
-      const lower = scheme.toLowerCase();
-      if (lower === 'basic' && !looksLikeBasicCredential(credential)) return match;
-      // "Token <x>" is an auth scheme (Django REST, GitHub) but also an English word: mask only
-      // credentials long enough to be one.
-      if (lower === 'token' && credential.length < 16) return match;
-      return `${scheme}${space}${REDACTED}`;
-    });
-  }
-  if (out.includes('eyJ')) out = out.replace(JWT, REDACTED);
-  if (out.includes('=') || out.includes(':')) {
-    out = out.replace(KEY_VALUE, (match: string, quote: string, key: string, sep: string, val: string) => {
-      if (!isSensitiveKey(key) || val === REDACTED) return match;
-      const q = val.startsWith('"') ? '"' : val.startsWith("'") ? "'" : '';
-      return `${quote}${key}${quote}${sep}${q}${REDACTED}${q}`;
-    });
-  }
-  if (out.includes('@')) out = out.replace(EMAIL, REDACTED);
-  if (maskDigits) {
-    out = out.replace(DIGIT_RUN, (match: string, date: string | undefined) => (date === undefined ? REDACTED : match));
-  }
-  return out;
-}
-
-/**
- * Masks the secret-shaped parts of one string: URL paths and queries (scheme and host stay),
- * `Bearer` / Basic credentials, JWTs, `token=...` style pairs whose key is sensitive, and e-mail
- * addresses. A string that is a URL as a whole keeps only its origin. Used for log messages and
- * error messages; payload values go through {@link redact}.
- */
-export function redactString(value: string): string {
-  return maskString(value, false);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Structures
@@ -412,7 +124,8 @@ function walkObject(obj: object, depth: number, sensitive: boolean, st: WalkStat
       } catch {
         return sensitive ? REDACTED : '[unserializable]';
       }
-      if (json !== obj) return walk(json, depth, sensitive, st);
+      // One level deeper: a toJSON that returns a fresh object with a toJSON of its own ends at maxDepth.
+      if (json !== obj) return walk(json, depth + 1, sensitive, st);
     }
     return walkRecord(obj as Record<string, unknown>, depth, sensitive, st);
   } finally {
@@ -481,7 +194,7 @@ export function redact(value: unknown, options: RedactOptions = {}): unknown {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Snippets and hosts
+// Snippets
 // ---------------------------------------------------------------------------------------------
 
 function parseJsonContainer(text: string): { ok: true; value: object } | { ok: false } {
@@ -532,13 +245,4 @@ export function redactText(text: string, maxBytes: number): string {
   const markerBytes = Buffer.byteLength(TRUNCATED, 'utf8');
   if (limit < markerBytes) return cutUtf8(bytes, limit);
   return cutUtf8(bytes, limit - markerBytes) + TRUNCATED;
-}
-
-/**
- * Scheme, host and non-default port of a URL (`https://crm.example.com:8443`), never user info,
- * path, query or fragment: the one part of an endpoint that logs and metrics may show.
- * Returns `[invalid url]` for text that does not parse as a URL with a host.
- */
-export function hostOf(url: string): string {
-  return endpointHost(url) || '[invalid url]';
 }

@@ -1,15 +1,26 @@
 import { z } from 'zod';
 import { MAX_SIGNING_SECRETS, signingSecretProblem } from '../domain/signing.ts';
+import { credentialHeaderProblem } from '../domain/headers.ts';
 import './issues.ts';
 
 // Dograh stores type names in lower case; both spellings are accepted and normalised to upper case.
+
+/** A header a credential sends under: a valid name the transport and the delivery system leave alone (the custom-header rule). */
+const HeaderNameSchema = z
+  .string()
+  .min(1)
+  .superRefine((name, ctx) => {
+    // An empty name already has its issue ("must not be empty").
+    const problem = name === '' ? undefined : credentialHeaderProblem(name);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 export const CredentialSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal(['NONE', 'none']).transform(() => 'NONE' as const) }),
   z.object({
     type: z.literal(['API_KEY', 'api_key']).transform(() => 'API_KEY' as const),
     api_key: z.string().min(1),
-    header_name: z.string().min(1).default('X-API-Key'),
+    header_name: HeaderNameSchema.default('X-API-Key'),
   }),
   z.object({
     type: z.literal(['BEARER_TOKEN', 'bearer_token']).transform(() => 'BEARER_TOKEN' as const),
@@ -22,7 +33,7 @@ export const CredentialSchema = z.discriminatedUnion('type', [
   }),
   z.object({
     type: z.literal(['CUSTOM_HEADER', 'custom_header']).transform(() => 'CUSTOM_HEADER' as const),
-    header_name: z.string().min(1),
+    header_name: HeaderNameSchema,
     header_value: z.string(),
   }),
   z.object({

@@ -80,8 +80,15 @@ export const WebhookNodeDataSchema = z.looseObject({
   retry_config: RetryConfigSchema.nullish(),
 });
 
+/**
+ * Longest node id accepted. The id goes into every log line, metric-free record and delivery id
+ * of its node; Dograh's are short (`webhook-1`, a UUID). A 48 KB id cost seconds of CPU in
+ * redaction on every line before the limit.
+ */
+export const MAX_NODE_ID_LENGTH = 256;
+
 export const WebhookNodeSchema = z.looseObject({
-  id: z.string().min(1, 'node id is required'),
+  id: z.string().min(1, 'node id is required').max(MAX_NODE_ID_LENGTH, `node id must be at most ${MAX_NODE_ID_LENGTH} characters`),
   type: z.literal('webhook'),
   data: WebhookNodeDataSchema,
 });

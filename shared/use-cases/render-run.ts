@@ -4,6 +4,7 @@ import { renderNode } from '../domain/render-node.ts';
 import type { Clock } from '../ports/clock.ts';
 import { EnqueueError, type DeliveryQueue } from '../ports/delivery-queue.ts';
 import type { DeliveryStore } from '../ports/delivery-store.ts';
+import { contextDepthProblem } from '../schemas/depth.ts';
 import { RunCompletedEventSchema, templateContextOf, type RunCompletedDetail } from '../schemas/event.ts';
 import { problemsFrom } from '../schemas/issues.ts';
 import { HTTP_METHODS, NO_RETRY, type HttpMethod } from '../schemas/node.ts';
@@ -41,6 +42,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   const detail = parseEvent(event, deps);
   const now = new Date(deps.clock.now());
   const context = templateContextOf(detail);
+  // Checked before anything recurses into it: too deep, every node fails with the reason, not the run with a stack overflow.
+  const deepContext = contextDepthProblem(context);
   const runLog = deps.log.child({
     organization_id: detail.organization_id,
     workflow_id: detail.workflow_id,
@@ -67,6 +70,10 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
     const base = skeleton(detail, node.id, node, now);
     if (!node.data.enabled) {
       results.push(resultOf(base, 'skipped', null));
+      continue;
+    }
+    if (deepContext !== undefined) {
+      failures.push({ message: base, reason: `cannot render: the run's context is too deep: ${deepContext.path}: ${deepContext.reason}` });
       continue;
     }
     try {

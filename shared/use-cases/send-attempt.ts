@@ -1,4 +1,4 @@
-import { createOAuth2TokenProvider, basicCredentials, type TokenProvider } from '../adapters/oauth2-token-provider.ts';
+import { createOAuth2TokenProvider, type TokenProvider } from '../adapters/oauth2-token-provider.ts';
 import { buildRequest, signRequest } from '../domain/build-request.ts';
 import type { DeliveryMessage } from '../domain/delivery.ts';
 import { classifyError, classifyStatus, parseRetryAfter, type Outcome } from '../domain/retry-policy.ts';
@@ -7,7 +7,11 @@ import { TransientDeliveryError } from '../errors.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
 import type { HttpResponse, HttpSender } from '../ports/http-sender.ts';
 import type { Credential } from '../schemas/credential.ts';
+import { credentialSecrets as secretValues } from '../domain/secret-scrub.ts';
 import type { DeliverDeps } from './deliver-message.ts';
+
+/** Kept here for the use case's callers; the scrub itself lives in the domain. */
+export { scrubSecrets as scrub } from '../domain/secret-scrub.ts';
 
 const NONE: Credential = { type: 'NONE' };
 
@@ -102,36 +106,6 @@ function tokensOf(deps: DeliverDeps): TokenProvider {
 /** Signing secrets as they could leak: whole, and their base64 part. */
 function signingSecretValues(signing: readonly string[]): string[] {
   return signing.flatMap((secret) => [secret, secret.slice(SIGNING_SECRET_PREFIX.length)]);
-}
-
-/** The values of a credential as they could come back in a response: raw, and as sent in headers. */
-function secretValues(credential: Credential): string[] {
-  switch (credential.type) {
-    case 'NONE':
-      return [];
-    case 'API_KEY':
-      return [credential.api_key];
-    case 'BEARER_TOKEN':
-      return [credential.token];
-    case 'BASIC_AUTH':
-      return [credential.password, Buffer.from(`${credential.username}:${credential.password}`).toString('base64')];
-    case 'CUSTOM_HEADER':
-      return [credential.header_value];
-    case 'OAUTH2_CLIENT_CREDENTIALS':
-      return [credential.client_secret, basicCredentials(credential.client_id, credential.client_secret)];
-  }
-}
-
-/**
- * Removes the credential's own values from text bound for the outcome log: an
- * endpoint that echoes the request's headers in an error page must not put a
- * secret into DynamoDB. Short values are left alone (they would blank out words).
- */
-export function scrub(text: string | null, secrets: readonly string[]): string | null {
-  if (text === null) return null;
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.replaceAll(secret, '[redacted]');
-  return out;
 }
 
 async function credentialOf(message: DeliveryMessage, deps: DeliverDeps): Promise<Credential> {

@@ -215,6 +215,26 @@ describe('webhooks render errors', () => {
 });
 
 describe('webhooks validate', () => {
+  it('reports a template and a context nested too deep as problems by node and field, not a stack overflow', async () => {
+    // Written as text: JSON.stringify itself overflows on 5,000 levels.
+    const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const event = makeEventJson({
+      detail: {
+        nodes: [makeNodeJson({ id: 'deep', data: { payload_template: '__TEMPLATE__' } }), makeNodeJson({ id: 'fine' })],
+        initial_context: '__CONTEXT__',
+      },
+    });
+    const text = JSON.stringify(event).replace('"__TEMPLATE__"', deep(2_000)).replace('"__CONTEXT__"', deep(5_000));
+    await writeFile(file('too-deep.json'), text);
+    const result = await webhooks('validate', file('too-deep.json'));
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
+      'deep: data.payload_template: nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe',
+      `${file('too-deep.json')}: initial_context: the run's context is too deep: nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`,
+    ]);
+    expect(errorLine(result)).toBe(`error: ${file('too-deep.json')}: 2 problems found`);
+  });
+
   it('accepts the example workflow definition', async () => {
     const result = await webhooks('validate', 'examples/workflow-definition.json');
     expect(result).toEqual({ code: 0, stdout: 'ok: 3 webhook nodes\n', stderr: '' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError, classifyStatus, nextAttempt, parseRetryAfter, type Outcome } from '../../shared/domain/retry-policy.ts';
-import { BlockedRequestError, CredentialError, InvalidTemplateError, NetworkError } from '../../shared/errors.ts';
+import { BlockedRequestError, CredentialError, CredentialUnavailableError, InvalidTemplateError, NetworkError, TransientDeliveryError } from '../../shared/errors.ts';
 import { NO_RETRY, type RetryConfig } from '../../shared/schemas/node.ts';
 
 const exponential: RetryConfig = { max_attempts: 5, backoff: 'exponential', initial_delay_seconds: 30, max_delay_seconds: 3600 };
@@ -44,6 +44,20 @@ describe('classifyError', () => {
     const outcome = classifyError(new CredentialError('webhooks/credentials/1/abc', 'not found'));
     expect(outcome).toMatchObject({ kind: 'permanent', errorClass: 'credential' });
     expect(outcome.kind !== 'success' && outcome.message).toContain('webhooks/credentials/1/abc');
+  });
+  it('treats a credential store that cannot answer now as a transient credential failure, naming the secret', () => {
+    const outcome = classifyError(new CredentialUnavailableError('webhooks/credentials/1/abc', 'Secrets Manager could not answer (ThrottlingException)'));
+    expect(outcome).toMatchObject({ kind: 'transient', errorClass: 'credential', status: null });
+    expect(outcome.kind !== 'success' && outcome.message).toContain('webhooks/credentials/1/abc');
+  });
+  it('keeps the status and Retry-After of any other transient delivery error', () => {
+    expect(classifyError(new TransientDeliveryError('busy', { status: 503, retryAfterSeconds: 7 }))).toEqual({
+      kind: 'transient',
+      errorClass: 'http_transient',
+      status: 503,
+      message: 'busy',
+      retryAfterSeconds: 7,
+    });
   });
   it('treats a template error as permanent', () => {
     expect(classifyError(new InvalidTemplateError('data.endpoint_url', 'bad'))).toMatchObject({ kind: 'permanent', errorClass: 'invalid' });
