@@ -24,6 +24,14 @@ export const ENV = {
   maxPayloadBytes: 'MAX_PAYLOAD_BYTES',
   metricsNamespace: 'METRICS_NAMESPACE',
   logLevel: 'LOG_LEVEL',
+  // Tenant isolation (issue 8)
+  endpointHealthTableName: 'ENDPOINT_HEALTH_TABLE_NAME',
+  circuitsEnabled: 'CIRCUITS_ENABLED',
+  circuitFailureThreshold: 'CIRCUIT_FAILURE_THRESHOLD',
+  circuitCooldownMinSeconds: 'CIRCUIT_COOLDOWN_MIN_SECONDS',
+  circuitCooldownMaxSeconds: 'CIRCUIT_COOLDOWN_MAX_SECONDS',
+  healthCacheTtlMs: 'ENDPOINT_HEALTH_CACHE_TTL_MS',
+  settleEarly: 'SETTLE_EARLY',
 } as const;
 
 /**
@@ -69,6 +77,17 @@ export const DeliverConfigSchema = z.object({
   [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
   [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
   [ENV.logLevel]: logLevel,
+  // Tenant isolation (issue 8): without a health table, no circuits.
+  [ENV.endpointHealthTableName]: z.string().min(1).optional(),
+  [ENV.circuitsEnabled]: bool.default(true),
+  [ENV.circuitFailureThreshold]: int(1, 1000).default(5),
+  [ENV.circuitCooldownMinSeconds]: int(1, 43_200).default(30),
+  [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(600),
+  [ENV.healthCacheTtlMs]: int(0, 600_000).default(5_000),
+  [ENV.settleEarly]: bool.default(true),
+}).refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
+  message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
+  path: [ENV.circuitCooldownMinSeconds],
 });
 export type DeliverConfig = z.infer<typeof DeliverConfigSchema>;
 
