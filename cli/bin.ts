@@ -9,6 +9,7 @@ import { registerFailures } from './commands/failures.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerRedrive } from './commands/redrive.ts';
 import { registerReplay } from './commands/replay.ts';
+import { registerEndpoints } from './commands/endpoints.ts';
 
 const program = new Command()
   .name('webhooks')
@@ -24,6 +25,7 @@ registerFailures(program);
 registerInspect(program);
 registerRedrive(program);
 registerReplay(program);
+registerEndpoints(program);
 
 // Commander's own usage errors (unknown flag, missing argument) also exit 1 with "error: ...".
 program.exitOverride((error) => {

@@ -14,6 +14,8 @@ import {
   truncate,
 } from '../format.ts';
 import { action, CliError } from '../io.ts';
+import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
+import { circuitLine } from './endpoints.ts';
 import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface FailuresOptions extends TargetFlags {
@@ -41,6 +43,8 @@ export type FailureEntry = Pick<
   readonly error: string | null;
   /** Whether `webhooks replay` can send it again. */
   readonly replayable: boolean;
+  /** The circuit of its endpoint for its organization now: closed when untracked, null when the target keeps no endpoint health. */
+  readonly circuit: EndpointHealth['state'] | null;
 };
 
 export function registerFailures(program: Command): void {
@@ -90,6 +94,7 @@ async function listFailures(options: FailuresOptions): Promise<void> {
 
   const target = await resolveTarget(targetOptions(options));
   let records: DeliveryRecord[];
+  let circuits: Map<string, EndpointHealth> | undefined;
   try {
     records = await target.store.listFailures({
       since,
@@ -102,6 +107,10 @@ async function listFailures(options: FailuresOptions): Promise<void> {
     // The store names the window bound it refuses; the user typed it as a flag.
     if (error instanceof ValidationError) throw new CliError(error.problems.map((p) => `--${p.path}: ${p.reason}`).join('; '));
     throw error;
+  }
+  try {
+    // One read of the (small) health table, not one per failure.
+    if (target.health !== undefined) circuits = new Map((await target.health.list(options.org?.trim())).map((h) => [circuitKey(h.organization_id, h.endpoint), h]));
   } finally {
     target.close();
   }
@@ -109,7 +118,7 @@ async function listFailures(options: FailuresOptions): Promise<void> {
   const shown = found.slice(0, limit);
 
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(shown.map(toEntry), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(shown.map((r) => toEntry(r, circuits)), null, 2)}\n`);
   } else {
     printTable(shown, {
       since,
@@ -118,12 +127,17 @@ async function listFailures(options: FailuresOptions): Promise<void> {
       where: target.description,
       more: found.length > limit || (workflowId === undefined && records.length >= limit),
       again: targetArgs(options),
+      circuits,
     });
   }
   if (options.failOnAny && shown.length > 0) process.exitCode = EXIT_FAILURES_FOUND;
 }
 
-function toEntry(record: DeliveryRecord): FailureEntry {
+function circuitKey(org: string, endpoint: string): string {
+  return `${org}\u0000${endpoint}`;
+}
+
+function toEntry(record: DeliveryRecord, circuits: Map<string, EndpointHealth> | undefined): FailureEntry {
   return {
     final_at: record.final_at,
     organization_id: record.organization_id,
@@ -139,12 +153,13 @@ function toEntry(record: DeliveryRecord): FailureEntry {
     max_attempts: record.max_attempts,
     delivery_id: record.delivery_id,
     replayable: record.request_kept,
+    circuit: circuits === undefined ? null : (circuits.get(circuitKey(record.organization_id, record.endpoint_host))?.state ?? 'closed'),
   };
 }
 
 function printTable(
   records: readonly DeliveryRecord[],
-  context: { since: string; until: string; limit: number; where: string; more: boolean; again: string },
+  context: { since: string; until: string; limit: number; where: string; more: boolean; again: string; circuits: Map<string, EndpointHealth> | undefined },
 ): void {
   const style = createStyle(colourEnabled(process.stdout));
   const window = `between ${formatTime(context.since)} and ${formatTime(context.until)} UTC (${context.where})`;
@@ -181,6 +196,17 @@ function printTable(
     style,
   );
   const more = context.more && records.length === context.limit ? `; the newest ${context.limit} shown, --limit shows more` : '';
+  // The circuits of the endpoints listed, where they say something (open, gone, a failure streak).
+  const seen = new Set<string>();
+  const circuitLines: string[] = [];
+  for (const r of records) {
+    const key = circuitKey(r.organization_id, r.endpoint_host);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const line = circuitLine(context.circuits?.get(key));
+    if (line !== undefined) circuitLines.push(`  ${oneLine(r.organization_id)} ${hostOnly(r.endpoint_host)}: ${line}`);
+  }
+  if (circuitLines.length > 0) lines.push('', 'circuits:', ...circuitLines);
   lines.push('', `${plural(records.length, 'failure')} ${window}${more}`);
   lines.push(style.dim(`read one with: webhooks inspect <DELIVERY ID>${context.again}`));
   process.stdout.write(`${lines.join('\n')}\n`);
