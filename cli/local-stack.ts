@@ -44,6 +44,8 @@ export interface LocalStackOptions {
   readonly batchSize?: number;
   /** Tenant isolation (issue 8): endpoint circuits and early settling. Default on; off is the "before" of the isolation bench. */
   readonly isolation?: boolean;
+  /** Told how long each deliver invocation (one batch) took, in ms: the bench's Lambda GB-s. */
+  readonly onDeliverBatch?: (ms: number, records: number) => void;
   /** Circuit settings, as the construct props set them (failure threshold, cool-downs in seconds, cache TTL in ms). */
   readonly circuit?: { readonly failureThreshold?: number; readonly cooldownMinSeconds?: number; readonly cooldownMaxSeconds?: number; readonly cacheTtlMs?: number };
 }
@@ -129,7 +131,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     client: sqs.client,
     queueUrl: queues.delivery.url,
     queueArn: queues.delivery.arn,
-    handler: deliver,
+    handler: timed(deliver, options.onDeliverBatch),
     waitTimeSeconds: 1,
     concurrency: options.pollerConcurrency ?? 2,
     batchSize: options.batchSize ?? 10,
@@ -184,6 +186,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await sqs.stop();
       await dynamo.stop();
     },
+  };
+}
+
+function timed<E extends { Records: readonly unknown[] }, R>(handler: (event: E) => Promise<R>, tell: ((ms: number, records: number) => void) | undefined): (event: E) => Promise<R> {
+  if (tell === undefined) return handler;
+  return async (event) => {
+    const start = performance.now();
+    try {
+      return await handler(event);
+    } finally {
+      tell(performance.now() - start, event.Records.length);
+    }
   };
 }
 

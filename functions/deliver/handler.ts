@@ -161,6 +161,7 @@ function isolationDeps(config: DeliverConfig, ports: DeliverPorts, metrics: Metr
               cooldownCapMs: config[ENV.circuitCooldownMaxSeconds] * 1000,
             },
             cacheTtlMs: config[ENV.healthCacheTtlMs],
+            random: Math.random,
           }),
         }),
   };

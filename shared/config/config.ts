@@ -47,6 +47,12 @@ export const ENV = {
  */
 export const DELIVERY_QUEUE_MAX_RECEIVE_COUNT = 4 * MAX_ATTEMPTS_LIMIT;
 
+/**
+ * The deliver event source's defaults (the construct's `deliverMaxConcurrency` and
+ * `batchSize`), here so the local stack and the isolation bench poll exactly as the stack does.
+ */
+export const DELIVER_EVENT_SOURCE_DEFAULTS = { maxConcurrency: 10, batchSize: 10 } as const;
+
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const logLevel = z.enum(['debug', 'info', 'warn', 'error']).default('info');

@@ -114,10 +114,18 @@ export type Gate =
   | { readonly kind: 'gone'; readonly reason: string };
 
 /**
+ * While a probe is in flight the other deliveries look again this often, so they
+ * follow soon after a successful probe instead of waiting out its whole lease.
+ */
+export const HALF_OPEN_RECHECK_SECONDS = 5;
+
+/**
  * The gate in front of a delivery. `probeLeaseMs` is how long a probe may take
  * (its request timeout and a margin): no second probe goes before it ends.
+ * `probeNow`: an operator redrove this delivery (they say the endpoint is fixed),
+ * so an open circuit lets it go as the probe without waiting out the cool-down.
  */
-export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash: string, probeLeaseMs: number): Gate {
+export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash: string, probeLeaseMs: number, probeNow = false): Gate {
   if (health === undefined) return { kind: 'send' };
   switch (health.state) {
     case 'closed':
@@ -126,13 +134,13 @@ export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash
       if (health.gone_node_hash !== nodeHash) return { kind: 'clear_gone', next: null };
       return { kind: 'gone', reason: goneReason(health) };
     case 'open':
-      if (health.open_until_ms !== null && health.open_until_ms > nowMs) {
+      if (!probeNow && health.open_until_ms !== null && health.open_until_ms > nowMs) {
         return { kind: 'defer', seconds: secondsUntil(health.open_until_ms, nowMs), state: 'open' };
       }
       return { kind: 'probe', next: { ...health, state: 'half_open', probe_until_ms: nowMs + probeLeaseMs, updated_at_ms: nowMs } };
     case 'half_open':
       if (health.probe_until_ms !== null && health.probe_until_ms > nowMs) {
-        return { kind: 'defer', seconds: secondsUntil(health.probe_until_ms, nowMs), state: 'half_open' };
+        return { kind: 'defer', seconds: Math.min(HALF_OPEN_RECHECK_SECONDS, secondsUntil(health.probe_until_ms, nowMs)), state: 'half_open' };
       }
       // The last probe's lease ran out without a result (its worker died): another goes.
       return { kind: 'probe', next: { ...health, probe_until_ms: nowMs + probeLeaseMs, updated_at_ms: nowMs } };

@@ -76,7 +76,7 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
   const timeoutMs = requestTimeoutOf(message, deps.requestTimeoutMs);
   const leaseMs = timeoutMs + (deps.leaseMarginMs ?? 30_000);
   // Before the claim: a deferred delivery uses no attempt and no write, only its visibility.
-  const gate: Gate = deps.health === undefined ? { kind: 'send' } : await deps.health.before(message, leaseMs, log);
+  const gate: Gate = deps.health === undefined ? { kind: 'send' } : await deps.health.before(message, leaseMs, log, received.deadLetteredAt !== undefined);
   if (gate.kind === 'defer') {
     await hide(received, gate.seconds, deps);
     log.debug('endpoint circuit not closed: delivery deferred without an attempt', { circuit: gate.state, seconds: gate.seconds });

@@ -20,7 +20,7 @@ import type { Log, Metrics } from './observability.ts';
 /** The deliver side's view of endpoint health: a gate before a delivery is claimed, an update after its outcome. */
 export interface EndpointHealthGuard {
   /** What to do with this delivery. Never rejects: a store that fails lets deliveries go (health is an optimisation, not a guarantee). */
-  before(message: DeliveryMessage, probeLeaseMs: number, log: Log): Promise<Gate>;
+  before(message: DeliveryMessage, probeLeaseMs: number, log: Log, redriven?: boolean): Promise<Gate>;
   /** Counts the attempt's outcome; writes only on a failure or a change of state. Never rejects. */
   after(message: DeliveryMessage, outcome: Outcome, log: Log): Promise<void>;
 }
@@ -34,6 +34,8 @@ export interface EndpointHealthGuardOptions {
   readonly cacheTtlMs?: number;
   /** Most endpoints remembered per container. Default 10,000. */
   readonly cacheEntries?: number;
+  /** In [0, 1): spreads deferrals over up to a fifth more, so a backlog does not come back all at once. Default Math.random. */
+  readonly random?: () => number;
 }
 
 interface Cached {
@@ -54,6 +56,7 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
   const ttlMs = options.cacheTtlMs ?? 5_000;
   const maxEntries = options.cacheEntries ?? 10_000;
   const cache = new Map<string, Cached>();
+  const random = options.random ?? Math.random;
 
   const keyOf = (org: string, endpoint: string) => `${org}\u0000${endpoint}`;
   function remember(org: string, endpoint: string, health: EndpointHealth | undefined): void {
@@ -88,16 +91,19 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
   }
 
   return {
-    async before(message, probeLeaseMs, log) {
+    async before(message, probeLeaseMs, log, redriven = false) {
       const endpoint = endpointHost(message.url);
       if (endpoint === '') return { kind: 'send' };
       const hash = nodeConfigHash(message);
       try {
         let health = await read(message.organization_id, endpoint);
         for (let i = 0; ; i++) {
-          const decision = gate(health, clock.now(), hash, probeLeaseMs);
+          const decision = gate(health, clock.now(), hash, probeLeaseMs, redriven);
           if (decision.kind === 'send' || decision.kind === 'gone' || decision.kind === 'defer') {
-            if (decision.kind === 'defer') metrics.count(METRIC.deferredDeliveries, 1, { State: decision.state });
+            if (decision.kind === 'defer') {
+              metrics.count(METRIC.deferredDeliveries, 1, { State: decision.state });
+              return { ...decision, seconds: decision.seconds + Math.floor(random() * Math.max(1, decision.seconds / 5)) };
+            }
             if (decision.kind === 'gone') metrics.count(METRIC.goneDeliveries, 1);
             return decision;
           }

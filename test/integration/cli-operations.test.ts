@@ -218,6 +218,7 @@ describe('with failures on record', () => {
         max_attempts: 1,
         delivery_id: old.delivery_id,
         replayable: true,
+        circuit: null,
       });
       expect(entries.find((e) => e['delivery_id'] === badNode.delivery_id)).toMatchObject({ status_code: null, attempts: 0, replayable: false });
     });

@@ -141,9 +141,18 @@ describe('gate', () => {
     const probe = gate(open, T0, 'hash-a', lease);
     expect(probe).toMatchObject({ kind: 'probe', next: { state: 'half_open', probe_until_ms: T0 + lease } });
     const halfOpen = probe.kind === 'probe' ? probe.next : open;
-    expect(gate(halfOpen, T0 + 1000, 'hash-a', lease)).toEqual({ kind: 'defer', seconds: 59, state: 'half_open' });
+    // The others look again every few seconds, so they follow soon after a successful probe.
+    expect(gate(halfOpen, T0 + 1000, 'hash-a', lease)).toEqual({ kind: 'defer', seconds: 5, state: 'half_open' });
+    expect(gate(halfOpen, T0 + lease - 2000, 'hash-a', lease)).toEqual({ kind: 'defer', seconds: 2, state: 'half_open' });
     // The probe's worker died: after its lease another probe goes.
     expect(gate(halfOpen, T0 + lease, 'hash-a', lease)).toMatchObject({ kind: 'probe', next: { probe_until_ms: T0 + 2 * lease } });
+  });
+
+  it('lets a redriven delivery go as the probe before the cool-down is over', () => {
+    const open = health({ state: 'open', open_until_ms: T0 + 300_000, opens: 2 });
+    expect(gate(open, T0, 'hash-a', lease).kind).toBe('defer');
+    expect(gate(open, T0, 'hash-a', lease, true)).toMatchObject({ kind: 'probe', next: { state: 'half_open' } });
+    expect(gate(health({ state: 'gone', gone_node_hash: 'hash-a' }), T0, 'hash-a', lease, true).kind).toBe('gone');
   });
 
   it('fails deliveries of the node that got the 410, naming the reset command', () => {
