@@ -1,7 +1,7 @@
 /**
  * Noisy neighbour: can one organization whose endpoint hangs slow down the others?
  *
- *   npm run bench -- isolation                      (about 3 minutes)
+ *   npm run bench -- isolation                      (about 4 minutes)
  *   npm run bench -- isolation --seconds 60 --rate 50 --timeout-ms 3000
  *
  * The local pipeline (render, fauxqs, dynalite, deliver, the event source poller)
@@ -27,13 +27,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { startLocalStack } from '../cli/local-stack.ts';
+import { EARLY_DELETE_ID_PREFIX } from '../shared/adapters/sqs-message-settler.ts';
 import { DELIVER_EVENT_SOURCE_DEFAULTS } from '../shared/config/config.ts';
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
-    rate: { type: 'string', default: '10' },
-    'timeout-ms': { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '4' },
+    'timeout-ms': { type: 'string', default: '3000' },
     only: { type: 'string' },
   },
 });
@@ -125,7 +126,9 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
   const sqsRequests: Record<string, number> = {};
   stack.sqs.middlewareStack.add(
     (next, context) => async (input) => {
-      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
+      let name = (context.commandName ?? 'unknown').replace(/Command$/, '');
+      const entries = (input.input as { Entries?: Array<{ Id?: string }> }).Entries;
+      if (name === 'DeleteMessageBatch' && entries?.[0]?.Id?.startsWith(EARLY_DELETE_ID_PREFIX)) name = 'DeleteMessageBatch (early settle)';
       sqsRequests[name] = (sqsRequests[name] ?? 0) + 1;
       return next(input);
     },

@@ -2,6 +2,9 @@ import { DeleteMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { MessageSettler } from '../ports/message-settler.ts';
 import { SQS_MAX_BATCH_ENTRIES } from './sqs-delivery-queue.ts';
 
+/** Entry ids of early deletes start with this, so request logs (and the isolation bench) tell them from the event source's. */
+export const EARLY_DELETE_ID_PREFIX = 'settled-';
+
 /** Counts of requests, for the cost figures of early settling. */
 export interface SettlerStats {
   readonly requests: number;
@@ -20,9 +23,9 @@ export function createSqsMessageSettler(options: { readonly client: SQSClient; r
         stats.requests += 1;
         try {
           const out = await options.client.send(
-            new DeleteMessageBatchCommand({ QueueUrl: options.queueUrl, Entries: chunk.map((handle, j) => ({ Id: String(j), ReceiptHandle: handle })) }),
+            new DeleteMessageBatchCommand({ QueueUrl: options.queueUrl, Entries: chunk.map((handle, j) => ({ Id: `${EARLY_DELETE_ID_PREFIX}${j}`, ReceiptHandle: handle })) }),
           );
-          for (const f of out.Failed ?? []) left.push(chunk[Number(f.Id)] ?? '');
+          for (const f of out.Failed ?? []) left.push(chunk[Number((f.Id ?? '').slice(EARLY_DELETE_ID_PREFIX.length))] ?? '');
           stats.deleted += chunk.length - (out.Failed?.length ?? 0);
         } catch {
           left.push(...chunk);
