@@ -223,7 +223,7 @@ const scenarios: Scenario[] = [
 ];
 
 console.log(
-  `isolation bench: ${RATE} runs/s for ${LOAD_SECONDS} s (${Math.round(RATE * (1 - BAD_SHARE))}/s healthy over ${HEALTHY_ORGS} orgs, ${Math.round(RATE * BAD_SHARE)}/s to a hanging endpoint),` +
+  `isolation bench: ${RATE} runs/s for ${LOAD_SECONDS} s (${(RATE * (1 - BAD_SHARE)).toFixed(1)}/s healthy over ${HEALTHY_ORGS} orgs, ${(RATE * BAD_SHARE).toFixed(1)}/s to a hanging endpoint),` +
     ` request timeout ${TIMEOUT_MS} ms, poller ${DELIVER_EVENT_SOURCE_DEFAULTS.maxConcurrency} x batch ${DELIVER_EVENT_SOURCE_DEFAULTS.batchSize}, Node ${process.version}`,
 );
 const results: Result[] = [];

@@ -239,6 +239,14 @@ describe('endpoint circuits on the local pipeline', () => {
     expect(changed).toMatchObject({ status: 'delivered' });
   });
 
+  it('renders a node timeout_seconds into its message: the request is cut there, not at the stack timeout', async () => {
+    receiver.on('/slow', () => ({ status: 200, delayMs: 1_500 }));
+    const [slow] = await deliver('org-timeout', [node('t', '/slow', { timeout_seconds: 1 })]);
+    expect(slow).toMatchObject({ status: 'failed', attempt_log: [{ error_class: 'timeout' }] });
+    const [patient] = await deliver('org-timeout', [node('u', '/slow')]);
+    expect(patient).toMatchObject({ status: 'delivered' });
+  });
+
   it('reset with --local closes an open circuit', async () => {
     const result = await webhooks(['endpoints', 'reset', '127.0.0.1', '--org', 'org-down', '--local']);
     expect(result.code, result.stderr).toBe(0);
