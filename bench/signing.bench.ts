@@ -1,8 +1,8 @@
 /**
  * What Standard Webhooks signing costs per delivery, against rendering the same node.
  *
- *   npm run bench:signing                 (node bench/signing.bench.ts, on the pinned Node 24)
- *   npm run bench:signing -- --time 1000  (milliseconds per measurement; default 500)
+ *   npm run bench -- signing                 (node bench/signing.bench.ts, on the pinned Node 24)
+ *   npm run bench -- signing -- --time 1000  (milliseconds per measurement; default 500)
  *
  * For each body, in the same process and interleaved:
  *   (r) renderNode: what the render step does per delivery (URL, headers, body);

@@ -78,6 +78,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       sqsEndpoint: stack.sqsEndpoint,
       dynamoEndpoint: stack.dynamoEndpoint,
       tableName: LOCAL_TABLE_NAME,
+      healthTableName: stack.healthTableName,
       busName: 'default',
       source: DEFAULT_EVENT_SOURCE,
       detailType: DEFAULT_DETAIL_TYPE,

@@ -14,6 +14,7 @@ import { FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { startDynalite, createOutcomeTable } from '../shared/local/dynalite.ts';
 import { startPoller } from '../shared/local/event-source-poller.ts';
+import { createEndpointHealthTable } from '../shared/local/endpoint-health-table.ts';
 import { restoreQueues, saveQueues, SavedQueuesSchema } from '../shared/local/sqs-snapshot.ts';
 import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues } from '../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
@@ -37,6 +38,16 @@ export interface LocalStackOptions {
   readonly visibilityTimeoutSeconds?: number;
   /** Changes the deliver function's dependencies: fault injection in tests, taps for the dev server. */
   readonly adaptDeliverDeps?: (deps: DeliverDeps) => DeliverDeps;
+  /** The event source mapping's MaximumConcurrency (batches in the handler at once). Default 2. */
+  readonly pollerConcurrency?: number;
+  /** The event source mapping's batch size. Default 10. */
+  readonly batchSize?: number;
+  /** Tenant isolation (issue 8): endpoint circuits and early settling. Default on; off is the "before" of the isolation bench. */
+  readonly isolation?: boolean;
+  /** Told how long each deliver invocation (one batch) took, in ms: the bench's Lambda GB-s. */
+  readonly onDeliverBatch?: (ms: number, records: number) => void;
+  /** Circuit settings, as the construct props set them (failure threshold, cool-downs in seconds, cache TTL in ms). */
+  readonly circuit?: { readonly failureThreshold?: number; readonly cooldownMinSeconds?: number; readonly cooldownMaxSeconds?: number; readonly cacheTtlMs?: number };
 }
 
 export interface LocalStack {
@@ -55,10 +66,13 @@ export interface LocalStack {
   readonly dynamo: DynamoDBClient;
   readonly sqsEndpoint: string;
   readonly dynamoEndpoint: string;
+  /** The endpoint health table (circuits, gone marks). */
+  readonly healthTableName: string;
   stop(): Promise<void>;
 }
 
 export const LOCAL_TABLE_NAME = 'dograh-webhooks-outcomes';
+export const LOCAL_HEALTH_TABLE_NAME = 'dograh-webhooks-endpoint-health';
 
 /**
  * The whole pipeline on this machine: fauxqs for SQS, dynalite for DynamoDB,
@@ -72,6 +86,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const sqs = await startSqsEmulator();
   const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: join(options.dataDir, 'dynamodb') });
   await createOutcomeTable(dynamo.client, LOCAL_TABLE_NAME);
+  await createEndpointHealthTable(dynamo.client, LOCAL_HEALTH_TABLE_NAME);
   const queues = await createDeliveryQueues(sqs.client, {
     // As the stack does: the handler settles retries itself; visibility only covers a crashed attempt.
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? Math.ceil(requestTimeoutMs / 1000) + 35,
@@ -96,6 +111,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.secretsPrefix]: prefix,
     [ENV.requestTimeoutMs]: String(requestTimeoutMs),
     [ENV.metricsNamespace]: 'DograhWebhooksLocal',
+    ...isolationEnv(options),
   };
   const render = makeRenderHandler(
     wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }), metricsSink: sink }),
@@ -115,9 +131,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     client: sqs.client,
     queueUrl: queues.delivery.url,
     queueArn: queues.delivery.arn,
-    handler: deliver,
+    handler: timed(deliver, options.onDeliverBatch),
     waitTimeSeconds: 1,
-    concurrency: 2,
+    concurrency: options.pollerConcurrency ?? 2,
+    batchSize: options.batchSize ?? 10,
     onError: (error, stage) => log.error('poller error', { stage, error }),
   });
   const store = createDynamoDeliveryStore({ client: dynamo.client, tableName: LOCAL_TABLE_NAME, retentionDays: 30 });
@@ -129,6 +146,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     dynamo: dynamo.client,
     sqsEndpoint: sqs.endpoint,
     dynamoEndpoint: dynamo.endpoint,
+    healthTableName: LOCAL_HEALTH_TABLE_NAME,
     async emit(event) {
       try {
         return await render(event as Parameters<typeof render>[0]);
@@ -168,6 +186,33 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await sqs.stop();
       await dynamo.stop();
     },
+  };
+}
+
+function timed<E extends { Records: readonly unknown[] }, R>(handler: (event: E) => Promise<R>, tell: ((ms: number, records: number) => void) | undefined): (event: E) => Promise<R> {
+  if (tell === undefined) return handler;
+  return async (event) => {
+    const start = performance.now();
+    try {
+      return await handler(event);
+    } finally {
+      tell(performance.now() - start, event.Records.length);
+    }
+  };
+}
+
+/** The deliver function's isolation keys, as the construct sets them. */
+function isolationEnv(options: LocalStackOptions): Record<string, string> {
+  const on = options.isolation ?? true;
+  const c = options.circuit ?? {};
+  return {
+    [ENV.endpointHealthTableName]: LOCAL_HEALTH_TABLE_NAME,
+    [ENV.circuitsEnabled]: String(on),
+    [ENV.settleEarly]: String(on),
+    ...(c.failureThreshold === undefined ? {} : { [ENV.circuitFailureThreshold]: String(c.failureThreshold) }),
+    ...(c.cooldownMinSeconds === undefined ? {} : { [ENV.circuitCooldownMinSeconds]: String(c.cooldownMinSeconds) }),
+    ...(c.cooldownMaxSeconds === undefined ? {} : { [ENV.circuitCooldownMaxSeconds]: String(c.cooldownMaxSeconds) }),
+    ...(c.cacheTtlMs === undefined ? {} : { [ENV.healthCacheTtlMs]: String(c.cacheTtlMs) }),
   };
 }
 

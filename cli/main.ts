@@ -69,6 +69,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     description: 'send a failed delivery again, as a new series of attempts under the same delivery id',
     load: async () => (await import('./commands/replay.ts')).registerReplay,
   },
+  endpoints: {
+    term: '[options] [command]',
+    description: 'endpoint health per organization: open circuits, gone endpoints, failure streaks',
+    load: async () => (await import('./commands/endpoints.ts')).registerEndpoints,
+  },
 };
 
 /** The version `webhooks --version` prints: the package's. */

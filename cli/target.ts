@@ -9,6 +9,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../infra/stack-outputs.ts';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
+import { createDynamoEndpointHealthStore } from '../shared/adapters/dynamo-endpoint-health-store.ts';
+import type { EndpointHealthStore } from '../shared/ports/endpoint-health-store.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { CliError } from './io.ts';
@@ -34,6 +36,8 @@ export interface Target {
   readonly sqs: SQSClient;
   readonly queues: { readonly delivery: QueueRef; readonly deadLetter: QueueRef };
   readonly events: { readonly client: EventBridgeClient; readonly busName: string; readonly source: string; readonly detailType: string };
+  /** Endpoint health (circuits, gone marks); absent for a stack or dev server from before it existed. */
+  readonly health?: EndpointHealthStore;
   close(): void;
 }
 
@@ -52,6 +56,7 @@ export const DevStateSchema = z.object({
   sqsEndpoint: z.url(),
   dynamoEndpoint: z.url(),
   tableName: z.string(),
+  healthTableName: z.string().optional(),
   busName: z.string(),
   source: z.string(),
   detailType: z.string(),
@@ -111,6 +116,7 @@ export function localTarget(state: DevState): Target {
     sqs,
     queues: state.queues,
     events: { client: events, busName: state.busName, source: state.source, detailType: state.detailType },
+    ...(state.healthTableName === undefined ? {} : { health: createDynamoEndpointHealthStore({ client: dynamo, tableName: state.healthTableName, retentionDays: 30 }) }),
     close() {
       sqs.destroy();
       dynamo.destroy();
@@ -138,6 +144,7 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     return value;
   };
   const retentionDays = outcomeRetentionDays(outputs.get(STACK_OUTPUTS.outcomeRetentionDays), stackName);
+  const healthTableName = outputs.get(STACK_OUTPUTS.endpointHealthTableName);
   const sqs = new SQSClient(config);
   const dynamo = new DynamoDBClient(config);
   const events = new EventBridgeClient(config);
@@ -156,6 +163,7 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       source: output(STACK_OUTPUTS.eventSource),
       detailType: output(STACK_OUTPUTS.eventDetailType),
     },
+    ...(healthTableName === undefined || healthTableName === '' ? {} : { health: createDynamoEndpointHealthStore({ client: dynamo, tableName: healthTableName, retentionDays }) }),
     close() {
       sqs.destroy();
       dynamo.destroy();

@@ -25,6 +25,8 @@ export const STACK_OUTPUTS = {
   outcomeTableName: 'OutcomeTableName',
   /** Days a delivery record lives after its last write (the table's TTL); the CLI's writes (replay) keep to it. */
   outcomeRetentionDays: 'OutcomeRetentionDays',
+  /** Endpoint health: open circuits and gone endpoints (`webhooks endpoints`). */
+  endpointHealthTableName: 'EndpointHealthTableName',
   /** Secrets Manager name prefix of credentials: `<prefix>/<organization_id>/<credential_uuid>`. */
   secretsPrefix: 'SecretsPrefix',
   renderFunctionName: 'RenderFunctionName',

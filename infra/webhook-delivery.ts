@@ -15,7 +15,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { OUTCOME_TABLE } from '../shared/adapters/outcome-table-layout.ts';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../shared/config/config.ts';
+import { ENDPOINT_HEALTH_TABLE } from '../shared/adapters/endpoint-health-table-layout.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DELIVER_EVENT_SOURCE_DEFAULTS, DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../shared/config/config.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { METRIC } from '../shared/observability/metrics.ts';
@@ -176,6 +177,31 @@ export interface WebhookDeliveryProps {
    * @default '<stack name>/<construct id>'
    */
   readonly queryFolder?: string;
+
+  // --- Tenant isolation (issue 8): endpoint circuits ------------------------------------------
+  /**
+   * Consecutive transient failures (408, 425, 429, 5xx, timeouts, connection errors) of one
+   * organization's endpoint after which its circuit opens: its deliveries are deferred, without an
+   * attempt, until the cool-down ends and a probe succeeds (1–1000).
+   * @default 5
+   */
+  readonly circuitFailureThreshold?: number;
+  /**
+   * The first cool-down of an opened circuit; each opening in a row doubles it, up to `circuitCooldownMax`.
+   * @default Duration.seconds(30)
+   */
+  readonly circuitCooldownMin?: Duration;
+  /**
+   * The longest cool-down of an opened circuit (at most 12 h).
+   * @default Duration.minutes(10)
+   */
+  readonly circuitCooldownMax?: Duration;
+  /**
+   * How long a warm deliver container trusts the endpoint health it read: a circuit opened by
+   * another container takes effect here within this time; a shorter one costs more GetItem requests.
+   * @default Duration.seconds(5)
+   */
+  readonly endpointHealthCacheTtl?: Duration;
 }
 
 /** A deliver attempt's duration can reach the request timeout; what follows it (record, settle) needs this much more. */
@@ -262,6 +288,8 @@ export class WebhookDelivery extends Construct {
   readonly metricsNamespace: string;
   /** Days a delivery record lives after its last write. */
   readonly outcomeRetentionDays: number;
+  /** Endpoint health (circuits, gone marks), one item per organization and endpoint that ever failed. */
+  readonly healthTable: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: WebhookDeliveryProps = {}) {
     super(scope, id);
@@ -275,11 +303,11 @@ export class WebhookDelivery extends Construct {
     const outcomeRetentionDays = props.outcomeRetentionDays ?? 30;
     this.outcomeRetentionDays = outcomeRetentionDays;
     const allowPrivateEndpoints = props.allowPrivateEndpoints ?? false;
-    const deliverMaxConcurrency = props.deliverMaxConcurrency ?? 10;
+    const deliverMaxConcurrency = props.deliverMaxConcurrency ?? DELIVER_EVENT_SOURCE_DEFAULTS.maxConcurrency;
     const requestTimeout = props.requestTimeout ?? Duration.seconds(30);
     const deliverTimeout = props.deliverTimeout ?? Duration.seconds(60);
     const renderTimeout = props.renderTimeout ?? Duration.seconds(30);
-    const batchSize = props.batchSize ?? 10;
+    const batchSize = props.batchSize ?? DELIVER_EVENT_SOURCE_DEFAULTS.batchSize;
     const maxBatchingWindow = props.maxBatchingWindow ?? Duration.seconds(0);
     const credentialCacheTtl = props.credentialCacheTtl ?? Duration.seconds(60);
     const maxPayloadBytes = props.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -360,6 +388,29 @@ export class WebhookDelivery extends Construct {
       });
     }
 
+    // --- Tenant isolation (issue 8): the endpoint health table ---------------------------------
+    // Its own small table beside the outcome log, so `webhooks endpoints` lists it with a Scan.
+    // Derived data: losing it only forgets open circuits and gone marks, so it is not protected
+    // against deletion like the log of record, but follows the same removal policy.
+    this.healthTable = new dynamodb.Table(this, 'EndpointHealthTable', {
+      partitionKey: { name: ENDPOINT_HEALTH_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: ENDPOINT_HEALTH_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: ENDPOINT_HEALTH_TABLE.ttlAttribute,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    const circuitEnvironment = {
+      [ENV.endpointHealthTableName]: this.healthTable.tableName,
+      [ENV.circuitsEnabled]: 'true',
+      [ENV.circuitFailureThreshold]: String(props.circuitFailureThreshold ?? 5),
+      [ENV.circuitCooldownMinSeconds]: String((props.circuitCooldownMin ?? Duration.seconds(30)).toSeconds()),
+      [ENV.circuitCooldownMaxSeconds]: String((props.circuitCooldownMax ?? Duration.minutes(10)).toSeconds()),
+      [ENV.healthCacheTtlMs]: String((props.endpointHealthCacheTtl ?? Duration.seconds(5)).toMilliseconds()),
+      [ENV.settleEarly]: 'true',
+    };
+
     // --- Environments, checked with the functions' own config schemas -------------------------
     const renderEnvironment = {
       [ENV.deliveryQueueUrl]: this.deliveryQueue.queueUrl,
@@ -382,6 +433,7 @@ export class WebhookDelivery extends Construct {
       [ENV.outcomeRetentionDays]: String(outcomeRetentionDays),
       [ENV.metricsNamespace]: this.metricsNamespace,
       [ENV.logLevel]: logLevel,
+      ...circuitEnvironment,
     } satisfies FunctionEnvironment<typeof DeliverConfigSchema>;
     const envProblems = [
       ...checkEnvironment('render', RenderConfigSchema, renderEnvironment),
@@ -431,6 +483,10 @@ export class WebhookDelivery extends Construct {
         resources: [this.table.tableArn],
       }),
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secretsArnPattern] }),
+      // Endpoint circuits (issue 8): read through a cache, written on failures and state changes;
+      // DeleteItem clears a gone mark when the node changed. (Early deletes of settled messages use
+      // sqs:DeleteMessage, granted above.)
+      new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], resources: [this.healthTable.tableArn] }),
     ];
     if (props.secretsEncryptionKey) {
       deliverStatements.push(
@@ -884,6 +940,7 @@ export class WebhookDelivery extends Construct {
       eventDeadLetterQueueUrl: this.eventDeadLetterQueue.queueUrl,
       outcomeTableName: this.table.tableName,
       outcomeRetentionDays: String(this.outcomeRetentionDays),
+      endpointHealthTableName: this.healthTable.tableName,
       secretsPrefix: this.secretsPrefix,
       renderFunctionName: this.renderFunction.functionName,
       deliverFunctionName: this.deliverFunction.functionName,

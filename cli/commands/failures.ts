@@ -14,6 +14,8 @@ import {
   truncate,
 } from '../format.ts';
 import { action, CliError, type CliIo } from '../io.ts';
+import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
+import { circuitLine } from './endpoints.ts';
 import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface FailuresOptions extends TargetFlags {
@@ -45,6 +47,8 @@ export type FailureEntry = Pick<
   readonly reconciled: number;
   /** Failed by the reconciler: its message was lost and could not be rebuilt. */
   readonly stranded: boolean;
+  /** The circuit of its endpoint for its organization now: closed when untracked, null when the target keeps no endpoint health. */
+  readonly circuit: EndpointHealth['state'] | null;
 };
 
 export function registerFailures(program: Command): void {
@@ -96,6 +100,7 @@ async function listFailures(options: FailuresOptions, io: CliIo): Promise<number
 
   const target = await resolveTarget(targetOptions(options));
   let records: DeliveryRecord[];
+  let circuits: Map<string, EndpointHealth> | undefined;
   try {
     records = await target.store.listFailures({
       since,
@@ -108,6 +113,10 @@ async function listFailures(options: FailuresOptions, io: CliIo): Promise<number
     // The store names the window bound it refuses; the user typed it as a flag.
     if (error instanceof ValidationError) throw new CliError(error.problems.map((p) => `--${p.path}: ${p.reason}`).join('; '));
     throw error;
+  }
+  try {
+    // One read of the (small) health table, not one per failure.
+    if (target.health !== undefined) circuits = new Map((await target.health.list(options.org?.trim())).map((h) => [circuitKey(h.organization_id, h.endpoint), h]));
   } finally {
     target.close();
   }
@@ -115,7 +124,7 @@ async function listFailures(options: FailuresOptions, io: CliIo): Promise<number
   const shown = found.slice(0, limit);
 
   if (options.json) {
-    io.stdout.write(`${JSON.stringify(shown.map(toEntry), null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(shown.map((r) => toEntry(r, circuits)), null, 2)}\n`);
   } else {
     printTable(shown, {
       since,
@@ -124,12 +133,17 @@ async function listFailures(options: FailuresOptions, io: CliIo): Promise<number
       where: target.description,
       more: found.length > limit || (workflowId === undefined && records.length >= limit),
       again: targetArgs(options),
+      circuits,
     }, io);
   }
   if (options.failOnAny && shown.length > 0) return EXIT_FAILURES_FOUND;
 }
 
-function toEntry(record: DeliveryRecord): FailureEntry {
+function circuitKey(org: string, endpoint: string): string {
+  return `${org}\u0000${endpoint}`;
+}
+
+function toEntry(record: DeliveryRecord, circuits: Map<string, EndpointHealth> | undefined): FailureEntry {
   return {
     final_at: record.final_at,
     organization_id: record.organization_id,
@@ -147,12 +161,13 @@ function toEntry(record: DeliveryRecord): FailureEntry {
     replayable: record.request_kept,
     reconciled: record.reconciled_at?.length ?? 0,
     stranded: record.stranded === true,
+    circuit: circuits === undefined ? null : (circuits.get(circuitKey(record.organization_id, record.endpoint_host))?.state ?? 'closed'),
   };
 }
 
 function printTable(
   records: readonly DeliveryRecord[],
-  context: { since: string; until: string; limit: number; where: string; more: boolean; again: string },
+  context: { since: string; until: string; limit: number; where: string; more: boolean; again: string; circuits: Map<string, EndpointHealth> | undefined },
   io: CliIo,
 ): void {
   const style = createStyle(colourEnabled(io.stdout, io.env));
@@ -192,6 +207,17 @@ function printTable(
     style,
   );
   const more = context.more && records.length === context.limit ? `; the newest ${context.limit} shown, --limit shows more` : '';
+  // The circuits of the endpoints listed, where they say something (open, gone, a failure streak).
+  const seen = new Set<string>();
+  const circuitLines: string[] = [];
+  for (const r of records) {
+    const key = circuitKey(r.organization_id, r.endpoint_host);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const line = circuitLine(context.circuits?.get(key));
+    if (line !== undefined) circuitLines.push(`  ${oneLine(r.organization_id)} ${hostOnly(r.endpoint_host)}: ${line}`);
+  }
+  if (circuitLines.length > 0) lines.push('', 'circuits:', ...circuitLines);
   lines.push('', `${plural(records.length, 'failure')} ${window}${more}`);
   lines.push(style.dim(`read one with: webhooks inspect <DELIVERY ID>${context.again}`));
   io.stdout.write(`${lines.join('\n')}\n`);

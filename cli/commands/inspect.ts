@@ -13,6 +13,8 @@ import {
   type Style,
 } from '../format.ts';
 import { action, CliError, type CliIo } from '../io.ts';
+import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
+import { circuitLine } from './endpoints.ts';
 import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
 
 interface InspectOptions extends TargetFlags {
@@ -30,7 +32,11 @@ const TEXT_WIDTH = 48;
  * the kept request (its URL path, query and body may carry secrets or personal
  * data, which have no place in terminals and tickets), and whether one is kept.
  */
-export type InspectedDelivery = Omit<DeliveryRecord, 'request'> & { readonly request_kept: boolean };
+export type InspectedDelivery = Omit<DeliveryRecord, 'request'> & {
+  readonly request_kept: boolean;
+  /** The circuit of the delivery's endpoint for its organization: closed when untracked, null when the target keeps no endpoint health. */
+  readonly circuit: EndpointHealth['state'] | null;
+};
 
 export function registerInspect(program: Command): void {
   const command = program
@@ -66,19 +72,21 @@ Examples:
 async function inspect(deliveryId: string, options: InspectOptions, io: CliIo): Promise<void> {
   const target = await resolveTarget(targetOptions(options));
   let record: DeliveryRecord | undefined;
+  let health: EndpointHealth | undefined;
   try {
     record = await target.store.get(deliveryId.trim());
+    if (record !== undefined && record.endpoint_host !== '') health = await target.health?.get(record.organization_id, record.endpoint_host);
   } finally {
     target.close();
   }
   if (record === undefined) throw notFound(deliveryId, target.description);
   if (options.json) {
     const { request, ...rest } = record;
-    const inspected: InspectedDelivery = { ...rest, request_kept: request !== null };
+    const inspected: InspectedDelivery = { ...rest, request_kept: request !== null, circuit: target.health === undefined ? null : (health?.state ?? 'closed') };
     io.stdout.write(`${JSON.stringify(inspected, null, 2)}\n`);
     return;
   }
-  io.stdout.write(`${story(record, createStyle(colourEnabled(io.stdout, io.env)), targetArgs(options)).join('\n')}\n`);
+  io.stdout.write(`${story(record, createStyle(colourEnabled(io.stdout, io.env)), targetArgs(options), circuitLine(health)).join('\n')}\n`);
 }
 
 /** The not-found error of `inspect` and `replay`, with a hint when the id is not even shaped like one. */
@@ -87,7 +95,7 @@ export function notFound(deliveryId: string, where: string): CliError {
   return new CliError(`delivery ${oneLine(deliveryId)} not found in ${where}${hint}`, EXIT_NOT_FOUND);
 }
 
-function story(r: DeliveryRecord, style: Style, again: string): string[] {
+function story(r: DeliveryRecord, style: Style, again: string, circuit?: string): string[] {
   const field = (name: string, value: string) => `  ${name.padEnd(13)}${value}`;
   const lines = [
     `${style.bold(`delivery ${r.delivery_id}`)}  ${styleStatus(r.status, style)}`,
@@ -105,6 +113,7 @@ function story(r: DeliveryRecord, style: Style, again: string): string[] {
   if ((r.reconciled_at?.length ?? 0) > 0) lines.push(field('reconciled', `put back on the queue ${r.reconciled_at?.length} time(s), last ${formatTime(r.reconciled_at?.at(-1) ?? '')} UTC (its message was lost)`));
   // Why a value is empty in the webhook: the render's report, one line per placeholder.
   (r.empty_placeholders ?? []).forEach((e, i) => lines.push(field(i === 0 ? 'empty values' : '', oneLine(describeEmpty(e)))));
+  if (circuit !== undefined) lines.push(field('circuit', circuit));
   lines.push(field('what next', nextStep(r, again)));
   lines.push('', style.bold('attempts'));
   lines.push(...timeline(r, style));

@@ -9,12 +9,16 @@ import { createSqsMessageActions, DEAD_LETTERED_AT_ATTRIBUTE } from '../../share
 import { DeliverConfigSchema, ENV, parseConfig, type DeliverConfig } from '../../shared/config/config.ts';
 import { STRICT_ADDRESS_POLICY, type AddressPolicy } from '../../shared/net/address-policy.ts';
 import { createLogger, type LineSink } from '../../shared/observability/logger.ts';
-import { createMetrics } from '../../shared/observability/metrics.ts';
+import { createMetrics, type Metrics } from '../../shared/observability/metrics.ts';
 import { redactText } from '../../shared/observability/redact.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
 import type { CredentialStore } from '../../shared/ports/credential-store.ts';
 import type { Log } from '../../shared/use-cases/observability.ts';
-import { deliverMessage, type DeliverDeps } from '../../shared/use-cases/deliver-message.ts';
+import { deliverMessage, type DeliverDeps, type MessageResult } from '../../shared/use-cases/deliver-message.ts';
+import { createDynamoEndpointHealthStore } from '../../shared/adapters/dynamo-endpoint-health-store.ts';
+import { createSqsMessageSettler } from '../../shared/adapters/sqs-message-settler.ts';
+import { createEndpointHealthGuard } from '../../shared/use-cases/endpoint-health.ts';
+import { METRIC } from '../../shared/observability/metrics.ts';
 
 export type DeliverHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -25,15 +29,21 @@ export const RESPONSE_SNIPPET_BYTES = 512;
  * SQS → deliver, with partial batch responses: the messages of a batch are sent
  * concurrently; one that must come back (a retry, or an error we could not
  * settle) is reported as a batch item failure, the rest are deleted.
+ *
+ * A message leaves the queue when its own attempt ends: with a settler, the
+ * messages done while others of the batch still run are deleted early (see
+ * {@link createEarlySettle}), and the event source's final delete of them is a no-op.
  */
 export function makeHandler(deps: DeliverDeps): DeliverHandler {
   return async (event) => {
     const receivedAtMs = deps.clock.now();
+    const early = createEarlySettle(deps, event.Records.length);
     const results = await Promise.all(
       event.Records.map(async (record) => {
+        let result: MessageResult;
         try {
           const deadLetteredAt = record.messageAttributes?.[DEAD_LETTERED_AT_ATTRIBUTE]?.stringValue;
-          return await deliverMessage(
+          result = await deliverMessage(
             { body: record.body, receiptHandle: record.receiptHandle, receivedAtMs, ...(deadLetteredAt === undefined ? {} : { deadLetteredAt }) },
             deps,
           );
@@ -41,14 +51,58 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
           // Unsettled (the store or the queue failed us): SQS brings it back after its
           // visibility timeout, and the redrive policy catches it if that never ends.
           deps.log.error('message not settled: it will be received again', { message_id: record.messageId, error });
-          return 'retry' as const;
+          result = 'retry';
         }
+        early.settled(record.receiptHandle, result);
+        return result;
       }),
     );
+    await early.end();
     deps.metrics.flush();
     return {
       batchItemFailures: event.Records.filter((_, i) => results[i] === 'retry').map((r) => ({ itemIdentifier: r.messageId })),
     };
+  };
+}
+
+/**
+ * Early deletes for one batch. When a message settles `done` while others still
+ * run, it waits `settleAfterMs` (so a batch that ends at once costs nothing extra),
+ * then every done message not yet deleted goes in one DeleteMessageBatch. The
+ * batch response still leaves them out of `batchItemFailures`: the event source
+ * deletes them again in the request it sends anyway, which costs no extra request.
+ * A failed early delete only leaves the message to that final delete.
+ */
+function createEarlySettle(deps: DeliverDeps, size: number) {
+  const settler = deps.settler;
+  const waitMs = deps.settleAfterMs ?? 1000;
+  let running = size;
+  let due: string[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flushes: Promise<void>[] = [];
+  const flush = () => {
+    timer = undefined;
+    if (running === 0 || due.length === 0 || settler === undefined) return;
+    const handles = due;
+    due = [];
+    flushes.push(
+      settler.delete(handles).then(
+        (left) => deps.metrics.count(METRIC.earlySettled, handles.length - left.length),
+        (error: unknown) => deps.log.warn('early delete failed: left to the end of the batch', { error }),
+      ),
+    );
+  };
+  return {
+    settled(receiptHandle: string, result: MessageResult) {
+      running--;
+      if (settler === undefined || result !== 'done' || running === 0) return;
+      due.push(receiptHandle);
+      timer ??= setTimeout(flush, waitMs);
+    },
+    async end() {
+      if (timer !== undefined) clearTimeout(timer);
+      await Promise.all(flushes);
+    },
   };
 }
 
@@ -65,6 +119,7 @@ export interface DeliverPorts {
 
 /** Builds the deliver function's dependencies from its parsed config; the local stack calls this too. */
 export function wireDeliverDeps(config: DeliverConfig, ports: DeliverPorts): DeliverDeps {
+  const metrics = createMetrics({ namespace: config[ENV.metricsNamespace], ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }) });
   return {
     store: createDynamoDeliveryStore({
       client: ports.dynamo,
@@ -80,10 +135,35 @@ export function wireDeliverDeps(config: DeliverConfig, ports: DeliverPorts): Del
     }),
     clock: systemClock,
     log: ports.log,
-    metrics: createMetrics({ namespace: config[ENV.metricsNamespace], ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }) }),
+    metrics,
     random: Math.random,
     requestTimeoutMs: config[ENV.requestTimeoutMs],
     snippet: (body) => redactText(body, RESPONSE_SNIPPET_BYTES),
+    ...isolationDeps(config, ports, metrics),
+  };
+}
+
+/** Tenant isolation (issue 8): endpoint circuits and early settling, each switched by its config key. */
+function isolationDeps(config: DeliverConfig, ports: DeliverPorts, metrics: Metrics): Pick<DeliverDeps, 'health' | 'settler' | 'settleAfterMs'> {
+  const tableName = config[ENV.endpointHealthTableName];
+  return {
+    ...(config[ENV.settleEarly] ? { settler: createSqsMessageSettler({ client: ports.sqs, queueUrl: config[ENV.deliveryQueueUrl] }) } : {}),
+    ...(tableName === undefined || !config[ENV.circuitsEnabled]
+      ? {}
+      : {
+          health: createEndpointHealthGuard({
+            store: createDynamoEndpointHealthStore({ client: ports.dynamo, tableName, retentionDays: config[ENV.outcomeRetentionDays] }),
+            clock: systemClock,
+            metrics,
+            policy: {
+              failureThreshold: config[ENV.circuitFailureThreshold],
+              cooldownBaseMs: config[ENV.circuitCooldownMinSeconds] * 1000,
+              cooldownCapMs: config[ENV.circuitCooldownMaxSeconds] * 1000,
+            },
+            cacheTtlMs: config[ENV.healthCacheTtlMs],
+            random: Math.random,
+          }),
+        }),
   };
 }
 

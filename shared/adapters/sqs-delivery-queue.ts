@@ -28,6 +28,8 @@ export interface SqsDeliveryQueueOptions {
 
 interface Entry {
   readonly deliveryId: string;
+  /** The organization: SQS fair queues keep one tenant's backlog from delaying the others' messages. */
+  readonly groupId: string;
   readonly body: string;
   readonly attributes: Record<string, MessageAttributeValue>;
   readonly bytes: number;
@@ -40,7 +42,13 @@ interface Retry {
 }
 
 /**
- * The delivery queue on SQS. Messages go out in SendMessageBatch requests of at
+ * The delivery queue on SQS. Each message carries its organization as its
+ * `MessageGroupId`: on a standard queue that makes it an SQS fair queue, where
+ * a tenant with a large backlog (a campaign, an endpoint in retry) does not
+ * hold back other tenants' messages; ordering and throughput stay a standard
+ * queue's. (fauxqs accepts the field and ignores it on standard queues.)
+ *
+ * Messages go out in SendMessageBatch requests of at
  * most ten entries and at most `maxBatchBytes`; entries SQS fails on its own
  * side are resent a few times. When `enqueue` rejects with {@link EnqueueError},
  * every delivery it does not name is on the queue: the caller may retry the
@@ -62,7 +70,7 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
         const out = await client.send(
           new SendMessageBatchCommand({
             QueueUrl: queueUrl,
-            Entries: pending.map((e, i) => ({ Id: String(i), MessageBody: e.body, MessageAttributes: e.attributes })),
+            Entries: pending.map((e, i) => ({ Id: String(i), MessageBody: e.body, MessageAttributes: e.attributes, MessageGroupId: e.groupId })),
           }),
         );
         const succeeded = new Set((out.Successful ?? []).map((s) => s.Id));
@@ -130,7 +138,7 @@ function toEntry(message: DeliveryMessage): Entry {
   const attributes: Record<string, MessageAttributeValue> = {
     [DELIVERY_ID_ATTRIBUTE]: { DataType: 'String', StringValue: message.delivery_id },
   };
-  const entry: Entry = { deliveryId: message.delivery_id, body, attributes, bytes: messageBytes(body, attributes) };
+  const entry: Entry = { deliveryId: message.delivery_id, groupId: message.organization_id, body, attributes, bytes: messageBytes(body, attributes) };
   entries.set(message, entry);
   return entry;
 }

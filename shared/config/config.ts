@@ -25,6 +25,14 @@ export const ENV = {
   metricsNamespace: 'METRICS_NAMESPACE',
   logLevel: 'LOG_LEVEL',
   reconcileGraceSeconds: 'RECONCILE_GRACE_SECONDS',
+  // Tenant isolation (issue 8)
+  endpointHealthTableName: 'ENDPOINT_HEALTH_TABLE_NAME',
+  circuitsEnabled: 'CIRCUITS_ENABLED',
+  circuitFailureThreshold: 'CIRCUIT_FAILURE_THRESHOLD',
+  circuitCooldownMinSeconds: 'CIRCUIT_COOLDOWN_MIN_SECONDS',
+  circuitCooldownMaxSeconds: 'CIRCUIT_COOLDOWN_MAX_SECONDS',
+  healthCacheTtlMs: 'ENDPOINT_HEALTH_CACHE_TTL_MS',
+  settleEarly: 'SETTLE_EARLY',
 } as const;
 
 /**
@@ -39,6 +47,12 @@ export const ENV = {
  * Shared by the stack and the local stack; this module does not load aws-cdk-lib.
  */
 export const DELIVERY_QUEUE_MAX_RECEIVE_COUNT = 4 * MAX_ATTEMPTS_LIMIT;
+
+/**
+ * The deliver event source's defaults (the construct's `deliverMaxConcurrency` and
+ * `batchSize`), here so the local stack and the isolation bench poll exactly as the stack does.
+ */
+export const DELIVER_EVENT_SOURCE_DEFAULTS = { maxConcurrency: 10, batchSize: 10 } as const;
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -70,6 +84,17 @@ export const DeliverConfigSchema = z.object({
   [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
   [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
   [ENV.logLevel]: logLevel,
+  // Tenant isolation (issue 8): without a health table, no circuits.
+  [ENV.endpointHealthTableName]: z.string().min(1).optional(),
+  [ENV.circuitsEnabled]: bool.default(true),
+  [ENV.circuitFailureThreshold]: int(1, 1000).default(5),
+  [ENV.circuitCooldownMinSeconds]: int(1, 43_200).default(30),
+  [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(600),
+  [ENV.healthCacheTtlMs]: int(0, 600_000).default(5_000),
+  [ENV.settleEarly]: bool.default(true),
+}).refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
+  message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
+  path: [ENV.circuitCooldownMinSeconds],
 });
 export type DeliverConfig = z.infer<typeof DeliverConfigSchema>;
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { HttpMethodSchema, RetryConfigSchema } from '../schemas/node.ts';
+import { HttpMethodSchema, MAX_TIMEOUT_SECONDS, RetryConfigSchema } from '../schemas/node.ts';
 
 /**
  * One rendered webhook node of one run, as it travels on the delivery queue.
@@ -27,6 +27,8 @@ export const DeliveryMessageSchema = z.object({
   /** Placeholders that rendered empty, and why; bounded by the renderer. Absent in older messages. */
   empty_placeholders: z.array(z.object({ field: z.string(), placeholder: z.string(), reason: z.enum(['missing', 'null']) })).optional(),
   retry: RetryConfigSchema,
+  /** The node's `timeout_seconds`; absent: the stack's request timeout. */
+  timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
   /** ISO time the run's event was rendered. */
   rendered_at: z.string(),
 });
@@ -43,4 +45,12 @@ export const FINAL_STATUSES: ReadonlySet<DeliveryStatus> = new Set(['delivered',
 export function deliveryId(organizationId: string, workflowRunId: number, nodeId: string): string {
   const digest = createHash('sha256').update(`${organizationId}\u0000${workflowRunId}\u0000${nodeId}`).digest('hex');
   return `whd_${digest.slice(0, 32)}`;
+}
+
+/**
+ * The request timeout of one delivery: the node's `timeout_seconds`, never longer
+ * than the stack's (the deliver function's own timeout is sized for that one).
+ */
+export function requestTimeoutOf(message: DeliveryMessage, stackTimeoutMs: number): number {
+  return message.timeout_seconds === undefined ? stackTimeoutMs : Math.min(stackTimeoutMs, message.timeout_seconds * 1000);
 }

@@ -28,6 +28,14 @@ export const METRIC = {
   renderedDeliveries: 'RenderedDeliveries',
   /** Count, dimension `Action` (`requeued`, `failed`): deliveries the reconciler found stuck with no queue message. */
   reconciled: 'Reconciled',
+  /** Count, dimension `To` (closed, open, half_open, gone): an endpoint's circuit changed state. */
+  circuitTransitions: 'CircuitTransitions',
+  /** Count, dimension `State` (open, half_open): a delivery hidden without an attempt while its endpoint's circuit is not closed. */
+  deferredDeliveries: 'DeferredDeliveries',
+  /** Count: a delivery failed at once because its endpoint is gone (410). */
+  goneDeliveries: 'GoneDeliveries',
+  /** Count: a message deleted as soon as it settled, before the rest of its batch. */
+  earlySettled: 'EarlySettledMessages',
 } as const;
 
 /** Values of the `Outcome` dimension of {@link METRIC}.deliveries. */

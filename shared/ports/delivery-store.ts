@@ -24,6 +24,8 @@ export type ErrorClass =
   | 'blocked'
   | 'credential'
   | 'invalid'
+  /** Not sent: the endpoint answered 410 Gone earlier (see shared/domain/endpoint-health.ts). */
+  | 'endpoint_gone'
   | 'unknown';
 
 /** A delivery as the outcome log holds it. */

@@ -14,6 +14,9 @@ export const MAX_DELAY_SECONDS_LIMIT = 43_200;
 
 export const DEFAULT_INITIAL_DELAY_SECONDS = 30;
 
+/** Longest `timeout_seconds` a node may ask for: the contract's default request timeout. */
+export const MAX_TIMEOUT_SECONDS = 30;
+
 export const RetryConfigSchema = z
   .object({
     max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT),
@@ -78,6 +81,8 @@ export const WebhookNodeDataSchema = z.looseObject({
   custom_headers: z.array(CustomHeaderSchema).nullish().transform((h) => h ?? []),
   payload_template: JsonSchema.nullish().transform((p) => p ?? null),
   retry_config: RetryConfigSchema.nullish(),
+  /** This node's request timeout (CONTRACT section 2); without it the stack's. */
+  timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
 });
 
 /**

@@ -1,4 +1,5 @@
-import { DeliveryMessageSchema, type DeliveryMessage } from '../domain/delivery.ts';
+import { DeliveryMessageSchema, requestTimeoutOf, type DeliveryMessage } from '../domain/delivery.ts';
+import type { Gate } from '../domain/endpoint-health.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import { nextAttempt } from '../domain/retry-policy.ts';
 import { DeliveryStateError } from '../errors.ts';
@@ -7,7 +8,9 @@ import type { CredentialStore } from '../ports/credential-store.ts';
 import type { MessageActions } from '../ports/delivery-queue.ts';
 import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { HttpSender } from '../ports/http-sender.ts';
+import type { MessageSettler } from '../ports/message-settler.ts';
 import { problemsFrom } from '../schemas/issues.ts';
+import type { EndpointHealthGuard } from './endpoint-health.ts';
 import type { Log, Metrics } from './observability.ts';
 import { scrub, sendAttempt } from './send-attempt.ts';
 
@@ -28,6 +31,13 @@ export interface DeliverDeps {
   readonly recordRetries?: number;
   /** How long past the request timeout an attempt's claim is held before another worker may take over. Default 30 s. */
   readonly leaseMarginMs?: number;
+  // --- Tenant isolation (issue 8) ---
+  /** Endpoint circuits: deliveries to an open circuit are deferred, to a gone endpoint failed. Absent: every delivery goes. */
+  readonly health?: EndpointHealthGuard;
+  /** Deletes a batch's settled messages before its slowest one ends (the handler's; absent: the event source deletes them at the end). */
+  readonly settler?: MessageSettler;
+  /** How long the handler waits after a message settles before deleting it early, so a batch that ends at once costs no extra request. Default 1000 ms. */
+  readonly settleAfterMs?: number;
 }
 
 /** One received queue message. */
@@ -63,7 +73,15 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
     node_id: message.node_id,
     organization_id: message.organization_id,
   });
-  const leaseMs = deps.requestTimeoutMs + (deps.leaseMarginMs ?? 30_000);
+  const timeoutMs = requestTimeoutOf(message, deps.requestTimeoutMs);
+  const leaseMs = timeoutMs + (deps.leaseMarginMs ?? 30_000);
+  // Before the claim: a deferred delivery uses no attempt and no write, only its visibility.
+  const gate: Gate = deps.health === undefined ? { kind: 'send' } : await deps.health.before(message, leaseMs, log, received.deadLetteredAt !== undefined);
+  if (gate.kind === 'defer') {
+    await hide(received, gate.seconds, deps);
+    log.debug('endpoint circuit not closed: delivery deferred without an attempt', { circuit: gate.state, seconds: gate.seconds });
+    return 'retry';
+  }
   let claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
 
   if (claim.kind === 'final' && claim.status === 'failed') {
@@ -112,7 +130,8 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
       log.info('no attempts left for this copy of the message: dropped', { attempts: claim.attempts });
       return 'done';
     case 'claimed':
-      return attemptDelivery(received, message, claim.attempt, log, deps);
+      if (gate.kind === 'gone') return failGone(received, message, claim.attempt, gate.reason, log, deps);
+      return attemptDelivery(received, message, claim.attempt, log, timeoutMs === deps.requestTimeoutMs ? deps : { ...deps, requestTimeoutMs: timeoutMs });
   }
 }
 
@@ -138,6 +157,7 @@ async function attemptDelivery(
   const { outcome, response, secrets } = await sendAttempt(message, attempt, deps);
   const durationMs = response?.durationMs ?? Math.max(0, deps.clock.now() - startedAt);
   const decision = nextAttempt(outcome, attempt, message.retry, deps.random());
+  await deps.health?.after(message, outcome, log);
   const record: AttemptRecord = {
     attempt,
     at: new Date(startedAt).toISOString(),
@@ -182,6 +202,26 @@ async function attemptDelivery(
       return 'done';
     }
   }
+}
+
+/** A delivery to an endpoint marked gone: recorded failed with the reason, not sent, and dead-lettered for a redrive after a reset. */
+async function failGone(received: ReceivedMessage, message: DeliveryMessage, attempt: number, reason: string, log: Log, deps: DeliverDeps): Promise<MessageResult> {
+  const finalAtMs = deps.clock.now();
+  const record: AttemptRecord = {
+    attempt,
+    at: new Date(finalAtMs).toISOString(),
+    duration_ms: 0,
+    status_code: null,
+    error_class: 'endpoint_gone',
+    error_message: reason,
+    response_snippet: null,
+  };
+  await deps.store.recordAttempt(message, record, { status: 'failed' }, finalAtMs);
+  log.warn('delivery failed: endpoint gone', { attempt, outcome: 'failed', error_class: 'endpoint_gone', endpoint_host: endpointHost(message.url) });
+  deps.metrics.count('AttemptsPerDelivery', attempt);
+  deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+  await deadLetter(received, message, reason, new Date(finalAtMs).toISOString(), log, deps);
+  return 'done';
 }
 
 /**

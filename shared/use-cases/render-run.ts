@@ -87,6 +87,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
         ...(node.data.signing_credential_uuid === null ? {} : { signing_credential_uuid: node.data.signing_credential_uuid }),
         ...(rendered.emptyPlaceholders.length === 0 ? {} : { empty_placeholders: [...rendered.emptyPlaceholders] }),
         retry: node.data.retry_config ?? NO_RETRY,
+        ...(node.data.timeout_seconds === undefined ? {} : { timeout_seconds: node.data.timeout_seconds }),
       };
       for (const dropped of rendered.droppedHeaders) {
         runLog.warn('custom header dropped', { node_id: node.id, delivery_id: base.delivery_id, header: dropped.name, reason: dropped.reason });

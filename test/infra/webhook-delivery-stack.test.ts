@@ -1,3 +1,4 @@
+import { ENDPOINT_HEALTH_TABLE } from '../../shared/adapters/endpoint-health-table-layout.ts';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -228,7 +229,18 @@ describe('queues', () => {
 
 describe('outcome table', () => {
   it('is on demand with point-in-time recovery, TTL and AWS-managed encryption', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    // The outcome log and, beside it, the endpoint health table (issue 8).
+    template.resourceCountIs('AWS::DynamoDB::Table', 2);
+    expect(resourceOf(delivery.healthTable).Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: ENDPOINT_HEALTH_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: ENDPOINT_HEALTH_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: ENDPOINT_HEALTH_TABLE.ttlAttribute, Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
     expect(resourceOf(delivery.table).Properties).toMatchObject({
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [{ AttributeName: OUTCOME_TABLE.partitionKey, KeyType: 'HASH' }],
@@ -301,6 +313,9 @@ describe('least privilege', () => {
         `dynamodb:GetItem <${id(delivery.table)}.Arn>`,
         `dynamodb:PutItem <${id(delivery.table)}.Arn>`,
         `dynamodb:UpdateItem <${id(delivery.table)}.Arn>`,
+        `dynamodb:GetItem <${id(delivery.healthTable)}.Arn>`,
+        `dynamodb:PutItem <${id(delivery.healthTable)}.Arn>`,
+        `dynamodb:DeleteItem <${id(delivery.healthTable)}.Arn>`,
         'secretsmanager:GetSecretValue arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:webhooks/credentials/*',
       ].sort(),
     );

@@ -1,5 +1,5 @@
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { makeHandler } from '../../functions/deliver/handler.ts';
 import type { HttpSender } from '../../shared/ports/http-sender.ts';
 import { fakeDeliverDeps } from '../fixtures/deliver-deps.ts';
@@ -42,5 +42,34 @@ describe('the deliver handler', () => {
     const broken = { ...d, store: { ...d.store, claim: async () => Promise.reject(new Error('DynamoDB unavailable')) } };
     const response = await makeHandler(broken)(event(record('a', JSON.stringify(makeDeliveryMessage(0))), record('b', JSON.stringify(makeDeliveryMessage(1)))));
     expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['a', 'b']);
+  });
+
+  it('deletes the messages done while another still runs, and only those', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const sender: HttpSender = {
+      send: async (request) => {
+        if (request.url.endsWith('/slow')) await held;
+        return { status: 200, headers: {}, bodySnippet: '', durationMs: 1 };
+      },
+    };
+    const deleted: string[][] = [];
+    const { d } = fakeDeliverDeps({ sender });
+    const deps = { ...d, settleAfterMs: 10, settler: { delete: async (handles: readonly string[]) => (deleted.push([...handles]), []) } };
+    const records = [0, 1, 2].map((i) => record(`m${i}`, JSON.stringify(makeDeliveryMessage(i, i === 0 ? { url: 'https://crm.example.com/slow' } : {}))));
+    const response = makeHandler(deps)(event(...records));
+    await vi.waitFor(() => expect(deleted).toEqual([['rh-m1', 'rh-m2']]));
+    release();
+    expect(await response).toEqual({ batchItemFailures: [] });
+    // The slow one is left to the event source's delete at the end of the batch.
+    expect(deleted).toEqual([['rh-m1', 'rh-m2']]);
+  });
+
+  it('costs no extra request when the whole batch ends at once', async () => {
+    const deleted: string[][] = [];
+    const { d } = fakeDeliverDeps();
+    const deps = { ...d, settleAfterMs: 1000, settler: { delete: async (handles: readonly string[]) => (deleted.push([...handles]), []) } };
+    await makeHandler(deps)(event(...[0, 1, 2].map((i) => record(`m${i}`, JSON.stringify(makeDeliveryMessage(i))))));
+    expect(deleted).toEqual([]);
   });
 });
