@@ -25,7 +25,8 @@ export interface EmptyCollector {
 }
 
 export function collectEmptyPlaceholders(): EmptyCollector {
-  const seen = new Set<string>();
+  // Made on the first empty placeholder: most renders have none, and this runs for every node.
+  let seen: Set<string> | undefined;
   let dropped = 0;
   const collector: EmptyCollector = {
     field: '',
@@ -34,6 +35,7 @@ export function collectEmptyPlaceholders(): EmptyCollector {
     listener: (placeholder, reason) => {
       const text = placeholder.source.length > MAX_PLACEHOLDER_CHARS ? `${placeholder.source.slice(0, MAX_PLACEHOLDER_CHARS - 1)}…` : placeholder.source;
       const key = `${collector.field}\u0000${text}`;
+      seen ??= new Set();
       if (seen.has(key)) return;
       seen.add(key);
       if (collector.found.length >= MAX_EMPTY_PLACEHOLDERS) dropped += 1;

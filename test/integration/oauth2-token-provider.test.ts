@@ -143,6 +143,22 @@ describe('OAuth2 client credentials', () => {
     expect(tokens.requests).toHaveLength(2);
   });
 
+  it('fetches a new token as soon as the credential changes (a rotated client secret)', async () => {
+    const { d } = fakeDeliverDeps();
+    let secret = CLIENT_SECRET;
+    const inner = (): DeliverDeps['credentials'] =>
+      createFileCredentialStore({ [`${PREFIX}/42/oauth`]: { type: 'OAUTH2_CLIENT_CREDENTIALS', token_url: tokens.url, client_id: 'c', client_secret: secret } }, PREFIX);
+    const credentials: DeliverDeps['credentials'] = { get: (o, u) => inner().get(o, u), invalidate() {}, signingSecrets: async () => null };
+    const deps: DeliverDeps = { ...d, credentials, sender, clock: { now: () => now }, requestTimeoutMs: 5000 };
+    await sendAttempt(message(), 1, deps);
+    await sendAttempt(message(), 1, deps);
+    expect(tokens.requests).toHaveLength(1);
+    secret = `${CLIENT_SECRET}-rotated`;
+    await sendAttempt(message(), 1, deps);
+    expect(tokens.requests).toHaveLength(2);
+    expect(tokens.requests[1]?.headers['authorization']).toBe(`Basic ${Buffer.from(`c:${secret}`).toString('base64')}`);
+  });
+
   it('shares one token request among concurrent deliveries of one credential', async () => {
     tokens.reply = (i) => ({ status: 200, body: { access_token: `CANARY-token-${i}`, expires_in: 3600 }, delayMs: 100 });
     const deps = depsFor({});

@@ -24,6 +24,7 @@ describe('renderNode', () => {
         call_disposition: 'resolved',
       }),
       droppedHeaders: [],
+      emptyPlaceholders: [],
     });
   });
 
