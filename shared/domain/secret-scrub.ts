@@ -84,7 +84,8 @@ function base64Cores(secret: string): string[] {
 export function scrubSecrets(text: string | null, secrets: readonly string[]): string | null {
   if (text === null || text === '') return text;
   const folded = foldCase(text);
-  const reversed = reverse(folded);
+  let reversedText: string | undefined;
+  const reversedOnce = () => (reversedText ??= reverse(folded));
   const ranges: [number, number][] = [];
   const seen = new Set<string>();
   for (const secret of secrets) {
@@ -93,11 +94,16 @@ export function scrubSecrets(text: string | null, secrets: readonly string[]): s
       const pattern = foldCase(form);
       if (seen.has(pattern)) continue;
       seen.add(pattern);
-      findForward(folded, pattern, ranges);
-      // The end of a value after a cut at its start: the same search on both strings reversed.
-      const back: [number, number][] = [];
-      findForward(reversed, reverse(pattern), back, true);
-      for (const [start, end] of back) ranges.push([folded.length - end, folded.length - start]);
+      // Any match, whole or cut, holds the form's first (or last) few characters: a native
+      // search for them skips the scan for the forms a text does not hold, which is most.
+      const probe = Math.min(MIN_PARTIAL_LENGTH, pattern.length);
+      if (folded.includes(pattern.slice(0, probe))) findForward(folded, pattern, ranges);
+      if (pattern.length > MIN_PARTIAL_LENGTH && folded.includes(pattern.slice(-probe))) {
+        // The end of a value after a cut at its start: the same search on both strings reversed.
+        const back: [number, number][] = [];
+        findForward(reversedOnce(), reverse(pattern), back, true);
+        for (const [start, end] of back) ranges.push([folded.length - end, folded.length - start]);
+      }
     }
   }
   if (ranges.length === 0) return text;

@@ -147,6 +147,9 @@ const IPV4_RANGES: readonly Range[] = [
   range('127.0.0.0/8', 'loopback 127.0.0.0/8', 'loopback'),
   range('169.254.0.0/16', 'link-local 169.254.0.0/16', 'never'),
   range('172.16.0.0/12', 'private 172.16.0.0/12', 'private'),
+  // Globally reachable in the registry, inside the block that is not (RFC 7723, RFC 8155).
+  range('192.0.0.9/32', 'Port Control Protocol anycast 192.0.0.9', 'global'),
+  range('192.0.0.10/32', 'TURN anycast 192.0.0.10', 'global'),
   range('192.0.0.0/24', 'IETF protocol assignments 192.0.0.0/24', 'never'),
   range('192.0.2.0/24', 'documentation 192.0.2.0/24', 'never'),
   range('192.88.99.0/24', '6to4 relay anycast 192.88.99.0/24', 'never'),
@@ -180,6 +183,14 @@ const IPV6_RANGES: readonly Range[] = [
   range('fe80::/10', 'link-local fe80::/10', 'never'),
   range('fec0::/10', 'site-local fec0::/10', 'never'),
   range('ff00::/8', 'multicast ff00::/8', 'never'),
+  // Globally reachable in the registry, inside 2001::/23, which is not.
+  range('2001:1::1/128', 'Port Control Protocol anycast 2001:1::1', 'global'),
+  range('2001:1::2/128', 'TURN anycast 2001:1::2', 'global'),
+  range('2001:1::3/128', 'DNS-SD service registration anycast 2001:1::3', 'global'),
+  range('2001:3::/32', 'AMT 2001:3::/32', 'global'),
+  range('2001:4:112::/48', 'AS112-v6 2001:4:112::/48', 'global'),
+  range('2001:20::/28', 'ORCHIDv2 2001:20::/28', 'global'),
+  range('2001:30::/28', 'drone remote ID tags 2001:30::/28', 'global'),
   // Teredo (which hides an IPv4 address), benchmarking, the deprecated ORCHID, ...
   range('2001::/23', 'IETF protocol assignments 2001::/23', 'never'),
   range('2001:db8::/32', 'documentation 2001:db8::/32', 'never'),

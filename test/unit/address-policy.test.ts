@@ -109,6 +109,29 @@ describe('classifyAddress, strict policy', () => {
   });
 });
 
+describe('classifyAddress, globally reachable addresses inside special-purpose blocks (IANA registry)', () => {
+  it.each(['192.0.0.9', '192.0.0.10', '::ffff:192.0.0.9', '2001:1::1', '2001:1::2', '2001:1::3', '2001:3::1', '2001:3:ffff::1', '2001:4:112::1', '2001:4:112:ffff::1', '2001:20::1', '2001:2f:ffff::1', '2001:30::1', '2001:3f::1'])(
+    'allows %s',
+    (ip) => {
+      expect(classifyAddress(ip)).toEqual({ allowed: true });
+    },
+  );
+
+  it.each([
+    ['192.0.0.8', '192.0.0.0/24'],
+    ['192.0.0.11', '192.0.0.0/24'],
+    ['192.0.0.170', '192.0.0.0/24'],
+    ['2001:1::4', '2001::/23'],
+    ['2001:0:4136:e378::1', '2001::/23'], // Teredo
+    ['2001:2::1', '2001::/23'], // benchmarking
+    ['2001:4:113::1', '2001::/23'],
+    ['2001:10::1', '2001::/23'], // deprecated ORCHID
+    ['2001:40::1', '2001::/23'],
+  ])('still blocks its neighbour %s (%s)', (ip, reason) => {
+    expect(reasonOf(ip)).toContain(reason);
+  });
+});
+
 describe('classifyAddress, IPv4 inside IPv6', () => {
   const blocked: ReadonlyArray<readonly [string, string]> = [
     ['::ffff:127.0.0.1', 'IPv4-mapped ::ffff:0:0/96 embedding loopback 127.0.0.0/8'],

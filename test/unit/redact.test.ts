@@ -510,6 +510,16 @@ describe('redact: structure', () => {
     expect(redact(deep, { maxDepth: 2 })).toEqual({ a: { b: TOO_DEEP } });
   });
 
+  it('ends a chain of toJSON results that return fresh objects at the depth limit', () => {
+    const chain = (): unknown => ({ toJSON: chain });
+    expect(() => JSON.stringify(redact({ value: chain() }))).not.toThrow();
+  });
+
+  it('keeps a 200,000-level response body to the depth limit, so a snippet can be serialized', () => {
+    const body = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    expect(redactText(body, 512)).toContain(TOO_DEEP);
+  });
+
   it('survives a very deep structure with the default limit', () => {
     let deep: Record<string, unknown> = { leaf: CANARY };
     for (let i = 0; i < 10_000; i++) deep = { next: deep };
