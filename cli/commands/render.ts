@@ -4,6 +4,7 @@ import type { Json } from '../../shared/schemas/node.ts';
 import { JsonSchema } from '../../shared/schemas/node.ts';
 import { renderBody, renderUrl } from '../../shared/templates/render.ts';
 import { contextFrom } from '../../shared/schemas/input-file.ts';
+import { contextDepthProblem, depthExcess, depthReason, MAX_NODE_DEPTH } from '../../shared/schemas/depth.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../../shared/schemas/credential.ts';
 import { action, CliError, escapeControl, readJsonFile, type CliIo } from '../io.ts';
 import { readEventsFile } from '../events-file.ts';
@@ -54,6 +55,9 @@ async function render(options: RenderOptions, io: CliIo): Promise<void> {
   if (options.context === undefined) throw new CliError('render: --context FILE is required with --template or --url');
   const context = contextFrom(await readJsonFile(options.context));
   if (context === undefined) throw new CliError(`${options.context}: (root): the context must be a JSON object`);
+  // Checked before anything recurses into them: a stack overflow is no answer for a user.
+  const deepContext = contextDepthProblem(context);
+  if (deepContext !== undefined) throw new CliError(`${options.context}: ${deepContext.path}: the run's context is too deep: ${deepContext.reason}`);
   const scope = { context, now: new Date() };
   if (options.url !== undefined) {
     const url = withSource('--url', () => renderUrl(options.url as string, scope, 'endpoint_url'));
@@ -61,7 +65,10 @@ async function render(options: RenderOptions, io: CliIo): Promise<void> {
     return;
   }
   const file = options.template as string;
-  const parsed = JsonSchema.safeParse(await readJsonFile(file));
+  const raw = await readJsonFile(file);
+  const deepTemplate = depthExcess(raw, MAX_NODE_DEPTH);
+  if (deepTemplate !== undefined) throw new CliError(`${file}: (root): ${depthReason(deepTemplate)}`);
+  const parsed = JsonSchema.safeParse(raw);
   if (!parsed.success) throw new CliError(`${file}: (root): not a JSON value a template can hold`);
   const body: Json = withSource(file, () => renderBody(parsed.data, scope, 'payload_template'));
   io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);

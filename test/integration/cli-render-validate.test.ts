@@ -136,6 +136,17 @@ describe('webhooks render --url', () => {
 });
 
 describe('webhooks render errors', () => {
+  it('refuses a template or a context nested too deep with one error line, not a stack overflow', async () => {
+    // Written as text: JSON.stringify itself overflows on 5,000 levels.
+    const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    await writeFile(file('deep-template.json'), deep(5_000));
+    await writeFile(file('deep-context.json'), `{"initial_context": ${deep(5_000)}}`);
+    const template = await webhooks('render', '--template', file('deep-template.json'), '--context', 'examples/context.json');
+    expect(errorLine(template)).toBe(`error: ${file('deep-template.json')}: (root): nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`);
+    const context = await webhooks('render', '--template', 'examples/payload-template.json', '--context', file('deep-context.json'));
+    expect(errorLine(context)).toMatch(new RegExp(`^error: ${file('deep-context.json').replaceAll('/', '\\/')}: initial_context: the run's context is too deep: nested more than 64 levels deep`));
+  });
+
   it('keeps the error on one line when a template holds line breaks and escapes', async () => {
     await writeFile(file('newlines.json'), JSON.stringify({ 'a\nb': '{{ bad key\n }}', c: '\u001b[2J' }));
     const result = await webhooks('render', '--template', file('newlines.json'), '--context', 'examples/context.json');
