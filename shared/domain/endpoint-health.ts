@@ -122,11 +122,14 @@ export const HALF_OPEN_RECHECK_SECONDS = 5;
 /**
  * The gate in front of a delivery. `probeLeaseMs` is how long a probe may take
  * (its request timeout and a margin): no second probe goes before it ends.
- * `probeNow`: an operator redrove this delivery (they say the endpoint is fixed),
- * so an open circuit lets it go as the probe without waiting out the cool-down.
+ * `redriven`: an operator redrove this delivery (they say the endpoint is fixed), so an
+ * open or half-open circuit lets it go at once; its success closes the circuit. The
+ * redrive's own rate limit (`--max-per-second`) paces them. A gone mark still holds:
+ * the operator resets it first.
  */
-export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash: string, probeLeaseMs: number, probeNow = false): Gate {
+export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash: string, probeLeaseMs: number, redriven = false): Gate {
   if (health === undefined) return { kind: 'send' };
+  if (redriven && (health.state === 'open' || health.state === 'half_open')) return { kind: 'send' };
   switch (health.state) {
     case 'closed':
       return { kind: 'send' };
@@ -134,7 +137,7 @@ export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash
       if (health.gone_node_hash !== nodeHash) return { kind: 'clear_gone', next: null };
       return { kind: 'gone', reason: goneReason(health) };
     case 'open':
-      if (!probeNow && health.open_until_ms !== null && health.open_until_ms > nowMs) {
+      if (health.open_until_ms !== null && health.open_until_ms > nowMs) {
         return { kind: 'defer', seconds: secondsUntil(health.open_until_ms, nowMs), state: 'open' };
       }
       return { kind: 'probe', next: { ...health, state: 'half_open', probe_until_ms: nowMs + probeLeaseMs, updated_at_ms: nowMs } };
