@@ -122,27 +122,20 @@ export const HALF_OPEN_RECHECK_SECONDS = 5;
 /**
  * The gate in front of a delivery. `probeLeaseMs` is how long a probe may take
  * (its request timeout and a margin): no second probe goes before it ends.
- * `probeNow`: an operator redrove this delivery (they say the endpoint is fixed),
- * so an open circuit lets it go as the probe without waiting out the cool-down.
+ * `redriven`: an operator redrove this delivery (they say the endpoint is fixed), so an
+ * open or half-open circuit lets it go at once; its success closes the circuit. The
+ * redrive's own rate limit (`--max-per-second`) paces them. A gone mark still holds:
+ * the operator resets it first.
  */
-export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash: string, probeLeaseMs: number, probeNow = false): Gate {
+export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash: string, probeLeaseMs: number, redriven = false): Gate {
   if (health === undefined) return { kind: 'send' };
+  if (redriven && (health.state === 'open' || health.state === 'half_open')) return { kind: 'send' };
   switch (health.state) {
     case 'closed':
       return { kind: 'send' };
     case 'gone':
       if (health.gone_node_hash !== nodeHash) return { kind: 'clear_gone', next: null };
       return { kind: 'gone', reason: goneReason(health) };
-    case 'open':
-    case 'half_open':
-      // A redriven dead letter goes whatever the circuit says: the redrive is the operator's word
-      // that the endpoint is fixed, and every dead letter of it must get its new try (one probe
-      // at a time would let a still-broken one reopen the circuit and hold the fixed ones back).
-      // Its outcome moves the circuit as any attempt's does.
-      if (probeNow) return { kind: 'send' };
-      break;
-  }
-  switch (health.state) {
     case 'open':
       if (health.open_until_ms !== null && health.open_until_ms > nowMs) {
         return { kind: 'defer', seconds: secondsUntil(health.open_until_ms, nowMs), state: 'open' };

@@ -127,6 +127,24 @@ describe('WebhookDelivery props', () => {
     expect(() => build({ outcomeRetentionDays: 0 })).toThrow(/invalid function environment:[\s\S]*render: OUTCOME_RETENTION_DAYS[\s\S]*deliver: OUTCOME_RETENTION_DAYS/);
     expect(() => build({ maxPayloadBytes: 300 * 1024 })).toThrow(/render: MAX_PAYLOAD_BYTES/);
   });
+
+  it('passes the circuit props to deliver, and refuses a cool-down range that is upside down', () => {
+    const { delivery } = build({ circuitFailureThreshold: 3, circuitCooldownMin: Duration.seconds(10), circuitCooldownMax: Duration.minutes(2), endpointHealthCacheTtl: Duration.seconds(2) });
+    const variables = Template.fromStack(Stack.of(delivery)).findResources('AWS::Lambda::Function');
+    const deliverEnv = Object.values(variables)
+      .map((f) => (f as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables ?? {})
+      .find((v) => v[ENV.deadLetterQueueUrl] !== undefined);
+    expect(deliverEnv).toMatchObject({
+      [ENV.circuitsEnabled]: 'true',
+      [ENV.circuitFailureThreshold]: '3',
+      [ENV.circuitCooldownMinSeconds]: '10',
+      [ENV.circuitCooldownMaxSeconds]: '120',
+      [ENV.healthCacheTtlMs]: '2000',
+      [ENV.settleEarly]: 'true',
+    });
+    expect(() => build({ circuitCooldownMin: Duration.minutes(20), circuitCooldownMax: Duration.minutes(10) })).toThrow(/deliver: CIRCUIT_COOLDOWN_MIN_SECONDS: must not be longer than CIRCUIT_COOLDOWN_MAX_SECONDS/);
+    expect(() => build({ circuitFailureThreshold: 0 })).toThrow(/deliver: CIRCUIT_FAILURE_THRESHOLD/);
+  });
 });
 
 describe('settingsFromContext', () => {

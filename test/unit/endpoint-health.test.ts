@@ -148,13 +148,11 @@ describe('gate', () => {
     expect(gate(halfOpen, T0 + lease, 'hash-a', lease)).toMatchObject({ kind: 'probe', next: { probe_until_ms: T0 + 2 * lease } });
   });
 
-  it('lets every redriven delivery go before the cool-down is over, probe in flight or not, but not to a gone endpoint', () => {
+  it('lets a redriven delivery go at once, open or half-open: the operator says the endpoint is fixed', () => {
     const open = health({ state: 'open', open_until_ms: T0 + 300_000, opens: 2 });
     expect(gate(open, T0, 'hash-a', lease).kind).toBe('defer');
     expect(gate(open, T0, 'hash-a', lease, true)).toEqual({ kind: 'send' });
-    const halfOpen = health({ state: 'half_open', open_until_ms: T0, probe_until_ms: T0 + lease, opens: 2 });
-    expect(gate(halfOpen, T0 + 1000, 'hash-a', lease).kind).toBe('defer');
-    expect(gate(halfOpen, T0 + 1000, 'hash-a', lease, true)).toEqual({ kind: 'send' });
+    expect(gate(health({ state: 'half_open', probe_until_ms: T0 + lease }), T0, 'hash-a', lease, true)).toEqual({ kind: 'send' });
     expect(gate(health({ state: 'gone', gone_node_hash: 'hash-a' }), T0, 'hash-a', lease, true).kind).toBe('gone');
   });
 
