@@ -185,15 +185,15 @@ describe('with failures on record', () => {
       const result = await webhooks(['failures', '--local']);
       expect(result.code, result.stderr).toBe(0);
       const lines = result.stdout.split('\n');
-      expect(lines[0]).toMatch(/^TIME \(UTC\)\s+ORG\s+WORKFLOW\s+RUN\s+NODE\s+ENDPOINT\s+CODE\s+ERROR\s+ATTEMPTS\s+DELIVERY ID$/);
+      expect(lines[0]).toMatch(/^TIME \(UTC\)\s+ORG\s+WORKFLOW\s+RUN\s+NODE\s+ENDPOINT\s+CODE\s+ERROR\s+ATTEMPTS\s+RECONCILED\s+DELIVERY ID$/);
       const rowOf = (id: string) => lines.find((line) => line.endsWith(id)) ?? '';
       const host = new URL(receiver.origin).host;
       expect(rowOf(a.delivery_id)).toMatch(
-        new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+42\\s+77\\s+${a.workflow_run_id}\\s+crm\\s+${host}\\s+500\\s+endpoint answered 500.*\\s+1/1\\s+${a.delivery_id}$`),
+        new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+42\\s+77\\s+${a.workflow_run_id}\\s+crm\\s+${host}\\s+500\\s+endpoint answered 500.*\\s+1/1\\s+-\\s+${a.delivery_id}$`),
       );
       expect(rowOf(b.delivery_id)).toMatch(/\s43\s+88\s/);
       // A node that never rendered has no status code and no attempt.
-      expect(rowOf(badNode.delivery_id)).toMatch(/crm\.example\.com\s+-\s+cannot render: .*\s+0\/1\s+whd_/);
+      expect(rowOf(badNode.delivery_id)).toMatch(/crm\.example\.com\s+-\s+cannot render: .*\s+0\/1\s+-\s+whd_/);
       expect(result.stdout).not.toContain(old.delivery_id);
       expect(result.stdout).toMatch(/\n3 failures between .* UTC \(webhooks dev \(pid \d+\)\)\n/);
     });
@@ -218,6 +218,8 @@ describe('with failures on record', () => {
         max_attempts: 1,
         delivery_id: old.delivery_id,
         replayable: true,
+        reconciled: 0,
+        stranded: false,
       });
       expect(entries.find((e) => e['delivery_id'] === badNode.delivery_id)).toMatchObject({ status_code: null, attempts: 0, replayable: false });
     });
