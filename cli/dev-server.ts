@@ -140,8 +140,8 @@ function showing(store: DeliveryStore, say: (line: string) => void, paint: (code
       if (claim.kind === 'final' && claim.status !== 'failed') say(paint(2, `= ${message.node_id} already ${claim.status}: duplicate dropped ${message.delivery_id}`));
       return claim;
     },
-    async reopen(deliveryId, nowMs) {
-      const record = await store.reopen(deliveryId, nowMs);
+    async reopen(deliveryId, nowMs, seen) {
+      const record = await store.reopen(deliveryId, nowMs, seen);
       say(`↺ reopened   ${record.node_id}: a new series of attempts ${paint(2, deliveryId)}`);
       return record;
     },

@@ -9,6 +9,8 @@ import { reconcile, type ReconcileDeps, type ReconcileReport } from '../shared/u
 export const LOCAL_RECONCILE_INTERVAL_MS = 30_000;
 /** Locally a stuck delivery is one a minute past its lease or due time (on AWS: 15 min by default). */
 export const LOCAL_RECONCILE_GRACE_MS = 60_000;
+/** The first run, this soon after start. */
+const FIRST_RUN_MS = 5_000;
 
 export interface LocalReconcilerOptions {
   readonly sqs: SQSClient;
@@ -18,6 +20,8 @@ export interface LocalReconcilerOptions {
   readonly log: Log;
   readonly intervalMs?: number;
   readonly graceMs?: number;
+  /** The first run, this long after start; null for none before the first interval. Default 5 s. */
+  readonly firstRunMs?: number | null;
   /** Told about every run that found something. */
   readonly onReport?: (report: ReconcileReport) => void;
   /** Changes the reconciler's dependencies (tests: a clock). */
@@ -47,8 +51,10 @@ export function startLocalReconciler(options: LocalReconcilerOptions): LocalReco
   });
   const deps = (options.adapt ?? ((d) => d))({ ...wired, graceMs: options.graceMs ?? LOCAL_RECONCILE_GRACE_MS });
   let running: Promise<ReconcileReport> | undefined;
+  let stopped = false;
   const runOnce = async (): Promise<ReconcileReport> => {
     while (running !== undefined) await running.catch(() => undefined);
+    if (stopped) return { examined: 0, requeued: [], failed: [], skipped: 0 };
     running = reconcile(deps).finally(() => {
       running = undefined;
     });
@@ -56,15 +62,22 @@ export function startLocalReconciler(options: LocalReconcilerOptions): LocalReco
     if (report.requeued.length + report.failed.length > 0) options.onReport?.(report);
     return report;
   };
-  const timer = setInterval(() => {
-    runOnce().catch((error: unknown) => options.log.error('reconciler run failed', { error }));
-  }, options.intervalMs ?? LOCAL_RECONCILE_INTERVAL_MS);
+  const tick = () => {
+    if (!stopped) void runOnce().catch((error: unknown) => options.log.error('reconciler run failed', { error }));
+  };
+  const timer = setInterval(tick, options.intervalMs ?? LOCAL_RECONCILE_INTERVAL_MS);
   timer.unref();
+  // A first look soon after start: a restart after a crash (`--data`) finds what the crash left stuck.
+  const firstRunMs = options.firstRunMs === undefined ? FIRST_RUN_MS : options.firstRunMs;
+  const first = firstRunMs === null ? undefined : setTimeout(tick, firstRunMs);
+  first?.unref();
   return {
     runOnce,
     async stop() {
+      stopped = true;
       clearInterval(timer);
-      await running?.catch(() => undefined);
+      clearTimeout(first);
+      while (running !== undefined) await running.catch(() => undefined);
     },
   };
 }

@@ -122,7 +122,10 @@ export function decideReconcile(
   if (!candidate.requestKept) {
     return {
       kind: 'fail',
-      reason: `reconciler: stuck ${candidate.status} at attempt ${candidate.attempts} with no queue message, and its request was not kept (it is kept from the first retry on), so it cannot be rebuilt; emit the run again to resend it`,
+      reason:
+        `reconciler: stuck ${candidate.status} at attempt ${candidate.attempts} with no queue message, and its request was not kept (it is kept from the first retry on), so it cannot be rebuilt` +
+        (candidate.status === 'sending' ? '; the outcome of that attempt was lost: it may have reached the endpoint' : '') +
+        '; emit the run again to resend it',
     };
   }
   if (candidate.reconciled >= options.maxReconciles) {

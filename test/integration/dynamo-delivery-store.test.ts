@@ -735,6 +735,14 @@ describe('cost', () => {
   });
 });
 
+describe('reconciler reads', () => {
+  it('costs one Query per pending shard when nothing is stuck, and no Scan', async () => {
+    const before = store.stats.reads;
+    expect(await store.listPending(T0, 500)).toEqual([]);
+    expect(store.stats.reads - before).toBe(16);
+  });
+});
+
 describe('reconciler writes', () => {
   it('markRequeued notes the time and moves pending_until, only if it is still what was read', async () => {
     const msg = message();

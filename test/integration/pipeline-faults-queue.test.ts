@@ -60,6 +60,7 @@ beforeAll(async () => {
     log: createLogger({ sink: (line) => lines.push(line), base: { function: 'reconcile' } }),
     // Runs only when a test asks; no grace, so a record is stuck as soon as its lease or due time passes.
     intervalMs: 3_600_000,
+    firstRunMs: null,
     graceMs: 0,
   });
 }, 60_000);
@@ -186,5 +187,35 @@ describe('a purged delivery queue, recovered by the reconciler', () => {
     while ((await stack.store.get(id))?.status !== 'delivered' && Date.now() < deadline) await sleep(50);
     expect(account(await stack.store.get(id), receiver, lines)).toMatchObject({ status: 'delivered', attempts: 1, wire: [1, 1] });
     expect(logOf(lines, id).some((l) => l.message === 'a delivery that was never sent is renderable now: sending it')).toBe(true);
+  });
+});
+
+describe('the reconciler on a timer, as webhooks dev runs it', () => {
+  it('finds a stuck delivery by itself and says so', async () => {
+    receiver.on('/timer', (n) => ({ kind: 'reply', status: n === 1 ? 503 : 200 }));
+    const [r] = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [node('timer', '/timer', 3, 2)] } }));
+    const id = r!.delivery_id;
+    while ((await stack.store.get(id))?.status !== 'retrying') await sleep(50);
+    await stack.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.queues.delivery.url }));
+    const reports: string[][] = [];
+    const timed = startLocalReconciler({
+      sqs: stack.sqs,
+      dynamo: stack.dynamo,
+      queueUrl: stack.queues.delivery.url,
+      tableName: LOCAL_TABLE_NAME,
+      log: createLogger({ sink: () => undefined }),
+      intervalMs: 250,
+      firstRunMs: null,
+      graceMs: 0,
+      onReport: (report) => void reports.push([...report.requeued]),
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await stack.store.get(id))?.status !== 'delivered' && Date.now() < deadline) await sleep(100);
+    } finally {
+      await timed.stop();
+    }
+    expect(reports.flat()).toContain(id);
+    expect(account(await stack.store.get(id), receiver, lines)).toMatchObject({ status: 'delivered', attempts: 2, wire: [1, 2] });
   });
 });
