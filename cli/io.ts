@@ -88,11 +88,14 @@ function runOf(command: Command): RunState {
  * commander passes the Command). It may return an exit code; any error
  * becomes `error: ...` on stderr and its exit code.
  */
-export function action<A extends unknown[]>(fn: (...args: [...A, CliIo]) => Promise<number | void>): (...args: unknown[]) => Promise<void> {
+export function action<A extends unknown[]>(fn: (...args: [...A, CliIo]) => Promise<number | void>): (...args: unknown[]) => Promise<void>;
+/** An action that does not take the io yet (it writes to the process): it still gets it, last. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: unknown[]) => Promise<void>;
+export function action(fn: (...args: never) => Promise<number | void>): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const state = runOf(args.at(-1) as Command);
     try {
-      state.exitCode = (await fn(...(args.slice(0, -1) as A), state.io)) ?? 0;
+      state.exitCode = (await (fn as (...args: unknown[]) => Promise<number | void>)(...args.slice(0, -1), state.io)) ?? 0;
     } catch (error) {
       state.io.stderr.write(`error: ${escapeControl(describeError(error))}\n`);
       state.exitCode = error instanceof CliError ? error.exitCode : 1;

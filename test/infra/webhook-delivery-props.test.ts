@@ -20,7 +20,9 @@ function build(props: WebhookDeliveryProps | ((stack: Stack) => WebhookDeliveryP
   return { stack, delivery, template: Template.fromStack(stack) };
 }
 
-describe('WebhookDelivery props', () => {
+// The first synthesis in a process loads most of aws-cdk-lib and cdk-nag: on a busy shared
+// 2-core machine it took 35 s, past the default 30 s. The others take a second or two.
+describe('WebhookDelivery props', { timeout: 120_000 }, () => {
   it('wires a team’s own bus, topic, prefix and private-endpoint switch through to the resources', () => {
     const { stack, delivery, template } = build((stack) => ({
       eventBus: new events.EventBus(stack, 'Bus', { eventBusName: 'team-bus' }),
