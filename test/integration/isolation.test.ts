@@ -157,7 +157,8 @@ describe('endpoint circuits on the local pipeline', () => {
     receiver = await startReceiver();
     receiver.on('/down', () => ({ status: 503 }));
     receiver.on('/gone', () => ({ status: 410 }));
-    stack = await startLocalStack({ secrets: {}, requestTimeoutMs: 2000, logSink: (line) => void lines.push(line), circuit: { cooldownMinSeconds: 600 } });
+    // A short health cache: the CLI runs in-process, and resets faster than the default 5 s cache expires.
+    stack = await startLocalStack({ secrets: {}, requestTimeoutMs: 2000, logSink: (line) => void lines.push(line), circuit: { cooldownMinSeconds: 600, cacheTtlMs: 200 } });
     await writeDevState(
       {
         pid: process.pid,
