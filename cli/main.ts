@@ -26,7 +26,7 @@ interface CommandEntry {
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   render: {
     term: '[options]',
-    description: 'render a payload template (or an endpoint URL) with a context, as a delivery would',
+    description: 'render a payload template (or an endpoint URL) with a context, or dry-run one node of an event',
     load: async () => (await import('./commands/render.ts')).registerRender,
   },
   validate: {
@@ -70,7 +70,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: async () => (await import('./commands/replay.ts')).registerReplay,
   },
   endpoints: {
-    term: '[options] [command]',
+    term: '[options]',
     description: 'endpoint health per organization: open circuits, gone endpoints, failure streaks',
     load: async () => (await import('./commands/endpoints.ts')).registerEndpoints,
   },

@@ -60,8 +60,8 @@ describe('unknown options and commands', () => {
   });
 
   it('still says a required flag is missing when nothing unknown was typed', async () => {
-    const result = await runCliInProcess(['render', '--template', 'examples/payload-template.json']);
-    expect(errorLine(result)).toBe("error: required option '-c, --context <file>' not specified");
+    const result = await runCliInProcess(['local', '--secrets', 'examples/secrets.json']);
+    expect(errorLine(result)).toBe("error: required option '-e, --event <file>' not specified");
   });
 
   it('suggests the command a mistyped one resembles', async () => {
