@@ -1,7 +1,7 @@
 import type { TemplateContext } from '../schemas/event.ts';
 import type { HttpMethod, WebhookNode } from '../schemas/node.ts';
 import { renderBody, renderUrl } from '../templates/render.ts';
-import { renderString, formatText, type Scope } from '../templates/engine.ts';
+import { formatText, OutputBudget, renderString, type Scope } from '../templates/engine.ts';
 import { checkHeader, dropReason } from './headers.ts';
 
 /** A webhook node rendered for one run: everything of the request but its credential and X-Dograh-* headers. */
@@ -13,7 +13,20 @@ export interface RenderedNode {
   readonly body: string | null;
   /** Custom headers left out, with why. */
   readonly droppedHeaders: readonly { readonly name: string; readonly reason: string }[];
+  /** What rendered but deserves a log line (an unknown time zone rendered as missing), with its field. */
+  readonly warnings: readonly string[];
 }
+
+export interface RenderNodeOptions {
+  /**
+   * Rendering stops with "payload too large" once the node's text passes this many
+   * characters (each is at least one byte of the message), before memory grows with it.
+   */
+  readonly maxChars?: number;
+}
+
+/** Without a limit from the caller: SQS's largest message. */
+export const DEFAULT_MAX_RENDER_CHARS = 1024 * 1024;
 
 const BODYLESS: ReadonlySet<HttpMethod> = new Set(['GET', 'DELETE']);
 
@@ -22,9 +35,16 @@ const BODYLESS: ReadonlySet<HttpMethod> = new Set(['GET', 'DELETE']);
  * Throws `InvalidTemplateError` whose path names the node's field
  * (`data.endpoint_url`, `data.payload_template.customer`, `data.custom_headers.0`).
  */
-export function renderNode(node: WebhookNode, context: TemplateContext, now: Date): RenderedNode {
-  const scope: Scope = { context, now };
+export function renderNode(node: WebhookNode, context: TemplateContext, now: Date, options: RenderNodeOptions = {}): RenderedNode {
+  const warnings: string[] = [];
   const { data } = node;
+  const scope: Scope = {
+    context,
+    now,
+    mode: data.template_mode ?? 'dograh',
+    warnings,
+    budget: new OutputBudget(options.maxChars ?? DEFAULT_MAX_RENDER_CHARS),
+  };
   const url = renderUrl(data.endpoint_url, scope, 'data.endpoint_url');
   const headers: Record<string, string> = {};
   const droppedHeaders: { name: string; reason: string }[] = [];
@@ -43,5 +63,5 @@ export function renderNode(node: WebhookNode, context: TemplateContext, now: Dat
   const body = BODYLESS.has(data.http_method)
     ? null
     : JSON.stringify(renderBody(data.payload_template, scope, 'data.payload_template'));
-  return { method: data.http_method, url, headers, body, droppedHeaders };
+  return { method: data.http_method, url, headers, body, droppedHeaders, warnings };
 }

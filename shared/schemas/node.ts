@@ -71,6 +71,8 @@ export const WebhookNodeDataSchema = z.looseObject({
     .transform((c) => c ?? null),
   custom_headers: z.array(CustomHeaderSchema).nullish().transform((h) => h ?? []),
   payload_template: JsonSchema.nullish().transform((p) => p ?? null),
+  /** `dograh` (default): rendered as Dograh renders; `typed`: a lone placeholder keeps its JSON type (CONTRACT section 3). */
+  template_mode: z.enum(['dograh', 'typed'], { error: 'expected "dograh" or "typed"' }).optional(),
   retry_config: RetryConfigSchema.nullish(),
 });
 

@@ -1,11 +1,11 @@
 import { checkHeader, dropReason } from '../domain/headers.ts';
 import { InvalidTemplateError, type Problem } from '../errors.ts';
-import type { Json, WebhookNode } from '../schemas/node.ts';
-import { parseTemplate } from './placeholder.ts';
+import type { WebhookNode } from '../schemas/node.ts';
+import { checkTemplateDepth, checkUrlTemplate } from './render.ts';
 
 /**
- * Checks every template string of a node against the grammar without a context,
- * and every custom header that will be sent (a valid name, a value without line
+ * Checks what can fail in a node's templates without a context (the URL's braces and
+ * scheme, the payload's nesting: any payload text renders, as in Dograh), and every custom header that will be sent (a valid name, a value without line
  * breaks): what `validate` can say about a workflow definition before any run exists.
  * Headers that will be dropped are not problems: see {@link droppedHeaderWarnings}.
  */
@@ -20,25 +20,14 @@ export function checkNodeTemplates(node: WebhookNode): Problem[] {
     }
   };
   const { data } = node;
-  attempt(() => parseTemplate(data.endpoint_url, 'data.endpoint_url', { newlines: false }));
+  attempt(() => checkUrlTemplate(data.endpoint_url, 'data.endpoint_url'));
   data.custom_headers.forEach((header, i) => {
     // As renderNode sends it: the trimmed name; a dropped header is never checked there.
     const name = header.key.trim();
     if (dropReason(name) !== undefined) return;
     attempt(() => checkHeader(name, header.value, `data.custom_headers.${i}`));
-    attempt(() => parseTemplate(header.value, `data.custom_headers.${i}.value`, { newlines: false }));
   });
-  const walk = (value: Json, where: string): void => {
-    if (typeof value === 'string') attempt(() => parseTemplate(value, where, { newlines: true }));
-    else if (Array.isArray(value)) value.forEach((item, i) => walk(item, `${where}.${i}`));
-    else if (value !== null && typeof value === 'object') {
-      for (const [key, item] of Object.entries(value)) {
-        attempt(() => parseTemplate(key, `${where}.${key}`, { newlines: true }));
-        walk(item, `${where}.${key}`);
-      }
-    }
-  };
-  walk(data.payload_template, 'data.payload_template');
+  attempt(() => checkTemplateDepth(data.payload_template, 'data.payload_template'));
   return problems;
 }
 

@@ -70,7 +70,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
       continue;
     }
     try {
-      const rendered = renderNode(node, context, now);
+      const rendered = renderNode(node, context, now, { maxChars: deps.maxMessageBytes });
       const message: DeliveryMessage = {
         ...base,
         method: rendered.method,
@@ -79,6 +79,9 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
         body: rendered.body,
         retry: node.data.retry_config ?? NO_RETRY,
       };
+      for (const warning of rendered.warnings) {
+        runLog.warn('template warning', { node_id: node.id, delivery_id: base.delivery_id, warning });
+      }
       for (const dropped of rendered.droppedHeaders) {
         runLog.warn('custom header dropped', { node_id: node.id, delivery_id: base.delivery_id, header: dropped.name, reason: dropped.reason });
       }

@@ -13,51 +13,44 @@ describe('checkNodeTemplates', () => {
     expect(checkNodeTemplates(makeNode({ data: { endpoint_url: 'https://h.example/{{ not.in.any.run }}' } }))).toEqual([]);
   });
 
-  it('reports a bad placeholder in endpoint_url', () => {
-    expect(checkNodeTemplates(makeNode({ id: 'n', data: { endpoint_url: 'https://h.example/{{ a b }}' } }))).toEqual([
-      {
-        source: 'n',
-        path: 'data.endpoint_url',
-        reason: 'placeholder {{ a b }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"',
-      },
+  it('reports unbalanced braces in endpoint_url, as Dograh refuses them', () => {
+    expect(checkNodeTemplates(makeNode({ id: 'n', data: { endpoint_url: 'https://h.example/{{ workflow_id' } }))).toEqual([
+      { source: 'n', path: 'data.endpoint_url', reason: 'the URL template has a "{{" without its "}}"' },
     ]);
   });
 
-  it('reports a bad placeholder in a custom header value', () => {
-    const node = makeNode({ id: 'n', data: { custom_headers: [{ key: 'X-A', value: 'ok' }, { key: 'X-B', value: '{{= it }}' }] } });
-    expect(checkNodeTemplates(node).map((p) => p.path)).toEqual(['data.custom_headers.1.value']);
-  });
-
-  it('reports a bad placeholder in a payload value, by its path', () => {
-    const node = makeNode({ data: { payload_template: { a: { b: ['ok', '{{ constructor }}'] } } } });
-    expect(checkNodeTemplates(node)).toEqual([
-      { source: 'webhook-1', path: 'data.payload_template.a.b.1', reason: 'placeholder {{ constructor }} uses "constructor", which templates may not read' },
+  it('reports a nested {{{{ in endpoint_url', () => {
+    expect(checkNodeTemplates(makeNode({ id: 'n', data: { endpoint_url: 'https://h.example/{{{{a}}}}' } })).map((p) => p.reason)).toEqual([
+      'the URL template nests "{{" inside "{{"',
     ]);
   });
 
-  it('reports a bad placeholder in a payload key', () => {
-    const node = makeNode({ data: { payload_template: { '{{ }}': 1 } } });
-    expect(checkNodeTemplates(node)).toEqual([{ source: 'webhook-1', path: 'data.payload_template.{{ }}', reason: 'placeholder {{ }} has no path' }]);
+  it('reports no error for payload or header text: Dograh renders any of it', () => {
+    const node = makeNode({
+      data: { custom_headers: [{ key: 'X-A', value: '{{= it }}' }], payload_template: { '{{ }}': ['{{ constructor }}', '{{ a b }}', '{{}}'] } },
+    });
+    expect(checkNodeTemplates(node)).toEqual([]);
   });
 
-  it('reports a bad string payload template', () => {
-    expect(checkNodeTemplates(makeNode({ data: { payload_template: '{{}}' } })).map((p) => p.path)).toEqual(['data.payload_template']);
+  it('reports a payload template nested deeper than the limit', () => {
+    let template: unknown = 'x';
+    for (let i = 0; i < 100; i++) template = [template];
+    expect(checkNodeTemplates(makeNode({ data: { payload_template: template as never } }))).toEqual([
+      { source: 'webhook-1', path: 'data.payload_template', reason: 'the template is nested deeper than 64 levels of objects and arrays' },
+    ]);
   });
 
   it('reports every problem of a node, not only the first', () => {
+    let template: unknown = 'x';
+    for (let i = 0; i < 100; i++) template = { a: template };
     const node = makeNode({
       data: {
-        endpoint_url: 'https://h.example/{{ }}',
-        custom_headers: [{ key: 'X-A', value: '{{ ~ }}' }],
-        payload_template: { a: '{{ a..b }}', b: '{{ __proto__ }}' },
+        endpoint_url: 'https://h.example/}}',
+        custom_headers: [{ key: 'X A', value: 'v' }],
+        payload_template: template as never,
       },
     });
-    expect(checkNodeTemplates(node).map((p) => p.path)).toEqual([
-      'data.endpoint_url',
-      'data.custom_headers.0.value',
-      'data.payload_template.a',
-      'data.payload_template.b',
-    ]);
+    expect(checkNodeTemplates(node).map((p) => p.path)).toEqual(['data.endpoint_url', 'data.custom_headers.0', 'data.payload_template']);
   });
 
   it('leaves eta syntax outside braces alone', () => {
