@@ -33,6 +33,11 @@ let namesByZone: Map<string, Map<number, string>> | undefined;
 // zone table (about 600), however many spellings tenants send.
 const zones = new Map<string, Zone | null>();
 
+/** How many zones have a formatter cached; for tests. */
+export function zoneCacheSize(): number {
+  return zones.size;
+}
+
 /** The zone, or undefined when Python's zoneinfo (or this runtime's Intl) does not know it. */
 function zone(name: string): Zone | undefined {
   const cached = zones.get(name);

@@ -11,9 +11,9 @@ import { isPySpace, pyStrip } from './python-text.ts';
  * `{{{x}}}` is the path `{x` then "}", a lone `{{ x }` is text.
  *
  * Written by hand rather than run as a regex: the pattern backtracks, and a scan from
- * every `{{` of `{{a|{{a|{{a|...` is quadratic in any regex engine. Here every step
- * that looks ahead ("next `}`", "end of this run") reads a table built in one pass
- * from the right, so the whole scan is linear in the text.
+ * every `{{` of `{{a|{{a|{{a|...` is quadratic in any regex engine (Dograh's own takes
+ * minutes on 200 KB of "{{"). Here every look-ahead ("the next `}`", "the end of this
+ * run") is a cursor that only moves right (see Ahead), so the scan is linear in the text.
  */
 export interface Placeholder {
   /** The path as written (group 1): the key of built-ins and of `fallback`'s title case. */
@@ -45,29 +45,51 @@ const CLOSE = 0x7d;
 const COLON = 0x3a;
 
 /**
- * For each index i, the first index >= i of: a character that ends a path (`|`, `}` or
- * whitespace), a non-whitespace character, `:` or `}`, and `}` (text.length if none).
+ * "The first index >= i whose character ends a run" (text.length if none), for queries
+ * whose i never decreases: an answer is reused while i stays inside the run it ended,
+ * so all the queries of one scan read each character at most once.
+ */
+class Seek {
+  readonly #text: string;
+  readonly #stops: (code: number) => boolean;
+  #from = -1;
+  #at = -1;
+  constructor(text: string, stops: (code: number) => boolean) {
+    this.#text = text;
+    this.#stops = stops;
+  }
+  next(i: number): number {
+    if (i >= this.#from && i <= this.#at) return this.#at;
+    const text = this.#text;
+    let j = i;
+    while (j < text.length && !this.#stops(text.charCodeAt(j))) j++;
+    this.#from = i;
+    this.#at = j;
+    return j;
+  }
+}
+
+const endsPath = (c: number) => c === PIPE || c === CLOSE || isPySpace(c);
+const notSpace = (c: number) => !isPySpace(c);
+const colonOrClose = (c: number) => c === COLON || c === CLOSE;
+const close = (c: number) => c === CLOSE;
+
+/**
+ * One cursor per question the pattern asks, each asked at positions that only grow as the
+ * scan moves right, so every cursor reads the text once: the scan is linear, in O(1) memory.
  */
 class Ahead {
-  readonly pathEnd: Int32Array;
-  readonly nonSpace: Int32Array;
-  readonly colonOrClose: Int32Array;
-  readonly close: Int32Array;
+  readonly afterOpen: Seek;
+  readonly pathEnd: Seek;
+  readonly afterPath: Seek;
+  readonly filterEnd: Seek;
+  readonly valueEnd: Seek;
   constructor(text: string) {
-    const n = text.length;
-    this.pathEnd = new Int32Array(n + 1);
-    this.nonSpace = new Int32Array(n + 1);
-    this.colonOrClose = new Int32Array(n + 1);
-    this.close = new Int32Array(n + 1);
-    this.pathEnd[n] = this.nonSpace[n] = this.colonOrClose[n] = this.close[n] = n;
-    for (let i = n - 1; i >= 0; i--) {
-      const c = text.charCodeAt(i);
-      const space = isPySpace(c);
-      this.pathEnd[i] = c === PIPE || c === CLOSE || space ? i : (this.pathEnd[i + 1] as number);
-      this.nonSpace[i] = space ? (this.nonSpace[i + 1] as number) : i;
-      this.colonOrClose[i] = c === COLON || c === CLOSE ? i : (this.colonOrClose[i + 1] as number);
-      this.close[i] = c === CLOSE ? i : (this.close[i + 1] as number);
-    }
+    this.afterOpen = new Seek(text, notSpace);
+    this.pathEnd = new Seek(text, endsPath);
+    this.afterPath = new Seek(text, notSpace);
+    this.filterEnd = new Seek(text, colonOrClose);
+    this.valueEnd = new Seek(text, close);
   }
 }
 
@@ -82,18 +104,18 @@ interface Match {
 /** The pattern anchored at `p` (where text has "{{"), or undefined; O(1) with the tables. */
 function matchAt(text: string, p: number, at: Ahead): Match | undefined {
   const n = text.length;
-  const start = at.nonSpace[p + 2] as number;
-  const end = at.pathEnd[start] as number;
+  const start = at.afterOpen.next(p + 2);
+  const end = at.pathEnd.next(start);
   if (end === start) return undefined;
-  const k = at.nonSpace[end] as number;
+  const k = at.afterPath.next(end);
   if (k < n && text.charCodeAt(k) === PIPE) {
     // `\s*([^:}]+)`: the run up to the next ":" or "}" (whitespace may be all of it).
     const m = k + 1;
-    const q = at.colonOrClose[m] as number;
+    const q = at.filterEnd.next(m);
     if (q === m || q === n) return undefined;
     if (text.charCodeAt(q) === COLON) {
       const r = q + 1;
-      const s = at.close[r] as number;
+      const s = at.valueEnd.next(r);
       if (s === r || s + 1 >= n || text.charCodeAt(s + 1) !== CLOSE) return undefined;
       return { end: s + 2, pathStart: start, pathEnd: end, filter: [m, q], value: [r, s] };
     }
@@ -110,14 +132,16 @@ const TIME_PREFIX = 'current_time_';
 const WEEKDAY_PREFIX = 'current_weekday_';
 
 /** Dograh's pre-scan: `\{\{\s*(?:current_time|current_weekday)_([^|\s}]+)`, first match. */
-function findDefaultZone(text: string, at: Ahead): string | undefined {
+function findDefaultZone(text: string): string | undefined {
+  const afterOpen = new Seek(text, notSpace);
+  const zoneEnd = new Seek(text, endsPath);
   for (let p = text.indexOf('{{'); p !== -1; p = text.indexOf('{{', p + 1)) {
-    const i = at.nonSpace[p + 2] as number;
+    const i = afterOpen.next(p + 2);
     let z: number;
     if (text.startsWith(TIME_PREFIX, i)) z = i + TIME_PREFIX.length;
     else if (text.startsWith(WEEKDAY_PREFIX, i)) z = i + WEEKDAY_PREFIX.length;
     else continue;
-    const end = at.pathEnd[z] as number;
+    const end = zoneEnd.next(z);
     if (end > z) return text.slice(z, end);
   }
   return undefined;
@@ -152,7 +176,7 @@ export function parseTemplate(text: string): ParsedTemplate {
     p = text.indexOf('{{', cursor);
   }
   literals.push(text.slice(cursor));
-  return { literals, placeholders, defaultZone: findDefaultZone(text, at) };
+  return { literals, placeholders, defaultZone: findDefaultZone(text) };
 }
 
 /**
