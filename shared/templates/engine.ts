@@ -130,8 +130,10 @@ const INITIAL_CONTEXT = 'initial_context.';
 /** Dograh's `_resolve_template_value`. */
 function resolve(placeholder: Placeholder, parsed: ParsedTemplate, scope: Scope, where: string): unknown {
   const { path, keys, filter } = placeholder;
-  const builtin = builtinValue(path, scope.now, parsed.defaultZone, (message) => warn(scope, where, message));
-  if (builtin !== undefined) return builtin;
+  if (path.startsWith('current_')) {
+    const builtin = builtinValue(path, scope.now, parsed.defaultZone, (message) => warn(scope, where, message));
+    if (builtin !== undefined) return builtin;
+  }
   const lists = scope.mode === 'typed';
   let value = lookupPath(scope.context, keys, lists);
   if (value === undefined && path.startsWith(INITIAL_CONTEXT)) {
