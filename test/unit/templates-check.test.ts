@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkNodeTemplates, droppedHeaderWarnings } from '../../shared/templates/check.ts';
+import { checkNodeTemplates, droppedHeaderWarnings, templateWarnings } from '../../shared/templates/check.ts';
 import { makeNode } from '../fixtures/factories.ts';
 
 // What `webhooks validate` can say about a node's templates before any run exists.
@@ -95,5 +95,40 @@ describe('droppedHeaderWarnings', () => {
 
   it('has nothing to say about headers that are sent', () => {
     expect(droppedHeaderWarnings(makeNode())).toEqual([]);
+  });
+});
+
+describe('templateWarnings', () => {
+  it('has nothing to say about a good node', () => {
+    expect(templateWarnings(makeNode())).toEqual([]);
+  });
+
+  it('warns about braces that are no placeholder, by field', () => {
+    const node = makeNode({ id: 'n', data: { payload_template: { run: '{{ workflow_run_id }', list: ['{ a }}'] } } });
+    expect(templateWarnings(node)).toEqual([
+      { source: 'n', path: 'data.payload_template.run', reason: '"{{ workflow_run_id }" is not a placeholder and is sent as written (write {{ path }} or {{ path | default }})' },
+      { source: 'n', path: 'data.payload_template.list.0', reason: '"{ a }}" is not a placeholder and is sent as written (write {{ path }} or {{ path | default }})' },
+    ]);
+  });
+
+  it('warns about a variable no run has, naming it and the known ones', () => {
+    const [warning] = templateWarnings(makeNode({ id: 'n', data: { custom_headers: [{ key: 'X-A', value: '{{ customer_name }}' }] } }));
+    expect(warning?.path).toBe('data.custom_headers.0.value');
+    expect(warning?.reason).toMatch(/^unknown variable "customer_name" in \{\{ customer_name \}\} renders empty; the variables are organization_id, workflow_run_id, .*, bot_recording_url, current_time, current_weekday$/);
+  });
+
+  it('says a default renders instead', () => {
+    expect(templateWarnings(makeNode({ data: { payload_template: '{{ nope | n/a }}' } }))[0]?.reason).toContain('renders its default');
+  });
+
+  it('knows the built-ins, every run variable and the extra fields it is given', () => {
+    const node = makeNode({
+      data: { payload_template: ['{{current_time_Asia/Tokyo}} {{current_weekday}}', '{{extra.a}} {{bot_recording_url}} {{initial_context.x}}', '{{region}}'] },
+    });
+    expect(templateWarnings(node, ['region'])).toEqual([]);
+  });
+
+  it('leaves stray braces in the URL to checkNodeTemplates, which refuses them', () => {
+    expect(templateWarnings(makeNode({ data: { endpoint_url: 'https://h.example/{{ a b }}' } }))).toEqual([]);
   });
 });
