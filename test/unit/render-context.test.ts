@@ -61,3 +61,16 @@ describe('the render context', () => {
     expect(body({}, { d: '[{{workflow_definition}}]' })).toMatchObject({ d: '[]' });
   });
 });
+
+describe('template_mode', () => {
+  it('is dograh unless the node says typed, and nothing else', async () => {
+    const { WebhookNodeSchema } = await import('../../shared/schemas/node.ts');
+    const parse = (template_mode: unknown) => WebhookNodeSchema.safeParse({ id: 'w', type: 'webhook', data: { endpoint_url: 'https://h.example', template_mode } });
+    expect(parse(undefined).success).toBe(true);
+    expect(parse('typed').success).toBe(true);
+    expect(parse('dograh').success).toBe(true);
+    const bad = parse('jinja');
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.message).toBe('expected "dograh" or "typed"');
+  });
+});

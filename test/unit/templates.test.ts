@@ -274,6 +274,38 @@ describe('array index paths', () => {
   });
 });
 
+describe('typed templates (template_mode: typed)', () => {
+  it.each([
+    ['an integer', '{{int}}', 42],
+    ['a float', '{{tiny}}', 0.00001],
+    ['a boolean', '{{yes}}', true],
+    ['an object', '{{obj}}', { a: 1, b: [true, null, 'x'] }],
+    ['an array', '{{list}}', [10, { name: 'second' }, [1, 2]]],
+    ['a string', '{{text}}', 'hello'],
+    ['null', '{{nothing}}', null],
+    ['a missing value, as null', '{{missing}}', null],
+  ])('keeps %s when the string is exactly one placeholder', (_name, template, expected) => {
+    expect(typed(template)).toEqual(expected);
+  });
+
+  it('keeps Dograh text when the string holds more than the placeholder', () => {
+    expect(typed(' {{int}}')).toBe(' 42');
+    expect(typed('{{yes}}{{no}}')).toBe('TrueFalse');
+  });
+
+  it('renders the default of a missing value as text', () => {
+    expect(typed('{{ missing | 0 }}')).toBe('0');
+  });
+
+  it('keeps built-ins as text and keys as strings', () => {
+    expect(typed({ '{{int}}': '{{current_time}}' })).toEqual({ '42': '2026-11-27 09:30:00 UTC' });
+  });
+
+  it('is off by default: a lone placeholder is text', () => {
+    expect(render('{{int}}')).toBe('42');
+  });
+});
+
 describe('structure', () => {
   it('renders object keys as templates', () => {
     expect(render({ 'run_{{workflow_run_id}}': 'x' })).toEqual({ run_1234: 'x' });
