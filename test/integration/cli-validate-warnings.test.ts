@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../fixtures/cli.ts';
-import { makeDefinitionJson, makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
+import { makeDefinitionJson, makeNodeJson } from '../fixtures/factories.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -24,15 +24,5 @@ describe('webhooks validate warns about templates that render, but not as meant'
     expect(lines[0]).toBe(`warning: ${file}: crm: data.payload_template.run: "{{ workflow_run_id }" is not a placeholder and is sent as written (write {{ path }} or {{ path | default }})`);
     expect(lines[1]).toMatch(new RegExp(`^warning: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: crm: data.payload_template.who: unknown variable "customer" in \\{\\{ customer \\}\\} renders empty; the variables are `));
     expect(lines).toHaveLength(2);
-  });
-
-  it("knows an event's own extra detail fields", async () => {
-    const file = join(dir, 'event.json');
-    const event = makeEventJson({ detail: { nodes: [makeNodeJson({ id: 'crm', data: { payload_template: { r: '{{ region }}' } } })] } }) as { detail: Record<string, unknown> };
-    event.detail['region'] = 'eu';
-    await writeFile(file, JSON.stringify(event));
-    const result = await runCli(['validate', file]);
-    expect(result.code).toBe(0);
-    expect(result.stderr).toBe('');
   });
 });
