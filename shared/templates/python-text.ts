@@ -66,6 +66,8 @@ export function pyStr(value: unknown): string {
 export function pyNumber(n: number): string {
   if (!Number.isFinite(n)) return n !== n ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
   if (Number.isInteger(n)) return Math.abs(n) >= 1e21 ? BigInt(n).toString() : String(n === 0 ? 0 : n);
+  // From 1e-4 up (and every float below 1e16 is an integer there), Python and JavaScript agree.
+  if (Math.abs(n) >= 1e-4) return String(n);
   const exponential = n.toExponential(); // "1.2345e-7": shortest round-trip digits
   const e = exponential.indexOf('e');
   const exponent = Number(exponential.slice(e + 1));

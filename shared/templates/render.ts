@@ -19,7 +19,7 @@ export function checkTemplateDepth(template: unknown, where: string): void {
     const [value, depth] = stack.pop() as [unknown, number];
     if (typeof value !== 'object' || value === null) continue;
     if (depth >= MAX_TEMPLATE_DEPTH) {
-      throw new InvalidTemplateError(where, `the template is nested deeper than ${MAX_TEMPLATE_DEPTH} levels of objects and arrays`);
+      throw new InvalidTemplateError(where, DEPTH_REASON);
     }
     for (const item of Array.isArray(value) ? value : Object.values(value)) {
       if (typeof item === 'object' && item !== null) stack.push([item, depth + 1]);
@@ -33,12 +33,12 @@ export function checkTemplateDepth(template: unknown, where: string): void {
  * stay as they are. `where` is the field path used in errors (e.g. `data.payload_template`).
  */
 export function renderPayload(template: Json, scope: Scope, where = 'payload_template'): Json {
-  checkTemplateDepth(template, where);
   const { warnings } = scope;
   const before = warnings?.length ?? 0;
   try {
-    return walk(template, scope);
+    return walk(template, scope, 0);
   } catch (error) {
+    if (error === TOO_DEEP) throw new InvalidTemplateError(where, DEPTH_REASON);
     throw within(where, error);
   } finally {
     // The walk builds no paths (below): a warning names the template, not the exact field.
@@ -46,10 +46,15 @@ export function renderPayload(template: Json, scope: Scope, where = 'payload_tem
   }
 }
 
+const TOO_DEEP = Symbol('too deep');
+const DEPTH_REASON = `the template is nested deeper than ${MAX_TEMPLATE_DEPTH} levels of objects and arrays`;
+
 // The walk builds no field paths: they are needed only for an error, so an error
 // collects its path on the way up (`within`), and a render that succeeds, nearly
-// every render, pays nothing for them.
-function walk(template: Json, scope: Scope): Json {
+// every render, pays nothing for them. It counts its depth and stops at the limit
+// before going deeper, so it never recurses past MAX_TEMPLATE_DEPTH (the rule of
+// checkTemplateDepth, which validate applies, without a second pass per delivery).
+function walk(template: Json, scope: Scope, depth: number): Json {
   if (typeof template === 'string') {
     if (scope.mode === 'typed') {
       const single = renderSingleValue(template, '', scope);
@@ -57,18 +62,19 @@ function walk(template: Json, scope: Scope): Json {
     }
     return renderString(template, '', scope, PAYLOAD, formatText);
   }
+  if (template === null || typeof template !== 'object') return template;
+  if (depth >= MAX_TEMPLATE_DEPTH) throw TOO_DEEP;
   if (Array.isArray(template)) {
     const out: Json[] = [];
     for (let i = 0; i < template.length; i++) {
       try {
-        out.push(walk(template[i] as Json, scope));
+        out.push(walk(template[i] as Json, scope, depth + 1));
       } catch (error) {
         throw within(String(i), error);
       }
     }
     return out;
   }
-  if (template === null || typeof template !== 'object') return template;
   // A plain object, not Object.create(null): V8 keeps plain objects in fast mode,
   // which both this walk and JSON.stringify of the body depend on for speed.
   const out: Record<string, Json> = {};
@@ -77,7 +83,7 @@ function walk(template: Json, scope: Scope): Json {
     let value: Json;
     try {
       renderedKey = renderString(key, '', scope, PAYLOAD, formatText);
-      value = walk(template[key] as Json, scope);
+      value = walk(template[key] as Json, scope, depth + 1);
     } catch (error) {
       throw within(key, error);
     }
@@ -118,13 +124,17 @@ function within(prefix: string, error: unknown): unknown {
  */
 export function renderBody(template: Json, scope: Scope, where = 'payload_template'): Json {
   const empty = template === null || template === '' || template === 0 || template === false
-    || (Array.isArray(template) && template.length === 0)
-    || (typeof template === 'object' && template !== null && Object.keys(template).length === 0);
+    || (Array.isArray(template) ? template.length === 0 : typeof template === 'object' && !hasKeys(template));
   const rendered = renderPayload(empty ? {} : template, scope, where);
   if (typeof rendered === 'object' && rendered !== null && !Array.isArray(rendered) && !Object.hasOwn(rendered, 'call_disposition')) {
     rendered['call_disposition'] = callDisposition(scope.context);
   }
   return rendered;
+}
+
+function hasKeys(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true;
+  return false;
 }
 
 function callDisposition(context: unknown): Json {
