@@ -5,7 +5,7 @@ import { contextDepthProblem } from '../../shared/schemas/depth.ts';
 import { templateContextOf } from '../../shared/schemas/event.ts';
 import { readInputDocument } from '../../shared/schemas/input-file.ts';
 import { extractWebhookNodes } from '../../shared/schemas/workflow.ts';
-import { checkNodeTemplates, droppedHeaderWarnings } from '../../shared/templates/check.ts';
+import { checkNodeTemplates, droppedHeaderWarnings, templateWarnings } from '../../shared/templates/check.ts';
 import { action, CliError, escapeControl, readJsonFile, type CliIo } from '../io.ts';
 
 export function registerValidate(program: Command): void {
@@ -18,8 +18,9 @@ export function registerValidate(program: Command): void {
       `
 Prints "ok: N webhook nodes" and exits 0, or one line per problem (node id: field: reason) and exits 1.
 An event is also rendered with its own context, so missing URL values are found too.
-Custom headers that will be dropped (named like a secret, set by the transport, X-Dograh-*)
-are printed as "warning: ..." lines on stderr; they do not fail validation.
+Custom headers that will be dropped (named like a secret, set by the transport, X-Dograh-*),
+braces that are no placeholder and placeholders naming no variable of a run are printed as
+"warning: ..." lines on stderr; they do not fail validation.
 
 Examples:
   $ webhooks validate examples/workflow-definition.json
@@ -33,13 +34,16 @@ async function validate(file: string, _options: unknown, io: CliIo): Promise<voi
   // A bad event field does not hide the nodes' problems: all of them, in one go.
   const problems: Problem[] = document.kind === 'invalid' ? [...document.problems] : [];
   const warnings: Problem[] = [];
+  const templateNotes: Problem[] = [];
   const { nodes, problems: nodeProblems } = extractWebhookNodes(document.nodes);
   problems.push(...nodeProblems);
   // Too deep to render safely: reported once, and no node is rendered with it.
   const deepContext = document.kind === 'event' ? contextDepthProblem(templateContextOf(document.detail)) : undefined;
   if (deepContext !== undefined) problems.push({ source: file, path: deepContext.path, reason: `the run's context is too deep: ${deepContext.reason}` });
+  const detailRoots = document.kind === 'event' ? Object.keys(templateContextOf(document.detail)) : [];
   for (const node of nodes) {
     warnings.push(...droppedHeaderWarnings(node));
+    templateNotes.push(...templateWarnings(node, detailRoots));
     const templateProblems = checkNodeTemplates(node);
     problems.push(...templateProblems);
     if (templateProblems.length > 0 || document.kind !== 'event' || deepContext !== undefined) continue;
@@ -52,6 +56,8 @@ async function validate(file: string, _options: unknown, io: CliIo): Promise<voi
   }
   // Dropped headers are Dograh's behaviour too: worth knowing, never a failure.
   for (const warning of warnings) io.stderr.write(`warning: ${escapeControl(formatProblem(warning))}\n`);
+  // Stray braces and unknown variables render (as in Dograh), but rarely as meant: file: where: what.
+  for (const note of templateNotes) io.stderr.write(`warning: ${escapeControl(`${file}: ${formatProblem(note)}`)}\n`);
   if (problems.length > 0) {
     for (const problem of problems) io.stdout.write(`${escapeControl(formatProblem(problem))}\n`);
     throw new CliError(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} found`);

@@ -42,9 +42,10 @@ export const RunCompletedDetailSchema = z.looseObject({
     .transform(String)
     .pipe(z.string().regex(SAFE_ID, 'organization_id may hold only letters, digits, "-" and "_"')),
   workflow_run_id: z.number().int(),
-  workflow_run_name: z.string().default(''),
+  // Dograh's render context has None here when the run has no workflow (renders "", as missing).
+  workflow_run_name: z.string().nullish().transform((n) => n ?? ''),
   workflow_id: z.number().int(),
-  workflow_name: z.string().default(''),
+  workflow_name: z.string().nullish().transform((n) => n ?? ''),
   campaign_id: z.number().int().nullish().transform((c) => c ?? null),
   // Only ever a template variable, passed through as written: Dograh may send Python's
   // str(datetime) ("2026-11-27 09:30:00"), and a format quibble must not drop a whole run.
@@ -53,8 +54,12 @@ export const RunCompletedDetailSchema = z.looseObject({
   gathered_context: objectOrEmpty,
   cost_info: objectOrEmpty,
   annotations: objectOrEmpty,
+  // The run's `extra` (Dograh passes it to templates whole) and its per-side recordings.
+  extra: objectOrEmpty,
   recording_url: z.string().nullish().transform((u) => u ?? null),
   transcript_url: z.string().nullish().transform((u) => u ?? null),
+  user_recording_url: z.string().nullish().transform((u) => u ?? null),
+  bot_recording_url: z.string().nullish().transform((u) => u ?? null),
   workflow_definition: WorkflowDefinitionSchema,
 });
 export type RunCompletedDetail = z.infer<typeof RunCompletedDetailSchema>;
@@ -69,7 +74,13 @@ export const RunCompletedEventSchema = z.looseObject({
 });
 export type RunCompletedEvent = z.infer<typeof RunCompletedEventSchema>;
 
-/** The template variables of a run: its detail without the workflow definition. */
+/**
+ * The template variables of a run: its detail without the workflow definition. That is
+ * every variable of Dograh's `_build_render_context` (workflow_run_id, workflow_run_name,
+ * workflow_id, workflow_name, campaign_id, call_time, initial_context, gathered_context,
+ * cost_info, annotations, extra, recording_url, transcript_url, user_recording_url,
+ * bot_recording_url), plus organization_id and any other field of `detail`, as sent.
+ */
 export type TemplateContext = Record<string, unknown>;
 
 export function templateContextOf(detail: RunCompletedDetail): TemplateContext {

@@ -80,6 +80,8 @@ export const WebhookNodeDataSchema = z.looseObject({
     .transform((c) => c ?? null),
   custom_headers: z.array(CustomHeaderSchema).nullish().transform((h) => h ?? []),
   payload_template: JsonSchema.nullish().transform((p) => p ?? null),
+  /** `dograh` (default): rendered as Dograh renders; `typed`: a lone placeholder keeps its JSON type (CONTRACT section 3). */
+  template_mode: z.enum(['dograh', 'typed'], { error: 'expected "dograh" or "typed"' }).optional(),
   retry_config: RetryConfigSchema.nullish(),
   /** This node's request timeout (CONTRACT section 2); without it the stack's. */
   timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),

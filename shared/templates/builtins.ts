@@ -1,53 +1,118 @@
-import { InvalidTemplateError } from '../errors.ts';
+import { ABBREVIATIONS, ZONES } from './tz-abbreviations.ts';
 
 /**
- * Dograh's time built-ins: `current_time` ("YYYY-MM-DD HH:MM:SS UTC"),
- * `current_time_<IANA zone>` (the zone's abbreviation instead of UTC),
- * `current_weekday` and `current_weekday_<IANA zone>`. Time comes in as an
- * argument, so rendering is a pure function of its inputs.
+ * Dograh's time built-ins, as its renderer resolves them: `current_time`
+ * ("YYYY-MM-DD HH:MM:SS UTC"), `current_time_<zone>` (with the zone's tz database
+ * abbreviation, as Python's `%Z` prints it: CET/CEST, IST, JST, AEDT, or "+04"),
+ * `current_weekday` and `current_weekday_<zone>`. A built-in without a zone takes
+ * `defaultZone`, the zone of the first zoned built-in in the same string.
+ *
+ * Zones are the keys Python's zoneinfo accepts, spelled exactly (Dograh runs on Linux,
+ * where "europe/paris" names no file): anything else is an unknown zone, which renders
+ * as missing and is reported through `warn`. Time comes in as an argument.
  */
-export function builtinValue(name: string, now: Date, where: string): string | undefined {
-  if (name === 'current_time') return formatTime(now, 'UTC', where);
-  if (name === 'current_weekday') return formatWeekday(now, 'UTC', where);
-  if (name.startsWith('current_time_')) return formatTime(now, name.slice('current_time_'.length), where);
-  if (name.startsWith('current_weekday_')) return formatWeekday(now, name.slice('current_weekday_'.length), where);
+export function builtinValue(name: string, now: Date, defaultZone: string | undefined, warn: (message: string) => void): string | undefined {
+  if (!name.startsWith('current_')) return undefined;
+  if (name === 'current_time') return formatTime(now, defaultZone ?? 'UTC', warn);
+  if (name === 'current_weekday') return formatWeekday(now, defaultZone ?? 'UTC', warn);
+  if (name.startsWith('current_time_')) return formatTime(now, name.slice('current_time_'.length), warn);
+  if (name.startsWith('current_weekday_')) return formatWeekday(now, name.slice('current_weekday_'.length), warn);
   return undefined;
 }
 
-// Building an Intl formatter costs far more than using one: keep one per zone.
-const timeFormats = new Map<string, Intl.DateTimeFormat>();
-const weekdayFormats = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(cache: Map<string, Intl.DateTimeFormat>, zone: string, where: string, options: Intl.DateTimeFormatOptions) {
-  let format = cache.get(zone);
-  if (format === undefined) {
-    try {
-      format = new Intl.DateTimeFormat('en-US', { ...options, timeZone: zone });
-    } catch {
-      throw new InvalidTemplateError(where, `unknown time zone "${zone}" in a current_time or current_weekday built-in`);
-    }
-    cache.set(zone, format);
-  }
-  return format;
+interface Zone {
+  readonly time: Intl.DateTimeFormat;
+  readonly weekday: Intl.DateTimeFormat;
+  /** tz abbreviations by UTC offset in minutes; an offset not here has the numeric form. */
+  readonly names: ReadonlyMap<number, string>;
 }
 
-function formatTime(now: Date, zone: string, where: string): string {
-  const format = formatter(timeFormats, zone, where, {
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-    hourCycle: 'h23',
-    timeZoneName: 'short',
-  });
+let known: Set<string> | undefined;
+let namesByZone: Map<string, Map<number, string>> | undefined;
+// One entry per zone that was used, keyed by its exact (canonical) name: bounded by the
+// zone table (about 600), however many spellings tenants send.
+const zones = new Map<string, Zone | null>();
+
+/** How many zones have a formatter cached; for tests. */
+export function zoneCacheSize(): number {
+  return zones.size;
+}
+
+/** The zone, or undefined when Python's zoneinfo (or this runtime's Intl) does not know it. */
+function zone(name: string): Zone | undefined {
+  const cached = zones.get(name);
+  if (cached !== undefined) return cached ?? undefined;
+  if (known === undefined) known = new Set(ZONES.split(/\s+/).filter((z) => z !== ''));
+  if (!known.has(name)) return undefined;
+  if (namesByZone === undefined) {
+    namesByZone = new Map();
+    for (const [spec, members] of ABBREVIATIONS) {
+      const names = new Map(spec.split(' ').map((pair) => {
+        const [minutes, abbreviation] = pair.split('=') as [string, string];
+        return [Number(minutes), abbreviation] as const;
+      }));
+      for (const member of members.split(' ')) namesByZone.set(member, names);
+    }
+  }
+  // "Factory" (the tz database's "zone not set", always UTC, named "-00") is not in ICU.
+  const timeZone = name === 'Factory' ? 'UTC' : name;
+  let entry: Zone | null;
+  try {
+    entry = {
+      time: new Intl.DateTimeFormat('en-US', {
+        timeZone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        hourCycle: 'h23',
+        timeZoneName: 'longOffset',
+      }),
+      weekday: new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'long' }),
+      names: namesByZone.get(name) ?? new Map(),
+    };
+  } catch {
+    entry = null; // in the tz database, but not in this runtime's ICU
+  }
+  zones.set(name, entry);
+  return entry ?? undefined;
+}
+
+function unknownZone(name: string, warn: (message: string) => void): undefined {
+  warn(`unknown time zone "${name.length > 80 ? `${name.slice(0, 80)}...` : name}" in a current_time or current_weekday built-in: rendered as missing`);
+  return undefined;
+}
+
+function formatTime(now: Date, name: string, warn: (message: string) => void): string | undefined {
+  const z = zone(name);
+  if (z === undefined) return unknownZone(name, warn);
   const parts: Record<string, string> = {};
-  for (const part of format.formatToParts(now)) parts[part.type] = part.value;
-  const abbreviation = zone === 'UTC' ? 'UTC' : parts['timeZoneName'];
+  for (const part of z.time.formatToParts(now)) parts[part.type] = part.value;
+  const minutes = offsetMinutes(parts['timeZoneName'] ?? 'GMT');
+  const abbreviation = z.names.get(minutes) ?? numericAbbreviation(minutes);
   return `${parts['year']}-${parts['month']}-${parts['day']} ${parts['hour']}:${parts['minute']}:${parts['second']} ${abbreviation}`;
 }
 
-function formatWeekday(now: Date, zone: string, where: string): string {
-  return formatter(weekdayFormats, zone, where, { weekday: 'long' }).format(now);
+function formatWeekday(now: Date, name: string, warn: (message: string) => void): string | undefined {
+  const z = zone(name);
+  if (z === undefined) return unknownZone(name, warn);
+  return z.weekday.format(now);
+}
+
+/** "GMT", "GMT+05:30", "GMT-03:00" → minutes east of UTC. */
+function offsetMinutes(longOffset: string): number {
+  const match = /^GMT([+-])(\d{2}):(\d{2})/.exec(longOffset);
+  if (match === null) return 0;
+  const minutes = Number(match[2]) * 60 + Number(match[3]);
+  return match[1] === '-' ? -minutes : minutes;
+}
+
+/** The tz database's numeric abbreviation of an offset: +05, +0530, -03. */
+function numericAbbreviation(minutes: number): string {
+  const abs = Math.abs(minutes);
+  const hours = String(Math.floor(abs / 60)).padStart(2, '0');
+  const rest = abs % 60;
+  return `${minutes < 0 ? '-' : '+'}${hours}${rest === 0 ? '' : String(rest).padStart(2, '0')}`;
 }

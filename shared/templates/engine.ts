@@ -1,36 +1,46 @@
-import { Eta } from 'eta';
 import { InvalidTemplateError } from '../errors.ts';
 import { builtinValue } from './builtins.ts';
-import { lookupPath, valueToText } from './lookup.ts';
-import { parseTemplate, type ParseOptions, type Placeholder } from './placeholder.ts';
+import { isNullAt, lookupPath } from './lookup.ts';
+import { parseTemplate, type ParsedTemplate, type Placeholder } from './placeholder.ts';
+import { pyStr, pyTitle } from './python-text.ts';
 
 /**
- * The template engine, on eta, with tenant text kept out of eta's reach.
- *
- * A template string is first parsed and checked against the placeholder grammar
- * (placeholder.ts). Only then is it handed to eta, as a source this module
- * writes itself: `<%~it.l[0]%><%~it.v(0)%><%~it.l[1]%>`: literal pieces are
- * data (`it.l`), and the only call a template can make is `it.v(i)`, which looks
- * up the i-th checked path. Whatever a tenant writes, `<% %>` included, never
- * reaches eta's parser, so no template can run code.
+ * The template engine: Dograh's renderer (`api/utils/template_renderer.py`), rule for
+ * rule, with what it does unsafely left out. A template string is scanned once
+ * (placeholder.ts, linear time) into literal pieces and placeholders and cached; a
+ * render resolves each placeholder as Dograh does (built-in first, then the path, then
+ * `initial_context.K` falling back to `K`, then the filter) and joins the pieces.
+ * Nothing in a template is ever evaluated: a placeholder is only ever a path to look
+ * up among the data's own keys, so no template can run code.
  */
-const eta = new Eta({ autoEscape: false, autoTrim: false, useWith: false, varName: 'it', cache: false, debug: false });
 
-type EtaFunction = ReturnType<Eta['compile']>;
-
-interface Compiled {
-  readonly literals: readonly string[];
-  readonly placeholders: readonly Placeholder[];
-  /** Absent when the text has no placeholder: it renders as its literal. */
-  readonly fn: EtaFunction | undefined;
-}
-
-/** Called for each placeholder: its resolved value (after built-ins), and how to write it. */
+/** How a resolved value is written: as payload text, or as a percent-encoded URL part. */
 export type Formatter = (value: unknown, placeholder: Placeholder, where: string) => string;
+
+/** Counts rendered characters against a limit, so an oversized payload stops early. */
+export class OutputBudget {
+  readonly limit: number;
+  #used = 0;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+  /** Adds `chars`; throws "payload too large" once the total passes the limit. */
+  spend(chars: number, where: string): void {
+    this.#used += chars;
+    if (this.#used > this.limit) {
+      throw new InvalidTemplateError(where, `payload too large: rendering passed ${this.limit} characters, the limit of a delivery, and was stopped`);
+    }
+  }
+}
 
 export interface Scope {
   readonly context: unknown;
   readonly now: Date;
+  /** `typed` (opt-in per node): a string that is exactly one placeholder keeps the value's JSON type, lists index. */
+  readonly mode?: 'dograh' | 'typed';
+  /** Collects what renders but deserves a word (an unknown time zone); bounded. */
+  readonly warnings?: string[];
+  readonly budget?: OutputBudget;
   /** Optional: told of each placeholder that rendered "" because its value is missing or null (the empty-values report). */
   readonly onEmpty?: EmptyListener;
 }
@@ -39,111 +49,154 @@ export interface Scope {
 export type EmptyReason = 'missing' | 'null';
 export type EmptyListener = (placeholder: Placeholder, reason: EmptyReason) => void;
 
-// Compiled templates by content, one map per parse mode: a warm Lambda never compiles
-// the same template twice. Keyed by the text itself: a key built per lookup (mode + text)
-// is a new string to flatten and hash on every render of every string. Bounded so a
-// stream of distinct templates cannot grow it forever.
-const MAX_CACHED = 5000;
-const payloadCache = new Map<string, Compiled>();
-const urlCache = new Map<string, Compiled>();
+export interface RenderOptions {
+  /** Turn the two characters `\` `n` of the rendered text into a newline (payloads, not URLs). */
+  readonly newlines: boolean;
+}
+
+const MAX_WARNINGS = 20;
+
+// Compiled templates by content: a warm Lambda parses each template string once. The
+// cache is bounded by an estimate of the bytes it holds (keys, pieces, placeholders),
+// not by a count: ten 240 KB templates weigh what 100,000 short ones do.
+const MAX_CACHE_BYTES = 8 * 1024 * 1024;
+const cache = new Map<string, ParsedTemplate>();
+let cacheBytes = 0;
 let compileCount = 0;
 
-/** How many templates were compiled and how many are cached; for tests and benchmarks. */
-export function templateCacheStats(): { compiled: number; cached: number } {
-  return { compiled: compileCount, cached: payloadCache.size + urlCache.size };
+/** How many template strings were parsed, how many are cached, and their estimated bytes. */
+export function templateCacheStats(): { compiled: number; cached: number; bytes: number } {
+  return { compiled: compileCount, cached: cache.size, bytes: cacheBytes };
 }
 
-function compile(text: string, where: string, options: ParseOptions): Compiled {
-  const cache = options.newlines ? payloadCache : urlCache;
+function costOf(text: string, parsed: ParsedTemplate): number {
+  // UTF-16 key and pieces (sliced pieces can keep the whole text alive: count it twice),
+  // plus the objects of each placeholder.
+  return 64 + text.length * 4 + parsed.placeholders.length * 160;
+}
+
+/** A template string scanned into literals and placeholders, from the cache when it was seen before. */
+export function compile(text: string): ParsedTemplate {
   const hit = cache.get(text);
   if (hit !== undefined) return hit;
-  const { literals, placeholders } = parseTemplate(text, where, options);
-  let fn: EtaFunction | undefined;
-  if (placeholders.length > 0) {
-    let source = '<%~it.l[0]%>';
-    for (let i = 0; i < placeholders.length; i++) source += `<%~it.v(${i})%><%~it.l[${i + 1}]%>`;
-    fn = eta.compile(source);
-    compileCount++;
-  }
-  const compiled: Compiled = { literals, placeholders, fn };
-  if (payloadCache.size + urlCache.size >= MAX_CACHED) {
-    payloadCache.clear();
-    urlCache.clear();
-  }
-  cache.set(text, compiled);
-  return compiled;
-}
-
-/**
- * Renders one template string. `where` names the field for errors; `format`
- * decides how a value is written (payload text, or a percent-encoded URL part).
- */
-export function renderString(text: string, where: string, scope: Scope, options: ParseOptions, format: Formatter): string {
-  const compiled = compile(text, where, options);
-  if (compiled.fn === undefined) return compiled.literals[0] ?? '';
-  return compiled.fn.call(eta, new Lookups(compiled, scope, where, format));
-}
-
-/**
- * What a compiled template sees as `it`: its literal pieces (`l`) and `v(i)`, the
- * value of its i-th checked placeholder. A class rather than a closure per call:
- * this runs for every template string of every delivery.
- */
-class Lookups {
-  readonly l: readonly string[];
-  readonly #compiled: Compiled;
-  readonly #scope: Scope;
-  readonly #where: string;
-  readonly #format: Formatter;
-  constructor(compiled: Compiled, scope: Scope, where: string, format: Formatter) {
-    this.l = compiled.literals;
-    this.#compiled = compiled;
-    this.#scope = scope;
-    this.#where = where;
-    this.#format = format;
-  }
-  v(i: number): string {
-    const placeholder = this.#compiled.placeholders[i] as Placeholder;
-    const value = resolve(placeholder, this.#scope, this.#where);
-    const text = this.#format(value, placeholder, this.#where);
-    // Empty-values report (signing branch): one check per placeholder, a call only when it rendered empty.
-    if (text === '' && (value === undefined || value === null) && this.#scope.onEmpty !== undefined) {
-      this.#scope.onEmpty(placeholder, value === null ? 'null' : 'missing');
+  const parsed = parseTemplate(text);
+  compileCount++;
+  const cost = costOf(text, parsed);
+  if (cost <= MAX_CACHE_BYTES / 8) {
+    for (const [key, entry] of cache) {
+      if (cacheBytes + cost <= MAX_CACHE_BYTES) break;
+      cache.delete(key);
+      cacheBytes -= costOf(key, entry);
     }
-    return text;
+    cache.set(text, parsed);
+    cacheBytes += cost;
   }
+  return parsed;
 }
 
-function resolve(placeholder: Placeholder, scope: Scope, where: string): unknown {
-  const { path } = placeholder;
-  const value = lookupPath(scope.context, path);
-  if (value === undefined && path.length === 1 && !hasOwnKey(scope.context, path[0] as string)) {
-    return builtinValue(path[0] as string, scope.now, where);
+/**
+ * Renders one template string. `where` names the field for errors; `format` decides
+ * how a value is written (payload text, or a percent-encoded URL part).
+ */
+export function renderString(text: string, where: string, scope: Scope, options: RenderOptions, format: Formatter): string {
+  let out: string;
+  if (text.indexOf('{{') === -1) {
+    out = text;
+  } else {
+    const parsed = compile(text);
+    const { literals, placeholders } = parsed;
+    out = literals[0] as string;
+    scope.budget?.spend(out.length, where);
+    for (let i = 0; i < placeholders.length; i++) {
+      const placeholder = placeholders[i] as Placeholder;
+      const value = resolve(placeholder, parsed, scope, where);
+      const piece = format(value, placeholder, where);
+      // The empty-values report: one check per placeholder, a call only when it rendered empty.
+      if (piece === '' && (value === undefined || value === null) && scope.onEmpty !== undefined) scope.onEmpty(placeholder, emptyReason(placeholder, scope));
+      const literal = literals[i + 1] as string;
+      scope.budget?.spend(piece.length + literal.length, where);
+      out += piece + literal;
+    }
+  }
+  // Dograh replaces "\n" after substitution, so values and their neighbours take part.
+  if (options.newlines && out.includes('\\n')) out = out.replaceAll('\\n', '\n');
+  return out;
+}
+
+/**
+ * The value of a template string that is exactly one placeholder, with its JSON type
+ * (typed templates); undefined when the string is anything else.
+ */
+export function renderSingleValue(text: string, where: string, scope: Scope): { value: unknown } | undefined {
+  if (text.indexOf('{{') === -1) return undefined;
+  const parsed = compile(text);
+  if (parsed.placeholders.length !== 1 || parsed.literals[0] !== '' || parsed.literals[1] !== '') return undefined;
+  const placeholder = parsed.placeholders[0] as Placeholder;
+  const value = resolve(placeholder, parsed, scope, where);
+  if ((value === undefined || value === null) && scope.onEmpty !== undefined) scope.onEmpty(placeholder, emptyReason(placeholder, scope));
+  return { value };
+}
+
+const INITIAL_CONTEXT = 'initial_context.';
+
+/** Why a placeholder came out empty, for the report: its path (or initial_context's fallback) holds null, or nothing. */
+function emptyReason(placeholder: Placeholder, scope: Scope): EmptyReason {
+  const lists = scope.mode === 'typed';
+  const { path, keys } = placeholder;
+  const isNull = isNullAt(scope.context, keys, lists) || (path.startsWith(INITIAL_CONTEXT) && path !== INITIAL_CONTEXT && isNullAt(scope.context, keys.slice(1), lists));
+  return isNull ? 'null' : 'missing';
+}
+
+/** Dograh's `_resolve_template_value`. */
+function resolve(placeholder: Placeholder, parsed: ParsedTemplate, scope: Scope, where: string): unknown {
+  const { path, keys, filter } = placeholder;
+  if (path.startsWith('current_')) {
+    const builtin = builtinValue(path, scope.now, parsed.defaultZone, (message) => warn(scope, where, message));
+    if (builtin !== undefined) return builtin;
+  }
+  const lists = scope.mode === 'typed';
+  let value = lookupPath(scope.context, keys, lists);
+  if (value === undefined && path.startsWith(INITIAL_CONTEXT)) {
+    value = lookupPath(scope.context, path === INITIAL_CONTEXT ? [] : keys.slice(1), lists);
+  }
+  if (filter !== undefined && (value === undefined || value === '')) {
+    return filter === 'fallback' ? (placeholder.filterValue ?? pyTitle(path)) : filter;
   }
   return value;
 }
 
-function hasOwnKey(data: unknown, key: string): boolean {
-  return typeof data === 'object' && data !== null && Object.hasOwn(data, key);
+function warn(scope: Scope, where: string, message: string): void {
+  const { warnings } = scope;
+  if (warnings === undefined || warnings.length >= MAX_WARNINGS) return;
+  const line = where === '' ? message : `${where}: ${message}`;
+  if (!warnings.includes(line)) warnings.push(line);
 }
 
-/** Payload text: missing or null is "", and the default applies to missing, null or "". */
-export const formatText: Formatter = (value, placeholder) => {
-  const text = valueToText(value);
-  return text === '' && placeholder.fallback !== undefined ? placeholder.fallback : text;
-};
+/** Payload text: Python's `str()` of the value; missing or null is "". */
+export const formatText: Formatter = (value) => pyStr(value);
 
-/** URL parts: percent-encoded; missing, empty, object or array values are errors. */
+/** Python's `quote(text, safe="")`: UTF-8 percent-encoding of all but `A-Za-z0-9_.-~`. */
+export function pyQuote(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${(c.charCodeAt(0) as number).toString(16).toUpperCase()}`);
+}
+
+/**
+ * URL parts, as Dograh's `_format_url_value`: missing or null, an object or an array is
+ * an error, "" is one unless the placeholder has a filter; booleans are `true`/`false`;
+ * the text is percent-encoded. A value of "." or ".." is refused too (ours): URL
+ * parsers resolve such path segments, so a run's value could move the request.
+ */
 export const formatUrlPart: Formatter = (value, placeholder, where) => {
-  if (typeof value === 'object' && value !== null) {
-    throw new InvalidTemplateError(where, `${placeholder.source} is ${Array.isArray(value) ? 'an array' : 'an object'}, which cannot be part of a URL`);
+  const name = placeholder.source.length > 80 ? `${placeholder.source.slice(0, 80)}...` : placeholder.source;
+  if (value === undefined || value === null) throw new InvalidTemplateError(where, `${name} has no value, so the URL cannot be built`);
+  if (value === '' && placeholder.filter === undefined) throw new InvalidTemplateError(where, `${name} is empty, so the URL cannot be built`);
+  if (Array.isArray(value)) throw new InvalidTemplateError(where, `${name} is an array, which cannot be part of a URL`);
+  if (typeof value === 'object') throw new InvalidTemplateError(where, `${name} is an object, which cannot be part of a URL`);
+  const text = typeof value === 'boolean' ? String(value) : pyStr(value);
+  if (text === '.' || text === '..') throw new InvalidTemplateError(where, `${name} is "${text}", which would change the URL path`);
+  try {
+    return pyQuote(text);
+  } catch {
+    throw new InvalidTemplateError(where, `${name} is not valid Unicode text, so the URL cannot be built`);
   }
-  const text = formatText(value, placeholder, where);
-  if (text === '') throw new InvalidTemplateError(where, `${placeholder.source} is missing or empty, so the URL cannot be built`);
-  // encodeURIComponent leaves "." alone, and URL parsers resolve "." and ".." path
-  // segments (encoded or not): a run's value could move the request to another path.
-  if (text === '.' || text === '..') {
-    throw new InvalidTemplateError(where, `${placeholder.source} is "${text}", which would change the URL path`);
-  }
-  return encodeURIComponent(text);
 };

@@ -77,7 +77,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
       continue;
     }
     try {
-      const rendered = renderNode(node, context, now);
+      const rendered = renderNode(node, context, now, { maxChars: deps.maxMessageBytes });
       const message: DeliveryMessage = {
         ...base,
         method: rendered.method,
@@ -89,6 +89,9 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
         retry: node.data.retry_config ?? NO_RETRY,
         ...(node.data.timeout_seconds === undefined ? {} : { timeout_seconds: node.data.timeout_seconds }),
       };
+      for (const warning of rendered.warnings) {
+        runLog.warn('template warning', { node_id: node.id, delivery_id: base.delivery_id, warning });
+      }
       for (const dropped of rendered.droppedHeaders) {
         runLog.warn('custom header dropped', { node_id: node.id, delivery_id: base.delivery_id, header: dropped.name, reason: dropped.reason });
       }

@@ -25,6 +25,7 @@ describe('renderNode', () => {
       }),
       droppedHeaders: [],
       emptyPlaceholders: [],
+      warnings: [],
     });
   });
 
@@ -79,17 +80,29 @@ describe('renderNode', () => {
   it('names data.endpoint_url when the URL cannot be built', () => {
     const error = templateError(() => render({ endpoint_url: 'https://crm.example.com/{{ missing }}' }));
     expect(error.path).toBe('data.endpoint_url');
-    expect(error.reason).toContain('{{ missing }} is missing or empty');
+    expect(error.reason).toContain('{{ missing }} has no value');
   });
 
-  it('names the payload field of a bad placeholder', () => {
-    const error = templateError(() => render({ payload_template: { customer: { name: '{{ a b }}' } } }));
-    expect(error.path).toBe('data.payload_template.customer.name');
+  it('renders text that is no placeholder as it is, as Dograh does', () => {
+    expect(JSON.parse(render({ payload_template: { customer: { name: '{{ a b }}' } } }).body as string).customer.name).toBe('{{ a b }}');
   });
 
-  it('names the payload field of an unknown time zone', () => {
-    const error = templateError(() => render({ payload_template: { at: '{{current_time_Nowhere/City}}' } }));
-    expect(error.path).toBe('data.payload_template.at');
+  it('renders an unknown time zone as missing and returns a warning naming the template', () => {
+    const rendered = render({ payload_template: { at: '[{{current_time_Nowhere/City}}]' } });
+    expect(JSON.parse(rendered.body as string).at).toBe('[]');
+    expect(rendered.warnings).toEqual(['data.payload_template: unknown time zone "Nowhere/City" in a current_time or current_weekday built-in: rendered as missing']);
+  });
+
+  it('fails with "payload too large" as soon as the output passes the limit', () => {
+    const node = makeNode({ data: { payload_template: { copies: Array.from({ length: 7000 }, () => '{{big}}') } } });
+    const error = templateError(() => renderNode(node, { ...CONTEXT, big: 'y'.repeat(60_000) }, FIXED_NOW, { maxChars: 256 * 1024 }));
+    expect(error.path).toBe('data.payload_template.copies.4');
+    expect(error.reason).toMatch(/^payload too large/);
+  });
+
+  it('keeps a lone placeholder\'s JSON type in typed mode', () => {
+    const rendered = render({ template_mode: 'typed', payload_template: { id: '{{workflow_run_id}}', text: 'run {{workflow_run_id}}', none: '{{missing}}' } });
+    expect(JSON.parse(rendered.body as string)).toEqual({ id: 1234, text: 'run 1234', none: null, call_disposition: 'resolved' });
   });
 
   it('does not change the node it renders', () => {
@@ -177,9 +190,8 @@ describe('custom headers', () => {
     expect(templateError(() => render({ custom_headers: [{ key: 'X-A: b', value: 'v' }] })).reason).toContain('not a valid header name');
   });
 
-  it('names the value field of a bad placeholder in a header', () => {
-    const error = templateError(() => render({ custom_headers: [{ key: 'X-A', value: '{{ no good }}' }] }));
-    expect(error.path).toBe('data.custom_headers.0.value');
+  it('sends header text that is no placeholder as written', () => {
+    expect(render({ custom_headers: [{ key: 'X-A', value: '{{ no good }}' }] }).headers['X-A']).toBe('{{ no good }}');
   });
 
   it.each([

@@ -74,8 +74,11 @@ describe('run-completed event detail', () => {
       gathered_context: {},
       cost_info: {},
       annotations: {},
+      extra: {},
       recording_url: null,
       transcript_url: null,
+      user_recording_url: null,
+      bot_recording_url: null,
       workflow_definition: { nodes: [], edges: [] },
     });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkNodeTemplates, droppedHeaderWarnings } from '../../shared/templates/check.ts';
+import { checkNodeTemplates, droppedHeaderWarnings, templateWarnings } from '../../shared/templates/check.ts';
 import { makeNode } from '../fixtures/factories.ts';
 
 // What `webhooks validate` can say about a node's templates before any run exists.
@@ -13,51 +13,44 @@ describe('checkNodeTemplates', () => {
     expect(checkNodeTemplates(makeNode({ data: { endpoint_url: 'https://h.example/{{ not.in.any.run }}' } }))).toEqual([]);
   });
 
-  it('reports a bad placeholder in endpoint_url', () => {
-    expect(checkNodeTemplates(makeNode({ id: 'n', data: { endpoint_url: 'https://h.example/{{ a b }}' } }))).toEqual([
-      {
-        source: 'n',
-        path: 'data.endpoint_url',
-        reason: 'placeholder {{ a b }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"',
-      },
+  it('reports unbalanced braces in endpoint_url, as Dograh refuses them', () => {
+    expect(checkNodeTemplates(makeNode({ id: 'n', data: { endpoint_url: 'https://h.example/{{ workflow_id' } }))).toEqual([
+      { source: 'n', path: 'data.endpoint_url', reason: 'the URL template has a "{{" without its "}}"' },
     ]);
   });
 
-  it('reports a bad placeholder in a custom header value', () => {
-    const node = makeNode({ id: 'n', data: { custom_headers: [{ key: 'X-A', value: 'ok' }, { key: 'X-B', value: '{{= it }}' }] } });
-    expect(checkNodeTemplates(node).map((p) => p.path)).toEqual(['data.custom_headers.1.value']);
-  });
-
-  it('reports a bad placeholder in a payload value, by its path', () => {
-    const node = makeNode({ data: { payload_template: { a: { b: ['ok', '{{ constructor }}'] } } } });
-    expect(checkNodeTemplates(node)).toEqual([
-      { source: 'webhook-1', path: 'data.payload_template.a.b.1', reason: 'placeholder {{ constructor }} uses "constructor", which templates may not read' },
+  it('reports a nested {{{{ in endpoint_url', () => {
+    expect(checkNodeTemplates(makeNode({ id: 'n', data: { endpoint_url: 'https://h.example/{{{{a}}}}' } })).map((p) => p.reason)).toEqual([
+      'the URL template nests "{{" inside "{{"',
     ]);
   });
 
-  it('reports a bad placeholder in a payload key', () => {
-    const node = makeNode({ data: { payload_template: { '{{ }}': 1 } } });
-    expect(checkNodeTemplates(node)).toEqual([{ source: 'webhook-1', path: 'data.payload_template.{{ }}', reason: 'placeholder {{ }} has no path' }]);
+  it('reports no error for payload or header text: Dograh renders any of it', () => {
+    const node = makeNode({
+      data: { custom_headers: [{ key: 'X-A', value: '{{= it }}' }], payload_template: { '{{ }}': ['{{ constructor }}', '{{ a b }}', '{{}}'] } },
+    });
+    expect(checkNodeTemplates(node)).toEqual([]);
   });
 
-  it('reports a bad string payload template', () => {
-    expect(checkNodeTemplates(makeNode({ data: { payload_template: '{{}}' } })).map((p) => p.path)).toEqual(['data.payload_template']);
+  it('reports a payload template nested deeper than the limit', () => {
+    let template: unknown = 'x';
+    for (let i = 0; i < 100; i++) template = [template];
+    expect(checkNodeTemplates(makeNode({ data: { payload_template: template as never } }))).toEqual([
+      { source: 'webhook-1', path: 'data.payload_template', reason: 'the template is nested deeper than 64 levels of objects and arrays' },
+    ]);
   });
 
   it('reports every problem of a node, not only the first', () => {
+    let template: unknown = 'x';
+    for (let i = 0; i < 100; i++) template = { a: template };
     const node = makeNode({
       data: {
-        endpoint_url: 'https://h.example/{{ }}',
-        custom_headers: [{ key: 'X-A', value: '{{ ~ }}' }],
-        payload_template: { a: '{{ a..b }}', b: '{{ __proto__ }}' },
+        endpoint_url: 'https://h.example/}}',
+        custom_headers: [{ key: 'X A', value: 'v' }],
+        payload_template: template as never,
       },
     });
-    expect(checkNodeTemplates(node).map((p) => p.path)).toEqual([
-      'data.endpoint_url',
-      'data.custom_headers.0.value',
-      'data.payload_template.a',
-      'data.payload_template.b',
-    ]);
+    expect(checkNodeTemplates(node).map((p) => p.path)).toEqual(['data.endpoint_url', 'data.custom_headers.0', 'data.payload_template']);
   });
 
   it('leaves eta syntax outside braces alone', () => {
@@ -102,5 +95,40 @@ describe('droppedHeaderWarnings', () => {
 
   it('has nothing to say about headers that are sent', () => {
     expect(droppedHeaderWarnings(makeNode())).toEqual([]);
+  });
+});
+
+describe('templateWarnings', () => {
+  it('has nothing to say about a good node', () => {
+    expect(templateWarnings(makeNode())).toEqual([]);
+  });
+
+  it('warns about braces that are no placeholder, by field', () => {
+    const node = makeNode({ id: 'n', data: { payload_template: { run: '{{ workflow_run_id }', list: ['{ a }}'] } } });
+    expect(templateWarnings(node)).toEqual([
+      { source: 'n', path: 'data.payload_template.run', reason: '"{{ workflow_run_id }" is not a placeholder and is sent as written (write {{ path }} or {{ path | default }})' },
+      { source: 'n', path: 'data.payload_template.list.0', reason: '"{ a }}" is not a placeholder and is sent as written (write {{ path }} or {{ path | default }})' },
+    ]);
+  });
+
+  it('warns about a variable no run has, naming it and the known ones', () => {
+    const [warning] = templateWarnings(makeNode({ id: 'n', data: { custom_headers: [{ key: 'X-A', value: '{{ customer_name }}' }] } }));
+    expect(warning?.path).toBe('data.custom_headers.0.value');
+    expect(warning?.reason).toMatch(/^unknown variable "customer_name" in \{\{ customer_name \}\} renders empty; the variables are organization_id, workflow_run_id, .*, bot_recording_url, current_time, current_weekday$/);
+  });
+
+  it('says a default renders instead', () => {
+    expect(templateWarnings(makeNode({ data: { payload_template: '{{ nope | n/a }}' } }))[0]?.reason).toContain('renders its default');
+  });
+
+  it('knows the built-ins, every run variable and the extra fields it is given', () => {
+    const node = makeNode({
+      data: { payload_template: ['{{current_time_Asia/Tokyo}} {{current_weekday}}', '{{extra.a}} {{bot_recording_url}} {{initial_context.x}}', '{{region}}'] },
+    });
+    expect(templateWarnings(node, ['region'])).toEqual([]);
+  });
+
+  it('leaves stray braces in the URL to checkNodeTemplates, which refuses them', () => {
+    expect(templateWarnings(makeNode({ data: { endpoint_url: 'https://h.example/{{ a b }}' } }))).toEqual([]);
   });
 });

@@ -7,7 +7,8 @@ import { FIXED_NOW, makeContext, makeNode } from '../fixtures/factories.ts';
 
 // Templates are tenant input (CONTRACT section 3). This corpus shows, case by
 // case, that a template can only read its context's own keys and never runs code:
-// each entry renders to an exact, inert output or fails with InvalidTemplateError.
+// each entry renders to an exact, inert output (Dograh's own, checked against its renderer)
+// or fails with InvalidTemplateError.
 
 const GLOBAL_CANARY = 'CANARY-GLOBAL-5e1f0c';
 const ENV_CANARY = 'CANARY-ENV-a93d27';
@@ -74,15 +75,15 @@ const PROPERTY_WALKS = cases([
   ['{{ __lookupGetter__ }}', ''],
   ['{{ list.length }}', ''],
   ['{{ list.map }}', ''],
-  ['{{ list.constructor }}', ERROR],
-  ['{{ a.__proto__ }}', ERROR],
-  ['{{ __proto__ }}', ERROR],
-  ['{{ __proto__.polluted }}', ERROR],
-  ['{{ constructor }}', ERROR],
-  ['{{ constructor.constructor }}', ERROR],
-  ['{{ a.constructor.constructor }}', ERROR],
-  ['{{ prototype }}', ERROR],
-  ['{{ Object.prototype }}', ERROR],
+  ['{{ list.constructor }}', ''],
+  ['{{ a.__proto__ }}', ''],
+  ['{{ __proto__ }}', ''],
+  ['{{ __proto__.polluted }}', ''],
+  ['{{ constructor }}', ''],
+  ['{{ constructor.constructor }}', ''],
+  ['{{ a.constructor.constructor }}', ''],
+  ['{{ prototype }}', ''],
+  ['{{ Object.prototype }}', ''],
   ['{{ polluted }}', ''],
   ['{{ initial_context.polluted }}', ''],
   ['{{ list.polluted_array }}', ''],
@@ -143,31 +144,31 @@ const ETA_SYNTAX = cases([
   ['<%= unterminated', '<%= unterminated'],
   ['{{ a }}<%= 1 %>', 'A<%= 1 %>'],
   ['<%= "{{ a }}" %>', '<%= "A" %>'],
-  ['{{= it.x }}', ERROR],
-  ['{{=it}}', ERROR],
-  ['{{~ it }}', ERROR],
-  ['{{~it}}', ERROR],
-  ['{{- x }}', ERROR],
-  ['{{ it.x; process.exit(1) }}', ERROR],
-  ['{{ a() }}', ERROR],
-  ["{{ a['b'] }}", ERROR],
-  ['{{ a?.b }}', ERROR],
-  ['{{ a;b }}', ERROR],
-  ['{{ $ }}', ERROR],
-  ['{{ process.exit(1) }}', ERROR],
+  ['{{= it.x }}', '{{= it.x }}'],
+  ['{{=it}}', ''],
+  ['{{~ it }}', '{{~ it }}'],
+  ['{{~it}}', ''],
+  ['{{- x }}', '{{- x }}'],
+  ['{{ it.x; process.exit(1) }}', '{{ it.x; process.exit(1) }}'],
+  ['{{ a() }}', ''],
+  ["{{ a['b'] }}", ''],
+  ['{{ a?.b }}', ''],
+  ['{{ a;b }}', ''],
+  ['{{ $ }}', ''],
+  ['{{ process.exit(1) }}', ''],
 ]);
 
 const CODE_IN_DEFAULTS = cases([
-  ['{{ x | ${process.env.HOME} }}', '${process.env.HOME}'],
-  ['{{ x | ${globalThis.__canary} }}', '${globalThis.__canary}'],
+  ['{{ x | ${process.env.HOME} }}', '{{ x | ${process.env.HOME} }}'],
+  ['{{ x | ${globalThis.__canary} }}', '{{ x | ${globalThis.__canary} }}'],
   ['{{ x | <%= 1+1 %> }}', '<%= 1+1 %>'],
   ['{{ x | <%~ it %> }}', '<%~ it %>'],
   ["{{ x | '); process.exit(1); (' }}", "'); process.exit(1); ('"],
   ['{{ x | "+process.exit(1)+" }}', '"+process.exit(1)+"'],
-  ['{{ x | `${1+1}` }}', '`${1+1}`'],
+  ['{{ x | `${1+1}` }}', '{{ x | `${1+1}` }}'],
   ['{{ x | */ process.exit(1) /* }}', '*/ process.exit(1) /*'],
   ['{{ x | it.l[0] }}', 'it.l[0]'],
-  ['{{ x | fallback:${process.exit(1)} }}', '${process.exit(1)}'],
+  ['{{ x | fallback:${process.exit(1)} }}', '{{ x | fallback:${process.exit(1)} }}'],
   ['{{ x | \\u0041 }}', '\\u0041'],
   ['{{ x | \\x41 }}', '\\x41'],
   ['{{ x | {{ a }}', '{{ a'],
@@ -176,15 +177,15 @@ const CODE_IN_DEFAULTS = cases([
 
 const CLOSING_BRACES = cases([
   ['{{ a }}}', 'A}'],
-  ['{{{ a }}}', ERROR],
+  ['{{{ a }}}', '{A}'],
   ['{{ a | }} }}', 'A }}'],
   ['}}{{', '}}{{'],
-  ['{{ {{ a }} }}', ERROR],
-  ['{{{{a}}}}', ERROR],
+  ['{{ {{ a }} }}', '{{ A }}'],
+  ['{{{{a}}}}', '}}'],
   ['{{ a', '{{ a'],
   ['{{ a }', '{{ a }'],
   ['{ { a } }', '{ { a } }'],
-  ['{{}}}}', ERROR],
+  ['{{}}}}', '{{}}}}'],
   ['{{ x | }}}', '}'],
   ['{{ x | a }} b }}', 'a b }}'],
   ['{{ a }}{{ a }}', 'AA'],
@@ -215,10 +216,10 @@ const UNICODE = cases([
   ['\u202Eevil\u202C{{ a }}', '\u202Eevil\u202CA'],
   ['\uD800 lone surrogate', '\uD800 lone surrogate'],
   ['｛｛ a ｝｝', '｛｛ a ｝｝'],
-  ['{{ café }}', ERROR],
-  ['{{ \u0430bc }}', ERROR],
-  ['{{\u200Ba}}', ERROR],
-  ['{{ a\u0000 }}', ERROR],
+  ['{{ café }}', ''],
+  ['{{ \u0430bc }}', ''],
+  ['{{\u200Ba}}', ''],
+  ['{{ a\u0000 }}', ''],
 ]);
 
 const LONG = cases([
@@ -229,7 +230,7 @@ const LONG = cases([
   [`{{ ${Array(2000).fill('k').join('.')} }}`, ''],
   [`{{ ${'k'.repeat(10_000)} | fine }}`, 'fine'],
   [`{{ x | ${'d'.repeat(100_000)} }}`, 'd'.repeat(100_000)],
-  [`{{ ${'{{ '.repeat(10_000)}}}`, ERROR],
+  [`{{ ${'{{ '.repeat(10_000)}}}`, '{{ '.repeat(9_999)],
 ]);
 
 const GROUPS: readonly (readonly [string, Case[]])[] = [
@@ -319,7 +320,6 @@ describe('values are data, never templates', () => {
     '${process.exit(1)}',
     "'); process.exit(1); ('",
     '}}{{',
-    'a\\nb',
   ];
 
   it.each(valueCases)('writes the value %s as it is, without rendering it again', (value) => {
@@ -330,6 +330,10 @@ describe('values are data, never templates', () => {
 
   it('writes a value that looks like a placeholder into a key without rendering it again', () => {
     expect(renderPayload({ '{{ k }}': 1 }, { context: { k: '{{ a }}', a: 'A' }, now: FIXED_NOW })).toEqual({ '{{ a }}': 1 });
+  });
+
+  it('turns the two characters \\n of a value into a newline, as Dograh does after substituting', () => {
+    expect(renderPayload('[{{ v }}]', { context: { v: 'a\\nb' }, now: FIXED_NOW })).toBe('[a\nb]');
   });
 
   it('does not render a default that looks like a placeholder', () => {
@@ -374,10 +378,10 @@ describe('the whole corpus in every template position', () => {
   });
 });
 
-describe('eta sees only source the engine wrote', () => {
-  // eta compiles with the Function constructor: record every body it builds while
-  // the corpus renders, and check that none holds any of the tenant's text.
-  it('compiles every corpus template to lookups of literals and checked paths only', () => {
+describe('no code is generated', () => {
+  // The engine only scans text and looks paths up: nothing may reach the Function
+  // constructor (or eval, which a Proxy cannot see but which the engine never names).
+  it('renders the whole corpus without constructing a single Function', () => {
     const bodies: string[] = [];
     const RealFunction = globalThis.Function;
     const recording = new Proxy(RealFunction, {
@@ -385,27 +389,25 @@ describe('eta sees only source the engine wrote', () => {
         bodies.push(String(args[args.length - 1]));
         return Reflect.construct(target, args) as object;
       },
+      apply(target, self, args: unknown[]) {
+        bodies.push(String(args[args.length - 1]));
+        return Reflect.apply(target, self, args) as unknown;
+      },
     });
     const salt = Math.random().toString(36).slice(2);
-    let compiled = 0;
+    let rendered = 0;
     try {
       globals['Function'] = recording;
       ALL.forEach((c, i) => {
-        // A fresh prefix per case defeats the compile cache, so every template compiles here.
+        // A fresh prefix per case defeats the compile cache, so every template is parsed here.
         const outcome = attempt(() => renderPayload(`${salt}-${i} ${c.template}`, { context: CONTEXT, now: FIXED_NOW }));
         expect(outcome.kind).not.toBe('other');
-        if (outcome.kind === 'ok') compiled++;
+        if (outcome.kind === 'ok') rendered++;
       });
     } finally {
       globals['Function'] = RealFunction;
     }
-    expect(bodies.length).toBeGreaterThan(0);
-    expect(bodies.length).toBeLessThanOrEqual(compiled);
-    for (const body of bodies) {
-      expect(body).not.toContain(salt);
-      const writes = body.split('\n').filter((line) => line.startsWith('__eta.res+='));
-      expect(writes.length).toBeGreaterThan(0);
-      for (const line of writes) expect(line).toMatch(/^__eta\.res\+=it\.(l\[\d+\]|v\(\d+\));$/);
-    }
+    expect(rendered).toBe(ALL.length);
+    expect(bodies).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../shared/schemas/node.ts';
 import { templateCacheStats } from '../../shared/templates/engine.ts';
-import { renderBody, renderPayload, renderUrl } from '../../shared/templates/render.ts';
+import { OutputBudget } from '../../shared/templates/engine.ts';
+import { MAX_TEMPLATE_DEPTH, renderBody, renderPayload, renderUrl } from '../../shared/templates/render.ts';
 import { FIXED_NOW, makeContext } from '../fixtures/factories.ts';
 import { templateError } from '../fixtures/errors.ts';
 
@@ -20,6 +21,9 @@ const CONTEXT = {
   float: 3.14159,
   negative_float: -0.5,
   huge: 1e21,
+  tiny: 0.00001,
+  small: 0.0001,
+  tinier: 1.5e-7,
   huger_negative: -1e22,
   past_safe: 2 ** 53 + 2,
   max_safe: Number.MAX_SAFE_INTEGER,
@@ -32,6 +36,10 @@ const CONTEXT = {
 
 function render(template: Json, context: unknown = CONTEXT, now: Date = FIXED_NOW): Json {
   return renderPayload(template, { context, now });
+}
+
+function typed(template: Json, context: unknown = CONTEXT): Json {
+  return renderPayload(template, { context, now: FIXED_NOW, mode: 'typed' });
 }
 
 function url(template: string, context: unknown = CONTEXT): string {
@@ -83,12 +91,40 @@ describe('placeholder forms', () => {
     expect(render('[{{ missing | fallback: }}]')).toBe('[]');
   });
 
-  it('keeps colons in a plain default', () => {
-    expect(render('{{ missing | 10:30 }}')).toBe('10:30');
+  it('cuts a plain default at its first colon, as Dograh does', () => {
+    expect(render('{{ missing | 10:30 }}')).toBe('10');
   });
 
-  it('keeps a URL as a default whole', () => {
-    expect(render('{{ missing | https://example.com/a?b=c }}')).toBe('https://example.com/a?b=c');
+  it('renders only the text before the colons of {{x | a:b:c}}', () => {
+    expect(render('{{ missing | a:b:c }}')).toBe('a');
+  });
+
+  it('cuts a URL default at its scheme, as Dograh does', () => {
+    expect(render('{{ missing | https://example.com/a?b=c }}')).toBe('https');
+  });
+
+  it('keeps colons after fallback: in the legacy form', () => {
+    expect(render('{{ missing | fallback:https://example.com/a }}')).toBe('https://example.com/a');
+  });
+
+  it('renders a bare fallback as the path in title case', () => {
+    expect(render('{{initial_context.missing|fallback}}')).toBe('Initial_Context.Missing');
+  });
+
+  it.each([
+    ["it's.ok", "It'S.Ok"],
+    ['straße', 'Straße'],
+    ['ßa.x', 'Ssa.X'],
+    ['ǆemal.x1y', 'ǅemal.X1Y'],
+    ['ΣΑΣ.σασ', 'Σασ.Σασ'],
+    ['ΣΑΣ_x', 'Σας_X'],
+    ['ﬁre', 'Fire'],
+  ])('title-cases %s as Python does', (path, expected) => {
+    expect(render(`{{ ${path} | fallback }}`)).toBe(expected);
+  });
+
+  it('leaves {{x|}} and {{x|a:}} as text: they do not match the pattern', () => {
+    expect(render('{{missing|}} {{missing|a:}}')).toBe('{{missing|}} {{missing|a:}}');
   });
 
   it('keeps "|" after the first one as part of the default', () => {
@@ -146,7 +182,7 @@ describe('missing values and defaults', () => {
   });
 
   it('does not apply the default to false', () => {
-    expect(render('{{ no | n/a }}')).toBe('false');
+    expect(render('{{ no | n/a }}')).toBe('False');
   });
 
   it('does not apply the default to an empty object', () => {
@@ -166,26 +202,33 @@ describe('values become text', () => {
     ['a float', '{{float}}', '3.14159'],
     ['a negative float', '{{negative_float}}', '-0.5'],
     ['an event float (cost_info.total_usd)', '{{cost_info.total_usd}}', '0.42'],
+    ['1e-05 as Python writes it', '{{tiny}}', '1e-05'],
+    ['0.0001 in decimal, as Python writes it', '{{small}}', '0.0001'],
+    ['1.5e-07 with a two-digit exponent', '{{tinier}}', '1.5e-07'],
     ['the largest safe integer', '{{max_safe}}', '9007199254740991'],
     ['2^53 + 2 in full digits', '{{past_safe}}', '9007199254740994'],
     ['1e21 in decimal digits, not exponent notation', '{{huge}}', '1000000000000000000000'],
     ['-1e22 in decimal digits', '{{huger_negative}}', '-10000000000000000000000'],
-    ['true', '{{yes}}', 'true'],
-    ['false', '{{no}}', 'false'],
-  ])('writes %s as its decimal or literal text', (_name, template, expected) => {
+    ['true as Python writes it', '{{yes}}', 'True'],
+    ['false as Python writes it', '{{no}}', 'False'],
+  ])('writes %s', (_name, template, expected) => {
     expect(render(template)).toBe(expected);
   });
 
-  it('writes an object as its JSON text', () => {
-    expect(render('{{obj}}')).toBe('{"a":1,"b":[true,null,"x"]}');
+  it('writes an object as Python\'s json.dumps does', () => {
+    expect(render('{{obj}}')).toBe('{"a": 1, "b": [true, null, "x"]}');
   });
 
-  it('writes an array as its JSON text', () => {
-    expect(render('{{list}}')).toBe('[10,{"name":"second"},[1,2]]');
+  it('writes an array as Python\'s json.dumps does', () => {
+    expect(render('{{list}}')).toBe('[10, {"name": "second"}, [1, 2]]');
+  });
+
+  it('escapes non-ASCII in an object as \\uXXXX, surrogate pairs included', () => {
+    expect(render('{{v}}', { v: { city: 'Köln', icon: '🚀', tab: '\t', q: '"' } })).toBe('{"city": "K\\u00f6ln", "icon": "\\ud83d\\ude80", "tab": "\\t", "q": "\\""}');
   });
 
   it('writes a whole event object (gathered_context) as JSON text', () => {
-    expect(render('{{gathered_context}}')).toBe('{"resolution":"refund issued","call_disposition":"resolved"}');
+    expect(render('{{gathered_context}}')).toBe('{"resolution": "refund issued", "call_disposition": "resolved"}');
   });
 
   it('keeps a number rendered alone a string, not a JSON number', () => {
@@ -198,32 +241,68 @@ describe('values become text', () => {
 });
 
 describe('array index paths', () => {
-  it('reads an array element by index', () => {
-    expect(render('{{list.0}}')).toBe('10');
+  it('does not index a list by default: Dograh walks objects only', () => {
+    expect(render('[{{list.0}}]')).toBe('[]');
   });
 
-  it('reads through an array element into an object', () => {
-    expect(render('{{list.1.name}}')).toBe('second');
+  it('reads an array element by index in typed mode', () => {
+    expect(typed('{{list.0}}')).toBe(10);
   });
 
-  it('reads an array in an array', () => {
-    expect(render('{{list.2.1}}')).toBe('2');
+  it('reads through an array element into an object in typed mode', () => {
+    expect(typed('{{list.1.name}}')).toBe('second');
+  });
+
+  it('reads an array in an array in typed mode', () => {
+    expect(typed('{{list.2.1}}')).toBe(2);
   });
 
   it('renders an index past the end as missing', () => {
-    expect(render('[{{list.3 | none}}]')).toBe('[none]');
+    expect(typed('[{{list.3 | none}}]')).toBe('[none]');
   });
 
   it('does not read an index with a leading zero', () => {
-    expect(render('[{{list.01}}]')).toBe('[]');
+    expect(typed('[{{list.01}}]')).toBe('[]');
   });
 
   it('does not read an array by a non-numeric key', () => {
-    expect(render('[{{list.first}}]')).toBe('[]');
+    expect(typed('[{{list.first}}]')).toBe('[]');
   });
 
   it('reads an object key made of digits as a key', () => {
     expect(render('{{codes.404}}', { codes: { '404': 'not found' } })).toBe('not found');
+  });
+});
+
+describe('typed templates (template_mode: typed)', () => {
+  it.each([
+    ['an integer', '{{int}}', 42],
+    ['a float', '{{tiny}}', 0.00001],
+    ['a boolean', '{{yes}}', true],
+    ['an object', '{{obj}}', { a: 1, b: [true, null, 'x'] }],
+    ['an array', '{{list}}', [10, { name: 'second' }, [1, 2]]],
+    ['a string', '{{text}}', 'hello'],
+    ['null', '{{nothing}}', null],
+    ['a missing value, as null', '{{missing}}', null],
+  ])('keeps %s when the string is exactly one placeholder', (_name, template, expected) => {
+    expect(typed(template)).toEqual(expected);
+  });
+
+  it('keeps Dograh text when the string holds more than the placeholder', () => {
+    expect(typed(' {{int}}')).toBe(' 42');
+    expect(typed('{{yes}}{{no}}')).toBe('TrueFalse');
+  });
+
+  it('renders the default of a missing value as text', () => {
+    expect(typed('{{ missing | 0 }}')).toBe('0');
+  });
+
+  it('keeps built-ins as text and keys as strings', () => {
+    expect(typed({ '{{int}}': '{{current_time}}' })).toEqual({ '42': '2026-11-27 09:30:00 UTC' });
+  });
+
+  it('is off by default: a lone placeholder is text', () => {
+    expect(render('{{int}}')).toBe('42');
   });
 });
 
@@ -243,11 +322,11 @@ describe('structure', () => {
   it('renders nested objects and arrays recursively', () => {
     const template: Json = {
       run: { id: '{{workflow_run_id}}', tags: ['{{workflow_name}}', { who: '{{initial_context.customer_name}}' }] },
-      deep: [[['{{list.1.name}}']]],
+      deep: [[['{{obj.b}}']]],
     };
     expect(render(template)).toEqual({
       run: { id: '1234', tags: ['Support line', { who: 'Ada Lovelace' }] },
-      deep: [[['second']]],
+      deep: [[['[true, null, "x"]']]],
     });
   });
 
@@ -308,12 +387,12 @@ describe('"\\n" in templates', () => {
     expect(render({ 'a\\nb': 1 })).toEqual({ 'a\nb': 1 });
   });
 
-  it('leaves \\n inside a substituted value as the two characters', () => {
-    expect(render('{{escaped}}')).toBe('a\\nb');
+  it('turns \\n inside a substituted value into a newline too, as Dograh replaces after substituting', () => {
+    expect(render('{{escaped}}')).toBe('a\nb');
   });
 
-  it('leaves \\n inside a substituted value even when a default is given', () => {
-    expect(render('{{ escaped | x }}')).toBe('a\\nb');
+  it('joins a value ending in "\\" and a literal "n" into a newline', () => {
+    expect(render('{{v}}n', { v: 'x\\' })).toBe('x\n');
   });
 
   it('turns every \\n of a literal into a newline', () => {
@@ -370,26 +449,58 @@ describe('built-ins', () => {
     expect(render('{{ current_weekday | never }}')).toBe('Friday');
   });
 
-  it('lets a context key of the same name win over a built-in', () => {
-    expect(render('{{current_time}}', { current_time: 'from the run' })).toBe('from the run');
+  it('lets a built-in win over a context key of the same name, as in Dograh', () => {
+    expect(render('{{current_time}}', { current_time: 'from the run' })).toBe('2026-11-27 09:30:00 UTC');
+  });
+
+  it.each([
+    ['Europe/Paris', '2026-11-27 10:30:00 CET'],
+    ['Asia/Kolkata', '2026-11-27 15:00:00 IST'],
+    ['Asia/Tokyo', '2026-11-27 18:30:00 JST'],
+    ['Australia/Sydney', '2026-11-27 20:30:00 AEDT'],
+    ['Asia/Dubai', '2026-11-27 13:30:00 +04'],
+    ['Asia/Kathmandu', '2026-11-27 15:15:00 +0545'],
+    ['Etc/GMT+5', '2026-11-27 04:30:00 -05'],
+  ])('writes current_time_%s with the tz database abbreviation', (zone, expected) => {
+    expect(render(`{{current_time_${zone}}}`)).toBe(expected);
+  });
+
+  it('writes CEST in summer', () => {
+    expect(render('{{current_time_Europe/Berlin}}', CONTEXT, new Date('2026-07-01T12:00:00Z'))).toBe('2026-07-01 14:00:00 CEST');
+  });
+
+  it('gives current_weekday the zone of the first zoned built-in of the string', () => {
+    expect(render('{{current_time_Asia/Tokyo}} {{current_weekday}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toBe('2026-11-28 05:00:00 JST Saturday');
+  });
+
+  it('gives current_time the zone of a later zoned built-in too', () => {
+    expect(render('{{current_time}} / {{current_weekday_Asia/Tokyo}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toBe('2026-11-28 05:00:00 JST / Saturday');
+  });
+
+  it('keeps the zone to its own string', () => {
+    expect(render(['{{current_time_Asia/Tokyo}}', '{{current_time}}'])).toEqual(['2026-11-27 18:30:00 JST', '2026-11-27 09:30:00 UTC']);
   });
 
   it('does not treat a nested current_time as the built-in', () => {
     expect(render('[{{initial_context.current_time}}]')).toBe('[]');
   });
 
-  it('rejects an unknown zone with InvalidTemplateError naming the zone', () => {
-    const error = templateError(() => renderPayload('{{current_time_Mars/Olympus}}', { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template.at'));
-    expect(error.path).toBe('data.payload_template.at');
-    expect(error.reason).toContain('"Mars/Olympus"');
+  it('renders an unknown zone as missing and warns, naming the zone', () => {
+    const warnings: string[] = [];
+    expect(renderPayload({ at: '[{{current_time_Mars/Olympus}}]' }, { context: CONTEXT, now: FIXED_NOW, warnings }, 'data.payload_template')).toEqual({ at: '[]' });
+    expect(warnings).toEqual(['data.payload_template: unknown time zone "Mars/Olympus" in a current_time or current_weekday built-in: rendered as missing']);
   });
 
-  it('rejects an unknown zone in current_weekday_<zone>', () => {
-    expect(templateError(() => render('{{current_weekday_Nowhere}}')).reason).toContain('unknown time zone "Nowhere"');
+  it('applies the default to a built-in with an unknown zone', () => {
+    expect(render('{{current_weekday_Nowhere | some day}}')).toBe('some day');
   });
 
-  it('rejects current_time_ with an empty zone', () => {
-    expect(templateError(() => render('{{current_time_}}')).reason).toContain('unknown time zone ""');
+  it('treats a zone spelled in another case as unknown, as Dograh on Linux does', () => {
+    expect(render('[{{current_time_europe/paris}}]')).toBe('[]');
+  });
+
+  it('renders current_time_ with an empty zone as missing', () => {
+    expect(render('[{{current_time_}}]')).toBe('[]');
   });
 });
 
@@ -408,8 +519,8 @@ describe('call_disposition', () => {
     expect(renderBody({ run: 1 }, scope({}))).toEqual({ run: 1, call_disposition: '' });
   });
 
-  it('adds an empty call_disposition when gathered_context.call_disposition is null', () => {
-    expect(renderBody({}, scope({ gathered_context: { call_disposition: null } }))).toEqual({ call_disposition: '' });
+  it('adds a null call_disposition as it is, as Dograh does', () => {
+    expect(renderBody({}, scope({ gathered_context: { call_disposition: null } }))).toEqual({ call_disposition: null });
   });
 
   it('keeps the template\'s own call_disposition', () => {
@@ -422,8 +533,12 @@ describe('call_disposition', () => {
     });
   });
 
-  it('writes a non-string call_disposition as text', () => {
-    expect(renderBody({}, scope({ gathered_context: { call_disposition: 3 } }))).toEqual({ call_disposition: '3' });
+  it('adds a non-string call_disposition with its JSON type, as Dograh does', () => {
+    expect(renderBody({}, scope({ gathered_context: { call_disposition: 3 } }))).toEqual({ call_disposition: 3 });
+  });
+
+  it.each([[''], [[]], [0], [false]])('renders an empty template %j as an object with only call_disposition', (template) => {
+    expect(renderBody(template as Json, scope(CONTEXT))).toEqual({ call_disposition: 'resolved' });
   });
 
   it('renders a null template as an object with only call_disposition', () => {
@@ -499,19 +614,36 @@ describe('endpoint_url', () => {
   it('rejects a missing value', () => {
     const error = templateError(() => url('https://h.example/{{missing}}'));
     expect(error.path).toBe('data.endpoint_url');
-    expect(error.reason).toBe('{{missing}} is missing or empty, so the URL cannot be built');
+    expect(error.reason).toBe('{{missing}} has no value, so the URL cannot be built');
   });
 
   it('rejects a null value', () => {
-    expect(templateError(() => url('https://h.example/{{nothing}}')).reason).toContain('is missing or empty');
+    expect(templateError(() => url('https://h.example/{{nothing}}')).reason).toContain('has no value');
   });
 
   it('rejects an empty value', () => {
-    expect(templateError(() => url('https://h.example/{{empty}}')).reason).toContain('{{empty}} is missing or empty');
+    expect(templateError(() => url('https://h.example/{{empty}}')).reason).toContain('{{empty}} is empty');
   });
 
-  it('rejects an empty default for a missing value', () => {
-    expect(templateError(() => url('https://h.example/{{ missing | }}')).reason).toContain('is missing or empty');
+  it('accepts an empty default for a missing value, as Dograh does', () => {
+    expect(url('https://h.example/a{{ missing | }}b')).toBe('https://h.example/ab');
+  });
+
+  it('writes booleans in a URL as true and false', () => {
+    expect(url('https://h.example/{{yes}}/{{no}}')).toBe('https://h.example/true/false');
+  });
+
+  it('percent-encodes !\'()* as Python\'s quote does', () => {
+    expect(url('https://h.example/{{v}}', { v: "it's (a)!*" })).toBe('https://h.example/it%27s%20%28a%29%21%2A');
+  });
+
+  it.each([
+    ['https://h.example/{{workflow_id', 'the URL template has a "{{" without its "}}"'],
+    ['https://h.example/workflow_id}}', 'the URL template has a "}}" without its "{{"'],
+    ['https://h.example/{{{{workflow_id}}}}', 'the URL template nests "{{" inside "{{"'],
+    ['https://h.example/{{ workflow_id x }}', 'the URL template has braces that are not a placeholder (write {{ path }} or {{ path | default }})'],
+  ])('rejects %s', (template, reason) => {
+    expect(templateError(() => url(template)).reason).toBe(reason);
   });
 
   it('rejects an object value', () => {
@@ -547,7 +679,7 @@ describe('endpoint_url', () => {
   });
 
   it('keeps a "javascript:" value inside the path as encoded text', () => {
-    expect(url('https://h.example/{{v}}', { v: 'javascript:alert(1)' })).toBe('https://h.example/javascript%3Aalert(1)');
+    expect(url('https://h.example/{{v}}', { v: 'javascript:alert(1)' })).toBe('https://h.example/javascript%3Aalert%281%29');
   });
 
   it('does not let a value with "@" change the host', () => {
@@ -609,52 +741,77 @@ describe('endpoint_url', () => {
 });
 
 describe('template errors name the field', () => {
-  it('names the payload field of a bad placeholder', () => {
-    const error = templateError(() =>
-      renderPayload({ customer: { name: '{{ not a path }}' } }, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'),
-    );
-    expect(error.path).toBe('data.payload_template.customer.name');
+  // A payload fails only when it cannot be built at all: too large, or nested too deep.
+  const tight = () => ({ context: { big: 'x'.repeat(100) }, now: FIXED_NOW, budget: new OutputBudget(150) });
+
+  it('names the payload field where the output passed its limit', () => {
+    const error = templateError(() => renderPayload({ customer: { name: '{{big}}', again: '{{big}}' } }, tight(), 'data.payload_template'));
+    expect(error.path).toBe('data.payload_template.customer.again');
+    expect(error.reason).toMatch(/^payload too large/);
   });
 
-  it('names the array index of a bad placeholder', () => {
-    const error = templateError(() => renderPayload({ items: ['ok', '{{ }}'] }, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'));
+  it('names the array index', () => {
+    const error = templateError(() => renderPayload({ items: ['{{big}}', '{{big}}'] }, tight(), 'data.payload_template'));
     expect(error.path).toBe('data.payload_template.items.1');
   });
 
-  it('names the key of a bad key template', () => {
-    const error = templateError(() => renderPayload({ '{{ bad key }}': 1 }, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'));
-    expect(error.path).toBe('data.payload_template.{{ bad key }}');
+  it('names a key template', () => {
+    const error = templateError(() => renderPayload({ a: '{{big}}', '{{big}}': 1 }, tight(), 'data.payload_template'));
+    expect(error.path).toBe(`data.payload_template.{{big}}`);
   });
 
   it('keeps an empty key in the path, as validate reports it', () => {
-    const error = templateError(() => renderPayload({ a: { '': '{{ }}' } }, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'));
+    const error = templateError(() => renderPayload({ a: { '': '{{big}}{{big}}' } }, tight(), 'data.payload_template'));
     expect(error.path).toBe('data.payload_template.a.');
   });
 
   it('uses "payload_template" as the default root of the path', () => {
-    expect(templateError(() => renderPayload({ a: '{{}}' }, { context: CONTEXT, now: FIXED_NOW })).path).toBe('payload_template.a');
+    expect(templateError(() => renderPayload({ a: '{{big}}{{big}}' }, tight())).path).toBe('payload_template.a');
   });
 
-  it('puts path and reason in the message', () => {
-    const error = templateError(() => renderPayload('{{}}', { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'));
-    expect(error.message).toBe('data.payload_template: placeholder {{}} has no path');
+  it('stops a payload that repeats a big value before building it whole', () => {
+    const template = { copies: Array.from({ length: 7000 }, () => '{{big}}') };
+    const context = { big: 'y'.repeat(60_000) };
+    const error = templateError(() => renderPayload(template, { context, now: FIXED_NOW, budget: new OutputBudget(256 * 1024) }, 'data.payload_template'));
+    expect(error.path).toBe('data.payload_template.copies.4');
+    expect(error.reason).toContain('payload too large');
+  });
+
+  it(`refuses a template nested deeper than ${MAX_TEMPLATE_DEPTH} levels before walking it`, () => {
+    let template: Json = '{{text}}';
+    for (let i = 0; i < 5000; i++) template = [template];
+    const error = templateError(() => renderPayload(template, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'));
+    expect(error.path).toBe('data.payload_template');
+    expect(error.reason).toBe(`the template is nested deeper than ${MAX_TEMPLATE_DEPTH} levels of objects and arrays`);
+  });
+
+  it(`renders a template nested exactly ${MAX_TEMPLATE_DEPTH} levels deep`, () => {
+    let template: Json = '{{text}}';
+    for (let i = 0; i < MAX_TEMPLATE_DEPTH; i++) template = { a: template };
+    expect(JSON.stringify(render(template))).toContain('"hello"');
+  });
+
+  it('refuses a context value nested too deep to write, instead of overflowing the stack', () => {
+    let value: unknown = 1;
+    for (let i = 0; i < 100_000; i++) value = [value];
+    const error = templateError(() => renderPayload({ a: '{{v}}' }, { context: { v: value }, now: FIXED_NOW }, 'data.payload_template'));
+    expect(error.path).toBe('data.payload_template.a');
+    expect(error.reason).toContain('nested deeper than');
   });
 
   it.each([
-    ['{{}}', 'placeholder {{}} has no path'],
-    ['{{   }}', 'placeholder {{   }} has no path'],
-    ['{{ | default }}', 'placeholder {{ | default }} has no path'],
-    ['{{ two words }}', 'placeholder {{ two words }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"'],
-    ['{{ a..b }}', 'placeholder {{ a..b }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"'],
-    ['{{ .a }}', 'placeholder {{ .a }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"'],
-    ['{{ a. }}', 'placeholder {{ a. }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"'],
-    ['{{ a[0] }}', 'placeholder {{ a[0] }} is not a path: write dot-separated keys of letters, digits, "_", "-", "/" or "+"'],
-    ['{{ __proto__ }}', 'placeholder {{ __proto__ }} uses "__proto__", which templates may not read'],
-    ['{{ a.prototype }}', 'placeholder {{ a.prototype }} uses "prototype", which templates may not read'],
-    ['{{ constructor.name }}', 'placeholder {{ constructor.name }} uses "constructor", which templates may not read'],
-  ])('rejects %s with a reason', (template, reason) => {
-    const error = templateError(() => render(template));
-    expect(error.reason).toBe(reason);
+    ['{{}}', '{{}}'],
+    ['{{   }}', '{{   }}'],
+    ['{{ | default }}', '{{ | default }}'],
+    ['{{ two words }}', '{{ two words }}'],
+    ['[{{ a..b }}]', '[]'],
+    ['[{{ .a }}]', '[]'],
+    ['[{{ a[0] }}]', '[]'],
+    ['[{{ __proto__ }}]', '[]'],
+    ['[{{ a.prototype }}]', '[]'],
+    ['[{{ constructor.name }}]', '[]'],
+  ])('renders %s as Dograh does, without failing the node', (template, expected) => {
+    expect(render(template)).toBe(expected);
   });
 });
 
