@@ -216,8 +216,12 @@ export async function startDev(options: { cwd: string; dataDir: string; requestT
     if (child.exitCode !== null) throw new Error(`webhooks dev exited (${child.exitCode}) before it was up:\n${output}`);
     if (Date.now() > deadline) throw new Error(`webhooks dev not up after 60 s:\n${output}`);
     if (existsSync(statePath)) {
-      const parsed = JSON.parse(await readFile(statePath, 'utf8')) as { pid: number; intake: string; dynamoEndpoint: string };
-      if (parsed.pid === child.pid) state = parsed;
+      try {
+        const parsed = JSON.parse(await readFile(statePath, 'utf8')) as { pid: number; intake: string; dynamoEndpoint: string };
+        if (parsed.pid === child.pid) state = parsed;
+      } catch {
+        // Being written: read it again.
+      }
     }
     if (state === undefined) await sleep(100);
   }

@@ -57,9 +57,16 @@ say(`webhooks dev up (pid ${dev.child.pid}), intake ${dev.intake}`);
 const half = Math.ceil(runs / 2);
 await putEvents(dev.intake, details.slice(0, half));
 say(`sent ${half} events`);
-while (new Set(receiver.log.map((s) => s.deliveryId)).size < total * killAt) {
+let shown = 0;
+for (;;) {
+  const seen = new Set(receiver.log.map((s) => s.deliveryId)).size;
+  if (seen >= total * killAt) break;
   if (dev.child.exitCode !== null) throw new Error(`webhooks dev died:\n${dev.output()}`);
-  await sleep(200);
+  if (Date.now() - shown > 15_000) {
+    shown = Date.now();
+    say(`the receiver has seen ${seen} deliveries, ${receiver.log.length} requests`);
+  }
+  await sleep(500);
 }
 // A few more just before the kill: answered OK by the intake, maybe not yet rendered.
 const extra = Math.min(5, runs - half);
