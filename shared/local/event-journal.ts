@@ -13,9 +13,9 @@ import { open, readFile, rename, writeFile, type FileHandle } from 'node:fs/prom
  * One JSON object a line: `{"event": {...}}` or `{"done": "<event id>"}`. A line
  * cut short by a crash is ignored: its batch was never answered.
  */
-export interface EventJournal {
+export interface EventJournal<E extends JournalEvent = JournalEvent> {
   /** Appends the events and waits until they are on disk. */
-  append(events: readonly JournalEvent[]): Promise<void>;
+  append(events: readonly E[]): Promise<void>;
   /** Marks an event handled. Not synced: a lost mark only means the event is rendered once more. */
   done(id: string): Promise<void>;
   close(): Promise<void>;
@@ -34,7 +34,7 @@ const COMPACT_BYTES = 1024 * 1024;
  * run that were accepted but never marked done, in the order they came. The
  * file is rewritten to hold only those.
  */
-export async function openEventJournal<E extends JournalEvent>(path: string): Promise<{ journal: EventJournal; pending: E[] }> {
+export async function openEventJournal<E extends JournalEvent>(path: string): Promise<{ journal: EventJournal<E>; pending: E[] }> {
   const pending = existsSync(path) ? unfinished<E>(await readFile(path, 'utf8')) : [];
   // Written aside and renamed: a crash here leaves the old journal, whole.
   await writeFile(`${path}.tmp`, pending.map((event) => `${JSON.stringify({ event })}\n`).join(''));
@@ -55,7 +55,7 @@ export async function openEventJournal<E extends JournalEvent>(path: string): Pr
     bytes += Buffer.byteLength(text);
   };
 
-  const journal: EventJournal = {
+  const journal: EventJournal<E> = {
     append(events) {
       return serial(async (f) => {
         await write(f, events.map((event) => `${JSON.stringify({ event })}\n`).join(''));
