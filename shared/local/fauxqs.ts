@@ -57,6 +57,7 @@ async function persistentStores(dataDir: string): Promise<{ stores: FauxqsStores
   // cut could lose the last commits. An fsync per queue operation would cost far more.
   persistence.db.exec('PRAGMA synchronous = NORMAL');
   // As startFauxqs: load first, then switch write-through on, so loading writes nothing back.
+  // (These internals are why package.json pins fauxqs to ~2.4: the local-stack-data tests fail if they move.)
   persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
   stores.sqsStore.persistence = persistence;
   stores.snsStore.persistence = persistence;
