@@ -53,8 +53,10 @@ const started = Date.now();
 let dev: DevProcess = await startDev({ cwd: work, dataDir, requestTimeoutSeconds });
 say(`webhooks dev up (pid ${dev.child.pid}), intake ${dev.intake}`);
 
-// First half of the events, then wait until the receiver has seen `killAt` of all deliveries.
-const half = Math.ceil(runs / 2);
+// The first part of the events (half, or more for a late kill), then wait until the
+// receiver has seen `killAt` of all deliveries.
+if (!(killAt > 0 && killAt < 0.9)) throw new Error('--kill-at: expected a fraction between 0 and 0.9');
+const half = Math.min(runs, Math.ceil(runs * Math.max(0.5, killAt + 0.1)));
 await putEvents(dev.intake, details.slice(0, half));
 say(`sent ${half} events`);
 let shown = 0;
