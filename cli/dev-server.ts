@@ -7,6 +7,7 @@ import { hostOnly } from './format.ts';
 import type { AttemptRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
+import { openEventJournal, type EventJournal } from '../shared/local/event-journal.ts';
 import { startEventIntake, type BusEvent, type EventIntake } from './event-intake.ts';
 import { startLocalStack, LOCAL_TABLE_NAME, type LocalStack } from './local-stack.ts';
 import { startLocalReconciler } from './local-reconciler.ts';
@@ -25,8 +26,13 @@ export interface DevServerOptions {
   /** Port of the sample receiver, or null for none. */
   readonly receiverPort: number | null;
   readonly secrets: Readonly<Record<string, unknown>>;
-  /** Keep the outcome log in this folder between runs. */
+  /**
+   * Keep the outcome log, the queues and a journal of accepted events in this folder:
+   * a restart, even after a crash, carries on where the last run stopped.
+   */
   readonly dataDir?: string;
+  /** How long one request to an endpoint may take; default 30 s. */
+  readonly requestTimeoutMs?: number;
   /** Send the example event once everything is up. */
   readonly example: boolean;
   /** One line per thing that happens, for people. */
@@ -56,6 +62,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const stack = await startLocalStack({
     secrets: options.secrets,
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.logSink === undefined ? {} : { logSink: options.logSink, logLevel: 'debug' as const }),
     adaptDeliverDeps: (deps) => ({ ...deps, store: showing(deps.store, say, paint) }),
   });
@@ -66,10 +73,19 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     onReport: (r) => say(paint(33, `⟲ reconciler: ${r.requeued.length} stuck put back on the queue, ${r.failed.length} failed (webhooks failures --local)`)),
   });
   const receiver = options.receiverPort === null ? undefined : await startSampleReceiver(options.receiverPort, (line) => say(paint(36, line)));
+  const opened = options.dataDir === undefined ? undefined : await openEventJournal<BusEvent>(join(options.dataDir, 'events.jsonl'));
+  const journal = opened?.journal;
+  const inFlight = new Set<Promise<void>>();
+  const handle = (event: BusEvent) => {
+    const done = route(event, stack, say, paint, journal);
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
+  };
   const intake = await startEventIntake({
     port: options.port,
     busName: 'default',
-    onEvent: (event) => void route(event, stack, say, paint),
+    onEvent: handle,
+    ...(journal === undefined ? {} : { persist: (events: readonly BusEvent[]) => journal.append(events) }),
   });
   await writeDevState(
     {
@@ -88,11 +104,17 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   );
   say(`${paint(1, 'webhooks dev')} is up: PutEvents intake ${intake.endpoint}${receiver === undefined ? '' : `, sample receiver ${receiver.origin}`}`);
   say(`emit with: npx webhooks emit examples/event.json --endpoint ${intake.endpoint}`);
+  if (opened !== undefined && opened.pending.length > 0) {
+    // Accepted before a crash and not yet rendered: the intake had answered OK, so they go now.
+    say(`rendering ${opened.pending.length} event(s) accepted before the last stop and not yet rendered`);
+    for (const event of opened.pending) handle(event);
+  }
   if (options.example) {
     const text = await readFile(join(ROOT, 'examples/event.json'), 'utf8');
     const event = JSON.parse(receiver === undefined ? text : text.replaceAll(EXAMPLE_ORIGIN, receiver.origin)) as BusEvent;
     say('sending the example event (examples/event.json)');
-    void route(event, stack, say, paint);
+    await journal?.append([event]);
+    handle(event);
   }
   return {
     intake,
@@ -101,6 +123,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     async stop() {
       await reconciler.stop();
       await intake.close();
+      // Events being rendered finish first, so their done marks are written.
+      await Promise.allSettled([...inFlight]);
+      await journal?.close();
       await receiver?.close();
       await stack.stop();
       await removeDevState(options.statePath);
@@ -109,7 +134,22 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
 }
 
 /** The rule: events of the run-completed source and detail-type go to the render function. */
-async function route(event: BusEvent, stack: LocalStack, say: (line: string) => void, paint: (code: number, text: string) => string): Promise<void> {
+async function route(
+  event: BusEvent,
+  stack: LocalStack,
+  say: (line: string) => void,
+  paint: (code: number, text: string) => string,
+  journal: EventJournal | undefined,
+): Promise<void> {
+  try {
+    await render(event, stack, say, paint);
+  } finally {
+    // Handled either way: rendered, or kept in the render dead-letter queue.
+    await journal?.done(event.id).catch((error: unknown) => say(paint(31, `could not mark event ${event.id} done in the journal (it will be rendered again at the next start): ${String(error)}`)));
+  }
+}
+
+async function render(event: BusEvent, stack: LocalStack, say: (line: string) => void, paint: (code: number, text: string) => string): Promise<void> {
   if (event.source !== DEFAULT_EVENT_SOURCE || event['detail-type'] !== DEFAULT_DETAIL_TYPE) {
     say(paint(2, `event ${event.id} matches no rule (source ${event.source}, detail-type ${event['detail-type']}): ignored`));
     return;

@@ -29,6 +29,12 @@ export interface EventIntakeOptions {
   readonly busName: string;
   /** Called for every accepted event, without waiting: EventBridge invokes its targets asynchronously. */
   readonly onEvent: (event: BusEvent) => void;
+  /**
+   * Makes a request's accepted events durable before the intake answers (a journal
+   * on disk). If it rejects, the request is answered 500 and no event is handed on:
+   * the sender retries, as it would with EventBridge.
+   */
+  readonly persist?: (events: readonly BusEvent[]) => Promise<void>;
 }
 
 const ACCOUNT = '000000000000';
@@ -60,7 +66,7 @@ export async function startEventIntake(options: EventIntakeOptions): Promise<Eve
   };
 }
 
-function answer(request: IncomingMessage, body: string, response: ServerResponse, options: EventIntakeOptions): void {
+async function answer(request: IncomingMessage, body: string, response: ServerResponse, options: EventIntakeOptions): Promise<void> {
   const target = request.headers['x-amz-target'];
   if (request.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
     fail(response, 400, 'UnknownOperationException', `only AWSEvents.PutEvents is served here, not ${String(target)}`);
@@ -84,14 +90,20 @@ function answer(request: IncomingMessage, body: string, response: ServerResponse
     fail(response, 400, 'ValidationException', 'Total size of the entries in the request is over the limit.');
     return;
   }
-  const results = entries.map((entry) => accept(entry, options));
+  const checked = entries.map((entry) => accept(entry, options));
+  const events = checked.filter((c): c is BusEvent => !('ErrorCode' in c));
+  // Durable first, answered second: an event answered OK survives a crash.
+  if (options.persist !== undefined && events.length > 0) await options.persist(events);
+  for (const event of events) options.onEvent(event);
+  const results: EntryResult[] = checked.map((c) => ('ErrorCode' in c ? c : { EventId: c.id }));
   response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
   response.end(JSON.stringify({ FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results }));
 }
 
-type EntryResult = { EventId: string } | { ErrorCode: string; ErrorMessage: string };
+type EntryResult = { EventId: string } | EntryError;
+type EntryError = { ErrorCode: string; ErrorMessage: string };
 
-function accept(entry: unknown, options: EventIntakeOptions): EntryResult {
+function accept(entry: unknown, options: EventIntakeOptions): BusEvent | EntryError {
   if (!isRecord(entry)) return { ErrorCode: 'MalformedEntry', ErrorMessage: 'an entry must be an object' };
   const { Source, DetailType, Detail, EventBusName, Resources, Time } = entry;
   const bus = typeof EventBusName === 'string' && EventBusName !== '' ? EventBusName.split('/').at(-1) : 'default';
@@ -109,8 +121,7 @@ function accept(entry: unknown, options: EventIntakeOptions): EntryResult {
   const id = randomUUID();
   const time = Time instanceof Date ? Time.toISOString() : typeof Time === 'number' ? new Date(Time * 1000).toISOString() : new Date().toISOString();
   const resources = Array.isArray(Resources) ? Resources.filter((r): r is string => typeof r === 'string') : [];
-  options.onEvent({ version: '0', id, 'detail-type': DetailType, source: Source, account: ACCOUNT, time, region: REGION, resources, detail });
-  return { EventId: id };
+  return { version: '0', id, 'detail-type': DetailType, source: Source, account: ACCOUNT, time, region: REGION, resources, detail };
 }
 
 /** An entry's size as EventBridge counts it; fields of the wrong type count nothing (the entry is refused later). */

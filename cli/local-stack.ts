@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { wireDeliverDeps } from '../functions/deliver/handler.ts';
@@ -15,13 +16,14 @@ import { ValidationError } from '../shared/errors.ts';
 import { startDynalite, createOutcomeTable } from '../shared/local/dynalite.ts';
 import { startPoller } from '../shared/local/event-source-poller.ts';
 import { createEndpointHealthTable } from '../shared/local/endpoint-health-table.ts';
-import { restoreQueues, saveQueues, SavedQueuesSchema } from '../shared/local/sqs-snapshot.ts';
+import { restoreQueues, SavedQueuesSchema } from '../shared/local/sqs-snapshot.ts';
 import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues } from '../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
 import { createLogger, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
 import type { DeliveryRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import type { DeliverDeps } from '../shared/use-cases/deliver-message.ts';
+import type { Log } from '../shared/use-cases/observability.ts';
 import type { RenderedDelivery } from '../shared/use-cases/render-run.ts';
 
 export interface LocalStackOptions {
@@ -32,13 +34,17 @@ export interface LocalStackOptions {
   /** Where the functions' JSON log lines go; default nowhere. */
   readonly logSink?: LineSink;
   readonly logLevel?: LogLevel;
-  /** Keep the outcome log (DynamoDB, in `dynamodb/`) and the queued messages (`sqs.json`, written at stop) in this folder between runs. */
+  /**
+   * Keep the outcome log (DynamoDB, in `dynamodb/`) and the queues (SQLite, in `sqs/`) in this
+   * folder. Both are written through as they change, so a process killed at any moment
+   * restarts where it was (see docs/reliability.md).
+   */
   readonly dataDir?: string;
   /** Visibility timeout of the delivery queue; default the request timeout plus 35 s, as a crashed attempt needs. */
   readonly visibilityTimeoutSeconds?: number;
   /** Changes the deliver function's dependencies: fault injection in tests, taps for the dev server. */
   readonly adaptDeliverDeps?: (deps: DeliverDeps) => DeliverDeps;
-  /** The event source mapping's MaximumConcurrency (batches in the handler at once). Default 2. */
+  /** The event source mapping's MaximumConcurrency (batches in the handler at once). Default 4. */
   readonly pollerConcurrency?: number;
   /** The event source mapping's batch size. Default 10. */
   readonly batchSize?: number;
@@ -83,7 +89,7 @@ export const LOCAL_HEALTH_TABLE_NAME = 'dograh-webhooks-endpoint-health';
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-  const sqs = await startSqsEmulator();
+  const sqs = await startSqsEmulator(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'sqs') });
   const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: join(options.dataDir, 'dynamodb') });
   await createOutcomeTable(dynamo.client, LOCAL_TABLE_NAME);
   await createEndpointHealthTable(dynamo.client, LOCAL_HEALTH_TABLE_NAME);
@@ -93,13 +99,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   });
   const queueUrls = new Map(Object.values(queues).map((q) => [queueName(q.url), q.url]));
-  const savedFile = options.dataDir === undefined ? undefined : join(options.dataDir, 'sqs.json');
-  if (savedFile !== undefined && existsSync(savedFile)) {
-    // Messages kept by the last stop: retries waiting, dead letters. The file stays until
-    // the next stop replaces it, so a run that dies without a stop loses nothing it had;
-    // a message restored twice is a duplicate, which the deliver side drops.
-    const saved = SavedQueuesSchema.parse(JSON.parse(await readFile(savedFile, 'utf8')));
+  const legacyFile = options.dataDir === undefined ? undefined : join(options.dataDir, 'sqs.json');
+  if (legacyFile !== undefined && existsSync(legacyFile)) {
+    // A data folder of an older version kept its queues in a file written at stop:
+    // taken into the persistent queues once, then set aside.
+    const saved = SavedQueuesSchema.parse(JSON.parse(await readFile(legacyFile, 'utf8')));
     await restoreQueues(sqs.client, queueUrls, saved, Date.now());
+    await rename(legacyFile, `${legacyFile}.imported`);
   }
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
   const sink = options.logSink ?? (() => undefined);
@@ -117,23 +123,23 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }), metricsSink: sink }),
   );
   const adapt = options.adaptDeliverDeps ?? ((deps: DeliverDeps) => deps);
-  const deliver = makeDeliverHandler(
-    adapt(wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
-      sqs: sqs.client,
-      dynamo: dynamo.client,
-      credentials: createFileCredentialStore(options.secrets, prefix),
-      policy: LOCAL_ADDRESS_POLICY,
-      log: log.child({ function: 'deliver' }),
-      metricsSink: sink,
-    })),
-  );
+  const wired = wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
+    sqs: sqs.client,
+    dynamo: dynamo.client,
+    credentials: createFileCredentialStore(options.secrets, prefix),
+    policy: LOCAL_ADDRESS_POLICY,
+    log: log.child({ function: 'deliver' }),
+    metricsSink: sink,
+  });
+  const changes = new ChangeFeed();
+  const deliver = makeDeliverHandler(adapt({ ...wired, store: changes.watch(wired.store) }));
   const poller = startPoller({
     client: sqs.client,
     queueUrl: queues.delivery.url,
     queueArn: queues.delivery.arn,
     handler: timed(deliver, options.onDeliverBatch),
     waitTimeSeconds: 1,
-    concurrency: options.pollerConcurrency ?? 2,
+    concurrency: options.pollerConcurrency ?? 4,
     batchSize: options.batchSize ?? 10,
     onError: (error, stage) => log.error('poller error', { stage, error }),
   });
@@ -149,7 +155,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     healthTableName: LOCAL_HEALTH_TABLE_NAME,
     async emit(event) {
       try {
-        return await render(event as Parameters<typeof render>[0]);
+        return await renderWithRetries(() => render(event as Parameters<typeof render>[0]));
       } catch (error) {
         // Lambda's on-failure destination: the event and why it failed.
         const reason = error instanceof ValidationError ? error.message : String(error);
@@ -165,24 +171,42 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     async waitUntilFinal(deliveryIds, timeoutMs, waitOptions = {}) {
       const deadline = Date.now() + timeoutMs;
       const attempted = waitOptions.attempted ?? new Set<string>();
-      const settled = (r: DeliveryRecord | undefined) =>
+      const settled = (r: DeliveryRecord | undefined): r is DeliveryRecord =>
         r !== undefined && FINAL_STATUSES.has(r.status) && (!attempted.has(r.delivery_id) || r.attempts > 0);
-      for (;;) {
-        const records = await Promise.all(deliveryIds.map((id) => store.get(id)));
-        if (records.every(settled)) return records as DeliveryRecord[];
-        if (Date.now() > deadline) throw new Error(`deliveries not final after ${Math.round(timeoutMs / 1000)} s`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+      const final = new Map<string, DeliveryRecord>();
+      // Read every record once; after that, only the ones the deliver function just
+      // wrote, and all that are still open every few seconds (a write by another
+      // process: a replay, a redrive). A run of any size costs a read per write,
+      // not a read per delivery per tick.
+      let toRead: ReadonlySet<string> = new Set(deliveryIds);
+      let lastFullRead = Date.now();
+      const feed = changes.subscribe();
+      try {
+        for (;;) {
+          const open = deliveryIds.filter((id) => !final.has(id));
+          const reading = open.filter((id) => toRead.has(id));
+          for (let i = 0; i < reading.length; i += READ_CONCURRENCY) {
+            const records = await Promise.all(reading.slice(i, i + READ_CONCURRENCY).map((id) => readTolerantly(store, id, log)));
+            for (const r of records) if (settled(r)) final.set(r.delivery_id, r);
+          }
+          if (final.size === new Set(deliveryIds).size) return deliveryIds.map((id) => final.get(id) as DeliveryRecord);
+          if (Date.now() > deadline) throw new Error(`${deliveryIds.length - final.size} deliveries not final after ${Math.round(timeoutMs / 1000)} s`);
+          const written = await feed.next(Math.min(FULL_READ_INTERVAL_MS, Math.max(0, deadline - Date.now())));
+          if (Date.now() - lastFullRead >= FULL_READ_INTERVAL_MS) {
+            toRead = new Set(deliveryIds);
+            lastFullRead = Date.now();
+          } else {
+            toRead = written;
+          }
+        }
+      } finally {
+        feed.close();
       }
     },
     async stop() {
       await poller.stop();
-      if (savedFile !== undefined) {
-        const saved = await saveQueues(sqs.endpoint, [...queueUrls.keys()], Date.now());
-        await mkdir(dirname(savedFile), { recursive: true });
-        // Written aside, then renamed: a stop cut short never leaves half a file.
-        await writeFile(`${savedFile}.tmp`, JSON.stringify(saved));
-        await rename(`${savedFile}.tmp`, savedFile);
-      }
+      // The deliver function's keep-alive sockets to the endpoints would hold the process open.
+      wired.sender.close?.();
       await sqs.stop();
       await dynamo.stop();
     },
@@ -214,6 +238,118 @@ function isolationEnv(options: LocalStackOptions): Record<string, string> {
     ...(c.cooldownMaxSeconds === undefined ? {} : { [ENV.circuitCooldownMaxSeconds]: String(c.cooldownMaxSeconds) }),
     ...(c.cacheTtlMs === undefined ? {} : { [ENV.healthCacheTtlMs]: String(c.cacheTtlMs) }),
   };
+}
+
+/** Records read at once while waiting. */
+const READ_CONCURRENCY = 50;
+/** How often every open record is read again while waiting, whatever was written. */
+const FULL_READ_INTERVAL_MS = 3_000;
+
+/** A record read that an emulator hiccup does not turn into a failed run: it is read again later. */
+async function readTolerantly(store: DeliveryStore, id: string, log: Log): Promise<DeliveryRecord | undefined> {
+  try {
+    return await store.get(id);
+  } catch (error) {
+    log.warn('could not read a delivery record; reading it again later', { delivery_id: id, error });
+    return undefined;
+  }
+}
+
+/**
+ * EventBridge retries a target that failed (up to 185 times over 24 h); locally a render
+ * that failed on anything but its own input is tried three times, a second apart, before
+ * the event goes to the render dead-letter queue. Render is idempotent: a second try
+ * enqueues copies the deliver side drops.
+ */
+async function renderWithRetries<T>(render: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await render();
+    } catch (error) {
+      if (error instanceof ValidationError || attempt >= 3) throw error;
+      await sleep(1_000);
+    }
+  }
+}
+
+/** Tells waiters which deliveries the deliver function just wrote. */
+class ChangeFeed {
+  private readonly subscribers = new Set<Subscriber>();
+
+  private touched(id: string): void {
+    for (const subscriber of this.subscribers) {
+      subscriber.pending.add(id);
+      subscriber.wake?.();
+    }
+  }
+
+  watch(store: DeliveryStore): DeliveryStore {
+    const touched = (id: string) => this.touched(id);
+    return {
+      ...store,
+      async recordAttempt(message, attempt, next, nowMs) {
+        try {
+          await store.recordAttempt(message, attempt, next, nowMs);
+        } finally {
+          touched(message.delivery_id);
+        }
+      },
+      async recordFinal(message, status, reason, nowMs) {
+        try {
+          await store.recordFinal(message, status, reason, nowMs);
+        } finally {
+          touched(message.delivery_id);
+        }
+      },
+      async reopen(deliveryId, nowMs, seen) {
+        try {
+          return await store.reopen(deliveryId, nowMs, seen);
+        } finally {
+          touched(deliveryId);
+        }
+      },
+      async claim(message, nowMs, leaseMs) {
+        const claim = await store.claim(message, nowMs, leaseMs);
+        // A copy of a final delivery: a waiter may be waiting for exactly that record.
+        if (claim.kind !== 'claimed') touched(message.delivery_id);
+        return claim;
+      },
+    };
+  }
+
+  /** A waiter's view: the ids written since its last `next`. */
+  subscribe(): { next(timeoutMs: number): Promise<ReadonlySet<string>>; close(): void } {
+    const subscriber: Subscriber = { pending: new Set(), wake: undefined };
+    this.subscribers.add(subscriber);
+    return {
+      async next(timeoutMs) {
+        if (subscriber.pending.size === 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, timeoutMs);
+            subscriber.wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          subscriber.wake = undefined;
+          // Let the writes that land together be read together.
+          await sleep(20);
+        }
+        const written = subscriber.pending;
+        subscriber.pending = new Set();
+        return written;
+      },
+      close: () => {
+        subscriber.wake?.();
+        this.subscribers.delete(subscriber);
+      },
+    };
+  }
+}
+
+interface Subscriber {
+  pending: Set<string>;
+  wake: (() => void) | undefined;
 }
 
 function queueName(url: string): string {

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
 import { DEV_INTAKE_PORT, hasData, SAMPLE_RECEIVER_PORT, startDevServer } from '../dev-server.ts';
 import { action, CliError, type CliIo } from '../io.ts';
+import { seconds } from './local.ts';
 
 interface DevOptions {
   readonly port: string;
@@ -13,6 +14,7 @@ interface DevOptions {
   readonly data?: string;
   readonly example: boolean;
   readonly logs?: boolean;
+  readonly requestTimeout: string;
 }
 
 const EXAMPLE_SECRETS = join(new URL('../..', import.meta.url).pathname, 'examples/secrets.json');
@@ -25,7 +27,8 @@ export function registerDev(program: Command): void {
     .option('--receiver-port <port>', 'port of the sample receiver', String(SAMPLE_RECEIVER_PORT))
     .option('--no-receiver', 'do not start the sample receiver')
     .option('-s, --secrets <file>', 'credentials: secret names mapped to credential objects (default examples/secrets.json)')
-    .option('-d, --data <dir>', 'keep the outcome log and queued messages in this folder between runs')
+    .option('-d, --data <dir>', 'keep the outcome log, the queues and accepted events in this folder: a restart, even after a crash, carries on')
+    .option('--request-timeout <seconds>', 'how long one request to an endpoint may take (what Lambda\'s REQUEST_TIMEOUT_MS sets)', '30')
     .option('--no-example', 'do not send the example event at start')
     .option('--logs', 'also print the functions\' JSON log lines')
     .addHelpText(
@@ -34,8 +37,9 @@ export function registerDev(program: Command): void {
 With no options it sends examples/event.json to the sample receiver, so you see the whole path.
 Other terminals find this server through .webhooks/dev.json: use --local with the other commands.
 The sample receiver can be broken and fixed: curl -X POST 127.0.0.1:8787/_control/fail (or /_control/ok).
-With --data, the outcome log and the queued messages (retries waiting, dead letters) survive a
-restart (Ctrl-C saves the queues), and the example is sent only on the first start.
+With --data, the outcome log, the queues (retries waiting, dead letters) and the events the intake
+accepted are written to disk as they change, so they survive a restart, even after a crash or a
+kill -9; the example is sent only on the first start.
 
 Examples:
   $ npm start
@@ -50,6 +54,7 @@ async function dev(options: DevOptions, io: CliIo): Promise<void> {
   const receiverPort = options.receiver ? portOf(options.receiverPort, '--receiver-port') : null;
   const secretsFile = options.secrets ?? (existsSync(EXAMPLE_SECRETS) ? EXAMPLE_SECRETS : undefined);
   const secrets = secretsFile === undefined ? {} : await loadSecretsFile(secretsFile);
+  const requestTimeoutMs = Math.round(seconds(options.requestTimeout, '--request-timeout') * 1000);
   const color = io.stdout.isTTY === true && io.env['NO_COLOR'] === undefined;
   let server;
   try {
@@ -57,6 +62,7 @@ async function dev(options: DevOptions, io: CliIo): Promise<void> {
       port,
       receiverPort,
       secrets,
+      requestTimeoutMs,
       ...(options.data === undefined ? {} : { dataDir: options.data }),
       example: options.example && !hasData(options.data),
       print: (line) => io.stdout.write(`${line}\n`),

@@ -4,12 +4,13 @@ import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { RenderedDelivery } from '../../shared/use-cases/render-run.ts';
 import { readEventsFile } from '../events-file.ts';
 import { startLocalStack } from '../local-stack.ts';
-import { action, CliError, readJsonFile, type CliIo } from '../io.ts';
+import { action, CliError, readJsonFile, type CliIo, type CliWriter } from '../io.ts';
 
 interface LocalOptions {
   readonly event: string;
   readonly secrets?: string;
   readonly timeout: string;
+  readonly requestTimeout: string;
   readonly verbose?: boolean;
 }
 
@@ -31,6 +32,7 @@ export function registerLocal(program: Command): void {
     .requiredOption('-e, --event <file>', 'one run-completed event, or an array of them (JSON)')
     .option('-s, --secrets <file>', 'secret names (<prefix>/<org>/<credential_uuid>) mapped to credential objects (JSON)')
     .option('--timeout <seconds>', 'give up waiting for final outcomes after this long', '900')
+    .option('--request-timeout <seconds>', 'how long one request to an endpoint may take (what Lambda\'s REQUEST_TIMEOUT_MS sets)', '30')
     .option('-v, --verbose', 'write the functions\' JSON log lines to stderr')
     .addHelpText(
       'after',
@@ -47,12 +49,13 @@ Examples:
 }
 
 async function runLocal(options: LocalOptions, io: CliIo): Promise<void> {
-  const timeoutSeconds = Number(options.timeout);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new CliError(`--timeout: expected a number of seconds, got "${options.timeout}"`);
+  const timeoutSeconds = seconds(options.timeout, '--timeout');
+  const requestTimeoutMs = Math.round(seconds(options.requestTimeout, '--request-timeout') * 1000);
   const events = readEventsFile(await readJsonFile(options.event), options.event).map((e) => e.raw);
   const secrets = options.secrets === undefined ? {} : await loadSecretsFile(options.secrets);
   const stack = await startLocalStack({
     secrets,
+    requestTimeoutMs,
     ...(options.verbose ? { logSink: (line: string) => io.stderr.write(`${line}\n`), logLevel: 'debug' as const } : {}),
   });
   try {
@@ -65,12 +68,26 @@ async function runLocal(options: LocalOptions, io: CliIo): Promise<void> {
     const attempted = new Set(latest.filter((r) => r.status === 'enqueued').map((r) => r.delivery_id));
     const records = new Map((await stack.waitUntilFinal(sent, timeoutSeconds * 1000, { attempted })).map((r) => [r.delivery_id, r]));
     const summary = latest.map((r) => summarize(r, records.get(r.delivery_id)));
-    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    // Resolves once all of it is handed to the pipe, however slowly its reader reads;
+    // then the stack closes its sockets and the process ends by itself, with nothing cut off.
+    await writeAll(io.stdout, `${JSON.stringify(summary, null, 2)}\n`);
   } finally {
     await stack.stop();
   }
-  // Keep-alive sockets to the receivers would hold the process open.
-  process.exit(process.exitCode ?? 0);
+}
+
+/** Writes `text` and waits until the stream has taken all of it. */
+export function writeAll(stream: CliWriter, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** A positive number of seconds from an option. */
+export function seconds(text: string, flag: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new CliError(`${flag}: expected a number of seconds, got "${text}"`);
+  return value;
 }
 
 function summarize(rendered: RenderedDelivery, record: DeliveryRecord | undefined): SummaryEntry {

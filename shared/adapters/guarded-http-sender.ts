@@ -38,7 +38,7 @@ export interface GuardedHttpSenderOptions {
 
 /** An `HttpSender` that owns keep-alive connection pools. */
 export interface GuardedHttpSender extends HttpSender {
-  /** Closes pooled connections. Only needed where the process must exit promptly (tests, CLI). */
+  /** Destroys pooled connections and any request still on them. Only needed where the process must exit promptly (tests, CLI). */
   close(): void;
 }
 

@@ -12,7 +12,10 @@ export function emulatorClientConfig(endpoint: string) {
     endpoint,
     region: 'us-east-1',
     credentials: LOCAL_CREDENTIALS,
-    // An emulator answers locally or not at all: retrying only hides a bug.
-    maxAttempts: 1,
+    // As a Lambda's clients run by default: standard retries, 3 attempts. On loopback a
+    // keep-alive socket the emulator closed as it was reused (ECONNRESET, EPIPE) is the
+    // usual hiccup; a bug in a request is not retried (4xx errors other than throttling are final).
+    retryMode: 'standard',
+    maxAttempts: 3,
   };
 }

@@ -28,4 +28,9 @@ export interface HttpResponse {
  */
 export interface HttpSender {
   send(request: OutboundRequest): Promise<HttpResponse>;
+  /**
+   * Closes pooled connections, so a process that is done can exit on its own
+   * (the local stack, tests). Optional: a sender that pools nothing needs none.
+   */
+  close?(): void;
 }

@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SummaryEntry } from '../../cli/commands/local.ts';
 import { deliveryId } from '../../shared/domain/delivery.ts';
-import { runCli } from '../fixtures/cli.ts';
+import { BIN, NODE, runCli, runProcess } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
@@ -68,4 +68,25 @@ describe('webhooks local', () => {
       expect.objectContaining({ node_id: 'n1', status: 'failed', attempts: 0, error: expect.stringContaining('{{initial_context.account}}') }),
     ]);
   });
+
+  it('prints its whole summary into a pipe read slowly, past the pipe\'s 64 KiB, and exits 0 by itself', async () => {
+    // 400 disabled nodes are 400 summary entries (about 80 KB) without 400 requests; one is sent.
+    const nodes = [node('sent', '/slow-pipe'), ...Array.from({ length: 400 }, (_, i) => node(`off-${i}`, '/off', { enabled: false }))];
+    const file = join(dir, 'slow-pipe.json');
+    await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: 8010, nodes } })));
+    // As the report found it: a reader that starts late, behind a shell pipe. The exit code is the CLI's own.
+    const out = join(dir, 'slow-pipe.out');
+    const script = `"$0" "$1" local --event "$2" --timeout 60 2>"$3.err" | (sleep 4; cat > "$3"); echo \${PIPESTATUS[0]} > "$3.code"`;
+    const shell = await runProcess('bash', ['-c', script, NODE, BIN, file, out], { timeoutMs: 110_000 });
+    expect(shell.code, shell.stderr).toBe(0);
+    const code = Number((await readFile(`${out}.code`, 'utf8')).trim());
+    const stderr = await readFile(`${out}.err`, 'utf8');
+    expect(code, stderr).toBe(0);
+    const text = await readFile(out, 'utf8');
+    expect(text.length, stderr).toBeGreaterThan(65_536);
+    const summary = JSON.parse(text) as SummaryEntry[];
+    expect(summary).toHaveLength(401);
+    expect(summary[0]).toMatchObject({ node_id: 'sent', status: 'delivered' });
+    expect(summary.filter((e) => e.status === 'skipped')).toHaveLength(400);
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +47,8 @@ describe('a local stack with a data folder', () => {
     // Let the retry's record land before the stop.
     while ((await first.store.get(later!))?.status !== 'retrying') await new Promise((r) => setTimeout(r, 50));
     await first.stop();
-    expect(existsSync(join(dataDir, 'sqs.json'))).toBe(true);
+    // The queues are fauxqs's SQLite database, written through as they change.
+    expect(existsSync(join(dataDir, 'sqs', 'fauxqs.db'))).toBe(true);
 
     up = true;
     const second = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000, dataDir });
@@ -58,6 +59,39 @@ describe('a local stack with a data folder', () => {
       const [record] = await second.waitUntilFinal([later!], 15_000);
       expect(record).toMatchObject({ status: 'delivered', attempts: 2 });
       expect(receiver.to('/later')).toHaveLength(2);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('takes in the queue file an older version wrote at stop, once', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'webhooks-data-'));
+    const message = { body: 'a dead letter of an older version', attributes: { n: { DataType: 'String', StringValue: '1' } }, visibleAtMs: Date.now() };
+    await writeFile(join(dataDir, 'sqs.json'), JSON.stringify([{ name: 'dograh-webhooks-delivery-dlq', messages: [message] }]));
+    const first = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000, dataDir });
+    try {
+      expect(await count(first, first.queues.deadLetter.url)).toBe(1);
+    } finally {
+      await first.stop();
+    }
+    expect(existsSync(join(dataDir, 'sqs.json'))).toBe(false);
+    expect(existsSync(join(dataDir, 'sqs.json.imported'))).toBe(true);
+    const second = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000, dataDir });
+    try {
+      expect(await count(second, second.queues.deadLetter.url)).toBe(1);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('starts again with another request timeout: the delivery queue takes the new visibility timeout', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'webhooks-data-'));
+    const first = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000, dataDir });
+    await first.stop();
+    const second = await startLocalStack({ secrets: {}, requestTimeoutMs: 5000, dataDir });
+    try {
+      const { Attributes = {} } = await second.sqs.send(new GetQueueAttributesCommand({ QueueUrl: second.queues.delivery.url, AttributeNames: ['VisibilityTimeout'] }));
+      expect(Attributes.VisibilityTimeout).toBe('40');
     } finally {
       await second.stop();
     }
