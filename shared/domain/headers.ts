@@ -12,8 +12,10 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 // Secrets belong in a stored credential, not in a workflow definition that is
 // exported, shared and logged: custom headers named like one are dropped, as
-// Dograh does. Headers the transport or this system sets are dropped too.
-const SECRET_LIKE = /(authori[sz]ation|cookie|token|secret|passw(or)?d|api[-_]?key|credential|signature|private[-_]?key|session)/i;
+// Dograh does (its markers, `_SECRET_HEADER_MARKERS` in run_integrations.py, include
+// a bare "auth": X-Auth, X-Custom-Auth), plus a few of our own. Headers the transport
+// or this system sets are dropped too.
+const SECRET_LIKE = /(auth|cookie|token|secret|passw(or)?d|api[-_]?key|access[-_]?key|credential|signature|private[-_]?key|session)/i;
 
 /**
  * Set by the HTTP client from the request itself (Host, framing, Content-Type from the body), or

@@ -371,13 +371,15 @@ describe('webhooks validate', () => {
   it('warns on stderr about custom headers that will be dropped, and still passes', async () => {
     const definition = await writeJson(
       'dropped-headers.json',
-      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Source', value: 'dograh' }, { key: 'Authorization', value: 'Bearer x' }] } })]),
+      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Source', value: 'dograh' }, { key: 'Authorization', value: 'Bearer x' }, { key: 'X-Custom-Auth', value: 'x' }] } })]),
     );
     const result = await webhooks('validate', definition);
     expect(result).toEqual({
       code: 0,
       stdout: 'ok: 1 webhook node\n',
-      stderr: 'warning: crm: data.custom_headers.1: header "Authorization" will be dropped: looks like a secret: put it in a credential\n',
+      stderr:
+        'warning: crm: data.custom_headers.1: header "Authorization" will be dropped: looks like a secret: put it in a credential\n' +
+        'warning: crm: data.custom_headers.2: header "X-Custom-Auth" will be dropped: looks like a secret: put it in a credential\n',
     });
   });
 

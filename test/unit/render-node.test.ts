@@ -251,7 +251,16 @@ describe('custom headers', () => {
     expect(rendered.droppedHeaders.map((d) => d.name)).toEqual(['Authorization']);
   });
 
-  it.each(['X-Source', 'Accept', 'X-Tenant', 'X-Request-Id', 'User-Agent'])('keeps the ordinary header %s', (name) => {
+  it.each(['X-Auth', 'X-Custom-Auth', 'X-Custom-Auth-Token', 'Proxy-Authorization', 'X-Access-Key', 'X-Access_Key'])(
+    'drops %s as Dograh does: its name carries one of Dograh\'s secret markers',
+    (name) => {
+      const rendered = render({ custom_headers: [{ key: name, value: 'x' }, { key: 'X-Source', value: 'dograh' }] });
+      expect(rendered.headers).toEqual({ 'X-Source': 'dograh' });
+      expect(rendered.droppedHeaders).toEqual([{ name, reason: 'looks like a secret: put it in a credential' }]);
+    },
+  );
+
+  it.each(['X-Source', 'Accept', 'X-Tenant', 'X-Request-Id', 'User-Agent', 'X-Idempotency-Key'])('keeps the ordinary header %s', (name) => {
     expect(dropReason(name)).toBeUndefined();
   });
 });
