@@ -67,6 +67,18 @@ afterAll(async () => {
 });
 
 describe('pipeline on the emulators', () => {
+  it('sends a typed node with its values\' JSON types, and the same template in the default mode as Dograh\'s text', async () => {
+    const template = { n: '{{gathered_context.count}}', ok: '{{gathered_context.ok}}', tags: '{{gathered_context.tags}}', first: '{{gathered_context.tags.0}}', gone: '{{gathered_context.nothing}}', text: 'n={{gathered_context.count}}' };
+    const gathered = { count: 3, ok: true, tags: ['vip', 'renewal'], call_disposition: 'resolved' };
+    const { records } = await run(
+      [node('typed', '/typed', { template_mode: 'typed', payload_template: template }), node('dograh', '/dograh', { payload_template: template })],
+      { gathered_context: gathered },
+    );
+    expect([...records.values()].map((r) => r.status)).toEqual(['delivered', 'delivered']);
+    expect(JSON.parse(receiver.to('/typed')[0]?.body ?? '')).toEqual({ n: 3, ok: true, tags: ['vip', 'renewal'], first: 'vip', gone: null, text: 'n=3', call_disposition: 'resolved' });
+    expect(JSON.parse(receiver.to('/dograh')[0]?.body ?? '')).toEqual({ n: '3', ok: 'True', tags: '["vip", "renewal"]', first: '', gone: '', text: 'n=3', call_disposition: 'resolved' });
+  });
+
   it('sends each auth type with its header', async () => {
     const { records } = await run([
       node('none', '/auth/none', { credential_uuid: 'none' }),
