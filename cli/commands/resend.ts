@@ -98,7 +98,7 @@ async function resend(options: ResendOptions, io: CliIo): Promise<number> {
         io.stderr.write(`${target.description} has no ${QUEUE_NAMES[source]} (deployed before it existed?): skipped\n`);
         continue;
       }
-      results.push(...(await drain(target, source, url, options.dryRun === true, pace, io)));
+      results.push(...(await drain(target, source, url, options.dryRun === true, pace, Math.min(MAX_PUT_EVENTS_ENTRIES, maxPerSecond ?? MAX_PUT_EVENTS_ENTRIES), io)));
     }
   } finally {
     target.close();
@@ -121,7 +121,7 @@ function parseFrom(value: string): Source[] {
 }
 
 /** Handles every message waiting on one queue when it starts. */
-async function drain(target: Target, source: Source, url: string, dryRun: boolean, pace: (n: number) => Promise<void>, io: CliIo): Promise<HeldEvent[]> {
+async function drain(target: Target, source: Source, url: string, dryRun: boolean, pace: (n: number) => Promise<void>, perRequest: number, io: CliIo): Promise<HeldEvent[]> {
   const { Attributes = {} } = await target.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }));
   const waiting = Number(Attributes.ApproximateNumberOfMessages ?? '0');
   if (waiting === 0) return [];
@@ -158,7 +158,8 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
           batch.push({ message, held: parsed.held, entry: parsed.entry });
         }
       }
-      for (const part of chunks(batch, MAX_PUT_EVENTS_ENTRIES)) {
+      // At most --max-per-second events in one request, so the pace holds within a second too.
+      for (const part of chunks(batch, perRequest)) {
         await pace(part.length);
         let answers;
         try {
