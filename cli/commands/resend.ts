@@ -49,6 +49,8 @@ export interface ResendResult {
 const RATE_LIMITS = { min: 1, max: 10_000 } as const;
 /** How long a received message stays hidden while this run handles it; released at the end if it stays. */
 const HOLD_SECONDS = 120;
+/** Receives in a row that bring nothing new before a queue counts as done. */
+const IDLE_RECEIVES = 3;
 const QUEUE_NAMES: Record<Source, string> = { render: 'render dead-letter queue', events: 'event dead-letter queue' };
 
 export function registerResend(program: Command): void {
@@ -128,10 +130,12 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
   io.stderr.write(`${dryRun ? 'listing' : 're-sending'} ${plural(waiting, 'held event')} from the ${QUEUE_NAMES[source]} (${target.description})\n`);
   const seen = new Set<string>();
   const results: HeldEvent[] = [];
-  /** Messages to make visible again at the end: listed, or left in place. */
-  const release: string[] = [];
+  /** Messages to make visible again at the end (listed, or left in place), by id: a message seen again has a new receipt handle. */
+  const release = new Map<string, string>();
+  let idle = 0;
   try {
-    while (seen.size < waiting) {
+    // SQS's count is approximate, and a message left in place may show up again in a long run: a few receives with nothing new end it.
+    while (seen.size < waiting && idle < IDLE_RECEIVES) {
       const { Messages = [] } = await target.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: url,
@@ -142,18 +146,20 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
           MessageAttributeNames: ['All'],
         }),
       );
+      if (Messages.length === 0) break;
+      for (const m of Messages) if (m.MessageId !== undefined && release.has(m.MessageId)) release.set(m.MessageId, m.ReceiptHandle as string);
       const fresh = Messages.filter((m) => m.MessageId !== undefined && !seen.has(m.MessageId));
-      if (fresh.length === 0) break;
+      idle = fresh.length === 0 ? idle + 1 : 0;
       const batch: { message: Message; held: Omit<HeldEvent, 'outcome' | 'event_id' | 'reason'>; entry: PutEventsRequestEntry }[] = [];
       for (const message of fresh) {
         seen.add(message.MessageId as string);
         const parsed = readHeld(source, message, target.events.busName);
         if ('problem' in parsed) {
           results.push({ ...parsed.held, outcome: 'left', event_id: null, reason: parsed.problem });
-          release.push(message.ReceiptHandle as string);
+          release.set(message.MessageId as string, message.ReceiptHandle as string);
         } else if (dryRun) {
           results.push({ ...parsed.held, outcome: 'would_send', event_id: null, reason: null });
-          release.push(message.ReceiptHandle as string);
+          release.set(message.MessageId as string, message.ReceiptHandle as string);
         } else {
           batch.push({ message, held: parsed.held, entry: parsed.entry });
         }
@@ -165,6 +171,9 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
         try {
           answers = (await target.events.client.send(new PutEventsCommand({ Entries: part.map((p) => p.entry) }))).Entries ?? [];
         } catch (error) {
+          // Not sent, so still held: visible again for the next try.
+          const done = new Set(results.map((r) => r.message_id));
+          for (const p of batch) if (!done.has(p.held.message_id)) release.set(p.held.message_id, p.message.ReceiptHandle as string);
           throw new CliError(`resend: PutEvents failed (${(error as Error).name}: ${(error as Error).message}); ${results.filter((r) => r.outcome === 'sent').length} sent before it, the rest are still held`);
         }
         for (const [i, p] of part.entries()) {
@@ -175,7 +184,7 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
             results.push({ ...p.held, outcome: 'sent', event_id: answer.EventId, reason: null });
           } else {
             results.push({ ...p.held, outcome: 'left', event_id: null, reason: `refused by PutEvents: ${answer?.ErrorCode ?? 'no answer'}${answer?.ErrorMessage === undefined ? '' : `: ${answer.ErrorMessage}`}` });
-            release.push(p.message.ReceiptHandle as string);
+            release.set(p.message.MessageId as string, p.message.ReceiptHandle as string);
           }
         }
       }
@@ -183,7 +192,7 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
     }
   } finally {
     // What stays is visible again at once, for the next look.
-    await Promise.allSettled(release.map((handle) => target.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: handle, VisibilityTimeout: 0 }))));
+    await Promise.allSettled([...release.values()].map((handle) => target.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: handle, VisibilityTimeout: 0 }))));
   }
   return results;
 }

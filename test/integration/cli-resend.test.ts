@@ -268,6 +268,19 @@ describe('webhooks resend on a deployed stack, found from its CloudFormation out
     expect(arrived).toHaveLength(0);
     expect(await waiting(stack.queues.eventDeadLetter.url)).toBe(1);
   });
+
+  it('stops with one error line when PutEvents cannot be reached, and the event stays held', async () => {
+    await holdInEventQueue(goodEvent('/aws/unreached'));
+    // A loopback port nothing listens on: the bus cannot be reached.
+    const closed = await fakeCloudFormation(new Map());
+    await closed.close();
+    const result = await webhooks(['resend', '--stack', STACK, '--from', 'events'], { ...awsEnv, AWS_ENDPOINT_URL_EVENTBRIDGE: closed.origin, AWS_MAX_ATTEMPTS: '1' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n').filter((l) => l.startsWith('error: '))).toEqual([expect.stringMatching(/^error: resend: PutEvents failed \(.*\); 0 sent before it, the rest are still held$/)]);
+    expect(await waiting(stack.queues.eventDeadLetter.url)).toBe(1);
+    // Visible again at once, for the next try: a dry run lists it.
+    expect(parsed(await webhooks(['resend', '--stack', STACK, '--from', 'events', '--dry-run', '--json'], awsEnv)).events).toEqual([expect.objectContaining({ outcome: 'would_send' })]);
+  });
 });
 
 /** A queue URL with the emulator's address as its host (fauxqs finds the queue by its path). */
