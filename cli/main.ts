@@ -69,6 +69,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     description: 'send a failed delivery again, as a new series of attempts under the same delivery id',
     load: async () => (await import('./commands/replay.ts')).registerReplay,
   },
+  resend: {
+    term: '[options]',
+    description: 'send the events held in the render and event dead-letter queues back onto the event bus',
+    load: async () => (await import('./commands/resend.ts')).registerResend,
+  },
   endpoints: {
     term: '[options]',
     description: 'endpoint health per organization: open circuits, gone endpoints, failure streaks',

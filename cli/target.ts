@@ -35,6 +35,8 @@ export interface Target {
   readonly store: DeliveryStore;
   readonly sqs: SQSClient;
   readonly queues: { readonly delivery: QueueRef; readonly deadLetter: QueueRef };
+  /** URLs of the queues holding events that never rendered (for `webhooks resend`); absent when the stack or dev server predates them. */
+  readonly eventQueues: { readonly renderDeadLetter?: string; readonly eventDeadLetter?: string };
   readonly events: { readonly client: EventBridgeClient; readonly busName: string; readonly source: string; readonly detailType: string };
   /** Endpoint health (circuits, gone marks); absent for a stack or dev server from before it existed. */
   readonly health?: EndpointHealthStore;
@@ -64,6 +66,7 @@ export const DevStateSchema = z.object({
     delivery: z.object({ url: z.string(), arn: z.string() }),
     deadLetter: z.object({ url: z.string(), arn: z.string() }),
     renderDeadLetter: z.object({ url: z.string(), arn: z.string() }),
+    eventDeadLetter: z.object({ url: z.string(), arn: z.string() }).optional(),
   }),
 });
 export type DevState = z.infer<typeof DevStateSchema>;
@@ -115,6 +118,10 @@ export function localTarget(state: DevState): Target {
     store: createDynamoDeliveryStore({ client: dynamo, tableName: state.tableName, retentionDays: 30 }),
     sqs,
     queues: state.queues,
+    eventQueues: {
+      renderDeadLetter: state.queues.renderDeadLetter.url,
+      ...(state.queues.eventDeadLetter === undefined ? {} : { eventDeadLetter: state.queues.eventDeadLetter.url }),
+    },
     events: { client: events, busName: state.busName, source: state.source, detailType: state.detailType },
     ...(state.healthTableName === undefined ? {} : { health: createDynamoEndpointHealthStore({ client: dynamo, tableName: state.healthTableName, retentionDays: 30 }) }),
     close() {
@@ -157,6 +164,10 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       delivery: { url: output(STACK_OUTPUTS.deliveryQueueUrl), arn: output(STACK_OUTPUTS.deliveryQueueArn) },
       deadLetter: { url: output(STACK_OUTPUTS.deadLetterQueueUrl), arn: output(STACK_OUTPUTS.deadLetterQueueArn) },
     },
+    eventQueues: {
+      ...optionalOutput(outputs, STACK_OUTPUTS.renderDeadLetterQueueUrl, 'renderDeadLetter'),
+      ...optionalOutput(outputs, STACK_OUTPUTS.eventDeadLetterQueueUrl, 'eventDeadLetter'),
+    },
     events: {
       client: events,
       busName: output(STACK_OUTPUTS.eventBusName),
@@ -170,6 +181,11 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       events.destroy();
     },
   };
+}
+
+function optionalOutput<K extends string>(outputs: ReadonlyMap<string, string>, key: string, name: K): Partial<Record<K, string>> {
+  const value = outputs.get(key);
+  return value === undefined || value === '' ? {} : ({ [name]: value } as Partial<Record<K, string>>);
 }
 
 /** The construct's default, and what stacks deployed before the output existed use. */

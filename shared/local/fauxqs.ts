@@ -115,6 +115,12 @@ export interface DeliveryQueues {
   readonly deadLetter: QueueRef;
   /** Run-completed events the render function could not process. */
   readonly renderDeadLetter: QueueRef;
+  /**
+   * Where EventBridge puts events it could not hand to the render function (the rule's
+   * target dead-letter queue). Locally nothing fails that way, so it fills only by hand
+   * (or a test); `webhooks resend --local` reads it as on AWS.
+   */
+  readonly eventDeadLetter: QueueRef;
 }
 
 /** Options of {@link createDeliveryQueues}. */
@@ -144,6 +150,9 @@ export async function createDeliveryQueues(client: SQSClient, options: DeliveryQ
   const renderDeadLetter = await createQueue(client, `${prefix}-render-dlq`, {
     MessageRetentionPeriod: String(FOURTEEN_DAYS_SECONDS),
   });
+  const eventDeadLetter = await createQueue(client, `${prefix}-event-dlq`, {
+    MessageRetentionPeriod: String(FOURTEEN_DAYS_SECONDS),
+  });
   const delivery = await createQueue(client, `${prefix}-delivery`, {
     VisibilityTimeout: String(options.visibilityTimeoutSeconds),
     RedrivePolicy: JSON.stringify({
@@ -151,7 +160,7 @@ export async function createDeliveryQueues(client: SQSClient, options: DeliveryQ
       maxReceiveCount: options.maxReceiveCount,
     }),
   });
-  return { delivery, deadLetter, renderDeadLetter };
+  return { delivery, deadLetter, renderDeadLetter, eventDeadLetter };
 }
 
 async function createQueue(client: SQSClient, name: string, attributes: Record<string, string>): Promise<QueueRef> {
