@@ -36,7 +36,7 @@ import { createLogger } from '../shared/observability/logger.ts';
 import { systemClock } from '../shared/ports/clock.ts';
 
 const { values: args } = parseArgs({
-  options: { deliveries: { type: 'string', default: '300' }, json: { type: 'string', default: 'bench/results-cost.json' } },
+  options: { deliveries: { type: 'string', default: '300' }, json: { type: 'string', default: 'bench/results-cost.json' }, 'log-sample': { type: 'string' } },
   allowPositionals: true,
 });
 const DELIVERIES = Number(args.deliveries);
@@ -274,6 +274,8 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
   }
 
   const sink = (line: string) => {
+    // `--log-sample FILE`: the lines the measured deliveries log, to see what they cost.
+    if (args['log-sample'] !== undefined && instrument && counts.events > 0 && counts.events <= 2) logSample.push(line);
     counts.logLines++;
     counts.logBytes += Buffer.byteLength(line) + 1;
   };
@@ -393,6 +395,7 @@ function costPerMillion(c: Counts, deliveries: number): CostLine[] {
   return lines;
 }
 
+const logSample: string[] = [];
 const results: Record<string, { total: number; lines: CostLine[] }> = {};
 for (const scenario of SCENARIOS) {
   const { counts, deliveries } = await runScenario(scenario, true);
@@ -408,4 +411,5 @@ for (const scenario of SCENARIOS) {
 const apiDestinations = 1e6 * (PRICES.eventBridgeEvent + PRICES.apiDestinationInvocation);
 console.log(`\nEventBridge API destinations, for comparison: $${apiDestinations.toFixed(2)} per million (no templates, per-tenant credentials or outcome log; 5 s timeout)`);
 console.log('Not in the figures: idle polling by the event source mapping (empty receives), storage, custom-metric and alarm fees (per month, not per delivery).');
+if (args['log-sample'] !== undefined) writeFileSync(args['log-sample'], `${logSample.join('\n')}\n`);
 writeFileSync(args.json, `${JSON.stringify({ prices: PRICES, apiDestinations, scenarios: results }, null, 2)}\n`);
