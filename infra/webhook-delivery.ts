@@ -995,7 +995,7 @@ const BUNDLING = {
   platform: 'node',
   mainFields: ['module', 'main'],
   minify: true,
-  sourceMap: true,
+  sourceMap: false,
   // Stack traces need names and lines, not the sources: keeps the .map small.
   sourcesContent: false,
   externalModules: [],
