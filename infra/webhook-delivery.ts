@@ -130,7 +130,7 @@ export interface WebhookDeliveryProps {
   /**
    * How long the deliver function caches a credential in memory; a rotated secret is picked up
    * within this time.
-   * @default Duration.seconds(60)
+   * @default Duration.minutes(15)
    */
   readonly credentialCacheTtl?: Duration;
   /**
@@ -309,7 +309,7 @@ export class WebhookDelivery extends Construct {
     const renderTimeout = props.renderTimeout ?? Duration.seconds(30);
     const batchSize = props.batchSize ?? DELIVER_EVENT_SOURCE_DEFAULTS.batchSize;
     const maxBatchingWindow = props.maxBatchingWindow ?? Duration.seconds(0);
-    const credentialCacheTtl = props.credentialCacheTtl ?? Duration.seconds(60);
+    const credentialCacheTtl = props.credentialCacheTtl ?? Duration.minutes(15);
     const maxPayloadBytes = props.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     const oldestMessageAgeThreshold = props.oldestMessageAgeThreshold ?? Duration.hours(1);
     const failureRateThresholdPercent = props.failureRateThresholdPercent ?? 20;
@@ -995,7 +995,7 @@ const BUNDLING = {
   platform: 'node',
   mainFields: ['module', 'main'],
   minify: true,
-  sourceMap: true,
+  sourceMap: false,
   // Stack traces need names and lines, not the sources: keeps the .map small.
   sourcesContent: false,
   externalModules: [],

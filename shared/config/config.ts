@@ -73,12 +73,19 @@ export const RenderConfigSchema = z.object({
 });
 export type RenderConfig = z.infer<typeof RenderConfigSchema>;
 
+/**
+ * How long a credential and a signing secret are reused in memory (15 min): Secrets Manager calls
+ * then grow with instances and credentials, not deliveries. The trade-off: a revoked or rotated
+ * secret is still used for up to this long, unless the endpoint refuses it (401/403 reads it again).
+ */
+export const DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS = 900;
+
 export const DeliverConfigSchema = z.object({
   [ENV.deliveryQueueUrl]: z.url(),
   [ENV.deadLetterQueueUrl]: z.url(),
   [ENV.outcomeTableName]: z.string().min(1),
   [ENV.secretsPrefix]: z.string().min(1).default(DEFAULT_SECRETS_PREFIX),
-  [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(60),
+  [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
   [ENV.requestTimeoutMs]: int(100, 900_000).default(30_000),
   [ENV.allowPrivateEndpoints]: bool.default(false),
   [ENV.outcomeRetentionDays]: int(1, 3650).default(30),

@@ -165,7 +165,10 @@ async function attemptDelivery(
     status_code: response?.status ?? null,
     error_class: outcome.kind === 'success' ? 'none' : outcome.errorClass,
     error_message: scrub(decision.action === 'fail' ? decision.reason : outcome.kind === 'success' ? null : outcome.message, secrets),
-    response_snippet: response === undefined || response.bodySnippet === '' ? null : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
+    // A success's body explains nothing an operator needs: not redacted, scrubbed or stored
+    // (every later write of the item would pay for its bytes). An empty one has nothing to redact.
+    response_snippet:
+      response === undefined || response.bodySnippet === '' || outcome.kind === 'success' ? null : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
   };
   const fields = {
     attempt,

@@ -120,13 +120,16 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   }
   const enqueued = messages.filter((m) => !refused.has(m));
   for (const message of enqueued) {
-    runLog.info('delivery enqueued', { delivery_id: message.delivery_id, node_id: message.node_id, method: message.method });
+    // Debug: the deliver function's outcome line is the one info line per delivery (logs are
+    // paid by the byte); the queue and its age alarm account for what was enqueued.
+    runLog.debug('delivery enqueued', { delivery_id: message.delivery_id, node_id: message.node_id, method: message.method });
     results.push(resultOf(message, 'enqueued', null));
   }
   deps.metrics.count('RenderedDeliveries', enqueued.length);
   const skipped = results.filter((r) => r.status === 'skipped').length;
   if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
-  runLog.info('run rendered', { enqueued: enqueued.length, failed: failures.length, skipped });
+  // At info only when some node did not go on to the queue (each failure also has its warn line).
+  (failures.length > 0 || skipped > 0 ? runLog.info : runLog.debug).call(runLog, 'run rendered', { enqueued: enqueued.length, failed: failures.length, skipped });
   return results.sort((a, b) => (positions.get(a.node_id) ?? 0) - (positions.get(b.node_id) ?? 0));
 
   async function recordFailure(message: DeliveryMessage, reason: string): Promise<void> {

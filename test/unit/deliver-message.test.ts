@@ -39,6 +39,18 @@ describe('deliverMessage', () => {
     expect(deadLetters).toEqual([]);
   });
 
+  it('keeps the response snippet of a refused attempt, not of a success, and redacts only what it keeps', async () => {
+    const snippets: (string | null)[] = [];
+    const redacted: string[] = [];
+    for (const status of [200, 503]) {
+      const { d } = deps({ sender: { send: async () => ({ status, headers: {}, bodySnippet: `body of ${status}`, durationMs: 3 }) } });
+      const store = { ...d.store, recordAttempt: async (_m: unknown, attempt: { response_snippet: string | null }) => void snippets.push(attempt.response_snippet) } as unknown as DeliveryStore;
+      await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, { ...d, store, snippet: (b) => (redacted.push(b), b) });
+    }
+    expect(snippets).toEqual([null, 'body of 503']);
+    expect(redacted).toEqual(['body of 503']);
+  });
+
   it('dead-letters an unreadable message and lets it go', async () => {
     const { d, deadLetters } = deps();
     expect(await deliverMessage({ body: 'not json', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('done');

@@ -157,6 +157,18 @@ describe('createLogger: bound fields', () => {
     }
   });
 
+  it('redacts what a child binds on every line, and a line field that overrides it', () => {
+    const { logger, lines, records } = setup();
+    const log = logger.child({ endpoint: `https://hooks.example.com/p/${CANARY}?k=${CANARY}`, authorization: CANARY, node_id: 'n-1' });
+    log.info('first');
+    log.info('second', { node_id: 'n-2', api_key: CANARY });
+    expect(lines.join('\n')).not.toContain(CANARY);
+    expect(records().map((r) => [r['endpoint'], r['authorization'], r['node_id']])).toEqual([
+      ['https://hooks.example.com/[redacted]', REDACTED, 'n-1'],
+      ['https://hooks.example.com/[redacted]', REDACTED, 'n-2'],
+    ]);
+  });
+
   it('lets child and line fields override what the parent bound', () => {
     const { logger, records } = setup({ base: { stage: 'base', keep: 1 } });
     const child = logger.child({ stage: 'child' });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSecretsManagerCredentialStore } from '../../shared/adapters/secrets-manager-credential-store.ts';
 import { CredentialError, TransientDeliveryError } from '../../shared/errors.ts';
 import type { CredentialStore } from '../../shared/ports/credential-store.ts';
+import { DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS, DeliverConfigSchema, ENV, parseConfig } from '../../shared/config/config.ts';
 
 /**
  * A loopback stand-in for Secrets Manager that speaks the GetSecretValue JSON
@@ -136,6 +137,27 @@ describe('Secrets Manager credential store', () => {
     now += 1;
     await store.get('org-1', 'cred-1');
     expect(fake.calls.get(NAME)).toBe(2);
+  });
+
+  it('keeps a credential for the default 15 minutes, so Secrets Manager calls do not grow with deliveries', async () => {
+    const ttlSeconds = parseConfig(DeliverConfigSchema, { [ENV.deliveryQueueUrl]: 'https://sqs.example/q', [ENV.deadLetterQueueUrl]: 'https://sqs.example/d', [ENV.outcomeTableName]: 't' })[ENV.credentialCacheTtlSeconds];
+    expect(ttlSeconds).toBe(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS);
+    fake.secrets.set(NAME, JSON.stringify({ type: 'BEARER_TOKEN', token: 'tok-1' }));
+    const store = makeStore(ttlSeconds);
+    for (let i = 0; i < 14; i++) {
+      await store.get('org-1', 'cred-1');
+      await store.signingSecrets('org-1', null);
+      now += 60_000;
+    }
+    expect(fake.calls.get(NAME)).toBe(1);
+    expect(fake.calls.get(`${PREFIX}/org-1/signing`)).toBe(1);
+    // A refusal (the send path's 401/403) does not wait for the TTL.
+    store.invalidate('org-1', 'cred-1');
+    await store.get('org-1', 'cred-1');
+    expect(fake.calls.get(NAME)).toBe(2);
+    now += 15 * 60_000;
+    await store.get('org-1', 'cred-1');
+    expect(fake.calls.get(NAME)).toBe(3);
   });
 
   it('reads a rotated value once the TTL has run out', async () => {
