@@ -134,6 +134,8 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
     outputs = new Map((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
   } catch (error) {
+    const setup = awsSetupProblem(error);
+    if (setup !== undefined) throw new CliError(`stack ${stackName}: ${setup}`);
     throw new CliError(`stack ${stackName}: cannot read its outputs (${(error as Error).name}: ${(error as Error).message}); deploy it with "npx cdk deploy", or pass --stack, --region or --local`);
   } finally {
     cloudFormation.destroy();
@@ -170,6 +172,22 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       events.destroy();
     },
   };
+}
+
+/**
+ * What is missing when the AWS SDK could not even make a request: no region, or no
+ * credentials. Those are fixed in the shell (or with --local), not by deploying; undefined
+ * for any other error.
+ */
+export function awsSetupProblem(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (/region is missing/i.test(error.message)) {
+    return 'no AWS region is set: pass --region, set AWS_REGION, or set a region in your AWS profile (or use --local for webhooks dev)';
+  }
+  if (error.name === 'CredentialsProviderError' || /could not load credentials/i.test(error.message)) {
+    return 'no AWS credentials found: set AWS_PROFILE (then "aws sso login" if it uses SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use --local for webhooks dev)';
+  }
+  return undefined;
 }
 
 /** The construct's default, and what stacks deployed before the output existed use. */

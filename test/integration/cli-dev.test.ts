@@ -91,6 +91,14 @@ describe('webhooks dev and webhooks emit', () => {
     await waitForLine(printed, /✓ delivered n1 → 127\.0\.0\.1:\d+ 200 .*attempt 1\/1/);
   });
 
+  it('takes an event from webhooks emit --local, found from the state file, and prints its event id', async () => {
+    const result = await runCliInProcess(['emit', await eventFile(7020), '--local', '--json'], { cwd: dir });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([{ event: 0, event_id: expect.stringMatching(/^[0-9a-f-]{36}$/) }]);
+    await receiver.waitFor('/run/7020', 1);
+  });
+
   it('shows a duplicate event as dropped, not sent twice', async () => {
     const file = await eventFile(7002);
     await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
