@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -68,9 +69,18 @@ export const DevStateSchema = z.object({
 });
 export type DevState = z.infer<typeof DevStateSchema>;
 
-/** The dev server's state file, in the folder it was started from. */
+/** This checkout's root folder (the package's). */
+const CHECKOUT_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+/**
+ * The dev server's state file: at the root of this checkout when run from any folder
+ * inside it (so `webhooks dev` and `--local` find each other from cli/, docs/, ...),
+ * else in the folder it was started from.
+ */
 export function devStatePath(cwd = process.cwd()): string {
-  return join(cwd, '.webhooks', 'dev.json');
+  const here = resolve(cwd);
+  const base = here === CHECKOUT_ROOT || here.startsWith(`${CHECKOUT_ROOT}${sep}`) ? CHECKOUT_ROOT : here;
+  return join(base, '.webhooks', 'dev.json');
 }
 
 export async function writeDevState(state: DevState, path = devStatePath()): Promise<void> {
