@@ -43,7 +43,7 @@ export interface Target {
 }
 
 export interface TargetOptions {
-  /** Act on the `webhooks dev` running from this folder. */
+  /** Act on the `webhooks dev` running from this checkout (or this folder, outside one). */
   readonly local?: boolean;
   /** CloudFormation stack name; default DograhWebhooks. */
   readonly stack?: string;
@@ -225,7 +225,7 @@ export interface TargetFlags {
 /** Adds --local, --stack and --region, the way every operations command finds its target. */
 export function addTargetOptions(command: Command): Command {
   return command
-    .option('--local', 'act on the `webhooks dev` started from this folder (.webhooks/dev.json)')
+    .option('--local', 'act on the `webhooks dev` started in this checkout (.webhooks/dev.json at its root), or in this folder outside one')
     .option('--stack <name>', 'CloudFormation stack whose outputs name the queues and table (default DograhWebhooks)')
     .option('--region <region>', 'AWS region of the stack (default: AWS_REGION or your AWS config)');
 }
@@ -241,7 +241,7 @@ export function targetOptions(flags: TargetFlags): TargetFlags {
 /** Help text shared by the operations commands. */
 export const TARGET_HELP = `Target: a deployed stack, found from its CloudFormation outputs (--stack, default DograhWebhooks;
 credentials and region from the standard AWS chain: AWS_PROFILE, AWS_REGION, ...), or, with
---local, the webhooks dev running from this folder.`;
+--local, the webhooks dev started in this checkout (any folder of it), or in this folder outside one.`;
 
 /** The target flags as they were given, to repeat in a suggested next command (` --local`, ` --stack X`). */
 export function targetArgs(flags: TargetFlags): string {
