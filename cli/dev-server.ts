@@ -66,15 +66,36 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     ...(options.logSink === undefined ? {} : { logSink: options.logSink, logLevel: 'debug' as const }),
     adaptDeliverDeps: (deps) => ({ ...deps, store: showing(deps.store, say, paint) }),
   });
+  // A port taken (or any other failure to start) stops what did start, so the process ends
+  // with its error instead of hanging on the emulators' open sockets.
+  const started: (() => Promise<void>)[] = [() => stack.stop()];
+  try {
+    return await startAround(stack, started, options, say, paint);
+  } catch (error) {
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function startAround(
+  stack: LocalStack,
+  started: (() => Promise<void>)[],
+  options: DevServerOptions,
+  say: (line: string) => void,
+  paint: (code: number, text: string) => string,
+): Promise<DevServer> {
   // Stuck deliveries (no queue message left, e.g. after a crash) found and put back on a timer, as the scheduled Lambda does.
   const reconciler = startLocalReconciler({
     sqs: stack.sqs, dynamo: stack.dynamo, queueUrl: stack.queues.delivery.url, tableName: LOCAL_TABLE_NAME,
     log: createLogger({ base: { function: 'reconcile' }, sink: options.logSink ?? (() => undefined) }),
     onReport: (r) => say(paint(33, `⟲ reconciler: ${r.requeued.length} stuck put back on the queue, ${r.failed.length} failed (webhooks failures --local)`)),
   });
+  started.push(() => reconciler.stop());
   const receiver = options.receiverPort === null ? undefined : await startSampleReceiver(options.receiverPort, (line) => say(paint(36, line)));
+  if (receiver !== undefined) started.push(() => receiver.close());
   const opened = options.dataDir === undefined ? undefined : await openEventJournal<BusEvent>(join(options.dataDir, 'events.jsonl'));
   const journal = opened?.journal;
+  if (journal !== undefined) started.push(() => journal.close());
   const inFlight = new Set<Promise<void>>();
   const handle = (event: BusEvent) => {
     const done = route(event, stack, say, paint, journal);
@@ -87,6 +108,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     onEvent: handle,
     ...(journal === undefined ? {} : { persist: (events: readonly BusEvent[]) => journal.append(events) }),
   });
+  started.push(() => intake.close());
   await writeDevState(
     {
       pid: process.pid,

@@ -54,6 +54,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     description: 'list recent final failures, newest first: when, whose, where to, and why',
     load: async () => (await import('./commands/failures.ts')).registerFailures,
   },
+  deliveries: {
+    term: '[options]',
+    description: "every delivery of a run (--run), or a workflow's failures in a window (--workflow --since): status, attempts, last code",
+    load: async () => (await import('./commands/deliveries.ts')).registerDeliveries,
+  },
   inspect: {
     term: '[options] <delivery-id>',
     description: "tell one delivery's story: what it is, where it went, and every attempt",

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -44,7 +45,7 @@ export interface Target {
 }
 
 export interface TargetOptions {
-  /** Act on the `webhooks dev` running from this folder. */
+  /** Act on the `webhooks dev` running from this checkout (or this folder, outside one). */
   readonly local?: boolean;
   /** CloudFormation stack name; default DograhWebhooks. */
   readonly stack?: string;
@@ -71,9 +72,18 @@ export const DevStateSchema = z.object({
 });
 export type DevState = z.infer<typeof DevStateSchema>;
 
-/** The dev server's state file, in the folder it was started from. */
+/** This checkout's root folder (the package's). */
+const CHECKOUT_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+/**
+ * The dev server's state file: at the root of this checkout when run from any folder
+ * inside it (so `webhooks dev` and `--local` find each other from cli/, docs/, ...),
+ * else in the folder it was started from.
+ */
 export function devStatePath(cwd = process.cwd()): string {
-  return join(cwd, '.webhooks', 'dev.json');
+  const here = resolve(cwd);
+  const base = here === CHECKOUT_ROOT || here.startsWith(`${CHECKOUT_ROOT}${sep}`) ? CHECKOUT_ROOT : here;
+  return join(base, '.webhooks', 'dev.json');
 }
 
 export async function writeDevState(state: DevState, path = devStatePath()): Promise<void> {
@@ -141,6 +151,8 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
     outputs = new Map((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
   } catch (error) {
+    const setup = awsSetupProblem(error);
+    if (setup !== undefined) throw new CliError(`stack ${stackName}: ${setup}`);
     throw new CliError(`stack ${stackName}: cannot read its outputs (${(error as Error).name}: ${(error as Error).message}); deploy it with "npx cdk deploy", or pass --stack, --region or --local`);
   } finally {
     cloudFormation.destroy();
@@ -188,6 +200,22 @@ function optionalOutput<K extends string>(outputs: ReadonlyMap<string, string>, 
   return value === undefined || value === '' ? {} : ({ [name]: value } as Partial<Record<K, string>>);
 }
 
+/**
+ * What is missing when the AWS SDK could not even make a request: no region, or no
+ * credentials. Those are fixed in the shell (or with --local), not by deploying; undefined
+ * for any other error.
+ */
+export function awsSetupProblem(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (/region is missing/i.test(error.message)) {
+    return 'no AWS region is set: pass --region, set AWS_REGION, or set a region in your AWS profile (or use --local for webhooks dev)';
+  }
+  if (error.name === 'CredentialsProviderError' || /could not load credentials/i.test(error.message)) {
+    return 'no AWS credentials found: set AWS_PROFILE (then "aws sso login" if it uses SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use --local for webhooks dev)';
+  }
+  return undefined;
+}
+
 /** The construct's default, and what stacks deployed before the output existed use. */
 const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
 
@@ -213,7 +241,7 @@ export interface TargetFlags {
 /** Adds --local, --stack and --region, the way every operations command finds its target. */
 export function addTargetOptions(command: Command): Command {
   return command
-    .option('--local', 'act on the `webhooks dev` started from this folder (.webhooks/dev.json)')
+    .option('--local', 'act on the `webhooks dev` started in this checkout (.webhooks/dev.json at its root), or in this folder outside one')
     .option('--stack <name>', 'CloudFormation stack whose outputs name the queues and table (default DograhWebhooks)')
     .option('--region <region>', 'AWS region of the stack (default: AWS_REGION or your AWS config)');
 }
@@ -229,7 +257,7 @@ export function targetOptions(flags: TargetFlags): TargetFlags {
 /** Help text shared by the operations commands. */
 export const TARGET_HELP = `Target: a deployed stack, found from its CloudFormation outputs (--stack, default DograhWebhooks;
 credentials and region from the standard AWS chain: AWS_PROFILE, AWS_REGION, ...), or, with
---local, the webhooks dev running from this folder.`;
+--local, the webhooks dev started in this checkout (any folder of it), or in this folder outside one.`;
 
 /** The target flags as they were given, to repeat in a suggested next command (` --local`, ` --stack X`). */
 export function targetArgs(flags: TargetFlags): string {

@@ -44,7 +44,7 @@ kill -9; the example is sent only on the first start.
 Examples:
   $ npm start
   $ npx webhooks dev --data .webhooks/data --no-receiver
-  $ npx webhooks emit examples/event.json --endpoint http://127.0.0.1:4010   # from another terminal`,
+  $ npx webhooks emit examples/event.json --local   # from another terminal, in any folder of the checkout`,
     )
     .action(action(dev));
 }

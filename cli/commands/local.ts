@@ -12,7 +12,11 @@ interface LocalOptions {
   readonly timeout: string;
   readonly requestTimeout: string;
   readonly verbose?: boolean;
+  readonly failOnAny?: boolean;
 }
+
+/** Exit code of `local --fail-on-any` when some delivery failed (as `failures --fail-on-any`). */
+export const EXIT_DELIVERY_FAILED = 3;
 
 /** One line of the summary, as CONTRACT section 6 fixes it. */
 export interface SummaryEntry {
@@ -34,6 +38,7 @@ export function registerLocal(program: Command): void {
     .option('--timeout <seconds>', 'give up waiting for final outcomes after this long', '900')
     .option('--request-timeout <seconds>', 'how long one request to an endpoint may take (what Lambda\'s REQUEST_TIMEOUT_MS sets)', '30')
     .option('-v, --verbose', 'write the functions\' JSON log lines to stderr')
+    .option('--fail-on-any', `exit ${EXIT_DELIVERY_FAILED} when any delivery failed (a CI smoke test); the summary is printed either way`)
     .addHelpText(
       'after',
       `
@@ -41,14 +46,17 @@ Loopback endpoints are allowed here; every other private, link-local or metadata
 Prints a JSON array on stdout, one entry per delivery:
   {"delivery_id", "node_id", "workflow_run_id", "status", "attempts", "last_status_code", "error"}
 
+Exit codes: 0 done (whatever the outcomes), 1 bad input, ${EXIT_DELIVERY_FAILED} a delivery failed and --fail-on-any given.
+
 Examples:
   $ webhooks local --event examples/event.json --secrets examples/secrets.json
+  $ webhooks local --event examples/event.json --fail-on-any > /dev/null   # in CI
   $ webhooks local --event runs.json --verbose 2> functions.log`,
     )
     .action(action(runLocal));
 }
 
-async function runLocal(options: LocalOptions, io: CliIo): Promise<void> {
+async function runLocal(options: LocalOptions, io: CliIo): Promise<number | void> {
   const timeoutSeconds = seconds(options.timeout, '--timeout');
   const requestTimeoutMs = Math.round(seconds(options.requestTimeout, '--request-timeout') * 1000);
   const events = readEventsFile(await readJsonFile(options.event), options.event).map((e) => e.raw);
@@ -71,6 +79,11 @@ async function runLocal(options: LocalOptions, io: CliIo): Promise<void> {
     // Resolves once all of it is handed to the pipe, however slowly its reader reads;
     // then the stack closes its sockets and the process ends by itself, with nothing cut off.
     await writeAll(io.stdout, `${JSON.stringify(summary, null, 2)}\n`);
+    const failed = summary.filter((e) => e.status === 'failed').length;
+    if (options.failOnAny && failed > 0) {
+      io.stderr.write(`${failed} of ${summary.length} deliveries failed (--fail-on-any)\n`);
+      return EXIT_DELIVERY_FAILED;
+    }
   } finally {
     await stack.stop();
   }

@@ -180,7 +180,8 @@ function parseTarget(raw: string): Target {
     port,
     path: `${url.pathname}${url.search}`,
     literalIp: parseIpAddress(host) !== undefined,
-    display: `${url.protocol}//${url.hostname}`,
+    // Scheme, host and port (when not the default): which receiver it was, never the path.
+    display: `${url.protocol}//${url.host}`,
   };
 }
 

@@ -1,13 +1,16 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevServer } from '../../cli/dev-server.ts';
 import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
-import { ROOT, runCliInProcess } from '../fixtures/cli.ts';
+import { devStatePath } from '../../cli/target.ts';
+import { errorLine, ROOT, runCli, runCliInProcess } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
@@ -89,6 +92,14 @@ describe('webhooks dev and webhooks emit', () => {
     const [request] = await receiver.waitFor('/run/7001', 1);
     expect(request?.headers['authorization']).toBe('Bearer dev-token');
     await waitForLine(printed, /✓ delivered n1 → 127\.0\.0\.1:\d+ 200 .*attempt 1\/1/);
+  });
+
+  it('takes an event from webhooks emit --local, found from the state file, and prints its event id', async () => {
+    const result = await runCliInProcess(['emit', await eventFile(7020), '--local', '--json'], { cwd: dir });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([{ event: 0, event_id: expect.stringMatching(/^[0-9a-f-]{36}$/) }]);
+    await receiver.waitFor('/run/7020', 1);
   });
 
   it('shows a duplicate event as dropped, not sent twice', async () => {
@@ -184,5 +195,32 @@ describe('webhooks dev and webhooks emit', () => {
     expect(result.stderr).toBe(`error: ${file}: 1.detail.workflow_id: Invalid input: expected number, received string\n`);
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.to('/run/7006')).toHaveLength(0);
+  });
+});
+
+describe('webhooks dev with a port taken', () => {
+  // The real bin in a child: the hang was the process never ending (the emulators it had started kept it alive).
+  it('exits 1 with one error line instead of hanging, leaving no state file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'webhooks-dev-taken-'));
+    const taken = createServer();
+    await new Promise<void>((done) => taken.listen(0, '127.0.0.1', done));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = await runCli(['dev', '--port', '0', '--receiver-port', String(port), '--no-example'], { cwd: dir, timeoutMs: 40_000 });
+      expect(errorLine(result)).toMatch(new RegExp(`^error: a port is taken \\(.*EADDRINUSE.*:${port}\\): is another webhooks dev running\\? Pick others with --port / --receiver-port$`));
+      expect(existsSync(join(dir, '.webhooks/dev.json'))).toBe(false);
+    } finally {
+      await new Promise<void>((done) => taken.close(() => done()));
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('the dev state file', () => {
+  it('is at the checkout root from any folder inside it, and in the folder itself elsewhere', () => {
+    expect(devStatePath(join(ROOT, 'cli', 'commands'))).toBe(join(ROOT, '.webhooks', 'dev.json'));
+    expect(devStatePath(ROOT)).toBe(join(ROOT, '.webhooks', 'dev.json'));
+    const elsewhere = join(tmpdir(), 'not-the-checkout');
+    expect(devStatePath(elsewhere)).toBe(join(elsewhere, '.webhooks', 'dev.json'));
   });
 });

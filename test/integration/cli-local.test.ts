@@ -1,10 +1,12 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SummaryEntry } from '../../cli/commands/local.ts';
 import { deliveryId } from '../../shared/domain/delivery.ts';
-import { BIN, NODE, runCli, runProcess } from '../fixtures/cli.ts';
+import { BIN, NODE, runCli, runCliInProcess, runProcess } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
@@ -89,4 +91,38 @@ describe('webhooks local', () => {
     expect(summary[0]).toMatchObject({ node_id: 'sent', status: 'delivered' });
     expect(summary.filter((e) => e.status === 'skipped')).toHaveLength(400);
   }, 120_000);
+});
+
+describe('webhooks local --fail-on-any', () => {
+  /** A loopback port nothing listens on: bound, then closed. */
+  async function closedPort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((done) => server.close(() => done()));
+    return port;
+  }
+
+  it('exits 3 when a delivery failed, still printing the summary, whose error names host and port', async () => {
+    const port = await closedPort();
+    const event = makeEventJson({
+      detail: { workflow_run_id: 8101, nodes: [node('ok', '/smoke'), makeNodeJson({ id: 'refused', data: { endpoint_url: `http://127.0.0.1:${port}/hook`, credential_uuid: null, retry_config: null } })] },
+    });
+    const file = join(dir, 'smoke.json');
+    await writeFile(file, JSON.stringify(event));
+    const result = await runCliInProcess(['local', '--event', file, '--timeout', '30', '--fail-on-any']);
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).toBe('1 of 2 deliveries failed (--fail-on-any)\n');
+    const summary = JSON.parse(result.stdout) as SummaryEntry[];
+    expect(summary.find((e) => e.node_id === 'ok')).toMatchObject({ status: 'delivered' });
+    expect(summary.find((e) => e.node_id === 'refused')?.error).toContain(`POST http://127.0.0.1:${port}: connection failed (ECONNREFUSED)`);
+  });
+
+  it('exits 0 when every delivery went out', async () => {
+    const file = join(dir, 'smoke-ok.json');
+    await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: 8102, nodes: [node('ok', '/smoke-ok')] } })));
+    const result = await runCliInProcess(['local', '--event', file, '--timeout', '30', '--fail-on-any']);
+    expect(result.code, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as SummaryEntry[])[0]).toMatchObject({ status: 'delivered' });
+  });
 });
