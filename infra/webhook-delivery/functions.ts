@@ -8,7 +8,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { z } from 'zod';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
-import { DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../../shared/config/config.ts';
+import { DEFAULT_RECONCILE_GRACE_SECONDS, DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../../shared/config/config.ts';
 import type { DeliverySettings } from './settings.ts';
 import type { DeliveryQueues, DeliveryTables } from './storage.ts';
 
@@ -21,7 +21,7 @@ import type { DeliveryQueues, DeliveryTables } from './storage.ts';
 const TOKEN_PLACEHOLDER = 'https://sqs.us-east-1.amazonaws.com/123456789012/placeholder';
 
 /** How far past its lease or due time a delivery counts as stuck. */
-const RECONCILE_GRACE = Duration.minutes(15);
+const RECONCILE_GRACE = Duration.seconds(DEFAULT_RECONCILE_GRACE_SECONDS);
 
 type FunctionEnvironment<S extends z.ZodType> = Record<keyof z.input<S>, string>;
 

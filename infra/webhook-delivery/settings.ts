@@ -1,13 +1,17 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DELIVER_EVENT_SOURCE_DEFAULTS } from '../../shared/config/config.ts';
+import {
+  CIRCUIT_DEFAULTS,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_METRICS_NAMESPACE,
+  DEFAULT_OUTCOME_RETENTION_DAYS,
+  DELIVER_EVENT_SOURCE_DEFAULTS,
+} from '../../shared/config/config.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../../shared/schemas/credential.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../../shared/schemas/event.ts';
 import type { LogLevel, WebhookDeliveryProps } from './props.ts';
-
-/** The config schemas' default for `METRICS_NAMESPACE`. */
-const DEFAULT_METRICS_NAMESPACE = 'DograhWebhooks';
 
 /** A deliver attempt's duration can reach the request timeout; what follows it (record, settle) needs this much more. */
 const SETTLE_MARGIN = Duration.seconds(10);
@@ -46,7 +50,7 @@ export interface DeliverySettings {
   readonly endpointHealthCacheTtl: Duration;
 }
 
-/** Applies the defaults of {@link WebhookDeliveryProps}. */
+/** Applies the defaults of {@link WebhookDeliveryProps}; names and config defaults come from `shared/config`. */
 export function resolveSettings(props: WebhookDeliveryProps): DeliverySettings {
   return {
     eventSource: props.eventSource ?? DEFAULT_EVENT_SOURCE,
@@ -55,8 +59,8 @@ export function resolveSettings(props: WebhookDeliveryProps): DeliverySettings {
     secretsEncryptionKey: props.secretsEncryptionKey,
     metricsNamespace: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
     logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-    logLevel: props.logLevel ?? 'info',
-    outcomeRetentionDays: props.outcomeRetentionDays ?? 30,
+    logLevel: props.logLevel ?? DEFAULT_LOG_LEVEL,
+    outcomeRetentionDays: props.outcomeRetentionDays ?? DEFAULT_OUTCOME_RETENTION_DAYS,
     allowPrivateEndpoints: props.allowPrivateEndpoints ?? false,
     deliverMaxConcurrency: props.deliverMaxConcurrency ?? DELIVER_EVENT_SOURCE_DEFAULTS.maxConcurrency,
     requestTimeout: props.requestTimeout ?? Duration.seconds(30),
@@ -72,10 +76,10 @@ export function resolveSettings(props: WebhookDeliveryProps): DeliverySettings {
     tableDeletionProtection: props.tableDeletionProtection ?? true,
     oldestMessageAgeThreshold: props.oldestMessageAgeThreshold ?? Duration.hours(1),
     failureRateThresholdPercent: props.failureRateThresholdPercent ?? 20,
-    circuitFailureThreshold: props.circuitFailureThreshold ?? 5,
-    circuitCooldownMin: props.circuitCooldownMin ?? Duration.seconds(30),
-    circuitCooldownMax: props.circuitCooldownMax ?? Duration.minutes(10),
-    endpointHealthCacheTtl: props.endpointHealthCacheTtl ?? Duration.seconds(5),
+    circuitFailureThreshold: props.circuitFailureThreshold ?? CIRCUIT_DEFAULTS.failureThreshold,
+    circuitCooldownMin: props.circuitCooldownMin ?? Duration.seconds(CIRCUIT_DEFAULTS.cooldownMinSeconds),
+    circuitCooldownMax: props.circuitCooldownMax ?? Duration.seconds(CIRCUIT_DEFAULTS.cooldownMaxSeconds),
+    endpointHealthCacheTtl: props.endpointHealthCacheTtl ?? Duration.millis(CIRCUIT_DEFAULTS.healthCacheTtlMs),
   };
 }
 
