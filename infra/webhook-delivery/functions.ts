@@ -1,3 +1,5 @@
+// The construct's three functions (render, deliver, reconcile), each with its log group, its own
+// role and an environment checked at synth time with the config schema its code parses at cold start.
 import { fileURLToPath } from 'node:url';
 import { Aws, Duration, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,11 +14,6 @@ import { DEFAULT_RECONCILE_GRACE_SECONDS, DeliverConfigSchema, ENV, ReconcileCon
 import type { DeliverySettings } from './settings.ts';
 import type { DeliveryQueues, DeliveryTables } from './storage.ts';
 
-/**
- * The three functions (render, deliver, reconcile), each with its log group, its own role and an
- * environment checked at synth time with the config schema its code parses at cold start.
- */
-
 /** Stands in for an unresolved token (a queue URL, a table name) when the environment is parsed at synth time. */
 const TOKEN_PLACEHOLDER = 'https://sqs.us-east-1.amazonaws.com/123456789012/placeholder';
 
@@ -24,7 +21,6 @@ const TOKEN_PLACEHOLDER = 'https://sqs.us-east-1.amazonaws.com/123456789012/plac
 const RECONCILE_GRACE = Duration.seconds(DEFAULT_RECONCILE_GRACE_SECONDS);
 
 type FunctionEnvironment<S extends z.ZodType> = Record<keyof z.input<S>, string>;
-
 
 /**
  * An on-failure destination that only names the queue. The render role is granted exactly
