@@ -56,7 +56,7 @@ export const PRICES = {
   apiDestinationInvocation: 0.2 / 1e6,
 } as const;
 
-/** The stack's memory sizes (infra/webhook-delivery.ts defaults). */
+/** The stack's memory sizes (infra/webhook-delivery/settings.ts defaults). */
 const RENDER_MEMORY_MB = 256;
 const DELIVER_MEMORY_MB = 512;
 

@@ -54,9 +54,22 @@ export const DELIVERY_QUEUE_MAX_RECEIVE_COUNT = 4 * MAX_ATTEMPTS_LIMIT;
  */
 export const DELIVER_EVENT_SOURCE_DEFAULTS = { maxConcurrency: 10, batchSize: 10 } as const;
 
+/**
+ * Defaults the config schemas fall back to and the construct (`infra/`) writes into each
+ * function's environment: one place, so the stack and the code cannot disagree.
+ */
+export const DEFAULT_METRICS_NAMESPACE = 'DograhWebhooks';
+/** Days a delivery record lives after its last write (DynamoDB TTL). */
+export const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
+export const DEFAULT_LOG_LEVEL = 'info';
+/** Past its lease or due time by this much, a non-final delivery counts as stuck. */
+export const DEFAULT_RECONCILE_GRACE_SECONDS = 900;
+/** Endpoint circuits (issue 8). */
+export const CIRCUIT_DEFAULTS = { failureThreshold: 5, cooldownMinSeconds: 30, cooldownMaxSeconds: 600, healthCacheTtlMs: 5_000 } as const;
+
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const logLevel = z.enum(['debug', 'info', 'warn', 'error']).default('info');
+const logLevel = z.enum(['debug', 'info', 'warn', 'error']).default(DEFAULT_LOG_LEVEL);
 
 /** SQS takes messages up to 256 KiB; a rendered delivery larger than this fails as oversized. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 200 * 1024;
@@ -66,9 +79,9 @@ export const RenderConfigSchema = z.object({
   [ENV.outcomeTableName]: z.string().min(1),
   [ENV.eventSource]: z.string().min(1).default(DEFAULT_EVENT_SOURCE),
   [ENV.eventDetailType]: z.string().min(1).default(DEFAULT_DETAIL_TYPE),
-  [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
+  [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
   [ENV.maxPayloadBytes]: int(1024, 250 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
-  [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
+  [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
 });
 export type RenderConfig = z.infer<typeof RenderConfigSchema>;
@@ -88,16 +101,16 @@ export const DeliverConfigSchema = z.object({
   [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
   [ENV.requestTimeoutMs]: int(100, 900_000).default(30_000),
   [ENV.allowPrivateEndpoints]: bool.default(false),
-  [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
-  [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
+  [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
+  [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
   // Tenant isolation (issue 8): without a health table, no circuits.
   [ENV.endpointHealthTableName]: z.string().min(1).optional(),
   [ENV.circuitsEnabled]: bool.default(true),
-  [ENV.circuitFailureThreshold]: int(1, 1000).default(5),
-  [ENV.circuitCooldownMinSeconds]: int(1, 43_200).default(30),
-  [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(600),
-  [ENV.healthCacheTtlMs]: int(0, 600_000).default(5_000),
+  [ENV.circuitFailureThreshold]: int(1, 1000).default(CIRCUIT_DEFAULTS.failureThreshold),
+  [ENV.circuitCooldownMinSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMinSeconds),
+  [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMaxSeconds),
+  [ENV.healthCacheTtlMs]: int(0, 600_000).default(CIRCUIT_DEFAULTS.healthCacheTtlMs),
   [ENV.settleEarly]: bool.default(true),
 }).refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
   message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
@@ -108,10 +121,9 @@ export type DeliverConfig = z.infer<typeof DeliverConfigSchema>;
 export const ReconcileConfigSchema = z.object({
   [ENV.deliveryQueueUrl]: z.url(),
   [ENV.outcomeTableName]: z.string().min(1),
-  [ENV.outcomeRetentionDays]: int(1, 3650).default(30),
-  /** Past its lease or due time by this much, a non-final delivery counts as stuck. */
-  [ENV.reconcileGraceSeconds]: int(60, 86_400).default(900),
-  [ENV.metricsNamespace]: z.string().min(1).default('DograhWebhooks'),
+  [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
+  [ENV.reconcileGraceSeconds]: int(60, 86_400).default(DEFAULT_RECONCILE_GRACE_SECONDS),
+  [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
 });
 export type ReconcileConfig = z.infer<typeof ReconcileConfigSchema>;
