@@ -197,13 +197,13 @@ export interface DevProcess {
 }
 
 /** Starts the real bin: `webhooks dev --data DIR --no-receiver --no-example --port 0`, in `cwd` (where .webhooks/dev.json goes). */
-export async function startDev(options: { cwd: string; dataDir: string; requestTimeoutSeconds: number }): Promise<DevProcess> {
+export async function startDev(options: { cwd: string; dataDir: string; requestTimeoutSeconds: number; circuitThreshold?: number }): Promise<DevProcess> {
   const statePath = join(options.cwd, '.webhooks', 'dev.json');
   await rm(statePath, { force: true });
   await mkdir(options.cwd, { recursive: true });
   const child = spawn(
     NODE,
-    [join(ROOT, 'cli/bin.ts'), 'dev', '--data', options.dataDir, '--no-receiver', '--no-example', '--port', '0', '--request-timeout', String(options.requestTimeoutSeconds)],
+    [join(ROOT, 'cli/bin.ts'), 'dev', '--data', options.dataDir, '--no-receiver', '--no-example', '--port', '0', '--request-timeout', String(options.requestTimeoutSeconds), '--circuit-threshold', String(options.circuitThreshold ?? 5)],
     { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

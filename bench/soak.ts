@@ -23,6 +23,12 @@ const { values } = parseArgs({
     'request-timeout': { type: 'string', default: '2' },
     'kill-at': { type: 'string', default: '0.4' },
     'timeout-minutes': { type: 'string', default: '15' },
+    // The receiver is one endpoint that fails 20 % of attempts at random, by design: at the
+    // stack's 5 in a row its circuit opens every few minutes under this concurrency and the run
+    // spends most of its time in cool-downs. The soak checks delivery accounting, so circuits
+    // stay on but open only on a real outage; test/integration/isolation.test.ts and the
+    // isolation bench cover them at the default.
+    'circuit-threshold': { type: 'string', default: '50' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -30,6 +36,7 @@ const runs = Number(values.runs);
 const nodes = Number(values.nodes);
 const requestTimeoutSeconds = Number(values['request-timeout']);
 const killAt = Number(values['kill-at']);
+const circuitThreshold = Number(values['circuit-threshold']);
 const total = runs * nodes;
 
 const say = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -47,10 +54,10 @@ for (let r = 0; r < runs; r++) {
 }
 const ids = [...runIds.values()].flat();
 const kills: number[] = [];
-say(`soak: ${total} deliveries (${runs} runs x ${nodes} nodes), receiver ${receiver.origin}, request timeout ${requestTimeoutSeconds} s, data ${dataDir}`);
+say(`soak: ${total} deliveries (${runs} runs x ${nodes} nodes), receiver ${receiver.origin}, request timeout ${requestTimeoutSeconds} s, circuit threshold ${circuitThreshold}, data ${dataDir}`);
 
 const started = Date.now();
-let dev: DevProcess = await startDev({ cwd: work, dataDir, requestTimeoutSeconds });
+let dev: DevProcess = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold });
 say(`webhooks dev up (pid ${dev.child.pid}), intake ${dev.intake}`);
 
 // The first part of the events (half, or more for a late kill), then wait until the
@@ -79,7 +86,7 @@ await dev.kill();
 const seenAtKill = receiver.log.length;
 say(`SIGKILL of webhooks dev ${extra} events and 300 ms after the last emit; the receiver had seen ${seenAtKill} requests (${new Set(receiver.log.map((s) => s.deliveryId)).size} deliveries)`);
 
-dev = await startDev({ cwd: work, dataDir, requestTimeoutSeconds });
+dev = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold });
 say(`webhooks dev restarted (pid ${dev.child.pid}) from the same data folder`);
 await putEvents(dev.intake, details.slice(half + extra));
 say(`sent the other ${runs - half - extra} events`);

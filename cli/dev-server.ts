@@ -33,6 +33,8 @@ export interface DevServerOptions {
   readonly dataDir?: string;
   /** How long one request to an endpoint may take; default 30 s. */
   readonly requestTimeoutMs?: number;
+  /** Transient failures in a row that open an endpoint's circuit; default the construct's. */
+  readonly circuitFailureThreshold?: number;
   /** Send the example event once everything is up. */
   readonly example: boolean;
   /** One line per thing that happens, for people. */
@@ -63,6 +65,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     secrets: options.secrets,
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.circuitFailureThreshold === undefined ? {} : { circuit: { failureThreshold: options.circuitFailureThreshold } }),
     ...(options.logSink === undefined ? {} : { logSink: options.logSink, logLevel: 'debug' as const }),
     adaptDeliverDeps: (deps) => ({ ...deps, store: showing(deps.store, say, paint) }),
   });

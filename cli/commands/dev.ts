@@ -15,6 +15,7 @@ interface DevOptions {
   readonly example: boolean;
   readonly logs?: boolean;
   readonly requestTimeout: string;
+  readonly circuitThreshold: string;
 }
 
 const EXAMPLE_SECRETS = join(new URL('../..', import.meta.url).pathname, 'examples/secrets.json');
@@ -29,6 +30,7 @@ export function registerDev(program: Command): void {
     .option('-s, --secrets <file>', 'credentials: secret names mapped to credential objects (default examples/secrets.json)')
     .option('-d, --data <dir>', 'keep the outcome log, the queues and accepted events in this folder: a restart, even after a crash, carries on')
     .option('--request-timeout <seconds>', 'how long one request to an endpoint may take (what Lambda\'s REQUEST_TIMEOUT_MS sets)', '30')
+    .option('--circuit-threshold <n>', 'transient failures in a row that open an endpoint\'s circuit (the construct\'s circuitFailureThreshold)', '5')
     .option('--no-example', 'do not send the example event at start')
     .option('--logs', 'also print the functions\' JSON log lines')
     .addHelpText(
@@ -55,6 +57,10 @@ async function dev(options: DevOptions, io: CliIo): Promise<void> {
   const secretsFile = options.secrets ?? (existsSync(EXAMPLE_SECRETS) ? EXAMPLE_SECRETS : undefined);
   const secrets = secretsFile === undefined ? {} : await loadSecretsFile(secretsFile);
   const requestTimeoutMs = Math.round(seconds(options.requestTimeout, '--request-timeout') * 1000);
+  const circuitFailureThreshold = Number(options.circuitThreshold);
+  if (!Number.isSafeInteger(circuitFailureThreshold) || circuitFailureThreshold < 1) {
+    throw new CliError(`--circuit-threshold: expected a whole number of failures, 1 or more, got "${options.circuitThreshold}"`);
+  }
   const color = io.stdout.isTTY === true && io.env['NO_COLOR'] === undefined;
   let server;
   try {
@@ -63,6 +69,7 @@ async function dev(options: DevOptions, io: CliIo): Promise<void> {
       receiverPort,
       secrets,
       requestTimeoutMs,
+      circuitFailureThreshold,
       ...(options.data === undefined ? {} : { dataDir: options.data }),
       example: options.example && !hasData(options.data),
       print: (line) => io.stdout.write(`${line}\n`),

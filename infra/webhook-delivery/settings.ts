@@ -3,6 +3,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import {
   CIRCUIT_DEFAULTS,
+  DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS,
   DEFAULT_LOG_LEVEL,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_METRICS_NAMESPACE,
@@ -70,7 +71,7 @@ export function resolveSettings(props: WebhookDeliveryProps): DeliverySettings {
     deliverMemorySize: props.deliverMemorySize ?? 512,
     batchSize: props.batchSize ?? DELIVER_EVENT_SOURCE_DEFAULTS.batchSize,
     maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(0),
-    credentialCacheTtl: props.credentialCacheTtl ?? Duration.minutes(15),
+    credentialCacheTtl: props.credentialCacheTtl ?? Duration.seconds(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
     maxPayloadBytes: props.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     tableDeletionProtection: props.tableDeletionProtection ?? true,

@@ -198,6 +198,13 @@ describe('webhooks dev and webhooks emit', () => {
   });
 });
 
+describe('webhooks dev options', () => {
+  it.each(['0', 'five', '2.5'])('refuses --circuit-threshold %s with one error line, before starting anything', async (value) => {
+    const result = await runCliInProcess(['dev', '--circuit-threshold', value, '--no-example', '--no-receiver']);
+    expect(errorLine(result)).toBe(`error: --circuit-threshold: expected a whole number of failures, 1 or more, got "${value}"`);
+  });
+});
+
 describe('webhooks dev with a port taken', () => {
   // The real bin in a child: the hang was the process never ending (the emulators it had started kept it alive).
   it('exits 1 with one error line instead of hanging, leaving no state file', async () => {
