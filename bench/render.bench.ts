@@ -84,12 +84,15 @@ interface Case {
   readonly name: string;
   readonly template: Json;
   readonly context: TemplateContext;
+  /** `typed`: the node's opt-in typed templates (a lone placeholder keeps its JSON type). */
+  readonly mode?: 'dograh' | 'typed';
 }
 
 const seedContext = readJson('../examples/context.json') as TemplateContext;
 const CASES: Case[] = [
   { name: 'seed example', template: readJson('../examples/payload-template.json') as Json, context: seedContext },
   { name: 'large (50 keys)', template: largeTemplate(), context: largeContext() },
+  { name: 'large (50 keys), typed', template: largeTemplate(), context: largeContext(), mode: 'typed' },
 ];
 
 let sink = 0;
@@ -123,7 +126,7 @@ interface Row {
 }
 
 function run(c: Case): Row {
-  const scope: Scope = { context: c.context, now: NOW };
+  const scope: Scope = { context: c.context, now: NOW, mode: c.mode ?? 'dograh' };
   const node = WebhookNodeSchema.parse({
     id: 'bench',
     type: 'webhook',
@@ -131,6 +134,7 @@ function run(c: Case): Row {
       endpoint_url: 'https://crm.example.com/hooks/{{workflow_id}}/runs/{{workflow_run_id}}',
       custom_headers: [{ key: 'X-Source', value: 'dograh-{{organization_id}}' }],
       payload_template: c.template,
+      ...(c.mode === undefined ? {} : { template_mode: c.mode }),
     },
   });
   const rendered = renderBody(c.template, scope);
