@@ -57,9 +57,10 @@ describe('webhooks dev --data after a SIGKILL', () => {
     expect(result.lost).toEqual([]);
     expect(result.wronglyFinal).toEqual([]);
     expect(result.delivered + result.failed).toBe(150);
-    // At least once: every scripted delivery reached the receiver, and a duplicate
-    // 2xx only ever comes from the crash, under the same delivery id.
+    // At least once: every scripted delivery reached the receiver, and a duplicate 2xx is
+    // always explained: the crash, or (on a machine busy enough to stall an attempt past its
+    // lease) a redelivered copy that took the attempt over. Both come under the same id.
     for (const id of ids) expect(receiver.log.some((s) => s.deliveryId === id)).toBe(true);
-    for (const d of result.duplicates) expect(d.cause).toMatch(/^crash/);
+    for (const d of result.duplicates) expect(d.cause).toMatch(/^(crash|sent again within one process \(a redelivered copy after a lease ran out\))/);
   }, 200_000);
 });
