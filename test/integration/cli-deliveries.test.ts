@@ -1,6 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +10,7 @@ import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import { errorLine, runCliInProcess, type Run } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
+import { startFakeCloudFormation } from '../fixtures/fake-cloudformation.ts';
 
 // `webhooks deliveries` against a local stack: through the `webhooks dev` state file (--local),
 // and through CloudFormation outputs served by a loopback fake (the AWS path), the SDK pointed at
@@ -93,16 +92,7 @@ beforeAll(async () => {
     [STACK_OUTPUTS.eventSource]: 'dograh.workflows',
     [STACK_OUTPUTS.eventDetailType]: 'Workflow Run Completed',
   };
-  const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    request.on('end', () => describeStacks(new URLSearchParams(body), STACK, outputs, response));
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  cloudFormation = {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))),
-  };
+  cloudFormation = await startFakeCloudFormation(new Map([[STACK, outputs]]));
 }, 60_000);
 
 afterAll(async () => {
@@ -176,24 +166,3 @@ describe('deliveries with bad input', () => {
     expect(errorLine(await webhooks(['deliveries', '--workflow', '7', '--since', 'soon', '--local']))).toMatch(/^error: --since: expected a duration/);
   });
 });
-
-function describeStacks(params: URLSearchParams, name: string, outputs: Record<string, string>, response: ServerResponse): void {
-  const ns = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
-  if (params.get('Action') !== 'DescribeStacks' || params.get('StackName') !== name) {
-    response
-      .writeHead(400, { 'content-type': 'text/xml' })
-      .end(`<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`);
-    return;
-  }
-  const members = Object.entries(outputs)
-    .map(([key, value]) => `<member><OutputKey>${key}</OutputKey><OutputValue>${value.replace(/&/g, '&amp;')}</OutputValue></member>`)
-    .join('');
-  response
-    .writeHead(200, { 'content-type': 'text/xml' })
-    .end(
-      `<DescribeStacksResponse xmlns="${ns}"><DescribeStacksResult><Stacks><member><StackName>${name}</StackName>` +
-        `<StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/${name}/1</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>` +
-        `<StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-        `<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-    );
-}

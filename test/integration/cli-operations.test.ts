@@ -16,6 +16,7 @@ import { deliveryId, type DeliveryMessage } from '../../shared/domain/delivery.t
 import { emulatorClientConfig, LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { MoveProgress, MoveQueue } from '../../shared/ports/message-mover.ts';
+import { describeStacks } from '../fixtures/fake-cloudformation.ts';
 import { errorLine, runCli, runCliInProcess, type Run } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
@@ -717,28 +718,3 @@ describe('the move-task mover', () => {
     }
   });
 });
-
-/** CloudFormation's DescribeStacks in the query protocol: XML outputs for a known stack, a ValidationError for any other. */
-function describeStacks(params: URLSearchParams, stacks: ReadonlyMap<string, Record<string, string>>, response: ServerResponse): void {
-  const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const ns = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
-  const known = params.get('StackName') ?? '';
-  const outputs = stacks.get(known);
-  if (params.get('Action') !== 'DescribeStacks' || outputs === undefined) {
-    response
-      .writeHead(400, { 'content-type': 'text/xml' })
-      .end(`<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${xml(known)} does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`);
-    return;
-  }
-  const members = Object.entries(outputs)
-    .map(([key, value]) => `<member><OutputKey>${xml(key)}</OutputKey><OutputValue>${xml(value)}</OutputValue></member>`)
-    .join('');
-  response
-    .writeHead(200, { 'content-type': 'text/xml' })
-    .end(
-      `<DescribeStacksResponse xmlns="${ns}"><DescribeStacksResult><Stacks><member><StackName>${xml(known)}</StackName>` +
-        `<StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/${xml(known)}/1</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>` +
-        `<StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-        `<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-    );
-}

@@ -1,6 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetQueueAttributesCommand, PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -15,6 +13,7 @@ import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../../shared/schemas/
 import { errorLine, runCliInProcess, type Run } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
+import { startFakeCloudFormation } from '../fixtures/fake-cloudformation.ts';
 
 // `webhooks resend` against a local stack with a PutEvents intake routed to the render
 // function, as `webhooks dev` wires them: through the dev state file (--local), and through
@@ -219,7 +218,7 @@ describe('webhooks resend on a deployed stack, found from its CloudFormation out
     stacks.set(STACK, base);
     // A stack whose bus the intake does not know: every PutEvents entry is refused.
     stacks.set('OtherBus', { ...base, [STACK_OUTPUTS.eventBusName]: 'elsewhere' });
-    cloudFormation = await fakeCloudFormation(stacks);
+    cloudFormation = await startFakeCloudFormation(stacks);
     awsEnv = {
       AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.origin,
       AWS_ENDPOINT_URL_SQS: stack.sqsEndpoint,
@@ -272,7 +271,7 @@ describe('webhooks resend on a deployed stack, found from its CloudFormation out
   it('stops with one error line when PutEvents cannot be reached, and the event stays held', async () => {
     await holdInEventQueue(goodEvent('/aws/unreached'));
     // A loopback port nothing listens on: the bus cannot be reached.
-    const closed = await fakeCloudFormation(new Map());
+    const closed = await startFakeCloudFormation(new Map());
     await closed.close();
     const result = await webhooks(['resend', '--stack', STACK, '--from', 'events'], { ...awsEnv, AWS_ENDPOINT_URL_EVENTBRIDGE: closed.origin, AWS_MAX_ATTEMPTS: '1' });
     expect(result.code).toBe(1);
@@ -286,45 +285,4 @@ describe('webhooks resend on a deployed stack, found from its CloudFormation out
 /** A queue URL with the emulator's address as its host (fauxqs finds the queue by its path). */
 function onEmulator(url: string): string {
   return `${stack.sqsEndpoint}${new URL(url).pathname}`;
-}
-
-/** A loopback CloudFormation that answers DescribeStacks with these outputs. */
-async function fakeCloudFormation(stacks: ReadonlyMap<string, Record<string, string>>): Promise<{ origin: string; close(): Promise<void> }> {
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (c: Buffer) => chunks.push(c));
-    request.on('end', () => describeStacks(new URLSearchParams(Buffer.concat(chunks).toString('utf8')), stacks, response));
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
-}
-
-function describeStacks(params: URLSearchParams, stacks: ReadonlyMap<string, Record<string, string>>, response: ServerResponse): void {
-  const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const ns = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
-  const known = params.get('StackName') ?? '';
-  const outputs = stacks.get(known);
-  if (params.get('Action') !== 'DescribeStacks' || outputs === undefined) {
-    response
-      .writeHead(400, { 'content-type': 'text/xml' })
-      .end(`<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${xml(known)} does not exist</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`);
-    return;
-  }
-  const members = Object.entries(outputs)
-    .map(([key, value]) => `<member><OutputKey>${xml(key)}</OutputKey><OutputValue>${xml(value)}</OutputValue></member>`)
-    .join('');
-  response
-    .writeHead(200, { 'content-type': 'text/xml' })
-    .end(
-      `<DescribeStacksResponse xmlns="${ns}"><DescribeStacksResult><Stacks><member><StackName>${xml(known)}</StackName>` +
-        `<StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/${xml(known)}/1</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>` +
-        `<StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-        `<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-    );
 }

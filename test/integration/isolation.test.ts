@@ -1,6 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -25,6 +23,7 @@ import { errorLine, runCli, type Run } from '../fixtures/cli.ts';
 import { quiet } from '../fixtures/deliver-deps.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
+import { startFakeCloudFormation } from '../fixtures/fake-cloudformation.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
 // Tenant isolation (issue 8) on the emulators with loopback receivers: early settling of a
@@ -271,22 +270,8 @@ async function awsPath(stack: LocalStack): Promise<{ stackName: string; env: Rec
     [STACK_OUTPUTS.eventSource]: 'dograh.workflows',
     [STACK_OUTPUTS.eventDetailType]: 'Workflow Run Completed',
   };
-  const members = Object.entries(outputs).map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v.replace(/&/g, '&amp;')}</OutputValue></member>`).join('');
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      response
-        .writeHead(200, { 'content-type': 'text/xml' })
-        .end(
-          `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member><StackName>${stackName}</StackName>` +
-            `<StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/${stackName}/1</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>` +
-            `<StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-            `<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-        );
-    });
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const cloudFormation = await startFakeCloudFormation(new Map([[stackName, outputs]]));
+  const origin = cloudFormation.origin;
   return {
     stackName,
     env: {
@@ -297,9 +282,6 @@ async function awsPath(stack: LocalStack): Promise<{ stackName: string; env: Rec
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_REGION: 'us-east-1',
     },
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
+    close: () => cloudFormation.close(),
   };
 }
