@@ -18,8 +18,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { writeFileSync } from 'node:fs';
-import { GetItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { makeHandler as makeDeliverHandler, wireDeliverDeps } from '../functions/deliver/handler.ts';
@@ -55,6 +55,10 @@ export const PRICES = {
   logsIngestedGb: 0.5,
   apiDestinationInvocation: 0.2 / 1e6,
 } as const;
+
+function readExample(name: string): unknown {
+  return JSON.parse(readFileSync(new URL(`../examples/${name}`, import.meta.url), 'utf8')) as unknown;
+}
 
 /** The stack's memory sizes (infra/webhook-delivery/settings.ts defaults). */
 const RENDER_MEMORY_MB = 256;
@@ -260,8 +264,7 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
   let idleMs = 0;
   const sqs = await startSqsEmulator();
   const dynamo = await startDynalite();
-  const side = (await import('@aws-sdk/client-dynamodb')).DynamoDBClient;
-  const sideClient = new side(emulatorClientConfig(dynamo.endpoint));
+  const sideClient = new DynamoDBClient(emulatorClientConfig(dynamo.endpoint));
   const table = 'cost-bench';
   await createOutcomeTable(dynamo.client, table);
   const queues = await createDeliveryQueues(sqs.client, { visibilityTimeoutSeconds: 65, maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT });
@@ -323,11 +326,11 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
       endpoint_url: receiver.url,
       credential_uuid: 'cred-1',
       custom_headers: [{ key: 'X-Source', value: 'dograh' }],
-      payload_template: JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(new URL('../examples/payload-template.json', import.meta.url), 'utf8'))) as unknown,
+      payload_template: readExample('payload-template.json'),
       ...(scenario.failFirst > 0 ? { retry_config: { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 1 } } : {}),
     },
   };
-  const context = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(new URL('../examples/context.json', import.meta.url), 'utf8'))) as Record<string, unknown>;
+  const context = readExample('context.json') as Record<string, unknown>;
 
   const event = (run: number) => ({
     version: '0',
