@@ -26,7 +26,13 @@ import { makeHandler as makeDeliverHandler, wireDeliverDeps } from '../functions
 import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/render/handler.ts';
 import { OUTCOME_TABLE } from '../shared/adapters/outcome-table-layout.ts';
 import { createSecretsManagerCredentialStore } from '../shared/adapters/secrets-manager-credential-store.ts';
-import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, parseConfig, RenderConfigSchema } from '../shared/config/config.ts';
+import {
+  DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
+  DeliverConfigSchema,
+  ENV,
+  parseConfig,
+  RenderConfigSchema,
+} from '../shared/config/config.ts';
 import { createOutcomeTable, startDynalite } from '../shared/local/dynalite.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import { startPoller, type SqsBatchHandler } from '../shared/local/event-source-poller.ts';
@@ -36,11 +42,14 @@ import { createLogger } from '../shared/observability/logger.ts';
 import { systemClock } from '../shared/ports/clock.ts';
 
 const { values: args } = parseArgs({
-  options: { deliveries: { type: 'string', default: '300' }, json: { type: 'string', default: 'bench/results-cost.json' }, 'log-sample': { type: 'string' } },
+  options: {
+    deliveries: { type: 'string', default: '300' },
+    json: { type: 'string', default: 'bench/results-cost.json' },
+    'log-sample': { type: 'string' },
+  },
   allowPositionals: true,
 });
 const DELIVERIES = Number(args.deliveries);
-
 
 /** us-east-1 list prices (USD), the ones issue 10 priced today's figures with. */
 export const PRICES = {
@@ -81,7 +90,21 @@ interface Counts {
 }
 
 function newCounts(): Counts {
-  return { events: 0, sqsRequests: 0, sqsByOperation: {}, wru: 0, wruIndexes: 0, rru: 0, secretsCalls: 0, logBytes: 0, logLines: 0, renderInvocations: 0, renderMs: 0, deliverInvocations: 0, deliverMs: 0 };
+  return {
+    events: 0,
+    sqsRequests: 0,
+    sqsByOperation: {},
+    wru: 0,
+    wruIndexes: 0,
+    rru: 0,
+    secretsCalls: 0,
+    logBytes: 0,
+    logLines: 0,
+    renderInvocations: 0,
+    renderMs: 0,
+    deliverInvocations: 0,
+    deliverMs: 0,
+  };
 }
 
 type Item = Record<string, AttributeValue>;
@@ -137,7 +160,8 @@ function countSqs(client: SQSClient, counts: () => Counts): void {
       const result = await next(args);
       const c = counts();
       // A receive that found nothing is Lambda's idle polling: priced separately (see the note).
-      const empty = op === 'ReceiveMessage' && ((result.output as { Messages?: unknown[] }).Messages ?? []).length === 0;
+      const empty =
+        op === 'ReceiveMessage' && ((result.output as { Messages?: unknown[] }).Messages ?? []).length === 0;
       if (!empty && op !== 'GetQueueAttributes') {
         const requests = Math.max(1, Math.ceil(bytes / 65_536));
         c.sqsRequests += requests;
@@ -152,7 +176,9 @@ function countSqs(client: SQSClient, counts: () => Counts): void {
 /** Counts DynamoDB capacity: the table's from ConsumedCapacity, the indexes' from the item before and after. */
 function countDynamo(client: DynamoDBClient, side: DynamoDBClient, tableName: string, counts: () => Counts): void {
   const read = async (key: Item | undefined): Promise<Item | undefined> =>
-    key === undefined ? undefined : (await side.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item;
+    key === undefined
+      ? undefined
+      : (await side.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item;
   // dynalite can answer a write a moment before a read sees it; every write here changes the
   // item (updated_at at least), so read until it has.
   const readChanged = async (key: Item | undefined, before: Item | undefined): Promise<Item | undefined> => {
@@ -169,9 +195,13 @@ function countDynamo(client: DynamoDBClient, side: DynamoDBClient, tableName: st
       const input = (args as { input: Record<string, unknown> }).input;
       input['ReturnConsumedCapacity'] = 'TOTAL';
       const isWrite = op === 'UpdateItem' || op === 'PutItem' || op === 'DeleteItem';
-      const key = (input['Key'] as Item | undefined) ?? (op === 'PutItem' ? { [OUTCOME_TABLE.partitionKey]: (input['Item'] as Item)[OUTCOME_TABLE.partitionKey] as AttributeValue } : undefined);
+      const key =
+        (input['Key'] as Item | undefined) ??
+        (op === 'PutItem'
+          ? { [OUTCOME_TABLE.partitionKey]: (input['Item'] as Item)[OUTCOME_TABLE.partitionKey] as AttributeValue }
+          : undefined);
       const before = isWrite ? await read(key) : undefined;
-      let result;
+      let result: Awaited<ReturnType<typeof next>>;
       try {
         result = await next(args);
       } catch (error) {
@@ -179,8 +209,13 @@ function countDynamo(client: DynamoDBClient, side: DynamoDBClient, tableName: st
         if (isWrite) counts().wru += Math.max(1, Math.ceil(itemSize(before ?? {}) / 1024));
         throw error;
       }
-      const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[] }).ConsumedCapacity;
-      const units = (Array.isArray(consumed) ? consumed : consumed === undefined ? [] : [consumed]).reduce((s, c) => s + (c.CapacityUnits ?? 0), 0);
+      const consumed = (
+        result.output as { ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[] }
+      ).ConsumedCapacity;
+      const units = (Array.isArray(consumed) ? consumed : consumed === undefined ? [] : [consumed]).reduce(
+        (s, c) => s + (c.CapacityUnits ?? 0),
+        0,
+      );
       const c = counts();
       if (isWrite) {
         c.wru += units;
@@ -195,7 +230,10 @@ function countDynamo(client: DynamoDBClient, side: DynamoDBClient, tableName: st
 }
 
 /** A loopback Secrets Manager: GetSecretValue over the JSON 1.1 protocol the SDK client speaks. */
-async function startSecretsManager(secrets: Record<string, unknown>, counts: () => Counts): Promise<{ endpoint: string; server: Server }> {
+async function startSecretsManager(
+  secrets: Record<string, unknown>,
+  counts: () => Counts,
+): Promise<{ endpoint: string; server: Server }> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -250,7 +288,12 @@ const CREDENTIAL_TTL_SECONDS = Number(DeliverConfigSchema.shape[ENV.credentialCa
 const SCENARIOS: readonly Scenario[] = [
   { name: 'busy: batches of 10, warm credential cache', batchSize: 10, secondsBetweenDeliveries: 0, failFirst: 0 },
   // One delivery a minute per instance: with the old 60 s TTL, every credential read was a miss.
-  { name: 'quiet: batches of 1, one delivery a minute per instance', batchSize: 1, secondsBetweenDeliveries: 60, failFirst: 0 },
+  {
+    name: 'quiet: batches of 1, one delivery a minute per instance',
+    batchSize: 1,
+    secondsBetweenDeliveries: 60,
+    failFirst: 0,
+  },
   { name: 'a delivery that takes 3 attempts (busy)', batchSize: 10, secondsBetweenDeliveries: 0, failFirst: 2 },
 ];
 
@@ -267,9 +310,15 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
   const sideClient = new DynamoDBClient(emulatorClientConfig(dynamo.endpoint));
   const table = 'cost-bench';
   await createOutcomeTable(dynamo.client, table);
-  const queues = await createDeliveryQueues(sqs.client, { visibilityTimeoutSeconds: 65, maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT });
+  const queues = await createDeliveryQueues(sqs.client, {
+    visibilityTimeoutSeconds: 65,
+    maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
+  });
   const prefix = 'webhooks/credentials';
-  const secretsManager = await startSecretsManager({ [`${prefix}/42/cred-1`]: { type: 'BEARER_TOKEN', token: 'tok-bench-1234567890' } }, current);
+  const secretsManager = await startSecretsManager(
+    { [`${prefix}/42/cred-1`]: { type: 'BEARER_TOKEN', token: 'tok-bench-1234567890' } },
+    current,
+  );
   const receiver = await startReceiver(scenario.failFirst);
   if (instrument) {
     countSqs(sqs.client, current);
@@ -291,7 +340,14 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
     [ENV.metricsNamespace]: 'DograhWebhooks',
   };
   const log = createLogger({ level: 'info', sink });
-  const render = makeRenderHandler(wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }), metricsSink: sink }));
+  const render = makeRenderHandler(
+    wireRenderDeps(parseConfig(RenderConfigSchema, env), {
+      sqs: sqs.client,
+      dynamo: dynamo.client,
+      log: log.child({ function: 'render' }),
+      metricsSink: sink,
+    }),
+  );
   const deliverConfig = parseConfig(DeliverConfigSchema, env);
   const deliverDeps = wireDeliverDeps(deliverConfig, {
     sqs: sqs.client,
@@ -327,7 +383,9 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
       credential_uuid: 'cred-1',
       custom_headers: [{ key: 'X-Source', value: 'dograh' }],
       payload_template: readExample('payload-template.json'),
-      ...(scenario.failFirst > 0 ? { retry_config: { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 1 } } : {}),
+      ...(scenario.failFirst > 0
+        ? { retry_config: { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 1 } }
+        : {}),
     },
   };
   const context = readExample('context.json') as Record<string, unknown>;
@@ -341,10 +399,23 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
     time: '2026-12-01T00:00:00Z',
     region: 'us-east-1',
     resources: [],
-    detail: { ...context, organization_id: '42', workflow_run_id: run, workflow_definition: { nodes: [node], edges: [] } },
+    detail: {
+      ...context,
+      organization_id: '42',
+      workflow_run_id: run,
+      workflow_definition: { nodes: [node], edges: [] },
+    },
   });
   const poller = () =>
-    startPoller({ client: sqs.client, queueUrl: queues.delivery.url, queueArn: queues.delivery.arn, handler: timed, batchSize: scenario.batchSize, waitTimeSeconds: 0, concurrency: 1 });
+    startPoller({
+      client: sqs.client,
+      queueUrl: queues.delivery.url,
+      queueArn: queues.delivery.arn,
+      handler: timed,
+      batchSize: scenario.batchSize,
+      waitTimeSeconds: 0,
+      concurrency: 1,
+    });
   // Warm-up outside the counts: a cold start is not what a million deliveries pay for.
   await render(event(1) as never);
   const warm = poller();
@@ -367,7 +438,9 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
   await drain.stop();
   const expected = runs * (scenario.failFirst + 1);
   if (receiver.received() < expected + (scenario.failFirst + 1)) {
-    throw new Error(`${scenario.name}: the receiver saw ${receiver.received()} requests, expected ${expected} after warm-up`);
+    throw new Error(
+      `${scenario.name}: the receiver saw ${receiver.received()} requests, expected ${expected} after warm-up`,
+    );
   }
   receiver.server.close();
   secretsManager.server.close();
@@ -387,13 +460,47 @@ function costPerMillion(c: Counts, deliveries: number): CostLine[] {
   const per = (n: number) => (n / deliveries) * 1e6;
   const gbs = (ms: number, mb: number) => (ms / 1000) * (mb / 1024);
   const lines: CostLine[] = [
-    { item: 'EventBridge', perMillion: per(c.events) * PRICES.eventBridgeEvent, basis: `${(c.events / deliveries).toFixed(2)} events` },
-    { item: 'DynamoDB', perMillion: per(c.wru + c.wruIndexes) * PRICES.dynamoWru + per(c.rru) * PRICES.dynamoRru, basis: `${((c.wru + c.wruIndexes) / deliveries).toFixed(2)} WRU (${(c.wruIndexes / deliveries).toFixed(2)} of them indexes), ${(c.rru / deliveries).toFixed(2)} RRU` },
-    { item: 'CloudWatch Logs', perMillion: (per(c.logBytes) / 1e9) * PRICES.logsIngestedGb, basis: `${Math.round(c.logBytes / deliveries)} B in ${(c.logLines / deliveries).toFixed(1)} lines` },
-    { item: 'SQS', perMillion: per(c.sqsRequests) * PRICES.sqsRequest, basis: `${(c.sqsRequests / deliveries).toFixed(2)} requests (${Object.entries(c.sqsByOperation).map(([k, v]) => `${k} ${(v / deliveries).toFixed(2)}`).join(', ')})` },
-    { item: 'Lambda render', perMillion: per(c.renderInvocations) * PRICES.lambdaRequest + per(gbs(c.renderMs, RENDER_MEMORY_MB)) * PRICES.lambdaGbSecond, basis: `${(c.renderInvocations / deliveries).toFixed(2)} invocations, ${(c.renderMs / Math.max(1, c.renderInvocations)).toFixed(1)} ms each at ${RENDER_MEMORY_MB} MB` },
-    { item: 'Lambda deliver', perMillion: per(c.deliverInvocations) * PRICES.lambdaRequest + per(gbs(c.deliverMs, DELIVER_MEMORY_MB)) * PRICES.lambdaGbSecond, basis: `${(c.deliverInvocations / deliveries).toFixed(2)} invocations, ${(c.deliverMs / Math.max(1, c.deliverInvocations)).toFixed(1)} ms each at ${DELIVER_MEMORY_MB} MB` },
-    { item: 'Secrets Manager', perMillion: per(c.secretsCalls) * PRICES.secretsManagerCall, basis: `${(c.secretsCalls / deliveries).toFixed(3)} GetSecretValue` },
+    {
+      item: 'EventBridge',
+      perMillion: per(c.events) * PRICES.eventBridgeEvent,
+      basis: `${(c.events / deliveries).toFixed(2)} events`,
+    },
+    {
+      item: 'DynamoDB',
+      perMillion: per(c.wru + c.wruIndexes) * PRICES.dynamoWru + per(c.rru) * PRICES.dynamoRru,
+      basis: `${((c.wru + c.wruIndexes) / deliveries).toFixed(2)} WRU (${(c.wruIndexes / deliveries).toFixed(2)} of them indexes), ${(c.rru / deliveries).toFixed(2)} RRU`,
+    },
+    {
+      item: 'CloudWatch Logs',
+      perMillion: (per(c.logBytes) / 1e9) * PRICES.logsIngestedGb,
+      basis: `${Math.round(c.logBytes / deliveries)} B in ${(c.logLines / deliveries).toFixed(1)} lines`,
+    },
+    {
+      item: 'SQS',
+      perMillion: per(c.sqsRequests) * PRICES.sqsRequest,
+      basis: `${(c.sqsRequests / deliveries).toFixed(2)} requests (${Object.entries(c.sqsByOperation)
+        .map(([k, v]) => `${k} ${(v / deliveries).toFixed(2)}`)
+        .join(', ')})`,
+    },
+    {
+      item: 'Lambda render',
+      perMillion:
+        per(c.renderInvocations) * PRICES.lambdaRequest +
+        per(gbs(c.renderMs, RENDER_MEMORY_MB)) * PRICES.lambdaGbSecond,
+      basis: `${(c.renderInvocations / deliveries).toFixed(2)} invocations, ${(c.renderMs / Math.max(1, c.renderInvocations)).toFixed(1)} ms each at ${RENDER_MEMORY_MB} MB`,
+    },
+    {
+      item: 'Lambda deliver',
+      perMillion:
+        per(c.deliverInvocations) * PRICES.lambdaRequest +
+        per(gbs(c.deliverMs, DELIVER_MEMORY_MB)) * PRICES.lambdaGbSecond,
+      basis: `${(c.deliverInvocations / deliveries).toFixed(2)} invocations, ${(c.deliverMs / Math.max(1, c.deliverInvocations)).toFixed(1)} ms each at ${DELIVER_MEMORY_MB} MB`,
+    },
+    {
+      item: 'Secrets Manager',
+      perMillion: per(c.secretsCalls) * PRICES.secretsManagerCall,
+      basis: `${(c.secretsCalls / deliveries).toFixed(3)} GetSecretValue`,
+    },
   ];
   return lines;
 }
@@ -412,7 +519,11 @@ for (const scenario of SCENARIOS) {
   for (const l of lines) console.log(`  ${l.item.padEnd(16)} $${l.perMillion.toFixed(2).padStart(6)}  ${l.basis}`);
 }
 const apiDestinations = 1e6 * (PRICES.eventBridgeEvent + PRICES.apiDestinationInvocation);
-console.log(`\nEventBridge API destinations, for comparison: $${apiDestinations.toFixed(2)} per million (no templates, per-tenant credentials or outcome log; 5 s timeout)`);
-console.log('Not in the figures: idle polling by the event source mapping (empty receives), storage, custom-metric and alarm fees (per month, not per delivery).');
+console.log(
+  `\nEventBridge API destinations, for comparison: $${apiDestinations.toFixed(2)} per million (no templates, per-tenant credentials or outcome log; 5 s timeout)`,
+);
+console.log(
+  'Not in the figures: idle polling by the event source mapping (empty receives), storage, custom-metric and alarm fees (per month, not per delivery).',
+);
 if (args['log-sample'] !== undefined) writeFileSync(args['log-sample'], `${logSample.join('\n')}\n`);
 writeFileSync(args.json, `${JSON.stringify({ prices: PRICES, apiDestinations, scenarios: results }, null, 2)}\n`);

@@ -69,7 +69,10 @@ interface Result {
 }
 
 /** A loopback receiver: answers at once, or never (holds the socket until closed). */
-async function receiver(hang: boolean, onRequest: (runId: number, at: number) => void): Promise<{ origin: string; close(): Promise<void> }> {
+async function receiver(
+  hang: boolean,
+  onRequest: (runId: number, at: number) => void,
+): Promise<{ origin: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     const at = performance.now();
@@ -128,7 +131,8 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
     (next, context) => async (input) => {
       let name = (context.commandName ?? 'unknown').replace(/Command$/, '');
       const entries = (input.input as { Entries?: Array<{ Id?: string }> }).Entries;
-      if (name === 'DeleteMessageBatch' && entries?.[0]?.Id?.startsWith(EARLY_DELETE_ID_PREFIX)) name = 'DeleteMessageBatch (early settle)';
+      if (name === 'DeleteMessageBatch' && entries?.[0]?.Id?.startsWith(EARLY_DELETE_ID_PREFIX))
+        name = 'DeleteMessageBatch (early settle)';
       sqsRequests[name] = (sqsRequests[name] ?? 0) + 1;
       return next(input);
     },
@@ -138,7 +142,11 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
   const node = (origin: string, org: number) => ({
     id: 'notify',
     type: 'webhook',
-    data: { name: 'Notify', endpoint_url: `${origin}/hook/${org}`, payload_template: { run: '{{workflow_run_id}}', org: '{{organization_id}}' } },
+    data: {
+      name: 'Notify',
+      endpoint_url: `${origin}/hook/${org}`,
+      payload_template: { run: '{{workflow_run_id}}', org: '{{organization_id}}' },
+    },
   });
   const event = (org: number, runId: number, origin: string) => ({
     version: '0',
@@ -189,10 +197,17 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
   const healthyInWindow = [...healthyAt.values()].filter((at) => at <= end).length;
   // Let the healthy backlog drain, for the latency of every healthy run.
   const drainUntil = performance.now() + DRAIN_MS;
-  while (healthyAt.size < emittedAt.size && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 100));
+  while (healthyAt.size < emittedAt.size && performance.now() < drainUntil)
+    await new Promise((r) => setTimeout(r, 100));
   const latencies = [...healthyAt.entries()].map(([id, at]) => at - (emittedAt.get(id) ?? at)).sort((a, b) => a - b);
   const opened = openedAt as number | null;
-  const afterOpen = opened === null ? [] : [...healthyAt.entries()].filter(([id]) => (emittedAt.get(id) ?? 0) >= opened).map(([id, at]) => at - (emittedAt.get(id) ?? at)).sort((a, b) => a - b);
+  const afterOpen =
+    opened === null
+      ? []
+      : [...healthyAt.entries()]
+          .filter(([id]) => (emittedAt.get(id) ?? 0) >= opened)
+          .map(([id, at]) => at - (emittedAt.get(id) ?? at))
+          .sort((a, b) => a - b);
   const badWhileOpen = opened === null ? 0 : badAt.filter((at) => at > opened && at <= end).length;
   const openMinutes = opened === null ? 0 : (end - opened) / 60_000;
   const result: Result = {
@@ -238,9 +253,12 @@ for (const s of scenarios.filter((s) => args.only === undefined || s.name.includ
 const baseline = results.find((r) => !r.scenario.bad);
 const ms = (v: number | null) => (v === null || Number.isNaN(v) ? '-' : `${Math.round(v)} ms`);
 const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? '-' : `${(a / b).toFixed(2)}x`);
-const per1000 = (r: Result, n: number, digits = 0) => (r.drained === 0 ? '-' : ((n * 1000) / r.drained).toFixed(digits));
+const per1000 = (r: Result, n: number, digits = 0) =>
+  r.drained === 0 ? '-' : ((n * 1000) / r.drained).toFixed(digits);
 console.log('');
-console.log('| scenario | healthy/s in window | vs baseline | p50 | p99 | p99 vs baseline | p99 after circuit opened | circuit opened at | bad endpoint requests/min while open |');
+console.log(
+  '| scenario | healthy/s in window | vs baseline | p50 | p99 | p99 vs baseline | p99 after circuit opened | circuit opened at | bad endpoint requests/min while open |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   console.log(
@@ -248,12 +266,16 @@ for (const r of results) {
   );
 }
 console.log('');
-console.log('| scenario | healthy delivered | bad endpoint requests | SQS requests per 1,000 healthy deliveries (by action) | deliver GB-s per 1,000 healthy deliveries |');
+console.log(
+  '| scenario | healthy delivered | bad endpoint requests | SQS requests per 1,000 healthy deliveries (by action) | deliver GB-s per 1,000 healthy deliveries |',
+);
 console.log('|---|---:|---:|---|---:|');
 for (const r of results) {
   const sqs = Object.entries(r.sqsRequests)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([name, n]) => `${name} ${per1000(r, n)}`)
     .join(', ');
-  console.log(`| ${r.scenario.name} | ${r.drained}/${r.healthyEmitted} | ${r.badRequests} | ${sqs} | ${per1000(r, r.gbSeconds, 1)} |`);
+  console.log(
+    `| ${r.scenario.name} | ${r.drained}/${r.healthyEmitted} | ${r.badRequests} | ${sqs} | ${per1000(r, r.gbSeconds, 1)} |`,
+  );
 }

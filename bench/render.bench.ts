@@ -22,7 +22,9 @@ import { WebhookNodeSchema, type Json } from '../shared/schemas/node.ts';
 import { templateCacheStats, type Scope } from '../shared/templates/engine.ts';
 import { renderBody } from '../shared/templates/render.ts';
 
-const { values: args } = parseArgs({ options: { time: { type: 'string', default: '500' }, rounds: { type: 'string', default: '5' } } });
+const { values: args } = parseArgs({
+  options: { time: { type: 'string', default: '500' }, rounds: { type: 'string', default: '5' } },
+});
 const MEASURE_MS = Number(args.time);
 const ROUNDS = Number(args.rounds);
 const WARMUP_MS = 300;
@@ -37,7 +39,8 @@ function readJson(relative: string): unknown {
 function largeContext(): TemplateContext {
   const gathered: Record<string, unknown> = { call_disposition: 'resolved', resolution: 'refund issued' };
   for (let i = 0; i < 50; i++) {
-    gathered[`answer_${i}`] = i % 5 === 0 ? i * 17.25 : i % 7 === 0 ? null : `Answer ${i}: the customer said "${'yes, '.repeat(i % 4)}ok"`;
+    gathered[`answer_${i}`] =
+      i % 5 === 0 ? i * 17.25 : i % 7 === 0 ? null : `Answer ${i}: the customer said "${'yes, '.repeat(i % 4)}ok"`;
   }
   return {
     organization_id: '42',
@@ -47,9 +50,17 @@ function largeContext(): TemplateContext {
     workflow_name: 'Renewal reminders',
     campaign_id: 12,
     call_time: '2026-11-27T09:30:00Z',
-    initial_context: { customer_name: 'Grace Hopper', phone: '+1 555 0199', account: { id: 'AC-1001', tier: 'gold', since: 2019 } },
+    initial_context: {
+      customer_name: 'Grace Hopper',
+      phone: '+1 555 0199',
+      account: { id: 'AC-1001', tier: 'gold', since: 2019 },
+    },
     gathered_context: gathered,
-    cost_info: { total_usd: 0.87, duration_seconds: 412, breakdown: { llm: 0.31, tts: 0.22, stt: 0.14, telephony: 0.2 } },
+    cost_info: {
+      total_usd: 0.87,
+      duration_seconds: 412,
+      breakdown: { llm: 0.31, tts: 0.22, stt: 0.14, telephony: 0.2 },
+    },
     annotations: { qa_score: 0.93, flags: ['polite', 'resolved'], summary: 'Customer renewed for a year.' },
     recording_url: 'https://recordings.example.com/runs/98765432.mp3',
     transcript_url: 'https://recordings.example.com/runs/98765432.txt',
@@ -157,7 +168,13 @@ function run(c: Case): Row {
     n.push(measure(wholeNode, MEASURE_MS));
   }
   compiledWhileMeasuring += templateCacheStats().compiled - compiledBefore;
-  return { name: c.name, bytes: stringifyOnly().length, renderAndStringify: median(a), stringifyOnly: median(b), renderNode: median(n) };
+  return {
+    name: c.name,
+    bytes: stringifyOnly().length,
+    renderAndStringify: median(a),
+    stringifyOnly: median(b),
+    renderNode: median(n),
+  };
 }
 
 let compiledWhileMeasuring = 0;
@@ -166,7 +183,14 @@ const format = (opsPerSecond: number) => Math.round(opsPerSecond).toLocaleString
 
 const rows = CASES.map(run);
 
-const header = ['template', 'body bytes', '(a) render+stringify ops/s', '(b) stringify ops/s', 'ratio a/b', 'renderNode ops/s'];
+const header = [
+  'template',
+  'body bytes',
+  '(a) render+stringify ops/s',
+  '(b) stringify ops/s',
+  'ratio a/b',
+  'renderNode ops/s',
+];
 const table = rows.map((r) => [
   r.name,
   String(r.bytes),
@@ -176,7 +200,8 @@ const table = rows.map((r) => [
   format(r.renderNode),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] as string).length)));
-const line = (cells: readonly string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ');
+const line = (cells: readonly string[]) =>
+  cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ');
 
 console.log(`Node ${process.version}, ${ROUNDS} interleaved rounds of ${MEASURE_MS} ms each, median shown`);
 console.log();

@@ -9,7 +9,9 @@ const named = first !== undefined && !first.startsWith('-');
 const name = named ? first : 'render';
 const file = new URL(`./${name}.bench.ts`, import.meta.url);
 if (!/^[a-z0-9-]+$/.test(name) || !existsSync(file)) {
-  const known = readdirSync(new URL('.', import.meta.url)).filter((f) => f.endsWith('.bench.ts')).map((f) => f.replace('.bench.ts', ''));
+  const known = readdirSync(new URL('.', import.meta.url))
+    .filter((f) => f.endsWith('.bench.ts'))
+    .map((f) => f.replace('.bench.ts', ''));
   process.stderr.write(`error: no bench named "${name}"; known: ${known.join(', ')}\n`);
   process.exit(1);
 }

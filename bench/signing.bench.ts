@@ -20,14 +20,17 @@ import { renderNode } from '../shared/domain/render-node.ts';
 import type { TemplateContext } from '../shared/schemas/event.ts';
 import { NO_RETRY, WebhookNodeSchema, type Json } from '../shared/schemas/node.ts';
 
-const { values: args } = parseArgs({ options: { time: { type: 'string', default: '500' }, rounds: { type: 'string', default: '5' } } });
+const { values: args } = parseArgs({
+  options: { time: { type: 'string', default: '500' }, rounds: { type: 'string', default: '5' } },
+});
 const MEASURE_MS = Number(args.time);
 const ROUNDS = Number(args.rounds);
 const WARMUP_MS = 300;
 const NOW = new Date('2026-11-27T09:30:00Z');
 const SECRETS = ['whsec_s2Sv4yqTgP41vTZuCVO+BgeTj2M3W9zg1t1ASgn2KO0=', 'whsec_K7SUYjEkNa+1UdX+mTyr1MUCIQfZlVD7'];
 
-const readJson = (relative: string): unknown => JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as unknown;
+const readJson = (relative: string): unknown =>
+  JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as unknown;
 const seedTemplate = readJson('../examples/payload-template.json') as Json;
 const seedContext = readJson('../examples/context.json') as TemplateContext;
 
@@ -58,34 +61,66 @@ function run(name: string, template: Json) {
   const node = WebhookNodeSchema.parse({
     id: 'bench',
     type: 'webhook',
-    data: { endpoint_url: 'https://crm.example.com/hooks/{{workflow_id}}', custom_headers: [{ key: 'X-Source', value: 'dograh' }], payload_template: template },
+    data: {
+      endpoint_url: 'https://crm.example.com/hooks/{{workflow_id}}',
+      custom_headers: [{ key: 'X-Source', value: 'dograh' }],
+      payload_template: template,
+    },
   });
   const rendered = renderNode(node, seedContext, NOW);
   const message: DeliveryMessage = {
-    v: 1, delivery_id: 'whd_0123456789abcdef0123456789abcdef', organization_id: '42', workflow_id: 77, workflow_run_id: 1234,
-    node_id: 'bench', node_name: '', method: 'POST', url: rendered.url, headers: rendered.headers, body: rendered.body,
-    credential_uuid: 'crm', retry: NO_RETRY, rendered_at: NOW.toISOString(),
+    v: 1,
+    delivery_id: 'whd_0123456789abcdef0123456789abcdef',
+    organization_id: '42',
+    workflow_id: 77,
+    workflow_run_id: 1234,
+    node_id: 'bench',
+    node_name: '',
+    method: 'POST',
+    url: rendered.url,
+    headers: rendered.headers,
+    body: rendered.body,
+    credential_uuid: 'crm',
+    retry: NO_RETRY,
+    rendered_at: NOW.toISOString(),
   };
   const credential = { type: 'BEARER_TOKEN', token: 'bench-token' } as const;
   const fns = {
     r: () => (renderNode(node, seedContext, NOW).body as string).length,
     b: () => Object.keys(buildRequest(message, credential, 1, 30_000).headers).length,
-    s1: () => Object.keys(signRequest(buildRequest(message, credential, 1, 30_000), message.delivery_id, 1764581400, SECRETS.slice(0, 1)).headers).length,
-    s2: () => Object.keys(signRequest(buildRequest(message, credential, 1, 30_000), message.delivery_id, 1764581400, SECRETS).headers).length,
+    s1: () =>
+      Object.keys(
+        signRequest(buildRequest(message, credential, 1, 30_000), message.delivery_id, 1764581400, SECRETS.slice(0, 1))
+          .headers,
+      ).length,
+    s2: () =>
+      Object.keys(
+        signRequest(buildRequest(message, credential, 1, 30_000), message.delivery_id, 1764581400, SECRETS).headers,
+      ).length,
   };
   for (const fn of Object.values(fns)) measure(fn, WARMUP_MS);
   const results: Record<keyof typeof fns, number[]> = { r: [], b: [], s1: [], s2: [] };
-  for (let round = 0; round < ROUNDS; round++) for (const key of Object.keys(fns) as (keyof typeof fns)[]) results[key].push(measure(fns[key], MEASURE_MS));
+  for (let round = 0; round < ROUNDS; round++)
+    for (const key of Object.keys(fns) as (keyof typeof fns)[]) results[key].push(measure(fns[key], MEASURE_MS));
   const ops = { r: median(results.r), b: median(results.b), s1: median(results.s1), s2: median(results.s2) };
   const us = (o: number) => 1e6 / o;
-  return { name, bytes: (rendered.body ?? '').length, ops, signUs: us(ops.s1) - us(ops.b), sign2Us: us(ops.s2) - us(ops.b), renderUs: us(ops.r) };
+  return {
+    name,
+    bytes: (rendered.body ?? '').length,
+    ops,
+    signUs: us(ops.s1) - us(ops.b),
+    sign2Us: us(ops.s2) - us(ops.b),
+    renderUs: us(ops.r),
+  };
 }
 
 const rows = [run('seed example', seedTemplate), run('large (50 sections)', largeTemplate())];
 const f = (n: number) => Math.round(n).toLocaleString('en-US');
 console.log(`Node ${process.version}, ${ROUNDS} interleaved rounds of ${MEASURE_MS} ms each, median shown`);
 console.log();
-console.log('body                 bytes  renderNode ops/s  build ops/s  build+sign(1) ops/s  build+sign(2) ops/s  sign µs (1/2)  render µs  sign/render');
+console.log(
+  'body                 bytes  renderNode ops/s  build ops/s  build+sign(1) ops/s  build+sign(2) ops/s  sign µs (1/2)  render µs  sign/render',
+);
 for (const r of rows) {
   console.log(
     [

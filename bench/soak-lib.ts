@@ -53,7 +53,12 @@ export function scriptFor(id: string, mix = { ok: 0.7, transient: 0.2 }): Script
 }
 
 /** Node retry config of the soak: 4 attempts, 1 s apart, so two transient failures leave one spare. */
-export const SOAK_RETRY = { max_attempts: 4, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 1 } as const;
+export const SOAK_RETRY = {
+  max_attempts: 4,
+  backoff: 'fixed',
+  initial_delay_seconds: 1,
+  max_delay_seconds: 1,
+} as const;
 
 // ---------------------------------------------------------------- the receiver
 
@@ -76,7 +81,10 @@ export interface ScriptedReceiver {
 }
 
 /** How long a hang holds the socket: longer than the request timeout the soak runs with. */
-export async function startScriptedReceiver(options: { hangMs: number; script?: (id: string) => Script }): Promise<ScriptedReceiver> {
+export async function startScriptedReceiver(options: {
+  hangMs: number;
+  script?: (id: string) => Script;
+}): Promise<ScriptedReceiver> {
   const script = options.script ?? ((id: string) => scriptFor(id));
   const log: Seen[] = [];
   const counts = new Map<string, number>();
@@ -134,7 +142,11 @@ export async function startScriptedReceiver(options: { hangMs: number; script?: 
 // ---------------------------------------------------------------- events
 
 /** A run-completed event with `nodes` webhook nodes, each to its own path on `origin`. */
-export function soakEvent(run: number, nodes: number, origin: string): { event: Record<string, unknown>; ids: string[] } {
+export function soakEvent(
+  run: number,
+  nodes: number,
+  origin: string,
+): { event: Record<string, unknown>; ids: string[] } {
   const list = Array.from({ length: nodes }, (_, i) => ({
     id: `n${i}`,
     type: 'webhook',
@@ -174,9 +186,12 @@ export async function putEvents(endpoint: string, details: readonly Record<strin
   const client = new EventBridgeClient({ ...emulatorClientConfig(endpoint), maxAttempts: 5 });
   try {
     for (let i = 0; i < details.length; i += 10) {
-      const entries = details.slice(i, i + 10).map((d) => ({ Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify(d) }));
+      const entries = details
+        .slice(i, i + 10)
+        .map((d) => ({ Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify(d) }));
       const out = await client.send(new PutEventsCommand({ Entries: entries }));
-      if ((out.FailedEntryCount ?? 0) > 0) throw new Error(`PutEvents: ${out.FailedEntryCount} entries refused: ${JSON.stringify(out.Entries)}`);
+      if ((out.FailedEntryCount ?? 0) > 0)
+        throw new Error(`PutEvents: ${out.FailedEntryCount} entries refused: ${JSON.stringify(out.Entries)}`);
     }
   } finally {
     client.destroy();
@@ -197,13 +212,31 @@ export interface DevProcess {
 }
 
 /** Starts the real bin: `webhooks dev --data DIR --no-receiver --no-example --port 0`, in `cwd` (where .webhooks/dev.json goes). */
-export async function startDev(options: { cwd: string; dataDir: string; requestTimeoutSeconds: number; circuitThreshold?: number }): Promise<DevProcess> {
+export async function startDev(options: {
+  cwd: string;
+  dataDir: string;
+  requestTimeoutSeconds: number;
+  circuitThreshold?: number;
+}): Promise<DevProcess> {
   const statePath = join(options.cwd, '.webhooks', 'dev.json');
   await rm(statePath, { force: true });
   await mkdir(options.cwd, { recursive: true });
   const child = spawn(
     NODE,
-    [join(ROOT, 'cli/bin.ts'), 'dev', '--data', options.dataDir, '--no-receiver', '--no-example', '--port', '0', '--request-timeout', String(options.requestTimeoutSeconds), '--circuit-threshold', String(options.circuitThreshold ?? 5)],
+    [
+      join(ROOT, 'cli/bin.ts'),
+      'dev',
+      '--data',
+      options.dataDir,
+      '--no-receiver',
+      '--no-example',
+      '--port',
+      '0',
+      '--request-timeout',
+      String(options.requestTimeoutSeconds),
+      '--circuit-threshold',
+      String(options.circuitThreshold ?? 5),
+    ],
     { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -213,11 +246,16 @@ export async function startDev(options: { cwd: string; dataDir: string; requestT
   const deadline = Date.now() + 60_000;
   let state: { pid: number; intake: string; dynamoEndpoint: string } | undefined;
   while (state === undefined) {
-    if (child.exitCode !== null) throw new Error(`webhooks dev exited (${child.exitCode}) before it was up:\n${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`webhooks dev exited (${child.exitCode}) before it was up:\n${output}`);
     if (Date.now() > deadline) throw new Error(`webhooks dev not up after 60 s:\n${output}`);
     if (existsSync(statePath)) {
       try {
-        const parsed = JSON.parse(await readFile(statePath, 'utf8')) as { pid: number; intake: string; dynamoEndpoint: string };
+        const parsed = JSON.parse(await readFile(statePath, 'utf8')) as {
+          pid: number;
+          intake: string;
+          dynamoEndpoint: string;
+        };
         if (parsed.pid === child.pid) state = parsed;
       } catch {
         // Being written: read it again.
@@ -242,7 +280,12 @@ export async function startDev(options: { cwd: string; dataDir: string; requestT
 }
 
 /** Reads the outcome log of a running dev stack until every id is final, or the time is up. */
-export async function waitAllFinal(dynamoEndpoint: string, runs: ReadonlyMap<number, readonly string[]>, timeoutMs: number, progress?: (final: number, total: number) => void): Promise<Map<string, DeliveryRecord>> {
+export async function waitAllFinal(
+  dynamoEndpoint: string,
+  runs: ReadonlyMap<number, readonly string[]>,
+  timeoutMs: number,
+  progress?: (final: number, total: number) => void,
+): Promise<Map<string, DeliveryRecord>> {
   const client = new DynamoDBClient(emulatorClientConfig(dynamoEndpoint));
   const store = createDynamoDeliveryStore({ client, tableName: 'dograh-webhooks-outcomes', retentionDays: 30 });
   const records = new Map<string, DeliveryRecord>();
@@ -294,7 +337,13 @@ export interface Accounting {
   /** Final status the receiver's log contradicts: delivered without any 2xx, or failed after a 2xx. */
   readonly wronglyFinal: readonly { deliveryId: string; status: string; oks: number }[];
   /** Final as the log allows, but not as scripted (e.g. a transient delivery that ran out of attempts). */
-  readonly offScript: readonly { deliveryId: string; expected: string; status: string; attempts: number; requests: number }[];
+  readonly offScript: readonly {
+    deliveryId: string;
+    expected: string;
+    status: string;
+    attempts: number;
+    requests: number;
+  }[];
   readonly duplicates: readonly Duplicate[];
   /** The same attempt number received twice for one delivery (a resend after a reset). */
   readonly attemptResent: number;
@@ -305,12 +354,21 @@ export interface Accounting {
 }
 
 /** Every delivery against the receiver's own log; `kills` are the epoch ms of each SIGKILL. */
-export function account(ids: readonly string[], records: ReadonlyMap<string, DeliveryRecord>, receiver: ScriptedReceiver, kills: readonly number[], script: (id: string) => Script = (id) => scriptFor(id)): Accounting {
+export function account(
+  ids: readonly string[],
+  records: ReadonlyMap<string, DeliveryRecord>,
+  receiver: ScriptedReceiver,
+  kills: readonly number[],
+  script: (id: string) => Script = (id) => scriptFor(id),
+): Accounting {
   const byId = new Map<string, Seen[]>();
   const behaviours: Record<string, number> = {};
   for (const seen of receiver.log) {
     let list = byId.get(seen.deliveryId);
-    if (list === undefined) byId.set(seen.deliveryId, (list = []));
+    if (list === undefined) {
+      list = [];
+      byId.set(seen.deliveryId, list);
+    }
     list.push(seen);
     behaviours[seen.behaviour] = (behaviours[seen.behaviour] ?? 0) + 1;
   }
@@ -335,7 +393,13 @@ export function account(ids: readonly string[], records: ReadonlyMap<string, Del
     if ((record.status === 'delivered' && oks.length === 0) || (record.status === 'failed' && oks.length > 0)) {
       wronglyFinal.push({ deliveryId: id, status: record.status, oks: oks.length });
     } else if (record.status !== script(id).expected) {
-      offScript.push({ deliveryId: id, expected: script(id).expected, status: record.status, attempts: record.attempts, requests: seen.length });
+      offScript.push({
+        deliveryId: id,
+        expected: script(id).expected,
+        status: record.status,
+        attempts: record.attempts,
+        requests: seen.length,
+      });
     }
     const attempts = seen.map((s) => s.attempt);
     attemptResent += attempts.length - new Set(attempts).size;
@@ -351,5 +415,17 @@ export function account(ids: readonly string[], records: ReadonlyMap<string, Del
       duplicates.push({ deliveryId: id, oks: oks.length, attempts: oks.map((o) => o.attempt), cause });
     }
   }
-  return { total: ids.length, delivered, failed, lost, wronglyFinal, offScript, duplicates, attemptResent, overMaxAttempts, requests: receiver.log.length, behaviours };
+  return {
+    total: ids.length,
+    delivered,
+    failed,
+    lost,
+    wronglyFinal,
+    offScript,
+    duplicates,
+    attemptResent,
+    overMaxAttempts,
+    requests: receiver.log.length,
+    behaviours,
+  };
 }

@@ -14,7 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { account, putEvents, soakEvent, startDev, startScriptedReceiver, waitAllFinal, type DevProcess } from './soak-lib.ts';
+import {
+  account,
+  putEvents,
+  soakEvent,
+  startDev,
+  startScriptedReceiver,
+  waitAllFinal,
+  type DevProcess,
+} from './soak-lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +62,9 @@ for (let r = 0; r < runs; r++) {
 }
 const ids = [...runIds.values()].flat();
 const kills: number[] = [];
-say(`soak: ${total} deliveries (${runs} runs x ${nodes} nodes), receiver ${receiver.origin}, request timeout ${requestTimeoutSeconds} s, circuit threshold ${circuitThreshold}, data ${dataDir}`);
+say(
+  `soak: ${total} deliveries (${runs} runs x ${nodes} nodes), receiver ${receiver.origin}, request timeout ${requestTimeoutSeconds} s, circuit threshold ${circuitThreshold}, data ${dataDir}`,
+);
 
 const started = Date.now();
 let dev: DevProcess = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold });
@@ -84,7 +94,9 @@ await sleep(300);
 kills.push(Date.now());
 await dev.kill();
 const seenAtKill = receiver.log.length;
-say(`SIGKILL of webhooks dev ${extra} events and 300 ms after the last emit; the receiver had seen ${seenAtKill} requests (${new Set(receiver.log.map((s) => s.deliveryId)).size} deliveries)`);
+say(
+  `SIGKILL of webhooks dev ${extra} events and 300 ms after the last emit; the receiver had seen ${seenAtKill} requests (${new Set(receiver.log.map((s) => s.deliveryId)).size} deliveries)`,
+);
 
 dev = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold });
 say(`webhooks dev restarted (pid ${dev.child.pid}) from the same data folder`);
@@ -114,12 +126,18 @@ const lines = [
   `duplicates        ${result.duplicates.length} (a 2xx answered more than once for one delivery id)`,
   `same attempt sent twice  ${result.attemptResent}`,
   `series over max_attempts ${result.overMaxAttempts}`,
-  `receiver answers  ${Object.entries(result.behaviours).map(([k, v]) => `${k}: ${v}`).join(', ')}`,
+  `receiver answers  ${Object.entries(result.behaviours)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ')}`,
 ];
 for (const line of lines) say(line);
-for (const d of result.duplicates) say(`duplicate ${d.deliveryId}: ${d.oks} x 2xx at attempts ${d.attempts.join(', ')}: ${d.cause}`);
+for (const d of result.duplicates)
+  say(`duplicate ${d.deliveryId}: ${d.oks} x 2xx at attempts ${d.attempts.join(', ')}: ${d.cause}`);
 for (const l of result.lost.slice(0, 20)) say(`lost ${l.deliveryId}: ${l.status}`);
 for (const w of result.wronglyFinal.slice(0, 20)) say(`wrongly final ${w.deliveryId}: ${w.status} with ${w.oks} 2xx`);
-for (const o of result.offScript.slice(0, 20)) say(`off script ${o.deliveryId}: ${o.status} (expected ${o.expected}) after ${o.attempts} attempts, ${o.requests} requests`);
+for (const o of result.offScript.slice(0, 20))
+  say(
+    `off script ${o.deliveryId}: ${o.status} (expected ${o.expected}) after ${o.attempts} attempts, ${o.requests} requests`,
+  );
 if (!values.keep) await rm(work, { recursive: true, force: true });
 process.exitCode = result.lost.length > 0 || result.wronglyFinal.length > 0 ? 1 : 0;

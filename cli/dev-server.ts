@@ -65,7 +65,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     secrets: options.secrets,
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
-    ...(options.circuitFailureThreshold === undefined ? {} : { circuit: { failureThreshold: options.circuitFailureThreshold } }),
+    ...(options.circuitFailureThreshold === undefined
+      ? {}
+      : { circuit: { failureThreshold: options.circuitFailureThreshold } }),
     ...(options.logSink === undefined ? {} : { logSink: options.logSink, logLevel: 'debug' as const }),
     adaptDeliverDeps: (deps) => ({ ...deps, store: showing(deps.store, say, paint) }),
   });
@@ -89,14 +91,27 @@ async function startAround(
 ): Promise<DevServer> {
   // Stuck deliveries (no queue message left, e.g. after a crash) found and put back on a timer, as the scheduled Lambda does.
   const reconciler = startLocalReconciler({
-    sqs: stack.sqs, dynamo: stack.dynamo, queueUrl: stack.queues.delivery.url, tableName: LOCAL_TABLE_NAME,
+    sqs: stack.sqs,
+    dynamo: stack.dynamo,
+    queueUrl: stack.queues.delivery.url,
+    tableName: LOCAL_TABLE_NAME,
     log: createLogger({ base: { function: 'reconcile' }, sink: options.logSink ?? (() => undefined) }),
-    onReport: (r) => say(paint(33, `⟲ reconciler: ${r.requeued.length} stuck put back on the queue, ${r.failed.length} failed (webhooks failures --local)`)),
+    onReport: (r) =>
+      say(
+        paint(
+          33,
+          `⟲ reconciler: ${r.requeued.length} stuck put back on the queue, ${r.failed.length} failed (webhooks failures --local)`,
+        ),
+      ),
   });
   started.push(() => reconciler.stop());
-  const receiver = options.receiverPort === null ? undefined : await startSampleReceiver(options.receiverPort, (line) => say(paint(36, line)));
+  const receiver =
+    options.receiverPort === null
+      ? undefined
+      : await startSampleReceiver(options.receiverPort, (line) => say(paint(36, line)));
   if (receiver !== undefined) started.push(() => receiver.close());
-  const opened = options.dataDir === undefined ? undefined : await openEventJournal<BusEvent>(join(options.dataDir, 'events.jsonl'));
+  const opened =
+    options.dataDir === undefined ? undefined : await openEventJournal<BusEvent>(join(options.dataDir, 'events.jsonl'));
   const journal = opened?.journal;
   if (journal !== undefined) started.push(() => journal.close());
   const inFlight = new Set<Promise<void>>();
@@ -127,7 +142,9 @@ async function startAround(
     },
     options.statePath,
   );
-  say(`${paint(1, 'webhooks dev')} is up: PutEvents intake ${intake.endpoint}${receiver === undefined ? '' : `, sample receiver ${receiver.origin}`}`);
+  say(
+    `${paint(1, 'webhooks dev')} is up: PutEvents intake ${intake.endpoint}${receiver === undefined ? '' : `, sample receiver ${receiver.origin}`}`,
+  );
   say(`emit with: npx webhooks emit examples/event.json --endpoint ${intake.endpoint}`);
   if (opened !== undefined && opened.pending.length > 0) {
     // Accepted before a crash and not yet rendered: the intake had answered OK, so they go now.
@@ -136,7 +153,9 @@ async function startAround(
   }
   if (options.example) {
     const text = await readFile(join(ROOT, 'examples/event.json'), 'utf8');
-    const event = JSON.parse(receiver === undefined ? text : text.replaceAll(EXAMPLE_ORIGIN, receiver.origin)) as BusEvent;
+    const event = JSON.parse(
+      receiver === undefined ? text : text.replaceAll(EXAMPLE_ORIGIN, receiver.origin),
+    ) as BusEvent;
     say('sending the example event (examples/event.json)');
     await journal?.append([event]);
     handle(event);
@@ -170,24 +189,52 @@ async function route(
     await render(event, stack, say, paint);
   } finally {
     // Handled either way: rendered, or kept in the render dead-letter queue.
-    await journal?.done(event.id).catch((error: unknown) => say(paint(31, `could not mark event ${event.id} done in the journal (it will be rendered again at the next start): ${String(error)}`)));
+    await journal
+      ?.done(event.id)
+      .catch((error: unknown) =>
+        say(
+          paint(
+            31,
+            `could not mark event ${event.id} done in the journal (it will be rendered again at the next start): ${String(error)}`,
+          ),
+        ),
+      );
   }
 }
 
-async function render(event: BusEvent, stack: LocalStack, say: (line: string) => void, paint: (code: number, text: string) => string): Promise<void> {
+async function render(
+  event: BusEvent,
+  stack: LocalStack,
+  say: (line: string) => void,
+  paint: (code: number, text: string) => string,
+): Promise<void> {
   if (event.source !== DEFAULT_EVENT_SOURCE || event['detail-type'] !== DEFAULT_DETAIL_TYPE) {
-    say(paint(2, `event ${event.id} matches no rule (source ${event.source}, detail-type ${event['detail-type']}): ignored`));
+    say(
+      paint(
+        2,
+        `event ${event.id} matches no rule (source ${event.source}, detail-type ${event['detail-type']}): ignored`,
+      ),
+    );
     return;
   }
   try {
     const rendered = await stack.emit(event);
     const run = rendered[0]?.workflow_run_id ?? '?';
-    say(`run ${run}: ${rendered.filter((r) => r.status === 'enqueued').length} enqueued, ${count(rendered, 'failed')} failed, ${count(rendered, 'skipped')} skipped`);
+    say(
+      `run ${run}: ${rendered.filter((r) => r.status === 'enqueued').length} enqueued, ${count(rendered, 'failed')} failed, ${count(rendered, 'skipped')} skipped`,
+    );
     for (const r of rendered.filter((d) => d.status !== 'enqueued')) {
-      say(`${r.status === 'failed' ? paint(31, '✗ failed   ') : paint(2, '- skipped  ')} ${r.node_id} ${r.delivery_id}${r.error === null ? '' : `: ${r.error}`}`);
+      say(
+        `${r.status === 'failed' ? paint(31, '✗ failed   ') : paint(2, '- skipped  ')} ${r.node_id} ${r.delivery_id}${r.error === null ? '' : `: ${r.error}`}`,
+      );
     }
   } catch (error) {
-    say(paint(31, `✗ event ${event.id} refused by the render function (kept in the render dead-letter queue): ${(error as Error).message}`));
+    say(
+      paint(
+        31,
+        `✗ event ${event.id} refused by the render function (kept in the render dead-letter queue): ${(error as Error).message}`,
+      ),
+    );
   }
 }
 
@@ -196,13 +243,18 @@ function count(rendered: readonly RenderedDelivery[], status: RenderedDelivery['
 }
 
 /** Shows every recorded attempt as one line, after it is recorded. */
-function showing(store: DeliveryStore, say: (line: string) => void, paint: (code: number, text: string) => string): DeliveryStore {
+function showing(
+  store: DeliveryStore,
+  say: (line: string) => void,
+  paint: (code: number, text: string) => string,
+): DeliveryStore {
   return {
     ...store,
     async claim(message, nowMs, leaseMs) {
       const claim = await store.claim(message, nowMs, leaseMs);
       // A failed one may yet be reopened (a redrive, a fixed node): reopen says so.
-      if (claim.kind === 'final' && claim.status !== 'failed') say(paint(2, `= ${message.node_id} already ${claim.status}: duplicate dropped ${message.delivery_id}`));
+      if (claim.kind === 'final' && claim.status !== 'failed')
+        say(paint(2, `= ${message.node_id} already ${claim.status}: duplicate dropped ${message.delivery_id}`));
       return claim;
     },
     async reopen(deliveryId, nowMs, seen) {
@@ -217,8 +269,18 @@ function showing(store: DeliveryStore, say: (line: string) => void, paint: (code
   };
 }
 
-function attemptLine(message: DeliveryMessage, attempt: AttemptRecord, status: 'delivered' | 'failed' | 'retrying', paint: (code: number, text: string) => string): string {
-  const mark = status === 'delivered' ? paint(32, '✓ delivered') : status === 'failed' ? paint(31, '✗ failed   ') : paint(33, '↻ retrying ');
+function attemptLine(
+  message: DeliveryMessage,
+  attempt: AttemptRecord,
+  status: 'delivered' | 'failed' | 'retrying',
+  paint: (code: number, text: string) => string,
+): string {
+  const mark =
+    status === 'delivered'
+      ? paint(32, '✓ delivered')
+      : status === 'failed'
+        ? paint(31, '✗ failed   ')
+        : paint(33, '↻ retrying ');
   const host = hostOnly(endpointHost(message.url));
   const code = attempt.status_code === null ? attempt.error_class : String(attempt.status_code);
   const why = status === 'delivered' || attempt.error_message === null ? '' : `: ${attempt.error_message}`;

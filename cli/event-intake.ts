@@ -66,7 +66,12 @@ export async function startEventIntake(options: EventIntakeOptions): Promise<Eve
   };
 }
 
-async function answer(request: IncomingMessage, body: string, response: ServerResponse, options: EventIntakeOptions): Promise<void> {
+async function answer(
+  request: IncomingMessage,
+  body: string,
+  response: ServerResponse,
+  options: EventIntakeOptions,
+): Promise<void> {
   const target = request.headers['x-amz-target'];
   if (request.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
     fail(response, 400, 'UnknownOperationException', `only AWSEvents.PutEvents is served here, not ${String(target)}`);
@@ -107,7 +112,11 @@ function accept(entry: unknown, options: EventIntakeOptions): BusEvent | EntryEr
   if (!isRecord(entry)) return { ErrorCode: 'MalformedEntry', ErrorMessage: 'an entry must be an object' };
   const { Source, DetailType, Detail, EventBusName, Resources, Time } = entry;
   const bus = typeof EventBusName === 'string' && EventBusName !== '' ? EventBusName.split('/').at(-1) : 'default';
-  if (bus !== options.busName) return { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `event bus ${bus} does not exist here (the dev bus is ${options.busName})` };
+  if (bus !== options.busName)
+    return {
+      ErrorCode: 'ResourceNotFoundException',
+      ErrorMessage: `event bus ${bus} does not exist here (the dev bus is ${options.busName})`,
+    };
   if (typeof Source !== 'string' || typeof DetailType !== 'string' || typeof Detail !== 'string') {
     return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Source, DetailType and Detail are required' };
   }
@@ -119,9 +128,24 @@ function accept(entry: unknown, options: EventIntakeOptions): BusEvent | EntryEr
   }
   if (!isRecord(detail)) return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail must be a JSON object' };
   const id = randomUUID();
-  const time = Time instanceof Date ? Time.toISOString() : typeof Time === 'number' ? new Date(Time * 1000).toISOString() : new Date().toISOString();
+  const time =
+    Time instanceof Date
+      ? Time.toISOString()
+      : typeof Time === 'number'
+        ? new Date(Time * 1000).toISOString()
+        : new Date().toISOString();
   const resources = Array.isArray(Resources) ? Resources.filter((r): r is string => typeof r === 'string') : [];
-  return { version: '0', id, 'detail-type': DetailType, source: Source, account: ACCOUNT, time, region: REGION, resources, detail };
+  return {
+    version: '0',
+    id,
+    'detail-type': DetailType,
+    source: Source,
+    account: ACCOUNT,
+    time,
+    region: REGION,
+    resources,
+    detail,
+  };
 }
 
 /** An entry's size as EventBridge counts it; fields of the wrong type count nothing (the entry is refused later). */
@@ -132,7 +156,9 @@ function entryBytes(entry: unknown): number {
     Source: text(entry['Source']),
     DetailType: text(entry['DetailType']),
     Detail: text(entry['Detail']),
-    Resources: Array.isArray(entry['Resources']) ? entry['Resources'].filter((r): r is string => typeof r === 'string') : undefined,
+    Resources: Array.isArray(entry['Resources'])
+      ? entry['Resources'].filter((r): r is string => typeof r === 'string')
+      : undefined,
     Time: entry['Time'] ?? undefined,
   });
 }

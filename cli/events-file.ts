@@ -1,5 +1,10 @@
 import { formatProblem } from '../shared/errors.ts';
-import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE, RunCompletedEventSchema, type RunCompletedEvent } from '../shared/schemas/event.ts';
+import {
+  DEFAULT_DETAIL_TYPE,
+  DEFAULT_EVENT_SOURCE,
+  RunCompletedEventSchema,
+  type RunCompletedEvent,
+} from '../shared/schemas/event.ts';
 import { problemsFrom } from '../shared/schemas/issues.ts';
 import { isRecord } from '../shared/schemas/workflow.ts';
 import { CliError } from './io.ts';

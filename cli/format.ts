@@ -21,7 +21,8 @@ export interface Style {
 }
 
 export function createStyle(enabled: boolean): Style {
-  const sgr = (open: number, close: number) => (text: string) => (enabled ? `\u001b[${open}m${text}\u001b[${close}m` : text);
+  const sgr = (open: number, close: number) => (text: string) =>
+    enabled ? `\u001b[${open}m${text}\u001b[${close}m` : text;
   return { red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), dim: sgr(2, 22), bold: sgr(1, 22) };
 }
 
@@ -41,7 +42,11 @@ const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u20
 
 /** Text made safe for one table cell: whitespace runs become one space, control characters U+FFFD. */
 export function oneLine(text: string): string {
-  return text.replace(/[\t\n\r]+/g, ' ').replace(UNSAFE, '\uFFFD').replace(/ {2,}/g, ' ').trim();
+  return text
+    .replace(/[\t\n\r]+/g, ' ')
+    .replace(UNSAFE, '\uFFFD')
+    .replace(/ {2,}/g, ' ')
+    .trim();
 }
 
 /** At most `max` characters (code points), ending in `…` when cut. */
@@ -66,8 +71,14 @@ export interface Column {
  * apart, each as wide as its widest cell. Cells are used as given (colour
  * included), so clean and truncate them first. No trailing spaces.
  */
-export function table(columns: readonly Column[], rows: readonly (readonly string[])[], style: Style = createStyle(false)): string[] {
-  const widths = columns.map((column, i) => Math.max(visibleWidth(column.header), ...rows.map((row) => visibleWidth(row[i] ?? ''))));
+export function table(
+  columns: readonly Column[],
+  rows: readonly (readonly string[])[],
+  style: Style = createStyle(false),
+): string[] {
+  const widths = columns.map((column, i) =>
+    Math.max(visibleWidth(column.header), ...rows.map((row) => visibleWidth(row[i] ?? ''))),
+  );
   const line = (cells: readonly string[]) =>
     cells
       .map((cell, i) => {
@@ -118,15 +129,23 @@ export function parseTimeArgument(value: string, flag: string, nowMs: number): s
   const ago = parseDuration(value);
   if (ago !== undefined) return new Date(nowMs - ago).toISOString();
   // Date.parse alone takes "5" as the year 2005: require a date first.
-  const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/i.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
+  const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/i.test(value.trim())
+    ? Date.parse(value.trim())
+    : Number.NaN;
   if (Number.isNaN(ms)) {
-    throw new CliError(`${flag}: expected a duration back from now (30m, 24h, 7d) or an ISO time (2026-11-27T09:30:00Z), got "${value}"`);
+    throw new CliError(
+      `${flag}: expected a duration back from now (30m, 24h, 7d) or an ISO time (2026-11-27T09:30:00Z), got "${value}"`,
+    );
   }
   return new Date(ms).toISOString();
 }
 
 /** A whole number within bounds, from a flag; a bad value is an error that names the flag. */
-export function parseInteger(value: string, flag: string, bounds: { readonly min: number; readonly max: number }): number {
+export function parseInteger(
+  value: string,
+  flag: string,
+  bounds: { readonly min: number; readonly max: number },
+): number {
   const n = /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < bounds.min || n > bounds.max) {
     throw new CliError(`${flag}: expected a whole number from ${bounds.min} to ${bounds.max}, got "${value}"`);

@@ -18,7 +18,9 @@ export async function readJsonFile(file: string): Promise<unknown> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new CliError(`${file}: cannot read the file (${code === 'ENOENT' ? 'no such file' : (code ?? 'unknown error')})`);
+    throw new CliError(
+      `${file}: cannot read the file (${code === 'ENOENT' ? 'no such file' : (code ?? 'unknown error')})`,
+    );
   }
   try {
     return JSON.parse(text) as unknown;
@@ -32,7 +34,8 @@ export function describeError(error: unknown, source?: string): string {
   const prefix = source === undefined ? '' : `${source}: `;
   if (error instanceof CliError) return error.message;
   if (error instanceof InvalidTemplateError) return `${prefix}${error.path}: ${error.reason}`;
-  if (error instanceof ValidationError) return error.problems.map((p) => formatProblem({ ...p, source: p.source ?? source })).join('; ');
+  if (error instanceof ValidationError)
+    return error.problems.map((p) => formatProblem({ ...p, source: p.source ?? source })).join('; ');
   if (error instanceof WebhookError) return `${prefix}${error.message}`;
   return `${prefix}${error instanceof Error ? error.message : String(error)}`;
 }
@@ -88,14 +91,19 @@ function runOf(command: Command): RunState {
  * commander passes the Command). It may return an exit code; any error
  * becomes `error: ...` on stderr and its exit code.
  */
-export function action<A extends unknown[]>(fn: (...args: [...A, CliIo]) => Promise<number | void>): (...args: unknown[]) => Promise<void>;
+export function action<A extends unknown[]>(
+  fn: (...args: [...A, CliIo]) => Promise<number | void>,
+): (...args: unknown[]) => Promise<void>;
 /** An action that does not take the io yet (it writes to the process): it still gets it, last. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: unknown[]) => Promise<void>;
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<number | void>,
+): (...args: unknown[]) => Promise<void>;
 export function action(fn: (...args: never) => Promise<number | void>): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const state = runOf(args.at(-1) as Command);
     try {
-      state.exitCode = (await (fn as (...args: unknown[]) => Promise<number | void>)(...args.slice(0, -1), state.io)) ?? 0;
+      state.exitCode =
+        (await (fn as (...args: unknown[]) => Promise<number | void>)(...args.slice(0, -1), state.io)) ?? 0;
     } catch (error) {
       state.io.stderr.write(`error: ${escapeControl(describeError(error))}\n`);
       state.exitCode = error instanceof CliError ? error.exitCode : 1;
@@ -110,6 +118,12 @@ export function action(fn: (...args: never) => Promise<number | void>): (...args
  */
 export function escapeControl(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) =>
-    c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    c === '\n'
+      ? '\\n'
+      : c === '\r'
+        ? '\\r'
+        : c === '\t'
+          ? '\\t'
+          : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }

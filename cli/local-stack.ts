@@ -10,7 +10,13 @@ import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/r
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { toSqsJson } from '../shared/adapters/sqs-delivery-queue.ts';
 import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
-import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, parseConfig, RenderConfigSchema } from '../shared/config/config.ts';
+import {
+  DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
+  DeliverConfigSchema,
+  ENV,
+  parseConfig,
+  RenderConfigSchema,
+} from '../shared/config/config.ts';
 import { FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { startDynalite, createOutcomeTable } from '../shared/local/dynalite.ts';
@@ -53,7 +59,12 @@ export interface LocalStackOptions {
   /** Told how long each deliver invocation (one batch) took, in ms: the bench's Lambda GB-s. */
   readonly onDeliverBatch?: (ms: number, records: number) => void;
   /** Circuit settings, as the construct props set them (failure threshold, cool-downs in seconds, cache TTL in ms). */
-  readonly circuit?: { readonly failureThreshold?: number; readonly cooldownMinSeconds?: number; readonly cooldownMaxSeconds?: number; readonly cacheTtlMs?: number };
+  readonly circuit?: {
+    readonly failureThreshold?: number;
+    readonly cooldownMinSeconds?: number;
+    readonly cooldownMaxSeconds?: number;
+    readonly cacheTtlMs?: number;
+  };
 }
 
 export interface LocalStack {
@@ -64,7 +75,11 @@ export interface LocalStack {
    * in `attempted` must also have had an attempt: a delivery enqueued again after
    * failing to render is final (attempts 0) until its message reopens it.
    */
-  waitUntilFinal(deliveryIds: readonly string[], timeoutMs: number, options?: { readonly attempted?: ReadonlySet<string> }): Promise<DeliveryRecord[]>;
+  waitUntilFinal(
+    deliveryIds: readonly string[],
+    timeoutMs: number,
+    options?: { readonly attempted?: ReadonlySet<string> },
+  ): Promise<DeliveryRecord[]>;
   readonly store: DeliveryStore;
   readonly queues: DeliveryQueues;
   /** SDK clients bound to the emulators, and the emulators' endpoints. */
@@ -120,7 +135,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     ...isolationEnv(options),
   };
   const render = makeRenderHandler(
-    wireRenderDeps(parseConfig(RenderConfigSchema, env), { sqs: sqs.client, dynamo: dynamo.client, log: log.child({ function: 'render' }), metricsSink: sink }),
+    wireRenderDeps(parseConfig(RenderConfigSchema, env), {
+      sqs: sqs.client,
+      dynamo: dynamo.client,
+      log: log.child({ function: 'render' }),
+      metricsSink: sink,
+    }),
   );
   const adapt = options.adaptDeliverDeps ?? ((deps: DeliverDeps) => deps);
   const wired = wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
@@ -186,11 +206,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           const open = deliveryIds.filter((id) => !final.has(id));
           const reading = open.filter((id) => toRead.has(id));
           for (let i = 0; i < reading.length; i += READ_CONCURRENCY) {
-            const records = await Promise.all(reading.slice(i, i + READ_CONCURRENCY).map((id) => readTolerantly(store, id, log)));
+            const records = await Promise.all(
+              reading.slice(i, i + READ_CONCURRENCY).map((id) => readTolerantly(store, id, log)),
+            );
             for (const r of records) if (settled(r)) final.set(r.delivery_id, r);
           }
           if (final.size === new Set(deliveryIds).size) return deliveryIds.map((id) => final.get(id) as DeliveryRecord);
-          if (Date.now() > deadline) throw new Error(`${deliveryIds.length - final.size} deliveries not final after ${Math.round(timeoutMs / 1000)} s`);
+          if (Date.now() > deadline)
+            throw new Error(
+              `${deliveryIds.length - final.size} deliveries not final after ${Math.round(timeoutMs / 1000)} s`,
+            );
           const written = await feed.next(Math.min(FULL_READ_INTERVAL_MS, Math.max(0, deadline - Date.now())));
           if (Date.now() - lastFullRead >= FULL_READ_INTERVAL_MS) {
             toRead = new Set(deliveryIds);
@@ -213,7 +238,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 }
 
-function timed<E extends { Records: readonly unknown[] }, R>(handler: (event: E) => Promise<R>, tell: ((ms: number, records: number) => void) | undefined): (event: E) => Promise<R> {
+function timed<E extends { Records: readonly unknown[] }, R>(
+  handler: (event: E) => Promise<R>,
+  tell: ((ms: number, records: number) => void) | undefined,
+): (event: E) => Promise<R> {
   if (tell === undefined) return handler;
   return async (event) => {
     const start = performance.now();

@@ -41,7 +41,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   },
   dev: {
     term: '[options]',
-    description: 'run the local stack in the foreground: emulators, functions, a PutEvents intake and a sample receiver',
+    description:
+      'run the local stack in the foreground: emulators, functions, a PutEvents intake and a sample receiver',
     load: async () => (await import('./commands/dev.ts')).registerDev,
   },
   emit: {
@@ -56,7 +57,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   },
   deliveries: {
     term: '[options]',
-    description: "every delivery of a run (--run), or a workflow's failures in a window (--workflow --since): status, attempts, last code",
+    description:
+      "every delivery of a run (--run), or a workflow's failures in a window (--workflow --since): status, attempts, last code",
     load: async () => (await import('./commands/deliveries.ts')).registerDeliveries,
   },
   inspect: {
@@ -117,7 +119,7 @@ class WebhooksCommand extends Command {
   /** Called by commander for a required option with no value. */
   missingMandatoryOptionValue(option: Option): never {
     const typed = this.#unknown[0];
-    if (typed !== undefined && typed.startsWith('-') && typed !== '-') commander.unknownOption.call(this, typed);
+    if (typed?.startsWith('-') && typed !== '-') commander.unknownOption.call(this, typed);
     return commander.missingMandatoryOptionValue.call(this, option);
   }
 }
@@ -152,7 +154,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
   const help = new Help();
   program.configureHelp({
-    subcommandTerm: (cmd) => (COMMANDS[cmd.name()] !== undefined && cmd.name() !== wanted ? `${cmd.name()} ${COMMANDS[cmd.name()]?.term}` : help.subcommandTerm(cmd)),
+    subcommandTerm: (cmd) =>
+      COMMANDS[cmd.name()] !== undefined && cmd.name() !== wanted
+        ? `${cmd.name()} ${COMMANDS[cmd.name()]?.term}`
+        : help.subcommandTerm(cmd),
   });
 
   try {

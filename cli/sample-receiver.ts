@@ -29,7 +29,9 @@ export async function startSampleReceiver(port: number, print: (line: string) =>
       const attempt = request.headers['x-dograh-delivery-attempt'] ?? '?';
       const bytes = Buffer.concat(chunks).length;
       print(`sample receiver ← ${request.method} ${path} (attempt ${String(attempt)}, ${bytes} bytes) → ${status}`);
-      response.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"error":"sample receiver told to fail"}');
+      response
+        .writeHead(status, { 'content-type': 'application/json' })
+        .end(status < 300 ? '{"ok":true}' : '{"error":"sample receiver told to fail"}');
     });
   });
   await new Promise<void>((resolve, reject) => {

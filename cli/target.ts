@@ -38,7 +38,12 @@ export interface Target {
   readonly queues: { readonly delivery: QueueRef; readonly deadLetter: QueueRef };
   /** URLs of the queues holding events that never rendered (for `webhooks resend`); absent when the stack or dev server predates them. */
   readonly eventQueues: { readonly renderDeadLetter?: string; readonly eventDeadLetter?: string };
-  readonly events: { readonly client: EventBridgeClient; readonly busName: string; readonly source: string; readonly detailType: string };
+  readonly events: {
+    readonly client: EventBridgeClient;
+    readonly busName: string;
+    readonly source: string;
+    readonly detailType: string;
+  };
   /** Endpoint health (circuits, gone marks); absent for a stack or dev server from before it existed. */
   readonly health?: EndpointHealthStore;
   close(): void;
@@ -99,8 +104,10 @@ export async function readDevState(path = devStatePath()): Promise<DevState> {
   const missing = `no webhooks dev is running from this folder (${path} not found): start it with "npm start" or "npx webhooks dev"`;
   if (!existsSync(path)) throw new CliError(missing);
   const parsed = DevStateSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
-  if (!parsed.success) throw new CliError(`${path}: not a webhooks dev state file; remove it and start webhooks dev again`);
-  if (!isAlive(parsed.data.pid)) throw new CliError(`${missing.split(' (')[0]} (its process ${parsed.data.pid} has stopped)`);
+  if (!parsed.success)
+    throw new CliError(`${path}: not a webhooks dev state file; remove it and start webhooks dev again`);
+  if (!isAlive(parsed.data.pid))
+    throw new CliError(`${missing.split(' (')[0]} (its process ${parsed.data.pid} has stopped)`);
   return parsed.data;
 }
 
@@ -133,7 +140,15 @@ export function localTarget(state: DevState): Target {
       ...(state.queues.eventDeadLetter === undefined ? {} : { eventDeadLetter: state.queues.eventDeadLetter.url }),
     },
     events: { client: events, busName: state.busName, source: state.source, detailType: state.detailType },
-    ...(state.healthTableName === undefined ? {} : { health: createDynamoEndpointHealthStore({ client: dynamo, tableName: state.healthTableName, retentionDays: 30 }) }),
+    ...(state.healthTableName === undefined
+      ? {}
+      : {
+          health: createDynamoEndpointHealthStore({
+            client: dynamo,
+            tableName: state.healthTableName,
+            retentionDays: 30,
+          }),
+        }),
     close() {
       sqs.destroy();
       dynamo.destroy();
@@ -153,13 +168,18 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
   } catch (error) {
     const setup = awsSetupProblem(error);
     if (setup !== undefined) throw new CliError(`stack ${stackName}: ${setup}`);
-    throw new CliError(`stack ${stackName}: cannot read its outputs (${(error as Error).name}: ${(error as Error).message}); deploy it with "npx cdk deploy", or pass --stack, --region or --local`);
+    throw new CliError(
+      `stack ${stackName}: cannot read its outputs (${(error as Error).name}: ${(error as Error).message}); deploy it with "npx cdk deploy", or pass --stack, --region or --local`,
+    );
   } finally {
     cloudFormation.destroy();
   }
   const output = (key: string): string => {
     const value = outputs.get(key);
-    if (value === undefined || value === '') throw new CliError(`stack ${stackName}: output ${key} is missing; is it a webhooks stack deployed by this version?`);
+    if (value === undefined || value === '')
+      throw new CliError(
+        `stack ${stackName}: output ${key} is missing; is it a webhooks stack deployed by this version?`,
+      );
     return value;
   };
   const retentionDays = outcomeRetentionDays(outputs.get(STACK_OUTPUTS.outcomeRetentionDays), stackName);
@@ -170,7 +190,11 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
   return {
     kind: 'aws',
     description: `stack ${stackName}`,
-    store: createDynamoDeliveryStore({ client: dynamo, tableName: output(STACK_OUTPUTS.outcomeTableName), retentionDays }),
+    store: createDynamoDeliveryStore({
+      client: dynamo,
+      tableName: output(STACK_OUTPUTS.outcomeTableName),
+      retentionDays,
+    }),
     sqs,
     queues: {
       delivery: { url: output(STACK_OUTPUTS.deliveryQueueUrl), arn: output(STACK_OUTPUTS.deliveryQueueArn) },
@@ -186,7 +210,9 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
       source: output(STACK_OUTPUTS.eventSource),
       detailType: output(STACK_OUTPUTS.eventDetailType),
     },
-    ...(healthTableName === undefined || healthTableName === '' ? {} : { health: createDynamoEndpointHealthStore({ client: dynamo, tableName: healthTableName, retentionDays }) }),
+    ...(healthTableName === undefined || healthTableName === ''
+      ? {}
+      : { health: createDynamoEndpointHealthStore({ client: dynamo, tableName: healthTableName, retentionDays }) }),
     close() {
       sqs.destroy();
       dynamo.destroy();
@@ -195,7 +221,11 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
   };
 }
 
-function optionalOutput<K extends string>(outputs: ReadonlyMap<string, string>, key: string, name: K): Partial<Record<K, string>> {
+function optionalOutput<K extends string>(
+  outputs: ReadonlyMap<string, string>,
+  key: string,
+  name: K,
+): Partial<Record<K, string>> {
   const value = outputs.get(key);
   return value === undefined || value === '' ? {} : ({ [name]: value } as Partial<Record<K, string>>);
 }
@@ -227,7 +257,10 @@ const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
 function outcomeRetentionDays(value: string | undefined, stackName: string): number {
   if (value === undefined || value === '') return DEFAULT_OUTCOME_RETENTION_DAYS;
   const days = Number(value);
-  if (!Number.isInteger(days) || days < 1) throw new CliError(`stack ${stackName}: output ${STACK_OUTPUTS.outcomeRetentionDays} is "${value}", not a number of days`);
+  if (!Number.isInteger(days) || days < 1)
+    throw new CliError(
+      `stack ${stackName}: output ${STACK_OUTPUTS.outcomeRetentionDays} is "${value}", not a number of days`,
+    );
   return days;
 }
 
@@ -241,7 +274,10 @@ export interface TargetFlags {
 /** Adds --local, --stack and --region, the way every operations command finds its target. */
 export function addTargetOptions(command: Command): Command {
   return command
-    .option('--local', 'act on the `webhooks dev` started in this checkout (.webhooks/dev.json at its root), or in this folder outside one')
+    .option(
+      '--local',
+      'act on the `webhooks dev` started in this checkout (.webhooks/dev.json at its root), or in this folder outside one',
+    )
     .option('--stack <name>', 'CloudFormation stack whose outputs name the queues and table (default DograhWebhooks)')
     .option('--region <region>', 'AWS region of the stack (default: AWS_REGION or your AWS config)');
 }
@@ -251,7 +287,12 @@ export function targetOptions(flags: TargetFlags): TargetFlags {
   if (flags.local === true && (flags.stack !== undefined || flags.region !== undefined)) {
     throw new CliError('--local: acts on the local webhooks dev; it cannot be combined with --stack or --region');
   }
-  return flags.local === true ? { local: true } : { ...(flags.stack === undefined ? {} : { stack: flags.stack }), ...(flags.region === undefined ? {} : { region: flags.region }) };
+  return flags.local === true
+    ? { local: true }
+    : {
+        ...(flags.stack === undefined ? {} : { stack: flags.stack }),
+        ...(flags.region === undefined ? {} : { region: flags.region }),
+      };
 }
 
 /** Help text shared by the operations commands. */

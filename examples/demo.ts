@@ -13,7 +13,9 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const calls = new Map<string, number>();
-const color = process.stdout.isTTY ? (code: number, text: string) => `\x1b[${code}m${text}\x1b[0m` : (_: number, text: string) => text;
+const color = process.stdout.isTTY
+  ? (code: number, text: string) => `\x1b[${code}m${text}\x1b[0m`
+  : (_: number, text: string) => text;
 
 const receiver = createServer((request, response) => {
   const chunks: Buffer[] = [];
@@ -29,7 +31,9 @@ const receiver = createServer((request, response) => {
         `delivery=${request.headers['x-dograh-delivery-id']} auth=${auth === undefined ? 'none' : 'present'} → ${color(status < 300 ? 32 : 33, String(status))}\n` +
         (chunks.length > 0 ? `         body ${Buffer.concat(chunks).toString('utf8')}\n` : ''),
     );
-    response.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"error":"try later"}');
+    response
+      .writeHead(status, { 'content-type': 'application/json' })
+      .end(status < 300 ? '{"ok":true}' : '{"error":"try later"}');
   });
 });
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
@@ -40,9 +44,13 @@ const event = (await readFile(join(root, 'examples/event.json'), 'utf8')).replac
 const eventFile = join(await mkdtemp(join(tmpdir(), 'webhooks-demo-')), 'event.json');
 await writeFile(eventFile, event);
 
-const cli = spawn(process.execPath, [join(root, 'cli/bin.ts'), 'local', '--event', eventFile, '--secrets', join(root, 'examples/secrets.json')], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const cli = spawn(
+  process.execPath,
+  [join(root, 'cli/bin.ts'), 'local', '--event', eventFile, '--secrets', join(root, 'examples/secrets.json')],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 let summary = '';
 cli.stdout.on('data', (chunk: Buffer) => (summary += chunk.toString('utf8')));
 const code = await new Promise<number>((resolve) => cli.on('close', (c) => resolve(c ?? 1)));

@@ -1,6 +1,12 @@
 import { App } from 'aws-cdk-lib';
 import { DEFAULT_STACK_NAME } from './stack-outputs.ts';
-import { ContextError, WebhookDeliveryStack, addNagChecks, settingsFromContext, type AppSettings } from './webhook-delivery-stack.ts';
+import {
+  ContextError,
+  WebhookDeliveryStack,
+  addNagChecks,
+  settingsFromContext,
+  type AppSettings,
+} from './webhook-delivery-stack.ts';
 
 // The CDK app `cdk.json` runs (`node infra/app.ts`; Node 24 strips the types itself).
 const app = new App();

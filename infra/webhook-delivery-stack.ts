@@ -29,7 +29,10 @@ export class WebhookDeliveryStack extends Stack {
   readonly delivery: WebhookDelivery;
 
   constructor(scope: Construct, id: string, props: WebhookDeliveryStackProps = {}) {
-    super(scope, id, { description: 'Dograh outbound webhook delivery (EventBridge, Lambda, SQS, DynamoDB)', ...props });
+    super(scope, id, {
+      description: 'Dograh outbound webhook delivery (EventBridge, Lambda, SQS, DynamoDB)',
+      ...props,
+    });
     const eventBus =
       props.delivery?.eventBus ??
       (props.eventBusName === undefined || props.eventBusName === ''
@@ -44,7 +47,8 @@ export class WebhookDeliveryStack extends Stack {
       eventBus,
     });
     this.delivery.addStackOutputs();
-    if (props.alarmEmail) this.delivery.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    if (props.alarmEmail)
+      this.delivery.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
   }
 }
 
@@ -97,7 +101,8 @@ export function settingsFromContext(read: ContextReader, defaultStackName: strin
   const int = (key: string): number | undefined => {
     const value = read(key);
     if (value === undefined || value === null || value === '') return undefined;
-    const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+    const n =
+      typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(n)) {
       problems.push(`context ${key} must be a whole number, got ${JSON.stringify(value)}`);
       return undefined;
@@ -111,7 +116,9 @@ export function settingsFromContext(read: ContextReader, defaultStackName: strin
 
   const logRetentionDays = int('logRetentionDays');
   if (logRetentionDays !== undefined && !(Object.values(logs.RetentionDays) as number[]).includes(logRetentionDays)) {
-    problems.push(`context logRetentionDays must be one of CloudWatch's retention periods (1, 3, 5, 7, 14, 30, 60, 90, ...), got ${logRetentionDays}`);
+    problems.push(
+      `context logRetentionDays must be one of CloudWatch's retention periods (1, 3, 5, 7, 14, 30, 60, 90, ...), got ${logRetentionDays}`,
+    );
   }
   const logLevel = str('logLevel');
   if (logLevel !== undefined && !['debug', 'info', 'warn', 'error'].includes(logLevel)) {
@@ -133,7 +140,11 @@ export function settingsFromContext(read: ContextReader, defaultStackName: strin
   const settings: AppSettings = {
     stackName: str('stackName') ?? defaultStackName,
     nag: bool('nag') ?? true,
-    stackProps: dropUndefined({ delivery, eventBusName: eventBusName(str('eventBusName'), problems), alarmEmail: email(str('alarmEmail'), problems) }),
+    stackProps: dropUndefined({
+      delivery,
+      eventBusName: eventBusName(str('eventBusName'), problems),
+      alarmEmail: email(str('alarmEmail'), problems),
+    }),
   };
   if (problems.length > 0) throw new ContextError(problems);
   return settings;
@@ -161,7 +172,10 @@ function email(value: string | undefined, problems: string[]): string | undefine
     !domain.startsWith('.') &&
     !domain.endsWith('.') &&
     !domain.includes('..');
-  if (!ok) problems.push(`context alarmEmail must be an email address such as oncall@example.com, got ${JSON.stringify(value)}`);
+  if (!ok)
+    problems.push(
+      `context alarmEmail must be an email address such as oncall@example.com, got ${JSON.stringify(value)}`,
+    );
   return ok ? value : undefined;
 }
 

@@ -86,7 +86,8 @@ export class WebhookDelivery extends Construct {
 
     // Fail before anything is built (and bundled), naming every bad prop at once.
     const problems = checkProps(settings);
-    if (problems.length > 0) throw new Error(`WebhookDelivery ${this.node.path}: invalid props:\n- ${problems.join('\n- ')}`);
+    if (problems.length > 0)
+      throw new Error(`WebhookDelivery ${this.node.path}: invalid props:\n- ${problems.join('\n- ')}`);
 
     // Every part builds its resources in this construct's own scope, under the ids they always
     // had, and in the order they always were: the synthesized template (logical ids and resource
@@ -123,7 +124,12 @@ export class WebhookDelivery extends Construct {
     addReconcileAlarms(alarms, settings, this.reconcileFunction);
     this.alarms = alarms.alarms;
 
-    this.dashboard = createDashboard(this, settings, props.dashboardName, { queues, functions, failureRate, alarms: this.alarms });
+    this.dashboard = createDashboard(this, settings, props.dashboardName, {
+      queues,
+      functions,
+      failureRate,
+      alarms: this.alarms,
+    });
     this.queries = createQueries(this, props.queryFolder, this.renderLogGroup, this.deliverLogGroup);
   }
 
@@ -133,13 +139,24 @@ export class WebhookDelivery extends Construct {
    * producer's credentials cannot pose as another source on a shared bus. Give it Dograh's role.
    */
   grantPutEvents(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({ grantee, actions: ['events:PutEvents'], resourceArns: [this.bus.eventBusArn], conditions: this.putEventsConditions() });
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['events:PutEvents'],
+      resourceArns: [this.bus.eventBusArn],
+      conditions: this.putEventsConditions(),
+    });
   }
 
   /** The same permission as an IAM policy document, for a producer outside this CDK app (the `ProducerPolicy` output). */
   producerPolicyDocument(): iam.PolicyDocument {
     return new iam.PolicyDocument({
-      statements: [new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [this.bus.eventBusArn], conditions: this.putEventsConditions() })],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['events:PutEvents'],
+          resources: [this.bus.eventBusArn],
+          conditions: this.putEventsConditions(),
+        }),
+      ],
     });
   }
 

@@ -1,9 +1,28 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../../shared/errors.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
-import { colourEnabled, createStyle, formatTime, hostOnly, oneLine, parseInteger, parseTimeArgument, plural, styleStatus, table, truncate } from '../format.ts';
+import {
+  colourEnabled,
+  createStyle,
+  formatTime,
+  hostOnly,
+  oneLine,
+  parseInteger,
+  parseTimeArgument,
+  plural,
+  styleStatus,
+  table,
+  truncate,
+} from '../format.ts';
 import { action, CliError, type CliIo } from '../io.ts';
-import { addTargetOptions, resolveTarget, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
+import {
+  addTargetOptions,
+  resolveTarget,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  type TargetFlags,
+} from '../target.ts';
 
 interface DeliveriesOptions extends TargetFlags {
   readonly run?: string;
@@ -36,10 +55,19 @@ export interface DeliveryEntry {
 export function registerDeliveries(program: Command): void {
   const command = program
     .command('deliveries')
-    .description("every delivery of a run (--run), or a workflow's failures in a window (--workflow --since): status, attempts, last code")
+    .description(
+      "every delivery of a run (--run), or a workflow's failures in a window (--workflow --since): status, attempts, last code",
+    )
     .option('--run <id>', 'the workflow run id: every delivery of it, one per webhook node (the by-run index)')
-    .option('--workflow <id>', "a workflow id: its deliveries that failed in the window of --since (the failure index; see below)")
-    .option('--since <when>', 'with --workflow: start of the window, a duration back from now (30m, 24h, 7d) or an ISO time', '24h')
+    .option(
+      '--workflow <id>',
+      'a workflow id: its deliveries that failed in the window of --since (the failure index; see below)',
+    )
+    .option(
+      '--since <when>',
+      'with --workflow: start of the window, a duration back from now (30m, 24h, 7d) or an ISO time',
+      '24h',
+    )
     .option('--json', 'print a JSON array (full error text) instead of the table');
   addTargetOptions(command)
     .addHelpText(
@@ -72,8 +100,14 @@ async function listDeliveries(options: DeliveriesOptions, io: CliIo): Promise<vo
     throw new CliError('deliveries: give exactly one of --run ID or --workflow ID (with --since)');
   }
   const now = Date.now();
-  const runId = options.run === undefined ? undefined : parseInteger(options.run, '--run', { min: 0, max: Number.MAX_SAFE_INTEGER });
-  const workflowId = options.workflow === undefined ? undefined : parseInteger(options.workflow, '--workflow', { min: 0, max: Number.MAX_SAFE_INTEGER });
+  const runId =
+    options.run === undefined
+      ? undefined
+      : parseInteger(options.run, '--run', { min: 0, max: Number.MAX_SAFE_INTEGER });
+  const workflowId =
+    options.workflow === undefined
+      ? undefined
+      : parseInteger(options.workflow, '--workflow', { min: 0, max: Number.MAX_SAFE_INTEGER });
   const since = parseTimeArgument(options.since ?? '24h', '--since', now);
   const until = new Date(now).toISOString();
 
@@ -86,7 +120,8 @@ async function listDeliveries(options: DeliveriesOptions, io: CliIo): Promise<vo
       records = (await target.store.listFailures({ since, until })).filter((r) => r.workflow_id === workflowId);
     }
   } catch (error) {
-    if (error instanceof ValidationError) throw new CliError(error.problems.map((p) => `--${p.path}: ${p.reason}`).join('; '));
+    if (error instanceof ValidationError)
+      throw new CliError(error.problems.map((p) => `--${p.path}: ${p.reason}`).join('; '));
     throw error;
   } finally {
     target.close();

@@ -23,16 +23,32 @@ const EXAMPLE_SECRETS = join(new URL('../..', import.meta.url).pathname, 'exampl
 export function registerDev(program: Command): void {
   program
     .command('dev')
-    .description('run the local stack in the foreground: emulators, functions, a PutEvents intake and a sample receiver')
+    .description(
+      'run the local stack in the foreground: emulators, functions, a PutEvents intake and a sample receiver',
+    )
     .option('-p, --port <port>', 'port of the local PutEvents intake', String(DEV_INTAKE_PORT))
     .option('--receiver-port <port>', 'port of the sample receiver', String(SAMPLE_RECEIVER_PORT))
     .option('--no-receiver', 'do not start the sample receiver')
-    .option('-s, --secrets <file>', 'credentials: secret names mapped to credential objects (default examples/secrets.json)')
-    .option('-d, --data <dir>', 'keep the outcome log, the queues and accepted events in this folder: a restart, even after a crash, carries on')
-    .option('--request-timeout <seconds>', 'how long one request to an endpoint may take (what Lambda\'s REQUEST_TIMEOUT_MS sets)', '30')
-    .option('--circuit-threshold <n>', 'transient failures in a row that open an endpoint\'s circuit (the construct\'s circuitFailureThreshold)', '5')
+    .option(
+      '-s, --secrets <file>',
+      'credentials: secret names mapped to credential objects (default examples/secrets.json)',
+    )
+    .option(
+      '-d, --data <dir>',
+      'keep the outcome log, the queues and accepted events in this folder: a restart, even after a crash, carries on',
+    )
+    .option(
+      '--request-timeout <seconds>',
+      "how long one request to an endpoint may take (what Lambda's REQUEST_TIMEOUT_MS sets)",
+      '30',
+    )
+    .option(
+      '--circuit-threshold <n>',
+      "transient failures in a row that open an endpoint's circuit (the construct's circuitFailureThreshold)",
+      '5',
+    )
     .option('--no-example', 'do not send the example event at start')
-    .option('--logs', 'also print the functions\' JSON log lines')
+    .option('--logs', "also print the functions' JSON log lines")
     .addHelpText(
       'after',
       `
@@ -59,10 +75,12 @@ async function dev(options: DevOptions, io: CliIo): Promise<void> {
   const requestTimeoutMs = Math.round(seconds(options.requestTimeout, '--request-timeout') * 1000);
   const circuitFailureThreshold = Number(options.circuitThreshold);
   if (!Number.isSafeInteger(circuitFailureThreshold) || circuitFailureThreshold < 1) {
-    throw new CliError(`--circuit-threshold: expected a whole number of failures, 1 or more, got "${options.circuitThreshold}"`);
+    throw new CliError(
+      `--circuit-threshold: expected a whole number of failures, 1 or more, got "${options.circuitThreshold}"`,
+    );
   }
   const color = io.stdout.isTTY === true && io.env['NO_COLOR'] === undefined;
-  let server;
+  let server: Awaited<ReturnType<typeof startDevServer>>;
   try {
     server = await startDevServer({
       port,
@@ -78,7 +96,9 @@ async function dev(options: DevOptions, io: CliIo): Promise<void> {
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new CliError(`a port is taken (${(error as Error).message}): is another webhooks dev running? Pick others with --port / --receiver-port`);
+      throw new CliError(
+        `a port is taken (${(error as Error).message}): is another webhooks dev running? Pick others with --port / --receiver-port`,
+      );
     }
     throw error;
   }
@@ -90,6 +110,7 @@ async function dev(options: DevOptions, io: CliIo): Promise<void> {
 
 function portOf(text: string, flag: string): number {
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`${flag}: expected a port number, got "${text}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`${flag}: expected a port number, got "${text}"`);
   return port;
 }

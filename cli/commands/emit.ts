@@ -20,7 +20,10 @@ export function registerEmit(program: Command): void {
     .description('send run-completed events to EventBridge (PutEvents), or to the local intake of webhooks dev')
     .argument('<file>', 'one event, an array of events, or an event detail (JSON)')
     .option('-b, --bus <name>', 'event bus name or ARN', 'default')
-    .option('--endpoint <url>', 'send to this endpoint instead of AWS, e.g. the webhooks dev intake http://127.0.0.1:4010 (http or https)')
+    .option(
+      '--endpoint <url>',
+      'send to this endpoint instead of AWS, e.g. the webhooks dev intake http://127.0.0.1:4010 (http or https)',
+    )
     .option('--local', 'send to the intake of the webhooks dev running from this checkout (.webhooks/dev.json)')
     .option('--region <region>', 'AWS region (default: the standard AWS configuration)')
     .option('--json', 'print the event ids as JSON')
@@ -52,7 +55,11 @@ async function emit(file: string, options: EmitOptions, io: CliIo): Promise<void
   const endpoint = options.local === true ? (await readDevState()).intake : options.endpoint;
   const entries = toEntries(await readJsonFile(file), file, options.bus);
   const client = new EventBridgeClient({
-    ...(options.region === undefined ? (endpoint === undefined ? {} : { region: io.env['AWS_REGION'] ?? 'us-east-1' }) : { region: options.region }),
+    ...(options.region === undefined
+      ? endpoint === undefined
+        ? {}
+        : { region: io.env['AWS_REGION'] ?? 'us-east-1' }
+      : { region: options.region }),
     ...(endpoint === undefined ? {} : { endpoint, credentials: LOCAL_CREDENTIALS }),
   });
   const sent: { event: number; event_id: string }[] = [];
@@ -63,7 +70,10 @@ async function emit(file: string, options: EmitOptions, io: CliIo): Promise<void
       const out = await client.send(new PutEventsCommand({ Entries: batch }));
       (out.Entries ?? []).forEach((result, i) => {
         if (result.EventId !== undefined) sent.push({ event: start + i, event_id: result.EventId });
-        else refused.push(`${file}: [${start + i}]: refused by EventBridge: ${result.ErrorCode ?? 'error'}: ${result.ErrorMessage ?? ''}`);
+        else
+          refused.push(
+            `${file}: [${start + i}]: refused by EventBridge: ${result.ErrorCode ?? 'error'}: ${result.ErrorMessage ?? ''}`,
+          );
       });
     }
   } catch (error) {
@@ -87,7 +97,9 @@ function checkEndpoint(value: string): void {
     throw new CliError(`--endpoint: "${value}" is not a URL; expected one like http://127.0.0.1:4010`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CliError(`--endpoint: scheme ${url.protocol} is not allowed; expected an http or https URL such as http://127.0.0.1:4010`);
+    throw new CliError(
+      `--endpoint: scheme ${url.protocol} is not allowed; expected an http or https URL such as http://127.0.0.1:4010`,
+    );
   }
 }
 
@@ -115,7 +127,8 @@ function errorText(error: unknown): string {
     const causeCode = (cause as NodeJS.ErrnoException).code;
     parts.push(causeCode ?? cause.message);
   }
-  if (error instanceof AggregateError) for (const e of error.errors) if (e instanceof Error) parts.push((e as NodeJS.ErrnoException).code ?? e.message);
+  if (error instanceof AggregateError)
+    for (const e of error.errors) if (e instanceof Error) parts.push((e as NodeJS.ErrnoException).code ?? e.message);
   return parts.join(' ');
 }
 
@@ -128,7 +141,9 @@ function toEntries(value: unknown, file: string, bus: string): PutEventsRequestE
     const entry = { Source: source, DetailType: detailType, Detail: JSON.stringify(raw['detail']), EventBusName: bus };
     const size = putEventsEntryBytes(entry);
     if (size > MAX_EVENT_BYTES) {
-      throw new CliError(`${file}: ${at}detail: the event is ${size} bytes; EventBridge takes at most ${MAX_EVENT_BYTES}: send only the webhook nodes of the workflow definition`);
+      throw new CliError(
+        `${file}: ${at}detail: the event is ${size} bytes; EventBridge takes at most ${MAX_EVENT_BYTES}: send only the webhook nodes of the workflow definition`,
+      );
     }
     return entry;
   });
@@ -139,7 +154,9 @@ function toEntries(value: unknown, file: string, bus: string): PutEventsRequestE
  * entries, and at most 256 KB all together (it refuses a larger request whole).
  * Each entry is within the limit on its own (checked above), so each fits a request.
  */
-function* batches(entries: readonly PutEventsRequestEntry[]): Generator<{ start: number; batch: PutEventsRequestEntry[] }> {
+function* batches(
+  entries: readonly PutEventsRequestEntry[],
+): Generator<{ start: number; batch: PutEventsRequestEntry[] }> {
   let start = 0;
   let batch: PutEventsRequestEntry[] = [];
   let bytes = 0;

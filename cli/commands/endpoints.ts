@@ -3,7 +3,15 @@ import { hostOf, type EndpointHealth } from '../../shared/domain/endpoint-health
 import type { EndpointHealthStore } from '../../shared/ports/endpoint-health-store.ts';
 import { colourEnabled, createStyle, formatTime, oneLine, plural, table, truncate, type Style } from '../format.ts';
 import { action, CliError, type CliIo } from '../io.ts';
-import { addTargetOptions, resolveTarget, TARGET_HELP, targetArgs, targetOptions, type Target, type TargetFlags } from '../target.ts';
+import {
+  addTargetOptions,
+  resolveTarget,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  type Target,
+  type TargetFlags,
+} from '../target.ts';
 
 interface EndpointsOptions extends TargetFlags {
   readonly org?: string;
@@ -49,9 +57,9 @@ Examples:
 
   const reset = endpoints
     .command('reset')
-    .description('forget an endpoint\'s health: closes its circuit, clears a gone mark')
+    .description("forget an endpoint's health: closes its circuit, clears a gone mark")
     .argument('<host>', 'the host (crm.example.com) or the whole endpoint (https://crm.example.com:8443)')
-    .option('--org <id>', 'only this organization\'s endpoint (default: every organization\'s)')
+    .option('--org <id>', "only this organization's endpoint (default: every organization's)")
     .option('--json', 'print what was reset as JSON');
   addTargetOptions(reset)
     .addHelpText(
@@ -65,12 +73,18 @@ Examples:
   $ webhooks endpoints reset https://crm.example.com:8443 --org 42 --local`,
     )
     // The parent `endpoints` has the same options and takes them wherever they are written: read both.
-    .action(action((host: string, _options: EndpointsOptions, io: CliIo) => resetEndpoint(host, reset.optsWithGlobals<EndpointsOptions>(), io)));
+    .action(
+      action((host: string, _options: EndpointsOptions, io: CliIo) =>
+        resetEndpoint(host, reset.optsWithGlobals<EndpointsOptions>(), io),
+      ),
+    );
 }
 
 function healthOf(target: Target): EndpointHealthStore {
   if (target.health === undefined) {
-    throw new CliError(`${target.description} has no endpoint health table: deploy this version (or restart webhooks dev) first`);
+    throw new CliError(
+      `${target.description} has no endpoint health table: deploy this version (or restart webhooks dev) first`,
+    );
   }
   return target.health;
 }
@@ -96,7 +110,9 @@ async function listEndpoints(options: EndpointsOptions, io: CliIo): Promise<void
   }
   const style = createStyle(colourEnabled(io.stdout, io.env));
   if (found.length === 0) {
-    io.stdout.write(`no endpoint has failed${org === undefined ? '' : ` for organization ${oneLine(org)}`} (${target.description})\n`);
+    io.stdout.write(
+      `no endpoint has failed${org === undefined ? '' : ` for organization ${oneLine(org)}`} (${target.description})\n`,
+    );
     return;
   }
   const rows = found.map((h) => {
@@ -137,21 +153,28 @@ async function resetEndpoint(host: string, options: EndpointsOptions, io: CliIo)
   const reset: EndpointHealth[] = [];
   try {
     const store = healthOf(target);
-    const matches = (await store.list(org)).filter((h) => h.endpoint.toLowerCase() === wanted || hostOf(h.endpoint).toLowerCase() === wanted);
+    const matches = (await store.list(org)).filter(
+      (h) => h.endpoint.toLowerCase() === wanted || hostOf(h.endpoint).toLowerCase() === wanted,
+    );
     for (const h of matches) if (await store.remove(h.organization_id, h.endpoint)) reset.push(h);
   } finally {
     target.close();
   }
   if (reset.length === 0) {
-    throw new CliError(`no tracked endpoint matches ${oneLine(host)}${org === undefined ? '' : ` for organization ${oneLine(org)}`} (${target.description}); "webhooks endpoints" lists them`);
+    throw new CliError(
+      `no tracked endpoint matches ${oneLine(host)}${org === undefined ? '' : ` for organization ${oneLine(org)}`} (${target.description}); "webhooks endpoints" lists them`,
+    );
   }
   if (options.json) {
     io.stdout.write(`${JSON.stringify({ reset: reset.map(toEntry) }, null, 2)}\n`);
     return;
   }
-  for (const h of reset) io.stdout.write(`reset ${oneLine(h.organization_id)} ${oneLine(h.endpoint)} (was ${h.state})\n`);
+  for (const h of reset)
+    io.stdout.write(`reset ${oneLine(h.organization_id)} ${oneLine(h.endpoint)} (was ${h.state})\n`);
   if (reset.some((h) => h.state === 'gone')) {
-    io.stdout.write(`deliveries that failed while it was gone are on the dead-letter queue: webhooks redrive${targetArgs(options)}\n`);
+    io.stdout.write(
+      `deliveries that failed while it was gone are on the dead-letter queue: webhooks redrive${targetArgs(options)}\n`,
+    );
   }
 }
 
@@ -171,7 +194,11 @@ function toEntry(h: EndpointHealth): EndpointEntry {
 }
 
 function styleState(state: EndpointHealth['state'], style: Style): string {
-  return state === 'closed' ? style.green(state) : state === 'gone' || state === 'open' ? style.red(state) : style.yellow(state);
+  return state === 'closed'
+    ? style.green(state)
+    : state === 'gone' || state === 'open'
+      ? style.red(state)
+      : style.yellow(state);
 }
 
 /** One line on an endpoint's circuit for `inspect` and `failures`; undefined when there is nothing to say. */

@@ -16,7 +16,14 @@ import {
 import { action, CliError, type CliIo } from '../io.ts';
 import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
 import { circuitLine } from './endpoints.ts';
-import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
+import {
+  resolveTarget,
+  addTargetOptions,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  type TargetFlags,
+} from '../target.ts';
 
 interface FailuresOptions extends TargetFlags {
   readonly since: string;
@@ -37,7 +44,17 @@ const ERROR_WIDTH = 60;
 /** One failure as `--json` prints it: the record's summary fields, and what an operator can do. */
 export type FailureEntry = Pick<
   DeliveryRecord,
-  'final_at' | 'organization_id' | 'workflow_id' | 'workflow_run_id' | 'node_id' | 'node_name' | 'method' | 'endpoint_host' | 'attempts' | 'max_attempts' | 'delivery_id'
+  | 'final_at'
+  | 'organization_id'
+  | 'workflow_id'
+  | 'workflow_run_id'
+  | 'node_id'
+  | 'node_name'
+  | 'method'
+  | 'endpoint_host'
+  | 'attempts'
+  | 'max_attempts'
+  | 'delivery_id'
 > & {
   readonly status_code: number | null;
   readonly error: string | null;
@@ -92,10 +109,15 @@ Examples:
 async function listFailures(options: FailuresOptions, io: CliIo): Promise<number | void> {
   const now = Date.now();
   const since = parseTimeArgument(options.since, '--since', now);
-  const until = options.until === undefined ? new Date(now).toISOString() : parseTimeArgument(options.until, '--until', now);
+  const until =
+    options.until === undefined ? new Date(now).toISOString() : parseTimeArgument(options.until, '--until', now);
   const limit = parseInteger(options.limit, '--limit', { min: 1, max: 10_000 });
-  const workflowId = options.workflow === undefined ? undefined : parseInteger(options.workflow, '--workflow', { min: 0, max: Number.MAX_SAFE_INTEGER });
-  if (options.org !== undefined && options.org.trim() === '') throw new CliError('--org: expected an organization id, got ""');
+  const workflowId =
+    options.workflow === undefined
+      ? undefined
+      : parseInteger(options.workflow, '--workflow', { min: 0, max: Number.MAX_SAFE_INTEGER });
+  if (options.org !== undefined && options.org.trim() === '')
+    throw new CliError('--org: expected an organization id, got ""');
   if (since > until) throw new CliError(`--since: ${since} is after --until ${until}`);
 
   const target = await resolveTarget(targetOptions(options));
@@ -111,12 +133,16 @@ async function listFailures(options: FailuresOptions, io: CliIo): Promise<number
     });
   } catch (error) {
     // The store names the window bound it refuses; the user typed it as a flag.
-    if (error instanceof ValidationError) throw new CliError(error.problems.map((p) => `--${p.path}: ${p.reason}`).join('; '));
+    if (error instanceof ValidationError)
+      throw new CliError(error.problems.map((p) => `--${p.path}: ${p.reason}`).join('; '));
     throw error;
   }
   try {
     // One read of the (small) health table, not one per failure.
-    if (target.health !== undefined) circuits = new Map((await target.health.list(options.org?.trim())).map((h) => [circuitKey(h.organization_id, h.endpoint), h]));
+    if (target.health !== undefined)
+      circuits = new Map(
+        (await target.health.list(options.org?.trim())).map((h) => [circuitKey(h.organization_id, h.endpoint), h]),
+      );
   } finally {
     target.close();
   }
@@ -124,17 +150,27 @@ async function listFailures(options: FailuresOptions, io: CliIo): Promise<number
   const shown = found.slice(0, limit);
 
   if (options.json) {
-    io.stdout.write(`${JSON.stringify(shown.map((r) => toEntry(r, circuits)), null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify(
+        shown.map((r) => toEntry(r, circuits)),
+        null,
+        2,
+      )}\n`,
+    );
   } else {
-    printTable(shown, {
-      since,
-      until,
-      limit,
-      where: target.description,
-      more: found.length > limit || (workflowId === undefined && records.length >= limit),
-      again: targetArgs(options),
-      circuits,
-    }, io);
+    printTable(
+      shown,
+      {
+        since,
+        until,
+        limit,
+        where: target.description,
+        more: found.length > limit || (workflowId === undefined && records.length >= limit),
+        again: targetArgs(options),
+        circuits,
+      },
+      io,
+    );
   }
   if (options.failOnAny && shown.length > 0) return EXIT_FAILURES_FOUND;
 }
@@ -161,13 +197,24 @@ function toEntry(record: DeliveryRecord, circuits: Map<string, EndpointHealth> |
     replayable: record.request_kept,
     reconciled: record.reconciled_at?.length ?? 0,
     stranded: record.stranded === true,
-    circuit: circuits === undefined ? null : (circuits.get(circuitKey(record.organization_id, record.endpoint_host))?.state ?? 'closed'),
+    circuit:
+      circuits === undefined
+        ? null
+        : (circuits.get(circuitKey(record.organization_id, record.endpoint_host))?.state ?? 'closed'),
   };
 }
 
 function printTable(
   records: readonly DeliveryRecord[],
-  context: { since: string; until: string; limit: number; where: string; more: boolean; again: string; circuits: Map<string, EndpointHealth> | undefined },
+  context: {
+    since: string;
+    until: string;
+    limit: number;
+    where: string;
+    more: boolean;
+    again: string;
+    circuits: Map<string, EndpointHealth> | undefined;
+  },
   io: CliIo,
 ): void {
   const style = createStyle(colourEnabled(io.stdout, io.env));
@@ -206,7 +253,8 @@ function printTable(
     rows,
     style,
   );
-  const more = context.more && records.length === context.limit ? `; the newest ${context.limit} shown, --limit shows more` : '';
+  const more =
+    context.more && records.length === context.limit ? `; the newest ${context.limit} shown, --limit shows more` : '';
   // The circuits of the endpoints listed, where they say something (open, gone, a failure streak).
   const seen = new Set<string>();
   const circuitLines: string[] = [];

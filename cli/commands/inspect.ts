@@ -15,7 +15,14 @@ import {
 import { action, CliError, type CliIo } from '../io.ts';
 import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
 import { circuitLine } from './endpoints.ts';
-import { resolveTarget, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
+import {
+  resolveTarget,
+  addTargetOptions,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  type TargetFlags,
+} from '../target.ts';
 
 interface InspectOptions extends TargetFlags {
   readonly json?: boolean;
@@ -41,8 +48,11 @@ export type InspectedDelivery = Omit<DeliveryRecord, 'request'> & {
 export function registerInspect(program: Command): void {
   const command = program
     .command('inspect')
-    .description('tell one delivery\'s story: what it is, where it went, and every attempt')
-    .argument('<delivery-id>', 'the delivery id (whd_...), as in "webhooks failures" and the X-Dograh-Delivery-Id header')
+    .description("tell one delivery's story: what it is, where it went, and every attempt")
+    .argument(
+      '<delivery-id>',
+      'the delivery id (whd_...), as in "webhooks failures" and the X-Dograh-Delivery-Id header',
+    )
     .option('--json', 'print the record as JSON (full texts) instead of the story');
   addTargetOptions(command)
     .addHelpText(
@@ -75,18 +85,25 @@ async function inspect(deliveryId: string, options: InspectOptions, io: CliIo): 
   let health: EndpointHealth | undefined;
   try {
     record = await target.store.get(deliveryId.trim());
-    if (record !== undefined && record.endpoint_host !== '') health = await target.health?.get(record.organization_id, record.endpoint_host);
+    if (record !== undefined && record.endpoint_host !== '')
+      health = await target.health?.get(record.organization_id, record.endpoint_host);
   } finally {
     target.close();
   }
   if (record === undefined) throw notFound(deliveryId, target.description);
   if (options.json) {
     const { request, ...rest } = record;
-    const inspected: InspectedDelivery = { ...rest, request_kept: request !== null, circuit: target.health === undefined ? null : (health?.state ?? 'closed') };
+    const inspected: InspectedDelivery = {
+      ...rest,
+      request_kept: request !== null,
+      circuit: target.health === undefined ? null : (health?.state ?? 'closed'),
+    };
     io.stdout.write(`${JSON.stringify(inspected, null, 2)}\n`);
     return;
   }
-  io.stdout.write(`${story(record, createStyle(colourEnabled(io.stdout, io.env)), targetArgs(options), circuitLine(health)).join('\n')}\n`);
+  io.stdout.write(
+    `${story(record, createStyle(colourEnabled(io.stdout, io.env)), targetArgs(options), circuitLine(health)).join('\n')}\n`,
+  );
 }
 
 /** The not-found error of `inspect` and `replay`, with a hint when the id is not even shaped like one. */
@@ -104,15 +121,26 @@ function story(r: DeliveryRecord, style: Style, again: string, circuit?: string)
     field('run', String(r.workflow_run_id)),
     field('node', `${oneLine(r.node_id)}${r.node_name === '' ? '' : ` (${oneLine(r.node_name)})`}`),
     field('request', `${r.method} ${r.endpoint_host === '' ? '(no valid endpoint URL)' : r.endpoint_host}`),
-    field('attempts', `${r.attempts} of ${r.max_attempts}${r.replayed_at.length > 0 ? ` in this series (${r.replayed_at.length + 1} series)` : ''}`),
+    field(
+      'attempts',
+      `${r.attempts} of ${r.max_attempts}${r.replayed_at.length > 0 ? ` in this series (${r.replayed_at.length + 1} series)` : ''}`,
+    ),
     field('created', `${formatTime(r.created_at)} UTC`),
   ];
   if (r.final_at !== null) lines.push(field('final', `${formatTime(r.final_at)} UTC`));
   if (r.next_attempt_at !== null) lines.push(field('next attempt', `${formatTime(r.next_attempt_at)} UTC`));
   if (r.last_error !== null) lines.push(field('last error', oneLine(r.last_error)));
-  if ((r.reconciled_at?.length ?? 0) > 0) lines.push(field('reconciled', `put back on the queue ${r.reconciled_at?.length} time(s), last ${formatTime(r.reconciled_at?.at(-1) ?? '')} UTC (its message was lost)`));
+  if ((r.reconciled_at?.length ?? 0) > 0)
+    lines.push(
+      field(
+        'reconciled',
+        `put back on the queue ${r.reconciled_at?.length} time(s), last ${formatTime(r.reconciled_at?.at(-1) ?? '')} UTC (its message was lost)`,
+      ),
+    );
   // Why a value is empty in the webhook: the render's report, one line per placeholder.
-  (r.empty_placeholders ?? []).forEach((e, i) => lines.push(field(i === 0 ? 'empty values' : '', oneLine(describeEmpty(e)))));
+  for (const [i, e] of (r.empty_placeholders ?? []).entries()) {
+    lines.push(field(i === 0 ? 'empty values' : '', oneLine(describeEmpty(e))));
+  }
   if (circuit !== undefined) lines.push(field('circuit', circuit));
   lines.push(field('what next', nextStep(r, again)));
   lines.push('', style.bold('attempts'));
@@ -126,14 +154,18 @@ function story(r: DeliveryRecord, style: Style, again: string, circuit?: string)
  * be sent as it is needs its node fixed, not a replay of the same request.
  */
 export function nextStep(r: DeliveryRecord, again: string, nowMs = Date.now()): string {
-  const replay = r.request !== null ? `webhooks replay ${r.delivery_id}${again} (or webhooks redrive${again})` : `webhooks redrive${again} (no rendered request is kept here to replay)`;
+  const replay =
+    r.request !== null
+      ? `webhooks replay ${r.delivery_id}${again} (or webhooks redrive${again})`
+      : `webhooks redrive${again} (no rendered request is kept here to replay)`;
   switch (r.status) {
     case 'delivered':
       return 'nothing: the endpoint took it';
     case 'skipped':
       return 'nothing: the node is disabled';
     case 'failed': {
-      if (r.stranded === true) return 'its queue message was lost and it could not be rebuilt: emit its run again (a copy of its message starts a new series)';
+      if (r.stranded === true)
+        return 'its queue message was lost and it could not be rebuilt: emit its run again (a copy of its message starts a new series)';
       const last = r.attempt_log.at(-1);
       if (last === undefined) return 'it never reached the endpoint: fix the node, then emit its run again';
       switch (last.error_class) {
@@ -141,9 +173,10 @@ export function nextStep(r: DeliveryRecord, again: string, nowMs = Date.now()): 
           return `fix the credential (its secret in Secrets Manager is missing, unreadable or of the wrong shape), then: ${replay}`;
         case 'blocked':
         case 'invalid':
-          return 'this request can never be sent as it is (address, scheme or header not allowed): fix the node\'s endpoint URL or headers, then emit its run again';
+          return "this request can never be sent as it is (address, scheme or header not allowed): fix the node's endpoint URL or headers, then emit its run again";
         case 'http_permanent':
-          if (last.status_code === 401 || last.status_code === 403) return `the endpoint refused the credential (${last.status_code}): update the secret or the endpoint's keys, then: ${replay}`;
+          if (last.status_code === 401 || last.status_code === 403)
+            return `the endpoint refused the credential (${last.status_code}): update the secret or the endpoint's keys, then: ${replay}`;
           return `the endpoint refused the request (${last.status_code ?? 'permanent error'}): fix the receiver or the node's payload, then: ${replay}`;
         case 'http_transient':
         case 'timeout':
@@ -156,7 +189,8 @@ export function nextStep(r: DeliveryRecord, again: string, nowMs = Date.now()): 
     default: {
       const due = r.pending_until == null ? Number.NaN : Date.parse(r.pending_until);
       // Far past when it should have moved: its queue message is most likely gone.
-      if (due + 5 * 60_000 < nowMs) return `it looks stuck (nothing has moved it since ${formatTime(r.pending_until ?? '')} UTC): the reconciler puts it back on the queue, or fails it with the reason, within its next runs`;
+      if (due + 5 * 60_000 < nowMs)
+        return `it looks stuck (nothing has moved it since ${formatTime(r.pending_until ?? '')} UTC): the reconciler puts it back on the queue, or fails it with the reason, within its next runs`;
       return 'wait: it is still being delivered';
     }
   }
@@ -172,7 +206,9 @@ export function nextStep(r: DeliveryRecord, again: string, nowMs = Date.now()): 
 export function timeline(r: DeliveryRecord, style: Style): string[] {
   if (r.attempt_log.length === 0 && r.replayed_at.length === 0) return ['  (none: it never reached the wire)'];
   const marker = (at: string | undefined, tail = '') =>
-    style.yellow(`  -- new series of attempts${at === undefined ? '' : ` from ${formatTime(at)} UTC`} (replay or redrive)${tail} --`);
+    style.yellow(
+      `  -- new series of attempts${at === undefined ? '' : ` from ${formatTime(at)} UTC`} (replay or redrive)${tail} --`,
+    );
   const rows: string[][] = [];
   const markers = new Map<number, string>();
   let series = 0;

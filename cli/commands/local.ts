@@ -32,13 +32,23 @@ export interface SummaryEntry {
 export function registerLocal(program: Command): void {
   program
     .command('local')
-    .description('run the whole pipeline on this machine (embedded SQS and DynamoDB) and print each delivery\'s outcome')
+    .description("run the whole pipeline on this machine (embedded SQS and DynamoDB) and print each delivery's outcome")
     .requiredOption('-e, --event <file>', 'one run-completed event, or an array of them (JSON)')
-    .option('-s, --secrets <file>', 'secret names (<prefix>/<org>/<credential_uuid>) mapped to credential objects (JSON)')
+    .option(
+      '-s, --secrets <file>',
+      'secret names (<prefix>/<org>/<credential_uuid>) mapped to credential objects (JSON)',
+    )
     .option('--timeout <seconds>', 'give up waiting for final outcomes after this long', '900')
-    .option('--request-timeout <seconds>', 'how long one request to an endpoint may take (what Lambda\'s REQUEST_TIMEOUT_MS sets)', '30')
-    .option('-v, --verbose', 'write the functions\' JSON log lines to stderr')
-    .option('--fail-on-any', `exit ${EXIT_DELIVERY_FAILED} when any delivery failed (a CI smoke test); the summary is printed either way`)
+    .option(
+      '--request-timeout <seconds>',
+      "how long one request to an endpoint may take (what Lambda's REQUEST_TIMEOUT_MS sets)",
+      '30',
+    )
+    .option('-v, --verbose', "write the functions' JSON log lines to stderr")
+    .option(
+      '--fail-on-any',
+      `exit ${EXIT_DELIVERY_FAILED} when any delivery failed (a CI smoke test); the summary is printed either way`,
+    )
     .addHelpText(
       'after',
       `
@@ -74,7 +84,9 @@ async function runLocal(options: LocalOptions, io: CliIo): Promise<number | void
     const latest = [...rendered.values()];
     const sent = latest.filter((r) => r.status !== 'skipped').map((r) => r.delivery_id);
     const attempted = new Set(latest.filter((r) => r.status === 'enqueued').map((r) => r.delivery_id));
-    const records = new Map((await stack.waitUntilFinal(sent, timeoutSeconds * 1000, { attempted })).map((r) => [r.delivery_id, r]));
+    const records = new Map(
+      (await stack.waitUntilFinal(sent, timeoutSeconds * 1000, { attempted })).map((r) => [r.delivery_id, r]),
+    );
     const summary = latest.map((r) => summarize(r, records.get(r.delivery_id)));
     // Resolves once all of it is handed to the pipe, however slowly its reader reads;
     // then the stack closes its sockets and the process ends by itself, with nothing cut off.
@@ -99,12 +111,17 @@ export function writeAll(stream: CliWriter, text: string): Promise<void> {
 /** A positive number of seconds from an option. */
 export function seconds(text: string, flag: string): number {
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new CliError(`${flag}: expected a number of seconds, got "${text}"`);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0)
+    throw new CliError(`${flag}: expected a number of seconds, got "${text}"`);
   return value;
 }
 
 function summarize(rendered: RenderedDelivery, record: DeliveryRecord | undefined): SummaryEntry {
-  const base = { delivery_id: rendered.delivery_id, node_id: rendered.node_id, workflow_run_id: rendered.workflow_run_id };
+  const base = {
+    delivery_id: rendered.delivery_id,
+    node_id: rendered.node_id,
+    workflow_run_id: rendered.workflow_run_id,
+  };
   if (rendered.status === 'skipped' || record === undefined) {
     return { ...base, status: 'skipped', attempts: 0, last_status_code: null, error: null };
   }

@@ -1,16 +1,21 @@
 import type { Command } from 'commander';
-import { createSqsCopyMover, createSqsMoveTaskMover, MOVE_RATE_LIMITS } from '../../shared/adapters/sqs-message-mover.ts';
-import type { MessageMover, MoveProgress } from '../../shared/ports/message-mover.ts';
 import {
-  colourEnabled,
-  createStyle,
-  formatDuration,
-  oneLine,
-  parseInteger,
-  plural,
-} from '../format.ts';
+  createSqsCopyMover,
+  createSqsMoveTaskMover,
+  MOVE_RATE_LIMITS,
+} from '../../shared/adapters/sqs-message-mover.ts';
+import type { MessageMover, MoveProgress } from '../../shared/ports/message-mover.ts';
+import { colourEnabled, createStyle, formatDuration, oneLine, parseInteger, plural } from '../format.ts';
 import { action, CliError, type CliIo } from '../io.ts';
-import { resolveTarget, type Target, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
+import {
+  resolveTarget,
+  type Target,
+  addTargetOptions,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  type TargetFlags,
+} from '../target.ts';
 
 interface RedriveOptions extends TargetFlags {
   readonly maxPerSecond?: string;
@@ -32,7 +37,10 @@ export function registerRedrive(program: Command): void {
   const command = program
     .command('redrive')
     .description('move the dead letters back to the delivery queue, so their deliveries are tried again')
-    .option('--max-per-second <n>', `move at most this many messages per second (${MOVE_RATE_LIMITS.min}-${MOVE_RATE_LIMITS.max}; default: as fast as SQS sees fit)`)
+    .option(
+      '--max-per-second <n>',
+      `move at most this many messages per second (${MOVE_RATE_LIMITS.min}-${MOVE_RATE_LIMITS.max}; default: as fast as SQS sees fit)`,
+    )
     .option('--json', 'print the outcome as JSON on stdout (progress still goes to stderr)');
   addTargetOptions(command)
     .addHelpText(
@@ -64,7 +72,10 @@ Examples:
 }
 
 async function redrive(options: RedriveOptions, io: CliIo): Promise<void> {
-  const maxPerSecond = options.maxPerSecond === undefined ? undefined : parseInteger(options.maxPerSecond, '--max-per-second', MOVE_RATE_LIMITS);
+  const maxPerSecond =
+    options.maxPerSecond === undefined
+      ? undefined
+      : parseInteger(options.maxPerSecond, '--max-per-second', MOVE_RATE_LIMITS);
   const target = await resolveTarget(targetOptions(options));
   const startedAt = Date.now();
   let final: MoveProgress;
@@ -73,7 +84,12 @@ async function redrive(options: RedriveOptions, io: CliIo): Promise<void> {
     const mover = moverFor(target);
     const waiting = await mover.waiting();
     if (waiting === 0) {
-      report(io, options, { status: 'NOTHING_TO_MOVE', moved: 0, to_move: 0, task_id: null, failure_reason: null, duration_ms: 0 }, target);
+      report(
+        io,
+        options,
+        { status: 'NOTHING_TO_MOVE', moved: 0, to_move: 0, task_id: null, failure_reason: null, duration_ms: 0 },
+        target,
+      );
       return;
     }
     io.stderr.write(`redriving ${plural(waiting, 'dead letter')} to the delivery queue (${target.description})\n`);
@@ -99,7 +115,9 @@ async function redrive(options: RedriveOptions, io: CliIo): Promise<void> {
   if (final.status !== 'COMPLETED') {
     if (options.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const why = final.failureReason === null ? '' : `: ${oneLine(final.failureReason)}`;
-    throw new CliError(`redrive ${final.status.toLowerCase()}${why} (${result.moved} of ${result.to_move} moved; the rest are still on the dead-letter queue)`);
+    throw new CliError(
+      `redrive ${final.status.toLowerCase()}${why} (${result.moved} of ${result.to_move} moved; the rest are still on the dead-letter queue)`,
+    );
   }
   report(io, options, result, target);
 }
@@ -122,7 +140,9 @@ function report(io: CliIo, options: RedriveOptions, result: RedriveResult, targe
   const style = createStyle(colourEnabled(io.stdout, io.env));
   io.stdout.write(
     `${style.green('redriven')}: ${result.moved} of ${plural(result.to_move, 'dead letter')} moved to the delivery queue in ${formatDuration(result.duration_ms)}\n` +
-      style.dim(`their deliveries start a new series of attempts; follow them with: webhooks failures --since 1h${targetArgs(options)}`) +
+      style.dim(
+        `their deliveries start a new series of attempts; follow them with: webhooks failures --since 1h${targetArgs(options)}`,
+      ) +
       '\n',
   );
 }
@@ -134,7 +154,10 @@ function progressLine(io: CliIo): { show: (progress: MoveProgress) => void; end:
   return {
     show(progress) {
       const of = progress.toMove === null ? '' : ` of ${progress.toMove}`;
-      const percent = progress.toMove === null || progress.toMove === 0 ? '' : ` (${Math.floor((100 * progress.moved) / progress.toMove)}%)`;
+      const percent =
+        progress.toMove === null || progress.toMove === 0
+          ? ''
+          : ` (${Math.floor((100 * progress.moved) / progress.toMove)}%)`;
       const line = `  ${progress.status.toLowerCase()}: ${progress.moved}${of} moved${percent}`;
       if (line === last) return;
       last = line;

@@ -28,7 +28,10 @@ export function registerRender(program: Command): void {
     .option('-c, --context <file>', 'context file: an event detail without workflow_definition')
     .option('-e, --event <file>', 'dry run: a run-completed event (JSON), with --node')
     .option('-n, --node <id>', 'dry run: the webhook node of the event to show')
-    .option('-s, --secrets <file>', 'dry run: secret names mapped to credentials and signing secrets, as for "webhooks local"')
+    .option(
+      '-s, --secrets <file>',
+      'dry run: secret names mapped to credentials and signing secrets, as for "webhooks local"',
+    )
     .option('--json', 'dry run: print the request as JSON')
     .addHelpText(
       'after',
@@ -57,7 +60,8 @@ async function render(options: RenderOptions, io: CliIo): Promise<void> {
   if (context === undefined) throw new CliError(`${options.context}: (root): the context must be a JSON object`);
   // Checked before anything recurses into them: a stack overflow is no answer for a user.
   const deepContext = contextDepthProblem(context);
-  if (deepContext !== undefined) throw new CliError(`${options.context}: ${deepContext.path}: the run's context is too deep: ${deepContext.reason}`);
+  if (deepContext !== undefined)
+    throw new CliError(`${options.context}: ${deepContext.path}: the run's context is too deep: ${deepContext.reason}`);
   const scope = { context, now: new Date() };
   if (options.url !== undefined) {
     const url = withSource('--url', () => renderUrl(options.url as string, scope, 'endpoint_url'));
@@ -92,7 +96,8 @@ function rethrow(source: string, error: unknown): never {
 
 /** `render --event E.json --node ID [--secrets S.json]`: what one node would send for that run. */
 async function dryRun(options: RenderOptions, io: CliIo): Promise<void> {
-  if (options.event === undefined || options.node === undefined) throw new CliError('render: the dry run needs both --event FILE and --node ID');
+  if (options.event === undefined || options.node === undefined)
+    throw new CliError('render: the dry run needs both --event FILE and --node ID');
   if (options.template !== undefined || options.url !== undefined || options.context !== undefined) {
     throw new CliError('render: --event/--node do not go with --template, --url or --context');
   }
@@ -103,17 +108,22 @@ async function dryRun(options: RenderOptions, io: CliIo): Promise<void> {
   ]);
   const events = readEventsFile(await readJsonFile(options.event), options.event);
   const [event] = events;
-  if (event === undefined || events.length !== 1) throw new CliError(`${options.event}: (root): holds ${events.length} events; the dry run takes one`);
-  const credentials = options.secrets === undefined ? undefined : createFileCredentialStore(await loadSecretsFile(options.secrets), DEFAULT_SECRETS_PREFIX);
+  if (event === undefined || events.length !== 1)
+    throw new CliError(`${options.event}: (root): holds ${events.length} events; the dry run takes one`);
+  const credentials =
+    options.secrets === undefined
+      ? undefined
+      : createFileCredentialStore(await loadSecretsFile(options.secrets), DEFAULT_SECRETS_PREFIX);
   const file = options.event;
-  const run = await withSource(`${file}: node ${options.node}`, () => dryRunNode(event.parsed.detail, options.node as string, credentials, new Date(), file)).catch(
-    (error: unknown) => {
-      if (error instanceof CliError) throw error;
-      // A credential or signing secret the delivery would fail on.
-      if (error instanceof CredentialError) throw new CliError(`${options.secrets ?? file}: the delivery would fail: ${error.message}`);
-      throw error;
-    },
-  );
+  const run = await withSource(`${file}: node ${options.node}`, () =>
+    dryRunNode(event.parsed.detail, options.node as string, credentials, new Date(), file),
+  ).catch((error: unknown) => {
+    if (error instanceof CliError) throw error;
+    // A credential or signing secret the delivery would fail on.
+    if (error instanceof CredentialError)
+      throw new CliError(`${options.secrets ?? file}: the delivery would fail: ${error.message}`);
+    throw error;
+  });
   if (options.json) {
     io.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
     return;

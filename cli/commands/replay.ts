@@ -4,16 +4,17 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DELIVERY_ID_ATTRIBUTE, toSqsJson } from '../../shared/adapters/sqs-delivery-queue.ts';
 import { FINAL_STATUSES, type DeliveryMessage } from '../../shared/domain/delivery.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
-import {
-  colourEnabled,
-  createStyle,
-  formatTime,
-  oneLine,
-  parseInteger,
-  styleStatus,
-} from '../format.ts';
+import { colourEnabled, createStyle, formatTime, oneLine, parseInteger, styleStatus } from '../format.ts';
 import { action, CliError, type CliIo } from '../io.ts';
-import { resolveTarget, type Target, addTargetOptions, TARGET_HELP, targetArgs, targetOptions, type TargetFlags } from '../target.ts';
+import {
+  resolveTarget,
+  type Target,
+  addTargetOptions,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  type TargetFlags,
+} from '../target.ts';
 import { EXIT_NOT_FOUND, notFound } from './inspect.ts';
 
 interface ReplayOptions extends TargetFlags {
@@ -99,7 +100,15 @@ async function replay(deliveryId: string, options: ReplayOptions, io: CliIo): Pr
       );
     }
     if (!options.wait) {
-      if (options.json) print(io, { delivery_id: id, replayed_at: replayedAt, status: 'pending', attempts: 0, last_status_code: null, error: null });
+      if (options.json)
+        print(io, {
+          delivery_id: id,
+          replayed_at: replayedAt,
+          status: 'pending',
+          attempts: 0,
+          last_status_code: null,
+          error: null,
+        });
       else io.stdout.write(`follow it with: webhooks inspect ${id}${targetArgs(options)}\n`);
       return;
     }
@@ -116,10 +125,14 @@ async function replay(deliveryId: string, options: ReplayOptions, io: CliIo): Pr
     else {
       const style = createStyle(colourEnabled(io.stdout, io.env));
       const code = final.last_status_code === null ? '' : `, HTTP ${final.last_status_code}`;
-      io.stdout.write(`${styleStatus(final.status, style)} after ${final.attempts} attempt${final.attempts === 1 ? '' : 's'}${code}\n`);
+      io.stdout.write(
+        `${styleStatus(final.status, style)} after ${final.attempts} attempt${final.attempts === 1 ? '' : 's'}${code}\n`,
+      );
     }
     if (final.status !== 'delivered') {
-      throw new CliError(`delivery ${id} failed again: ${oneLine(final.last_error ?? 'no error recorded')}; see webhooks inspect ${id}${targetArgs(options)}`);
+      throw new CliError(
+        `delivery ${id} failed again: ${oneLine(final.last_error ?? 'no error recorded')}; see webhooks inspect ${id}${targetArgs(options)}`,
+      );
     }
   } finally {
     target.close();
@@ -134,12 +147,17 @@ async function replay(deliveryId: string, options: ReplayOptions, io: CliIo): Pr
 function replayable(record: DeliveryRecord, again: string): { request: DeliveryMessage; resend: boolean } {
   const id = record.delivery_id;
   if (record.status === 'delivered') {
-    throw new CliError(`delivery ${id} was delivered at ${formatTime(record.final_at)} UTC: nothing to replay (a delivered delivery keeps no request)`);
+    throw new CliError(
+      `delivery ${id} was delivered at ${formatTime(record.final_at)} UTC: nothing to replay (a delivered delivery keeps no request)`,
+    );
   }
-  if (record.status === 'skipped') throw new CliError(`delivery ${id} was skipped (its node is disabled): nothing to replay`);
+  if (record.status === 'skipped')
+    throw new CliError(`delivery ${id} was skipped (its node is disabled): nothing to replay`);
   const reopenedUnsent = record.status === 'pending' && record.attempts === 0 && record.replayed_at.length > 0;
   if (!FINAL_STATUSES.has(record.status) && !reopenedUnsent) {
-    throw new CliError(`delivery ${id} is ${record.status}, not final: wait for its outcome (webhooks inspect ${id}${again})`);
+    throw new CliError(
+      `delivery ${id} is ${record.status}, not final: wait for its outcome (webhooks inspect ${id}${again})`,
+    );
   }
   if (record.request === null) {
     if (record.attempt_log.length === 0) {
@@ -180,7 +198,9 @@ async function waitUntilFinal(target: Target, id: string, timeoutSeconds: number
     // Final again, and in the new series: the reopen reset the attempt count.
     if (record !== undefined && FINAL_STATUSES.has(record.status) && record.attempts > 0) return record;
     if (Date.now() > deadline) {
-      throw new CliError(`delivery ${id} is still ${record?.status ?? 'missing'} after ${timeoutSeconds} s; the replay goes on: webhooks inspect ${id}`);
+      throw new CliError(
+        `delivery ${id} is still ${record?.status ?? 'missing'} after ${timeoutSeconds} s; the replay goes on: webhooks inspect ${id}`,
+      );
     }
     await sleep(POLL_MS);
   }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { PutEventsCommand, type PutEventsRequestEntry, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -10,7 +10,15 @@ import {
 import { MAX_EVENT_BYTES, MAX_PUT_EVENTS_ENTRIES, putEventsEntryBytes } from '../../shared/schemas/event.ts';
 import { formatDuration, oneLine, parseInteger, plural, truncate } from '../format.ts';
 import { action, CliError, escapeControl, type CliIo } from '../io.ts';
-import { addTargetOptions, resolveTarget, TARGET_HELP, targetArgs, targetOptions, type Target, type TargetFlags } from '../target.ts';
+import {
+  addTargetOptions,
+  resolveTarget,
+  TARGET_HELP,
+  targetArgs,
+  targetOptions,
+  type Target,
+  type TargetFlags,
+} from '../target.ts';
 
 interface ResendOptions extends TargetFlags {
   readonly from: string;
@@ -57,10 +65,20 @@ export function registerResend(program: Command): void {
   const command = program
     .command('resend')
     .description('send the events held in the render and event dead-letter queues back onto the event bus')
-    .option('--from <queue>', 'render (events the render function failed on), events (events EventBridge could not hand to it), or both', 'both')
+    .option(
+      '--from <queue>',
+      'render (events the render function failed on), events (events EventBridge could not hand to it), or both',
+      'both',
+    )
     .option('--dry-run', 'list what would be sent (run id, error, age) and change nothing')
-    .option('--max-per-second <n>', `send at most this many events per second (${RATE_LIMITS.min}-${RATE_LIMITS.max}; default: as fast as PutEvents takes them)`)
-    .option('--json', 'print every held event and what happened to it as JSON on stdout (progress still goes to stderr)');
+    .option(
+      '--max-per-second <n>',
+      `send at most this many events per second (${RATE_LIMITS.min}-${RATE_LIMITS.max}; default: as fast as PutEvents takes them)`,
+    )
+    .option(
+      '--json',
+      'print every held event and what happened to it as JSON on stdout (progress still goes to stderr)',
+    );
   addTargetOptions(command)
     .addHelpText(
       'after',
@@ -88,7 +106,10 @@ Examples:
 
 async function resend(options: ResendOptions, io: CliIo): Promise<number> {
   const sources = parseFrom(options.from);
-  const maxPerSecond = options.maxPerSecond === undefined ? undefined : parseInteger(options.maxPerSecond, '--max-per-second', RATE_LIMITS);
+  const maxPerSecond =
+    options.maxPerSecond === undefined
+      ? undefined
+      : parseInteger(options.maxPerSecond, '--max-per-second', RATE_LIMITS);
   const target = await resolveTarget(targetOptions(options));
   const startedAt = Date.now();
   const results: HeldEvent[] = [];
@@ -100,7 +121,17 @@ async function resend(options: ResendOptions, io: CliIo): Promise<number> {
         io.stderr.write(`${target.description} has no ${QUEUE_NAMES[source]} (deployed before it existed?): skipped\n`);
         continue;
       }
-      results.push(...(await drain(target, source, url, options.dryRun === true, pace, Math.min(MAX_PUT_EVENTS_ENTRIES, maxPerSecond ?? MAX_PUT_EVENTS_ENTRIES), io)));
+      results.push(
+        ...(await drain(
+          target,
+          source,
+          url,
+          options.dryRun === true,
+          pace,
+          Math.min(MAX_PUT_EVENTS_ENTRIES, maxPerSecond ?? MAX_PUT_EVENTS_ENTRIES),
+          io,
+        )),
+      );
     }
   } finally {
     target.close();
@@ -123,11 +154,23 @@ function parseFrom(value: string): Source[] {
 }
 
 /** Handles every message waiting on one queue when it starts. */
-async function drain(target: Target, source: Source, url: string, dryRun: boolean, pace: (n: number) => Promise<void>, perRequest: number, io: CliIo): Promise<HeldEvent[]> {
-  const { Attributes = {} } = await target.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }));
+async function drain(
+  target: Target,
+  source: Source,
+  url: string,
+  dryRun: boolean,
+  pace: (n: number) => Promise<void>,
+  perRequest: number,
+  io: CliIo,
+): Promise<HeldEvent[]> {
+  const { Attributes = {} } = await target.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+  );
   const waiting = Number(Attributes.ApproximateNumberOfMessages ?? '0');
   if (waiting === 0) return [];
-  io.stderr.write(`${dryRun ? 'listing' : 're-sending'} ${plural(waiting, 'held event')} from the ${QUEUE_NAMES[source]} (${target.description})\n`);
+  io.stderr.write(
+    `${dryRun ? 'listing' : 're-sending'} ${plural(waiting, 'held event')} from the ${QUEUE_NAMES[source]} (${target.description})\n`,
+  );
   const seen = new Set<string>();
   const results: HeldEvent[] = [];
   /** Messages to make visible again at the end (listed, or left in place), by id: a message seen again has a new receipt handle. */
@@ -147,10 +190,15 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
         }),
       );
       if (Messages.length === 0) break;
-      for (const m of Messages) if (m.MessageId !== undefined && release.has(m.MessageId)) release.set(m.MessageId, m.ReceiptHandle as string);
+      for (const m of Messages)
+        if (m.MessageId !== undefined && release.has(m.MessageId)) release.set(m.MessageId, m.ReceiptHandle as string);
       const fresh = Messages.filter((m) => m.MessageId !== undefined && !seen.has(m.MessageId));
       idle = fresh.length === 0 ? idle + 1 : 0;
-      const batch: { message: Message; held: Omit<HeldEvent, 'outcome' | 'event_id' | 'reason'>; entry: PutEventsRequestEntry }[] = [];
+      const batch: {
+        message: Message;
+        held: Omit<HeldEvent, 'outcome' | 'event_id' | 'reason'>;
+        entry: PutEventsRequestEntry;
+      }[] = [];
       for (const message of fresh) {
         seen.add(message.MessageId as string);
         const parsed = readHeld(source, message, target.events.busName);
@@ -167,14 +215,19 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
       // At most --max-per-second events in one request, so the pace holds within a second too.
       for (const part of chunks(batch, perRequest)) {
         await pace(part.length);
-        let answers;
+        let answers: PutEventsResultEntry[];
         try {
-          answers = (await target.events.client.send(new PutEventsCommand({ Entries: part.map((p) => p.entry) }))).Entries ?? [];
+          answers =
+            (await target.events.client.send(new PutEventsCommand({ Entries: part.map((p) => p.entry) }))).Entries ??
+            [];
         } catch (error) {
           // Not sent, so still held: visible again for the next try.
           const done = new Set(results.map((r) => r.message_id));
-          for (const p of batch) if (!done.has(p.held.message_id)) release.set(p.held.message_id, p.message.ReceiptHandle as string);
-          throw new CliError(`resend: PutEvents failed (${(error as Error).name}: ${(error as Error).message}); ${results.filter((r) => r.outcome === 'sent').length} sent before it, the rest are still held`);
+          for (const p of batch)
+            if (!done.has(p.held.message_id)) release.set(p.held.message_id, p.message.ReceiptHandle as string);
+          throw new CliError(
+            `resend: PutEvents failed (${(error as Error).name}: ${(error as Error).message}); ${results.filter((r) => r.outcome === 'sent').length} sent before it, the rest are still held`,
+          );
         }
         for (const [i, p] of part.entries()) {
           const answer = answers[i];
@@ -183,7 +236,12 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
             await target.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: p.message.ReceiptHandle }));
             results.push({ ...p.held, outcome: 'sent', event_id: answer.EventId, reason: null });
           } else {
-            results.push({ ...p.held, outcome: 'left', event_id: null, reason: `refused by PutEvents: ${answer?.ErrorCode ?? 'no answer'}${answer?.ErrorMessage === undefined ? '' : `: ${answer.ErrorMessage}`}` });
+            results.push({
+              ...p.held,
+              outcome: 'left',
+              event_id: null,
+              reason: `refused by PutEvents: ${answer?.ErrorCode ?? 'no answer'}${answer?.ErrorMessage === undefined ? '' : `: ${answer.ErrorMessage}`}`,
+            });
             release.set(p.message.MessageId as string, p.message.ReceiptHandle as string);
           }
         }
@@ -192,7 +250,13 @@ async function drain(target: Target, source: Source, url: string, dryRun: boolea
     }
   } finally {
     // What stays is visible again at once, for the next look.
-    await Promise.allSettled([...release.values()].map((handle) => target.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: handle, VisibilityTimeout: 0 }))));
+    await Promise.allSettled(
+      [...release.values()].map((handle) =>
+        target.sqs.send(
+          new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+        ),
+      ),
+    );
   }
   return results;
 }
@@ -209,7 +273,11 @@ type Parsed =
  */
 function readHeld(source: Source, message: Message, busName: string): Parsed {
   const sent = Number(message.Attributes?.SentTimestamp);
-  const base = { queue: source, message_id: message.MessageId as string, age_ms: Number.isFinite(sent) ? Math.max(0, Date.now() - sent) : null };
+  const base = {
+    queue: source,
+    message_id: message.MessageId as string,
+    age_ms: Number.isFinite(sent) ? Math.max(0, Date.now() - sent) : null,
+  };
   let body: unknown;
   try {
     body = JSON.parse(message.Body ?? '');
@@ -219,7 +287,11 @@ function readHeld(source: Source, message: Message, busName: string): Parsed {
   let event: unknown = body;
   let error: string | null = null;
   if (source === 'render') {
-    if (!isObject(body) || !('requestPayload' in body)) return { held: { ...base, workflow_run_id: null, error: null }, problem: 'not a Lambda failure record: no requestPayload' };
+    if (!isObject(body) || !('requestPayload' in body))
+      return {
+        held: { ...base, workflow_run_id: null, error: null },
+        problem: 'not a Lambda failure record: no requestPayload',
+      };
     event = body['requestPayload'];
     const response = body['responsePayload'];
     error = isObject(response) && typeof response['errorMessage'] === 'string' ? response['errorMessage'] : null;
@@ -230,18 +302,32 @@ function readHeld(source: Source, message: Message, busName: string): Parsed {
     error = code === undefined && why === undefined ? null : [code, why].filter((x) => x !== undefined).join(': ');
   }
   const detail = isObject(event) ? event['detail'] : undefined;
-  const run = isObject(detail) && (typeof detail['workflow_run_id'] === 'string' || typeof detail['workflow_run_id'] === 'number') ? detail['workflow_run_id'] : null;
+  const run =
+    isObject(detail) && (typeof detail['workflow_run_id'] === 'string' || typeof detail['workflow_run_id'] === 'number')
+      ? detail['workflow_run_id']
+      : null;
   const held = { ...base, workflow_run_id: run, error };
   if (!isObject(event)) return { held, problem: 'the held event is not a JSON object' };
   const kind = event['source'];
   const detailType = event['detail-type'];
   if (typeof kind !== 'string' || kind === '') return { held, problem: 'the held event has no source' };
-  if (typeof detailType !== 'string' || detailType === '') return { held, problem: 'the held event has no detail-type' };
+  if (typeof detailType !== 'string' || detailType === '')
+    return { held, problem: 'the held event has no detail-type' };
   if (!isObject(detail)) return { held, problem: 'the held event has no detail object' };
-  const resources = Array.isArray(event['resources']) && event['resources'].every((r) => typeof r === 'string') ? (event['resources'] as string[]) : [];
-  const entry: PutEventsRequestEntry = { Source: kind, DetailType: detailType, Detail: JSON.stringify(detail), EventBusName: busName, ...(resources.length > 0 ? { Resources: resources } : {}) };
+  const resources =
+    Array.isArray(event['resources']) && event['resources'].every((r) => typeof r === 'string')
+      ? (event['resources'] as string[])
+      : [];
+  const entry: PutEventsRequestEntry = {
+    Source: kind,
+    DetailType: detailType,
+    Detail: JSON.stringify(detail),
+    EventBusName: busName,
+    ...(resources.length > 0 ? { Resources: resources } : {}),
+  };
   const size = putEventsEntryBytes(entry);
-  if (size > MAX_EVENT_BYTES) return { held, problem: `the event is ${size} bytes; PutEvents takes at most ${MAX_EVENT_BYTES}` };
+  if (size > MAX_EVENT_BYTES)
+    return { held, problem: `the event is ${size} bytes; PutEvents takes at most ${MAX_EVENT_BYTES}` };
   return { held, entry };
 }
 
@@ -279,12 +365,21 @@ function report(io: CliIo, options: ResendOptions, result: ResendResult, target:
     const run = e.workflow_run_id === null ? 'run ?' : `run ${e.workflow_run_id}`;
     const age = e.age_ms === null ? '' : `, ${formatDuration(e.age_ms)} old`;
     const why = e.error === null ? '' : `: ${truncate(oneLine(e.error), 120)}`;
-    const what = e.outcome === 'sent' ? `sent as ${e.event_id}` : e.outcome === 'would_send' ? 'would send' : `left on the queue: ${e.reason}`;
-    io.stdout.write(escapeControl(`${what}  ${run} (${e.queue}${age})${why}`) + '\n');
+    const what =
+      e.outcome === 'sent'
+        ? `sent as ${e.event_id}`
+        : e.outcome === 'would_send'
+          ? 'would send'
+          : `left on the queue: ${e.reason}`;
+    io.stdout.write(`${escapeControl(`${what}  ${run} (${e.queue}${age})${why}`)}\n`);
   }
   if (result.dry_run) {
-    io.stdout.write(`dry run: ${plural(result.events.length - result.left, 'event')} would be sent, ${result.left} would stay; nothing changed\n`);
+    io.stdout.write(
+      `dry run: ${plural(result.events.length - result.left, 'event')} would be sent, ${result.left} would stay; nothing changed\n`,
+    );
     return;
   }
-  io.stdout.write(`re-sent ${plural(result.sent, 'event')} in ${formatDuration(result.duration_ms)}, ${result.left} left on the queue; an event that fails again lands back in its dead-letter queue: webhooks resend --dry-run${targetArgs(options)}\n`);
+  io.stdout.write(
+    `re-sent ${plural(result.sent, 'event')} in ${formatDuration(result.duration_ms)}, ${result.left} left on the queue; an event that fails again lands back in its dead-letter queue: webhooks resend --dry-run${targetArgs(options)}\n`,
+  );
 }

@@ -39,7 +39,12 @@ async function validate(file: string, _options: unknown, io: CliIo): Promise<voi
   problems.push(...nodeProblems);
   // Too deep to render safely: reported once, and no node is rendered with it.
   const deepContext = document.kind === 'event' ? contextDepthProblem(templateContextOf(document.detail)) : undefined;
-  if (deepContext !== undefined) problems.push({ source: file, path: deepContext.path, reason: `the run's context is too deep: ${deepContext.reason}` });
+  if (deepContext !== undefined)
+    problems.push({
+      source: file,
+      path: deepContext.path,
+      reason: `the run's context is too deep: ${deepContext.reason}`,
+    });
   const detailRoots = document.kind === 'event' ? Object.keys(templateContextOf(document.detail)) : [];
   for (const node of nodes) {
     warnings.push(...droppedHeaderWarnings(node));

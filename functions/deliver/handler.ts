@@ -44,7 +44,12 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
         try {
           const deadLetteredAt = record.messageAttributes?.[DEAD_LETTERED_AT_ATTRIBUTE]?.stringValue;
           result = await deliverMessage(
-            { body: record.body, receiptHandle: record.receiptHandle, receivedAtMs, ...(deadLetteredAt === undefined ? {} : { deadLetteredAt }) },
+            {
+              body: record.body,
+              receiptHandle: record.receiptHandle,
+              receivedAtMs,
+              ...(deadLetteredAt === undefined ? {} : { deadLetteredAt }),
+            },
             deps,
           );
         } catch (error) {
@@ -60,7 +65,9 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
     await early.end();
     deps.metrics.flush();
     return {
-      batchItemFailures: event.Records.filter((_, i) => results[i] === 'retry').map((r) => ({ itemIdentifier: r.messageId })),
+      batchItemFailures: event.Records.filter((_, i) => results[i] === 'retry').map((r) => ({
+        itemIdentifier: r.messageId,
+      })),
     };
   };
 }
@@ -119,7 +126,10 @@ export interface DeliverPorts {
 
 /** Builds the deliver function's dependencies from its parsed config; the local stack calls this too. */
 export function wireDeliverDeps(config: DeliverConfig, ports: DeliverPorts): DeliverDeps {
-  const metrics = createMetrics({ namespace: config[ENV.metricsNamespace], ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }) });
+  const metrics = createMetrics({
+    namespace: config[ENV.metricsNamespace],
+    ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
+  });
   return {
     store: createDynamoDeliveryStore({
       client: ports.dynamo,
@@ -144,15 +154,25 @@ export function wireDeliverDeps(config: DeliverConfig, ports: DeliverPorts): Del
 }
 
 /** Tenant isolation (issue 8): endpoint circuits and early settling, each switched by its config key. */
-function isolationDeps(config: DeliverConfig, ports: DeliverPorts, metrics: Metrics): Pick<DeliverDeps, 'health' | 'settler' | 'settleAfterMs'> {
+function isolationDeps(
+  config: DeliverConfig,
+  ports: DeliverPorts,
+  metrics: Metrics,
+): Pick<DeliverDeps, 'health' | 'settler' | 'settleAfterMs'> {
   const tableName = config[ENV.endpointHealthTableName];
   return {
-    ...(config[ENV.settleEarly] ? { settler: createSqsMessageSettler({ client: ports.sqs, queueUrl: config[ENV.deliveryQueueUrl] }) } : {}),
+    ...(config[ENV.settleEarly]
+      ? { settler: createSqsMessageSettler({ client: ports.sqs, queueUrl: config[ENV.deliveryQueueUrl] }) }
+      : {}),
     ...(tableName === undefined || !config[ENV.circuitsEnabled]
       ? {}
       : {
           health: createEndpointHealthGuard({
-            store: createDynamoEndpointHealthStore({ client: ports.dynamo, tableName, retentionDays: config[ENV.outcomeRetentionDays] }),
+            store: createDynamoEndpointHealthStore({
+              client: ports.dynamo,
+              tableName,
+              retentionDays: config[ENV.outcomeRetentionDays],
+            }),
             clock: systemClock,
             metrics,
             policy: {

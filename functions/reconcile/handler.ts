@@ -42,7 +42,10 @@ export function wireReconcileDeps(config: ReconcileConfig, ports: ReconcilePorts
     enqueue: (message) => queue.enqueue([message]),
     clock: systemClock,
     log: ports.log,
-    metrics: createMetrics({ namespace: config[ENV.metricsNamespace], ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }) }),
+    metrics: createMetrics({
+      namespace: config[ENV.metricsNamespace],
+      ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
+    }),
     graceMs: config[ENV.reconcileGraceSeconds] * 1000,
   };
 }

@@ -46,7 +46,10 @@ export function wireRenderDeps(config: RenderConfig, ports: RenderPorts): Render
     }),
     clock: systemClock,
     log: ports.log,
-    metrics: createMetrics({ namespace: config[ENV.metricsNamespace], ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }) }),
+    metrics: createMetrics({
+      namespace: config[ENV.metricsNamespace],
+      ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
+    }),
     eventSource: config[ENV.eventSource],
     detailType: config[ENV.eventDetailType],
     maxMessageBytes: config[ENV.maxPayloadBytes],

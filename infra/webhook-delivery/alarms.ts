@@ -62,7 +62,12 @@ const anyOf = (metric: cloudwatch.IMetric, description: string): cloudwatch.Alar
  * The alarms on the delivery path (dead letters, backlog, function errors and throttles, the
  * failure rate). Returns the failure-rate expression, which the dashboard graphs too.
  */
-export function addDeliveryAlarms(alarms: AlarmSet, s: DeliverySettings, queues: DeliveryQueues, functions: DeliveryFunctions): cloudwatch.MathExpression {
+export function addDeliveryAlarms(
+  alarms: AlarmSet,
+  s: DeliverySettings,
+  queues: DeliveryQueues,
+  functions: DeliveryFunctions,
+): cloudwatch.MathExpression {
   alarms.add(
     'DeadLetters',
     notEmpty(
@@ -85,7 +90,10 @@ export function addDeliveryAlarms(alarms: AlarmSet, s: DeliverySettings, queues:
     ),
   );
   alarms.add('DeliveryBacklog', {
-    metric: queues.deliveryQueue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: cloudwatch.Stats.MAXIMUM }),
+    metric: queues.deliveryQueue.metricApproximateAgeOfOldestMessage({
+      period: fiveMinutes,
+      statistic: cloudwatch.Stats.MAXIMUM,
+    }),
     threshold: s.oldestMessageAgeThreshold.toSeconds(),
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     evaluationPeriods: 1,
@@ -129,7 +137,8 @@ export function addDeliveryAlarms(alarms: AlarmSet, s: DeliverySettings, queues:
     });
   const failureRate = new cloudwatch.MathExpression({
     label: 'Failed deliveries (% of final outcomes)',
-    expression: 'IF((FILL(failed, 0) + FILL(delivered, 0)) > 0, 100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(delivered, 0)), 0)',
+    expression:
+      'IF((FILL(failed, 0) + FILL(delivered, 0)) > 0, 100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(delivered, 0)), 0)',
     usingMetrics: {
       failed: deliveries(FINAL_OUTCOMES.failed),
       delivered: deliveries(FINAL_OUTCOMES.delivered),
@@ -151,7 +160,12 @@ export function addDeliveryAlarms(alarms: AlarmSet, s: DeliverySettings, queues:
 /** The reconciler's alarms: deliveries it found stuck, and its own errors. */
 export function addReconcileAlarms(alarms: AlarmSet, s: DeliverySettings, reconcileFunction: lambda.IFunction): void {
   const reconciled = (action: string): cloudwatch.Metric =>
-    new cloudwatch.Metric({ namespace: s.metricsNamespace, metricName: METRIC.reconciled, dimensionsMap: { Action: action }, ...sumOver5Minutes });
+    new cloudwatch.Metric({
+      namespace: s.metricsNamespace,
+      metricName: METRIC.reconciled,
+      dimensionsMap: { Action: action },
+      ...sumOver5Minutes,
+    });
   alarms.add(
     'Reconciled',
     anyOf(

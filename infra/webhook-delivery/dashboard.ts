@@ -17,7 +17,12 @@ export interface DashboardSources {
 }
 
 /** The dashboard, in `scope`: outcomes and failure rate, latency, queue depths, dead letters, function health, alarms. */
-export function createDashboard(scope: Construct, s: DeliverySettings, dashboardName: string | undefined, sources: DashboardSources): cloudwatch.Dashboard {
+export function createDashboard(
+  scope: Construct,
+  s: DeliverySettings,
+  dashboardName: string | undefined,
+  sources: DashboardSources,
+): cloudwatch.Dashboard {
   const { queues, functions, failureRate, alarms } = sources;
   const ns = s.metricsNamespace.replaceAll('"', '\\"');
   const attemptDuration = (statistic: string): cloudwatch.Metric =>

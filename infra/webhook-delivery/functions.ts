@@ -10,7 +10,13 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { z } from 'zod';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
-import { DEFAULT_RECONCILE_GRACE_SECONDS, DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../../shared/config/config.ts';
+import {
+  DEFAULT_RECONCILE_GRACE_SECONDS,
+  DeliverConfigSchema,
+  ENV,
+  ReconcileConfigSchema,
+  RenderConfigSchema,
+} from '../../shared/config/config.ts';
 import type { DeliverySettings } from './settings.ts';
 import type { DeliveryQueues, DeliveryTables } from './storage.ts';
 
@@ -58,14 +64,18 @@ const BUNDLING = {
   externalModules: [],
   bundleAwsSDK: true,
   // Some CommonJS dependencies call require() for Node built-ins, which an ES module lacks.
-  banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  banner:
+    "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   logLevel: nodejs.LogLevel.WARNING,
 } satisfies nodejs.BundlingOptions;
 
 /** Log writing to one log group, instead of the any-log-group AWSLambdaBasicExecutionRole. */
 function writeLogs(logGroup: logs.ILogGroup): iam.PolicyStatement {
   // The LogGroup's Arn attribute ends in ":*", which covers its log streams.
-  return new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] });
+  return new iam.PolicyStatement({
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    resources: [logGroup.logGroupArn],
+  });
 }
 
 /**
@@ -88,7 +98,9 @@ function flatSecretArnPattern(prefix: string): string {
  */
 function checkEnvironment(functionName: string, schema: z.ZodType, environment: Record<string, string>): string[] {
   const tokenKeys = new Set(Object.keys(environment).filter((key) => Token.isUnresolved(environment[key])));
-  const probe = Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, tokenKeys.has(key) ? TOKEN_PLACEHOLDER : value]));
+  const probe = Object.fromEntries(
+    Object.entries(environment).map(([key, value]) => [key, tokenKeys.has(key) ? TOKEN_PLACEHOLDER : value]),
+  );
   const parsed = schema.safeParse(probe);
   if (parsed.success) return [];
   return parsed.error.issues
@@ -107,7 +119,8 @@ const COMMON = {
 } satisfies Partial<nodejs.NodejsFunctionProps>;
 
 function throwOnProblems(scope: Construct, problems: string[]): void {
-  if (problems.length > 0) throw new Error(`WebhookDelivery ${scope.node.path}: invalid function environment:\n- ${problems.join('\n- ')}`);
+  if (problems.length > 0)
+    throw new Error(`WebhookDelivery ${scope.node.path}: invalid function environment:\n- ${problems.join('\n- ')}`);
 }
 
 /** The render and deliver functions and the deliver function's SQS event source. */
@@ -123,7 +136,12 @@ export interface DeliveryFunctions {
  * The render and deliver functions, in `scope`. Both environments are checked before anything
  * is built, so a bad prop fails naming every bad key at once.
  */
-export function createDeliveryFunctions(scope: Construct, s: DeliverySettings, queues: DeliveryQueues, tables: DeliveryTables): DeliveryFunctions {
+export function createDeliveryFunctions(
+  scope: Construct,
+  s: DeliverySettings,
+  queues: DeliveryQueues,
+  tables: DeliveryTables,
+): DeliveryFunctions {
   const { deliveryQueue, deadLetterQueue, renderDeadLetterQueue } = queues;
   const { table, healthTable } = tables;
   const circuitEnvironment = {
@@ -135,7 +153,15 @@ export function createDeliveryFunctions(scope: Construct, s: DeliverySettings, q
     [ENV.healthCacheTtlMs]: String(s.endpointHealthCacheTtl.toMilliseconds()),
     [ENV.settleEarly]: 'true',
   };
-  const { outcomeRetentionDays, maxPayloadBytes, logLevel, credentialCacheTtl, requestTimeout, allowPrivateEndpoints, logRetention } = s;
+  const {
+    outcomeRetentionDays,
+    maxPayloadBytes,
+    logLevel,
+    credentialCacheTtl,
+    requestTimeout,
+    allowPrivateEndpoints,
+    logRetention,
+  } = s;
   const { renderTimeout, deliverTimeout, batchSize, maxBatchingWindow, deliverMaxConcurrency } = s;
 
   // --- Environments, checked with the functions' own config schemas -------------------------
@@ -186,7 +212,10 @@ export function createDeliveryFunctions(scope: Construct, s: DeliverySettings, q
           // The on-failure destination: Lambda sends the failure record with the function's role.
           new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [renderDeadLetterQueue.queueArn] }),
           // recordFinal of nodes that cannot be rendered.
-          new iam.PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [table.tableArn] }),
+          new iam.PolicyStatement({
+            actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+            resources: [table.tableArn],
+          }),
         ],
       }),
     },
@@ -211,7 +240,10 @@ export function createDeliveryFunctions(scope: Construct, s: DeliverySettings, q
     // Endpoint circuits (issue 8): read through a cache, written on failures and state changes;
     // DeleteItem clears a gone mark when the node changed. (Early deletes of settled messages use
     // sqs:DeleteMessage, granted above.)
-    new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], resources: [healthTable.tableArn] }),
+    new iam.PolicyStatement({
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      resources: [healthTable.tableArn],
+    }),
   ];
   if (s.secretsEncryptionKey) {
     deliverStatements.push(
@@ -285,7 +317,12 @@ export interface ReconcileFunction {
 }
 
 /** The reconciler, in `scope`; its schedule is in `triggers.ts`, its alarms in `alarms.ts`. */
-export function createReconcileFunction(scope: Construct, s: DeliverySettings, queues: DeliveryQueues, tables: DeliveryTables): ReconcileFunction {
+export function createReconcileFunction(
+  scope: Construct,
+  s: DeliverySettings,
+  queues: DeliveryQueues,
+  tables: DeliveryTables,
+): ReconcileFunction {
   const { deliveryQueue } = queues;
   const { table } = tables;
   const { outcomeRetentionDays, logLevel, logRetention } = s;
@@ -310,8 +347,14 @@ export function createReconcileFunction(scope: Construct, s: DeliverySettings, q
       reconcile: new iam.PolicyDocument({
         statements: [
           writeLogs(reconcileLogGroup),
-          new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${OUTCOME_TABLE.indexes.pending.name}`] }),
-          new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [table.tableArn] }),
+          new iam.PolicyStatement({
+            actions: ['dynamodb:Query'],
+            resources: [`${table.tableArn}/index/${OUTCOME_TABLE.indexes.pending.name}`],
+          }),
+          new iam.PolicyStatement({
+            actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+            resources: [table.tableArn],
+          }),
           new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deliveryQueue.queueArn] }),
         ],
       }),
@@ -319,7 +362,8 @@ export function createReconcileFunction(scope: Construct, s: DeliverySettings, q
   });
   const reconcileFunction = new nodejs.NodejsFunction(scope, 'ReconcileFunction', {
     ...COMMON,
-    description: 'Dograh webhooks: puts deliveries stuck with no queue message back on the queue, or fails them with the reason',
+    description:
+      'Dograh webhooks: puts deliveries stuck with no queue message back on the queue, or fails them with the reason',
     entry: fileURLToPath(new URL('../../functions/reconcile/handler.ts', import.meta.url)),
     memorySize: 256,
     timeout: Duration.minutes(2),

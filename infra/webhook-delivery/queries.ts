@@ -23,7 +23,9 @@ export function createQueries(
       logGroups,
       queryString: new logs.QueryString({
         filterStatements: [finalFailure],
-        statsStatements: ['count_distinct(delivery_id) as failed_deliveries, max(@timestamp) as last_failure by organization_id, workflow_id'],
+        statsStatements: [
+          'count_distinct(delivery_id) as failed_deliveries, max(@timestamp) as last_failure by organization_id, workflow_id',
+        ],
         sort: 'failed_deliveries desc',
         limit: 100,
       }),

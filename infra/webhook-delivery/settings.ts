@@ -95,7 +95,9 @@ export function checkProps(p: DeliverySettings): string[] {
     );
   }
   if (!Number.isInteger(p.deliverMaxConcurrency) || p.deliverMaxConcurrency < 2 || p.deliverMaxConcurrency > 1000) {
-    problems.push(`deliverMaxConcurrency must be an integer from 2 to 1000 (SQS event source limits), got ${p.deliverMaxConcurrency}`);
+    problems.push(
+      `deliverMaxConcurrency must be an integer from 2 to 1000 (SQS event source limits), got ${p.deliverMaxConcurrency}`,
+    );
   }
   const requestMs = p.requestTimeout.toMilliseconds();
   const deliverMs = p.deliverTimeout.toMilliseconds();
@@ -108,7 +110,9 @@ export function checkProps(p: DeliverySettings): string[] {
   // The deliver handler sends every message of a batch concurrently, within one
   // invocation's timeout: more than 10 at once is not what it is sized for.
   if (!Number.isInteger(p.batchSize) || p.batchSize < 1 || p.batchSize > MAX_DELIVER_BATCH_SIZE) {
-    problems.push(`batchSize must be an integer from 1 to ${MAX_DELIVER_BATCH_SIZE} (the deliver function sends a whole batch concurrently), got ${p.batchSize}`);
+    problems.push(
+      `batchSize must be an integer from 1 to ${MAX_DELIVER_BATCH_SIZE} (the deliver function sends a whole batch concurrently), got ${p.batchSize}`,
+    );
   }
   if (p.maxBatchingWindow.toSeconds() > 300) problems.push('maxBatchingWindow must be at most 300 seconds');
   if (!(p.failureRateThresholdPercent > 0 && p.failureRateThresholdPercent <= 100)) {

@@ -57,7 +57,8 @@ export function createQueues(scope: Construct, s: DeliverySettings): DeliveryQue
   for (const dlq of [renderDeadLetterQueue, eventDeadLetterQueue]) {
     Validations.of(dlq).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself a dead-letter queue (a Lambda on-failure destination or an EventBridge target DLQ); a DLQ of a DLQ only moves the problem.',
+      reason:
+        'This queue is itself a dead-letter queue (a Lambda on-failure destination or an EventBridge target DLQ); a DLQ of a DLQ only moves the problem.',
     });
   }
   return { deadLetterQueue, deliveryQueue, renderDeadLetterQueue, eventDeadLetterQueue };

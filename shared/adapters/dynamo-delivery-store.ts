@@ -153,7 +153,9 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
 
   async function readItem(deliveryId: string): Promise<Item | undefined> {
     counts.reads += 1;
-    const out = await client.send(new GetItemCommand({ TableName: tableName, Key: keyOf(deliveryId), ConsistentRead: true }));
+    const out = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: keyOf(deliveryId), ConsistentRead: true }),
+    );
     return out.Item;
   }
 
@@ -162,7 +164,10 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
    * error (ReturnValuesOnConditionCheckFailure); emulators that ignore that
    * parameter (dynalite) get a consistent GetItem instead.
    */
-  async function itemAfterConflict(error: ConditionalCheckFailedException, deliveryId: string): Promise<Item | undefined> {
+  async function itemAfterConflict(
+    error: ConditionalCheckFailedException,
+    deliveryId: string,
+  ): Promise<Item | undefined> {
     return error.Item ?? (await readItem(deliveryId));
   }
 
@@ -180,7 +185,8 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       counts.writes += 1;
       const out = await client.send(nextAttemptUpdate(message, claimId, nowMs, leaseMs));
       const attempt = num(out.Attributes?.[A.attempts]);
-      if (attempt === undefined) throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
+      if (attempt === undefined)
+        throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
       return { kind: 'claimed', attempt };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -203,7 +209,12 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   }
 
   /** Starts attempt `attempts + 1`, creating the record on first sight. */
-  function nextAttemptUpdate(message: DeliveryMessage, claimId: string, nowMs: number, leaseMs: number): UpdateItemCommand {
+  function nextAttemptUpdate(
+    message: DeliveryMessage,
+    claimId: string,
+    nowMs: number,
+    leaseMs: number,
+  ): UpdateItemCommand {
     const e = expression();
     const now = e.v(n(nowMs));
     const creates: [string, AttributeValue][] = [
@@ -249,7 +260,13 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   }
 
   /** What every claim sets besides the count: the lease, its owner, and the pending index keys. */
-  function leaseSets(e: Expression, message: DeliveryMessage, claimId: string, nowMs: number, leaseMs: number): string[] {
+  function leaseSets(
+    e: Expression,
+    message: DeliveryMessage,
+    claimId: string,
+    nowMs: number,
+    leaseMs: number,
+  ): string[] {
     return [
       // From the message, not kept from the first sight: a fixed run emitted again, or a
       // replay, brings the node's current retry_config with it.
@@ -272,7 +289,14 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
    * past `max_attempts`. Held only if the item is still the one read; a retried request of
    * this write finds its own claim id.
    */
-  async function takeOver(message: DeliveryMessage, seen: Item, attempt: number, claimId: string, nowMs: number, leaseMs: number): Promise<Claim> {
+  async function takeOver(
+    message: DeliveryMessage,
+    seen: Item,
+    attempt: number,
+    claimId: string,
+    nowMs: number,
+    leaseMs: number,
+  ): Promise<Claim> {
     const e = expression();
     const lease = seen[A.leaseUntil];
     const condition =
@@ -332,7 +356,9 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       // The SDK retries a request whose answer was lost; if the first try landed, this is done.
       if (item !== undefined && alreadyRecorded(item, attempt, next.status)) return;
       const held =
-        item === undefined ? 'the record does not exist' : `the record is at attempt ${num(item[A.attempts]) ?? 0}, ${str(item[A.status])}`;
+        item === undefined
+          ? 'the record does not exist'
+          : `the record is at attempt ${num(item[A.attempts]) ?? 0}, ${str(item[A.status])}`;
       throw new DeliveryStateError(
         message.delivery_id,
         `cannot record attempt ${attempt.attempt}: it is no longer in flight (${held})`,
@@ -363,7 +389,8 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     else set.push(`${e.n(A.lastError)} = ${e.v(s(truncate(attempt.error_message)))}`);
     if (next.status === 'retrying') {
       set.push(`${e.n(A.nextAttemptAt)} = ${e.v(n(next.atMs))}`, `${e.n(A.pendingUntil)} = ${e.v(s(iso(next.atMs)))}`);
-      if (request !== undefined) set.push(`${e.n(A.request)} = ${e.v(s(request))}`, `${e.n(A.requestKept)} = ${e.v({ BOOL: true })}`);
+      if (request !== undefined)
+        set.push(`${e.n(A.request)} = ${e.v(s(request))}`, `${e.n(A.requestKept)} = ${e.v({ BOOL: true })}`);
     } else {
       remove.push(A.nextAttemptAt, A.pendingShard, A.pendingUntil);
       set.push(`${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`);
@@ -455,7 +482,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     }
   }
 
-  async function reopen(deliveryId: string, nowMs: number, seen?: { readonly final_at: string | null }): Promise<DeliveryRecord> {
+  async function reopen(
+    deliveryId: string,
+    nowMs: number,
+    seen?: { readonly final_at: string | null },
+  ): Promise<DeliveryRecord> {
     const e = expression();
     const set = [
       `${e.n(A.status)} = ${e.v(s('pending'))}`,
@@ -467,7 +498,16 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       `${e.n(A.pendingShard)} = ${e.v(s(shardOf(deliveryId)))}`,
       `${e.n(A.pendingUntil)} = ${e.v(s(iso(nowMs)))}`,
     ];
-    const remove = [A.nextAttemptAt, A.leaseUntil, A.claimId, A.finalAt, A.failOrg, A.failDay, A.deadLetterPending, A.stranded].map((name) => e.n(name));
+    const remove = [
+      A.nextAttemptAt,
+      A.leaseUntil,
+      A.claimId,
+      A.finalAt,
+      A.failOrg,
+      A.failDay,
+      A.deadLetterPending,
+      A.stranded,
+    ].map((name) => e.n(name));
     try {
       counts.writes += 1;
       const out = await client.send(
@@ -479,7 +519,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           // a redriven message must not both reopen it, the second after the first delivered.
           ConditionExpression:
             `${e.n(A.status)} IN (${e.v(s('delivered'))}, ${e.v(s('failed'))})` +
-            (seen === undefined ? '' : seen.final_at === null ? ` AND attribute_not_exists(${e.n(A.finalAt)})` : ` AND ${e.n(A.finalAt)} = ${e.v(s(seen.final_at))}`),
+            (seen === undefined
+              ? ''
+              : seen.final_at === null
+                ? ` AND attribute_not_exists(${e.n(A.finalAt)})`
+                : ` AND ${e.n(A.finalAt)} = ${e.v(s(seen.final_at))}`),
           ExpressionAttributeNames: e.names,
           ExpressionAttributeValues: e.values,
           ReturnValues: 'ALL_NEW',
@@ -639,7 +683,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   }
 
   /** One conditional write on a pending record, held only if its `pending_until` is still `seen`. */
-  async function updatePending(deliveryId: string, seen: string, build: (e: Expression) => { set: string[]; remove: string[] }): Promise<boolean> {
+  async function updatePending(
+    deliveryId: string,
+    seen: string,
+    build: (e: Expression) => { set: string[]; remove: string[] },
+  ): Promise<boolean> {
     const e = expression();
     const { set, remove } = build(e);
     try {
@@ -673,7 +721,12 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     }));
   }
 
-  function failStranded(deliveryId: string, reason: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean> {
+  function failStranded(
+    deliveryId: string,
+    reason: string,
+    nowMs: number,
+    seen: { readonly pending_until: string },
+  ): Promise<boolean> {
     return updatePending(deliveryId, seen.pending_until, (e) => ({
       set: [
         `${e.n(A.status)} = ${e.v(s('failed'))}`,
@@ -691,7 +744,20 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     }));
   }
 
-  return { stats, claim, recordAttempt, markDeadLettered, recordFinal, reopen, get, listByRun, listFailures, listPending, markRequeued, failStranded };
+  return {
+    stats,
+    claim,
+    recordAttempt,
+    markDeadLettered,
+    recordFinal,
+    reopen,
+    get,
+    listByRun,
+    listFailures,
+    listPending,
+    markRequeued,
+    failStranded,
+  };
 }
 
 type Item = Record<string, AttributeValue>;
@@ -815,10 +881,7 @@ function toAttempt(value: AttributeValue): AttemptRecord {
 
 /** The sparse keys that put a failed delivery into both failure indexes. */
 function failureKeys(e: Expression, organizationId: string, nowMs: number): string[] {
-  return [
-    `${e.n(A.failOrg)} = ${e.v(s(organizationId))}`,
-    `${e.n(A.failDay)} = ${e.v(s(utcDay(nowMs)))}`,
-  ];
+  return [`${e.n(A.failOrg)} = ${e.v(s(organizationId))}`, `${e.n(A.failDay)} = ${e.v(s(utcDay(nowMs)))}`];
 }
 
 function finalValues(e: Expression): string {
@@ -855,7 +918,8 @@ function expression(): Expression {
 
 function isoArgument(name: string, value: string): string {
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new ValidationError([{ path: name, reason: `not an ISO time: ${JSON.stringify(value)}` }]);
+  if (Number.isNaN(ms))
+    throw new ValidationError([{ path: name, reason: `not an ISO time: ${JSON.stringify(value)}` }]);
   return iso(ms);
 }
 
@@ -879,4 +943,5 @@ const s = (value: string): AttributeValue => ({ S: value });
 const n = (value: number): AttributeValue => ({ N: String(value) });
 const str = (value: AttributeValue | undefined): string => value?.S ?? '';
 const optionalStr = (value: AttributeValue | undefined): string | null => value?.S ?? null;
-const num = (value: AttributeValue | undefined): number | undefined => (value?.N === undefined ? undefined : Number(value.N));
+const num = (value: AttributeValue | undefined): number | undefined =>
+  value?.N === undefined ? undefined : Number(value.N);

@@ -47,7 +47,9 @@ export function createDynamoEndpointHealthStore(options: DynamoEndpointHealthSto
     stats: counts,
     async get(org, endpoint) {
       counts.reads += 1;
-      const { Item: item } = await client.send(new GetItemCommand({ TableName: tableName, Key: key(org, endpoint), ConsistentRead: true }));
+      const { Item: item } = await client.send(
+        new GetItemCommand({ TableName: tableName, Key: key(org, endpoint), ConsistentRead: true }),
+      );
       return item === undefined ? undefined : fromItem(item);
     },
     async put(next, expectedVersion) {
@@ -71,7 +73,9 @@ export function createDynamoEndpointHealthStore(options: DynamoEndpointHealthSto
     },
     async remove(org, endpoint) {
       counts.writes += 1;
-      const out = await client.send(new DeleteItemCommand({ TableName: tableName, Key: key(org, endpoint), ReturnValues: 'ALL_OLD' }));
+      const out = await client.send(
+        new DeleteItemCommand({ TableName: tableName, Key: key(org, endpoint), ReturnValues: 'ALL_OLD' }),
+      );
       return out.Attributes !== undefined;
     },
     async list(org) {
@@ -81,7 +85,9 @@ export function createDynamoEndpointHealthStore(options: DynamoEndpointHealthSto
         counts.reads += 1;
         const out =
           org === undefined
-            ? await client.send(new ScanCommand({ TableName: tableName, ...(start === undefined ? {} : { ExclusiveStartKey: start }) }))
+            ? await client.send(
+                new ScanCommand({ TableName: tableName, ...(start === undefined ? {} : { ExclusiveStartKey: start }) }),
+              )
             : await client.send(
                 new QueryCommand({
                   TableName: tableName,
@@ -94,7 +100,9 @@ export function createDynamoEndpointHealthStore(options: DynamoEndpointHealthSto
         items.push(...(out.Items ?? []));
         start = out.LastEvaluatedKey;
       } while (start !== undefined);
-      return items.map(fromItem).sort((a, b) => (a.organization_id + a.endpoint < b.organization_id + b.endpoint ? -1 : 1));
+      return items
+        .map(fromItem)
+        .sort((a, b) => (a.organization_id + a.endpoint < b.organization_id + b.endpoint ? -1 : 1));
     },
   };
 }
@@ -122,7 +130,10 @@ function toItem(h: EndpointHealth, retentionDays: number): Item {
     if (value === null) continue;
     item[name] = typeof value === 'number' ? { N: String(value) } : { S: value };
   }
-  if (h.state !== 'gone') item[ENDPOINT_HEALTH_TABLE.ttlAttribute] = { N: String(Math.floor(h.updated_at_ms / 1000) + retentionDays * 86_400) };
+  if (h.state !== 'gone')
+    item[ENDPOINT_HEALTH_TABLE.ttlAttribute] = {
+      N: String(Math.floor(h.updated_at_ms / 1000) + retentionDays * 86_400),
+    };
   return item;
 }
 

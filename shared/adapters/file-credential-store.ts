@@ -3,7 +3,13 @@ import type { z } from 'zod';
 import { CredentialError, ValidationError } from '../errors.ts';
 import type { Problem } from '../errors.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
-import { CredentialSchema, isSigningSecret, ORG_SIGNING_SECRET, secretName, SigningSecretSchema } from '../schemas/credential.ts';
+import {
+  CredentialSchema,
+  isSigningSecret,
+  ORG_SIGNING_SECRET,
+  secretName,
+  SigningSecretSchema,
+} from '../schemas/credential.ts';
 import type { Credential, SigningSecret } from '../schemas/credential.ts';
 import { SAFE_ID } from '../schemas/node.ts';
 
@@ -45,7 +51,8 @@ export async function loadSecretsFile(path: string): Promise<Record<string, Cred
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'file not found' : `cannot read the file${code === undefined ? '' : ` (${code})`}`;
+    const reason =
+      code === 'ENOENT' ? 'file not found' : `cannot read the file${code === undefined ? '' : ` (${code})`}`;
     throw new ValidationError([{ source: path, path: '(root)', reason }], { cause: error });
   }
   let data: unknown;
@@ -66,7 +73,12 @@ export async function loadSecretsFile(path: string): Promise<Record<string, Cred
     const parsed = isSigningSecret(value) ? SigningSecretSchema.safeParse(value) : CredentialSchema.safeParse(value);
     if (parsed.success) {
       // defineProperty, not assignment: a secret named `__proto__` stays a plain key.
-      Object.defineProperty(secrets, name, { value: parsed.data, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(secrets, name, {
+        value: parsed.data,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     } else {
       for (const issue of parsed.error.issues) {
         problems.push({ source: path, path: [name, ...issue.path.map(String)].join('.'), reason: issueReason(issue) });
@@ -99,7 +111,8 @@ export function credentialSecretName(prefix: string, organizationId: string, cre
  * cause: zod and JSON errors can quote their input.
  */
 export function parseCredential(name: string, value: unknown): Credential {
-  if (isSigningSecret(value)) throw new CredentialError(name, 'is a signing secret (type SIGNING), not an endpoint credential');
+  if (isSigningSecret(value))
+    throw new CredentialError(name, 'is a signing secret (type SIGNING), not an endpoint credential');
   const parsed = CredentialSchema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new CredentialError(name, `not a valid credential: ${reasonsOf(parsed.error.issues)}`);

@@ -2,7 +2,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { BlockedRequestError, NetworkError, WebhookError } from '../errors.ts';
 import { isHeaderName } from '../domain/headers.ts';
@@ -381,6 +381,7 @@ function guardedAgent(Base: typeof http.Agent, secure: boolean, guard: SocketGua
     override keepSocketAlive(socket: net.Socket): void {
       const kept = (super.keepSocketAlive(socket) as unknown) === true;
       if (kept) idleSince.set(socket, Date.now());
+      // biome-ignore lint/correctness/noVoidTypeReturn: @types/node types it void, Node reads the boolean
       return kept as unknown as void;
     }
   }

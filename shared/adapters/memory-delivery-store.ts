@@ -28,7 +28,16 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
 
   function claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim> {
     const held = items.get(message.delivery_id);
-    const state = held === undefined ? undefined : { status: held.record.status, attempts: held.record.attempts, leaseUntilMs: held.leaseUntilMs, nextAttemptAtMs: held.nextAttemptAtMs, claimId: held.claimId };
+    const state =
+      held === undefined
+        ? undefined
+        : {
+            status: held.record.status,
+            attempts: held.record.attempts,
+            leaseUntilMs: held.leaseUntilMs,
+            nextAttemptAtMs: held.nextAttemptAtMs,
+            claimId: held.claimId,
+          };
     const claimId = randomUUID();
     const decision = decideClaim(state, { maxAttempts: message.retry.max_attempts, claimId }, nowMs);
     switch (decision.kind) {
@@ -64,9 +73,21 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
     const r = held?.record;
     if (r === undefined || r.attempts !== attempt.attempt || r.status !== 'sending') {
       const last = r?.attempt_log.at(-1);
-      if (r !== undefined && r.attempts === attempt.attempt && r.status === next.status && last?.attempt === attempt.attempt && last.at === attempt.at) return Promise.resolve();
+      if (
+        r !== undefined &&
+        r.attempts === attempt.attempt &&
+        r.status === next.status &&
+        last?.attempt === attempt.attempt &&
+        last.at === attempt.at
+      )
+        return Promise.resolve();
       const why = r === undefined ? 'the record does not exist' : `the record is at attempt ${r.attempts}, ${r.status}`;
-      return Promise.reject(new DeliveryStateError(message.delivery_id, `cannot record attempt ${attempt.attempt}: it is no longer in flight (${why})`));
+      return Promise.reject(
+        new DeliveryStateError(
+          message.delivery_id,
+          `cannot record attempt ${attempt.attempt}: it is no longer in flight (${why})`,
+        ),
+      );
     }
     r.attempt_log = [...r.attempt_log, { ...attempt }];
     r.status = next.status;
@@ -90,13 +111,21 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
       r.final_at = iso(nowMs);
       if (next.status === 'failed') {
         r.dead_letter_pending = true;
-        Object.assign(r, keep ? { request: structuredClone(message), request_kept: true } : { request: null, request_kept: false });
+        Object.assign(
+          r,
+          keep ? { request: structuredClone(message), request_kept: true } : { request: null, request_kept: false },
+        );
       } else Object.assign(r, { request: null, request_kept: false });
     }
     return Promise.resolve();
   }
 
-  function recordFinal(message: DeliveryMessage, status: 'failed' | 'skipped', reason: string, nowMs: number): Promise<void> {
+  function recordFinal(
+    message: DeliveryMessage,
+    status: 'failed' | 'skipped',
+    reason: string,
+    nowMs: number,
+  ): Promise<void> {
     if (items.has(message.delivery_id)) return Promise.resolve();
     const record = fresh(message, nowMs);
     Object.assign(record, { status, last_error: reason, final_at: iso(nowMs), pending_until: null, lease_until: null });
@@ -110,13 +139,33 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
     return Promise.resolve();
   }
 
-  function reopen(deliveryId: string, nowMs: number, seen?: { readonly final_at: string | null }): Promise<DeliveryRecord> {
+  function reopen(
+    deliveryId: string,
+    nowMs: number,
+    seen?: { readonly final_at: string | null },
+  ): Promise<DeliveryRecord> {
     const held = items.get(deliveryId);
     const r = held?.record;
     if (r === undefined) return Promise.reject(new DeliveryStateError(deliveryId, 'no such delivery'));
-    if (seen !== undefined && r.final_at !== seen.final_at) return Promise.reject(new DeliveryStateError(deliveryId, 'it changed since it was read (reopened or finished by someone else)'));
-    if (!mayReopen(r.status)) return Promise.reject(new DeliveryStateError(deliveryId, `it is ${r.status}; only a delivered or failed delivery can be reopened`));
-    Object.assign(r, { status: 'pending', attempts: 0, updated_at: iso(nowMs), final_at: null, next_attempt_at: null, dead_letter_pending: false, stranded: false, pending_until: iso(nowMs), lease_until: null });
+    if (seen !== undefined && r.final_at !== seen.final_at)
+      return Promise.reject(
+        new DeliveryStateError(deliveryId, 'it changed since it was read (reopened or finished by someone else)'),
+      );
+    if (!mayReopen(r.status))
+      return Promise.reject(
+        new DeliveryStateError(deliveryId, `it is ${r.status}; only a delivered or failed delivery can be reopened`),
+      );
+    Object.assign(r, {
+      status: 'pending',
+      attempts: 0,
+      updated_at: iso(nowMs),
+      final_at: null,
+      next_attempt_at: null,
+      dead_letter_pending: false,
+      stranded: false,
+      pending_until: iso(nowMs),
+      lease_until: null,
+    });
     r.replayed_at = [...r.replayed_at, iso(nowMs)];
     held!.leaseUntilMs = undefined;
     held!.nextAttemptAtMs = undefined;
@@ -137,7 +186,9 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
   function listFailures(query: FailureQuery): Promise<DeliveryRecord[]> {
     const found = [...items.values()]
       .map((h) => h.record)
-      .filter((r) => r.status === 'failed' && r.final_at !== null && r.final_at >= query.since && r.final_at <= query.until)
+      .filter(
+        (r) => r.status === 'failed' && r.final_at !== null && r.final_at >= query.since && r.final_at <= query.until,
+      )
       .filter((r) => query.organizationId === undefined || r.organization_id === query.organizationId)
       .sort((a, b) => ((a.final_at ?? '') < (b.final_at ?? '') ? 1 : -1))
       .slice(0, query.limit ?? Number.POSITIVE_INFINITY)
@@ -148,14 +199,18 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
   function listPending(beforeMs: number, limit: number): Promise<string[]> {
     const before = iso(beforeMs);
     const ids = [...items.values()]
-      .filter((h) => !FINAL_STATUSES.has(h.record.status) && h.record.pending_until != null && h.record.pending_until < before)
+      .filter(
+        (h) =>
+          !FINAL_STATUSES.has(h.record.status) && h.record.pending_until != null && h.record.pending_until < before,
+      )
       .map((h) => h.record.delivery_id);
     return Promise.resolve(ids.slice(0, limit));
   }
 
   function pendingAsSeen(deliveryId: string, seen: string): Held | undefined {
     const held = items.get(deliveryId);
-    if (held === undefined || FINAL_STATUSES.has(held.record.status) || held.record.pending_until !== seen) return undefined;
+    if (held === undefined || FINAL_STATUSES.has(held.record.status) || held.record.pending_until !== seen)
+      return undefined;
     return held;
   }
 
@@ -168,10 +223,25 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
     return Promise.resolve(true);
   }
 
-  function failStranded(deliveryId: string, reason: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean> {
+  function failStranded(
+    deliveryId: string,
+    reason: string,
+    nowMs: number,
+    seen: { readonly pending_until: string },
+  ): Promise<boolean> {
     const held = pendingAsSeen(deliveryId, seen.pending_until);
     if (held === undefined) return Promise.resolve(false);
-    Object.assign(held.record, { status: 'failed', last_error: reason, final_at: iso(nowMs), stranded: true, updated_at: iso(nowMs), pending_until: null, lease_until: null, next_attempt_at: null, dead_letter_pending: false });
+    Object.assign(held.record, {
+      status: 'failed',
+      last_error: reason,
+      final_at: iso(nowMs),
+      stranded: true,
+      updated_at: iso(nowMs),
+      pending_until: null,
+      lease_until: null,
+      next_attempt_at: null,
+      dead_letter_pending: false,
+    });
     held.leaseUntilMs = undefined;
     held.nextAttemptAtMs = undefined;
     held.claimId = undefined;

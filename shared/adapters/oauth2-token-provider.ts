@@ -55,7 +55,11 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
   const marginMs = (options.refreshMarginSeconds ?? 60) * 1000;
   const cache = new Map<string, Entry>();
 
-  async function fetchToken(name: string, credential: OAuth2Credential, deadlineMs: number): Promise<{ token: string; expiresAtMs: number }> {
+  async function fetchToken(
+    name: string,
+    credential: OAuth2Credential,
+    deadlineMs: number,
+  ): Promise<{ token: string; expiresAtMs: number }> {
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
     if (credential.scope !== undefined) form.set('scope', credential.scope);
     if (credential.audience !== undefined) form.set('audience', credential.audience);
@@ -71,7 +75,7 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
       form.set('client_secret', credential.client_secret);
     }
     const requestedAt = clock.now();
-    let response;
+    let response: Awaited<ReturnType<HttpSender['send']>>;
     try {
       response = await sender.send({
         method: 'POST',
@@ -81,8 +85,10 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
         timeoutMs: Math.max(1, deadlineMs - requestedAt),
       });
     } catch (error) {
-      if (error instanceof NetworkError) throw new NetworkError(error.kind, `token endpoint of credential ${name}: ${error.message}`, { cause: error });
-      if (error instanceof BlockedRequestError) throw new BlockedRequestError(`token URL of credential ${name}: ${error.reason}`, { cause: error });
+      if (error instanceof NetworkError)
+        throw new NetworkError(error.kind, `token endpoint of credential ${name}: ${error.message}`, { cause: error });
+      if (error instanceof BlockedRequestError)
+        throw new BlockedRequestError(`token URL of credential ${name}: ${error.reason}`, { cause: error });
       throw error;
     }
     const outcome = classifyStatus(response.status);
@@ -95,8 +101,14 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
     }
     const body = parseJson(response.bodySnippet);
     if (outcome.kind === 'permanent') {
-      const code = isRecord(body) && typeof body['error'] === 'string' && ERROR_CODE.test(body['error']) ? ` (${body['error']})` : '';
-      throw new CredentialError(name, `token endpoint answered ${response.status}${code}: check token_url, client_id and client_secret`);
+      const code =
+        isRecord(body) && typeof body['error'] === 'string' && ERROR_CODE.test(body['error'])
+          ? ` (${body['error']})`
+          : '';
+      throw new CredentialError(
+        name,
+        `token endpoint answered ${response.status}${code}: check token_url, client_id and client_secret`,
+      );
     }
     const token = isRecord(body) ? body['access_token'] : undefined;
     if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_CHARS || /[\r\n\0]/.test(token)) {
@@ -154,7 +166,12 @@ function formEncode(value: string): string {
 
 /** `expires_in` in seconds, as a number or a numeric string (some servers send one); undefined when absent or unusable. */
 function lifetimeOf(value: unknown): number | undefined {
-  const seconds = typeof value === 'number' ? value : typeof value === 'string' && /^[0-9]{1,9}$/.test(value) ? Number(value) : undefined;
+  const seconds =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^[0-9]{1,9}$/.test(value)
+        ? Number(value)
+        : undefined;
   if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0) return undefined;
   return Math.min(seconds, 86_400) * 1000;
 }

@@ -46,11 +46,29 @@ export const OUTCOME_TABLE = {
   ttlAttribute: 'expires_at',
   indexes: {
     /** Every delivery of a run: partition `run_key` (the run id), sort `node_id`. Keys only, so updates don't write it. */
-    byRun: { name: 'by-run', partitionKey: 'run_key', sortKey: 'node_id', projection: 'KEYS_ONLY', nonKeyAttributes: undefined },
+    byRun: {
+      name: 'by-run',
+      partitionKey: 'run_key',
+      sortKey: 'node_id',
+      projection: 'KEYS_ONLY',
+      nonKeyAttributes: undefined,
+    },
     /** Final failures of one organization in a time window; sparse: only failed deliveries carry `fail_org`. Summaries only. */
-    failuresByOrg: { name: 'failures-by-org', partitionKey: 'fail_org', sortKey: 'final_at', projection: 'INCLUDE', nonKeyAttributes: FAILURE_SUMMARY_ATTRIBUTES },
+    failuresByOrg: {
+      name: 'failures-by-org',
+      partitionKey: 'fail_org',
+      sortKey: 'final_at',
+      projection: 'INCLUDE',
+      nonKeyAttributes: FAILURE_SUMMARY_ATTRIBUTES,
+    },
     /** Final failures of every organization, one partition per UTC day (`fail_day`, YYYY-MM-DD). */
-    failuresByDay: { name: 'failures-by-day', partitionKey: 'fail_day', sortKey: 'final_at', projection: 'INCLUDE', nonKeyAttributes: FAILURE_SUMMARY_ATTRIBUTES },
+    failuresByDay: {
+      name: 'failures-by-day',
+      partitionKey: 'fail_day',
+      sortKey: 'final_at',
+      projection: 'INCLUDE',
+      nonKeyAttributes: FAILURE_SUMMARY_ATTRIBUTES,
+    },
     /**
      * Non-final deliveries by when they are due to move on (ISO `pending_until`: the lease's end
      * while sending, the next attempt's due time while retrying), spread over
@@ -59,6 +77,12 @@ export const OUTCOME_TABLE = {
      * per shard, never a Scan. Keys only: on the happy path it costs one small index write at
      * the claim and one delete at the outcome.
      */
-    pending: { name: 'pending', partitionKey: 'pending_shard', sortKey: 'pending_until', projection: 'KEYS_ONLY', nonKeyAttributes: undefined },
+    pending: {
+      name: 'pending',
+      partitionKey: 'pending_shard',
+      sortKey: 'pending_until',
+      projection: 'KEYS_ONLY',
+      nonKeyAttributes: undefined,
+    },
   },
 } as const;

@@ -69,7 +69,12 @@ export function createSecretsManagerCredentialStore(options: SecretsManagerCrede
     try {
       value = await fetchJson(name);
     } catch (error) {
-      if (optional && error instanceof CredentialError && (error.cause as Error | undefined)?.name === 'ResourceNotFoundException') return null;
+      if (
+        optional &&
+        error instanceof CredentialError &&
+        (error.cause as Error | undefined)?.name === 'ResourceNotFoundException'
+      )
+        return null;
       throw error;
     }
     return parseSigningSecret(name, value).secrets;

@@ -70,7 +70,12 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
         const out = await client.send(
           new SendMessageBatchCommand({
             QueueUrl: queueUrl,
-            Entries: pending.map((e, i) => ({ Id: String(i), MessageBody: e.body, MessageAttributes: e.attributes, MessageGroupId: e.groupId })),
+            Entries: pending.map((e, i) => ({
+              Id: String(i),
+              MessageBody: e.body,
+              MessageAttributes: e.attributes,
+              MessageGroupId: e.groupId,
+            })),
           }),
         );
         const succeeded = new Set((out.Successful ?? []).map((s) => s.Id));
@@ -81,7 +86,8 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
           const f = failed.get(id);
           const code = f?.Code ?? 'MissingResult';
           const message = f?.Message ?? 'entry is neither in Successful nor in Failed';
-          if (f?.SenderFault === true) failures.push({ deliveryId: entry.deliveryId, code, message, senderFault: true, refused: true });
+          if (f?.SenderFault === true)
+            failures.push({ deliveryId: entry.deliveryId, code, message, senderFault: true, refused: true });
           else retries.push({ entry, code, message });
         });
       } catch (error) {
@@ -93,7 +99,9 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
           // A lone entry too long for any batch is that entry's own fault; any other refusal
           // of the whole request (access, queue, throttling) says nothing about the entries.
           const refused = pending.length === 1 && code === 'BatchRequestTooLong';
-          failures.push(...pending.map((e) => ({ deliveryId: e.deliveryId, code, message, senderFault: true, refused })));
+          failures.push(
+            ...pending.map((e) => ({ deliveryId: e.deliveryId, code, message, senderFault: true, refused })),
+          );
           return { failures, cause };
         }
         retries.push(...pending.map((entry) => ({ entry, code, message })));
@@ -101,7 +109,13 @@ export function createSqsDeliveryQueue(options: SqsDeliveryQueueOptions): Delive
       if (retries.length === 0) return { failures, cause };
       if (attempt >= maxAttempts) {
         for (const r of retries) {
-          failures.push({ deliveryId: r.entry.deliveryId, code: r.code, message: r.message, senderFault: false, refused: false });
+          failures.push({
+            deliveryId: r.entry.deliveryId,
+            code: r.code,
+            message: r.message,
+            senderFault: false,
+            refused: false,
+          });
         }
         return { failures, cause };
       }
@@ -138,7 +152,13 @@ function toEntry(message: DeliveryMessage): Entry {
   const attributes: Record<string, MessageAttributeValue> = {
     [DELIVERY_ID_ATTRIBUTE]: { DataType: 'String', StringValue: message.delivery_id },
   };
-  const entry: Entry = { deliveryId: message.delivery_id, groupId: message.organization_id, body, attributes, bytes: messageBytes(body, attributes) };
+  const entry: Entry = {
+    deliveryId: message.delivery_id,
+    groupId: message.organization_id,
+    body,
+    attributes,
+    bytes: messageBytes(body, attributes),
+  };
   entries.set(message, entry);
   return entry;
 }

@@ -58,7 +58,9 @@ export function createSqsMoveTaskMover(options: SqsMessageMoverOptions): Message
       // is known by its start time, remembered from the first time the handle was seen.
       let startedTimestamp: number | undefined;
       const progress = async (): Promise<MoveProgress> => {
-        const { Results = [] } = await client.send(new ListMessageMoveTasksCommand({ SourceArn: source.arn, MaxResults: 10 }));
+        const { Results = [] } = await client.send(
+          new ListMessageMoveTasksCommand({ SourceArn: source.arn, MaxResults: 10 }),
+        );
         const entry =
           Results.find((r) => r.TaskHandle === handle) ??
           (startedTimestamp === undefined
@@ -66,7 +68,8 @@ export function createSqsMoveTaskMover(options: SqsMessageMoverOptions): Message
               // queue at a time and the list is newest first, so the newest is the one just started.
               Results[0]
             : Results.find((r) => r.StartedTimestamp === startedTimestamp));
-        if (entry === undefined) throw new WebhookError(`move task ${handle} is not among the move tasks of ${source.arn}`);
+        if (entry === undefined)
+          throw new WebhookError(`move task ${handle} is not among the move tasks of ${source.arn}`);
         startedTimestamp ??= entry.StartedTimestamp;
         return taskProgress(entry);
       };
@@ -86,13 +89,24 @@ export function createSqsMoveTaskMover(options: SqsMessageMoverOptions): Message
   };
 }
 
-const KNOWN_STATUSES: ReadonlySet<string> = new Set<MoveStatus>(['RUNNING', 'COMPLETED', 'CANCELLING', 'CANCELLED', 'FAILED']);
+const KNOWN_STATUSES: ReadonlySet<string> = new Set<MoveStatus>([
+  'RUNNING',
+  'COMPLETED',
+  'CANCELLING',
+  'CANCELLED',
+  'FAILED',
+]);
 
 function taskProgress(entry: ListMessageMoveTasksResultEntry): MoveProgress {
   const status = entry.Status ?? '';
   // A status this code does not know must not be waited on forever.
   if (!KNOWN_STATUSES.has(status)) {
-    return { status: 'FAILED', moved: entry.ApproximateNumberOfMessagesMoved ?? 0, toMove: entry.ApproximateNumberOfMessagesToMove ?? null, failureReason: `unknown move task status "${status}"` };
+    return {
+      status: 'FAILED',
+      moved: entry.ApproximateNumberOfMessagesMoved ?? 0,
+      toMove: entry.ApproximateNumberOfMessagesToMove ?? null,
+      failureReason: `unknown move task status "${status}"`,
+    };
   }
   return {
     status: status as MoveStatus,
@@ -166,7 +180,9 @@ export function createSqsCopyMover(options: SqsCopyMoverOptions): MessageMover {
                   MessageAttributes: message.MessageAttributes as Record<string, MessageAttributeValue> | undefined,
                 }),
               );
-              await client.send(new DeleteMessageCommand({ QueueUrl: source.url, ReceiptHandle: message.ReceiptHandle }));
+              await client.send(
+                new DeleteMessageCommand({ QueueUrl: source.url, ReceiptHandle: message.ReceiptHandle }),
+              );
               movedThisRound += 1;
               update({ moved: state.moved + 1 });
             }
@@ -174,12 +190,21 @@ export function createSqsCopyMover(options: SqsCopyMoverOptions): MessageMover {
           }
           update({ status: 'COMPLETED' });
         } catch (error) {
-          update({ status: 'FAILED', failureReason: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+          update({
+            status: 'FAILED',
+            failureReason: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          });
         } finally {
           // Newer messages were only hidden so they would not be taken; show them again now.
           await Promise.allSettled(
             heldBack.map((handle) =>
-              client.send(new ChangeMessageVisibilityCommand({ QueueUrl: source.url, ReceiptHandle: handle, VisibilityTimeout: 0 })),
+              client.send(
+                new ChangeMessageVisibilityCommand({
+                  QueueUrl: source.url,
+                  ReceiptHandle: handle,
+                  VisibilityTimeout: 0,
+                }),
+              ),
             ),
           );
         }

@@ -12,7 +12,10 @@ export interface SettlerStats {
 }
 
 /** Deletes settled messages with DeleteMessageBatch, ten per request. */
-export function createSqsMessageSettler(options: { readonly client: SQSClient; readonly queueUrl: string }): MessageSettler & { readonly stats: SettlerStats } {
+export function createSqsMessageSettler(options: {
+  readonly client: SQSClient;
+  readonly queueUrl: string;
+}): MessageSettler & { readonly stats: SettlerStats } {
   const stats = { requests: 0, deleted: 0 };
   return {
     stats,
@@ -23,9 +26,13 @@ export function createSqsMessageSettler(options: { readonly client: SQSClient; r
         stats.requests += 1;
         try {
           const out = await options.client.send(
-            new DeleteMessageBatchCommand({ QueueUrl: options.queueUrl, Entries: chunk.map((handle, j) => ({ Id: `${EARLY_DELETE_ID_PREFIX}${j}`, ReceiptHandle: handle })) }),
+            new DeleteMessageBatchCommand({
+              QueueUrl: options.queueUrl,
+              Entries: chunk.map((handle, j) => ({ Id: `${EARLY_DELETE_ID_PREFIX}${j}`, ReceiptHandle: handle })),
+            }),
           );
-          for (const f of out.Failed ?? []) left.push(chunk[Number((f.Id ?? '').slice(EARLY_DELETE_ID_PREFIX.length))] ?? '');
+          for (const f of out.Failed ?? [])
+            left.push(chunk[Number((f.Id ?? '').slice(EARLY_DELETE_ID_PREFIX.length))] ?? '');
           stats.deleted += chunk.length - (out.Failed?.length ?? 0);
         } catch {
           left.push(...chunk);

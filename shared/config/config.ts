@@ -65,7 +65,12 @@ export const DEFAULT_LOG_LEVEL = 'info';
 /** Past its lease or due time by this much, a non-final delivery counts as stuck. */
 export const DEFAULT_RECONCILE_GRACE_SECONDS = 900;
 /** Endpoint circuits (issue 8). */
-export const CIRCUIT_DEFAULTS = { failureThreshold: 5, cooldownMinSeconds: 30, cooldownMaxSeconds: 600, healthCacheTtlMs: 5_000 } as const;
+export const CIRCUIT_DEFAULTS = {
+  failureThreshold: 5,
+  cooldownMinSeconds: 30,
+  cooldownMaxSeconds: 600,
+  healthCacheTtlMs: 5_000,
+} as const;
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -93,29 +98,31 @@ export type RenderConfig = z.infer<typeof RenderConfigSchema>;
  */
 export const DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS = 900;
 
-export const DeliverConfigSchema = z.object({
-  [ENV.deliveryQueueUrl]: z.url(),
-  [ENV.deadLetterQueueUrl]: z.url(),
-  [ENV.outcomeTableName]: z.string().min(1),
-  [ENV.secretsPrefix]: z.string().min(1).default(DEFAULT_SECRETS_PREFIX),
-  [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
-  [ENV.requestTimeoutMs]: int(100, 900_000).default(30_000),
-  [ENV.allowPrivateEndpoints]: bool.default(false),
-  [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
-  [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
-  [ENV.logLevel]: logLevel,
-  // Tenant isolation (issue 8): without a health table, no circuits.
-  [ENV.endpointHealthTableName]: z.string().min(1).optional(),
-  [ENV.circuitsEnabled]: bool.default(true),
-  [ENV.circuitFailureThreshold]: int(1, 1000).default(CIRCUIT_DEFAULTS.failureThreshold),
-  [ENV.circuitCooldownMinSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMinSeconds),
-  [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMaxSeconds),
-  [ENV.healthCacheTtlMs]: int(0, 600_000).default(CIRCUIT_DEFAULTS.healthCacheTtlMs),
-  [ENV.settleEarly]: bool.default(true),
-}).refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
-  message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
-  path: [ENV.circuitCooldownMinSeconds],
-});
+export const DeliverConfigSchema = z
+  .object({
+    [ENV.deliveryQueueUrl]: z.url(),
+    [ENV.deadLetterQueueUrl]: z.url(),
+    [ENV.outcomeTableName]: z.string().min(1),
+    [ENV.secretsPrefix]: z.string().min(1).default(DEFAULT_SECRETS_PREFIX),
+    [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
+    [ENV.requestTimeoutMs]: int(100, 900_000).default(30_000),
+    [ENV.allowPrivateEndpoints]: bool.default(false),
+    [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
+    [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
+    [ENV.logLevel]: logLevel,
+    // Tenant isolation (issue 8): without a health table, no circuits.
+    [ENV.endpointHealthTableName]: z.string().min(1).optional(),
+    [ENV.circuitsEnabled]: bool.default(true),
+    [ENV.circuitFailureThreshold]: int(1, 1000).default(CIRCUIT_DEFAULTS.failureThreshold),
+    [ENV.circuitCooldownMinSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMinSeconds),
+    [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMaxSeconds),
+    [ENV.healthCacheTtlMs]: int(0, 600_000).default(CIRCUIT_DEFAULTS.healthCacheTtlMs),
+    [ENV.settleEarly]: bool.default(true),
+  })
+  .refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
+    message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
+    path: [ENV.circuitCooldownMinSeconds],
+  });
 export type DeliverConfig = z.infer<typeof DeliverConfigSchema>;
 
 export const ReconcileConfigSchema = z.object({

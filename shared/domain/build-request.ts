@@ -20,7 +20,10 @@ export function authHeader(credential: Credential, secret: string): [string, str
       header = ['Authorization', `Bearer ${credential.token}`];
       break;
     case 'BASIC_AUTH':
-      header = ['Authorization', `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`];
+      header = [
+        'Authorization',
+        `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`,
+      ];
       break;
     case 'CUSTOM_HEADER':
       header = [credential.header_name, credential.header_value];
@@ -78,6 +81,7 @@ export function signRequest(
   if (secrets === null || secrets.length === 0) return request;
   const signature = signatureHeaders(id, timestampSeconds, request.body, secrets);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) if (!Object.hasOwn(signature, name.toLowerCase())) headers[name] = value;
+  for (const [name, value] of Object.entries(request.headers))
+    if (!Object.hasOwn(signature, name.toLowerCase())) headers[name] = value;
   return { ...request, headers: Object.assign(headers, signature) };
 }

@@ -118,13 +118,16 @@ export function decideReconcile(
   if (FINAL_STATUSES.has(candidate.status)) return { kind: 'skip', why: `it is ${candidate.status}` };
   if (candidate.pendingUntilMs === undefined) return { kind: 'skip', why: 'it is not pending' };
   if (candidate.pendingUntilMs + options.graceMs > nowMs) return { kind: 'skip', why: 'it is not overdue' };
-  if (candidate.leaseUntilMs !== undefined && candidate.leaseUntilMs > nowMs) return { kind: 'skip', why: 'its lease is held' };
+  if (candidate.leaseUntilMs !== undefined && candidate.leaseUntilMs > nowMs)
+    return { kind: 'skip', why: 'its lease is held' };
   if (!candidate.requestKept) {
     return {
       kind: 'fail',
       reason:
         `reconciler: stuck ${candidate.status} at attempt ${candidate.attempts} with no queue message, and its request was not kept (it is kept from the first retry on), so it cannot be rebuilt` +
-        (candidate.status === 'sending' ? '; the outcome of that attempt was lost: it may have reached the endpoint' : '') +
+        (candidate.status === 'sending'
+          ? '; the outcome of that attempt was lost: it may have reached the endpoint'
+          : '') +
         '; emit the run again to resend it',
     };
   }

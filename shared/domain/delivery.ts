@@ -25,7 +25,9 @@ export const DeliveryMessageSchema = z.object({
   /** The node's signing secret; null (or absent, in messages from before signing): the organization's, if any. */
   signing_credential_uuid: z.string().nullish(),
   /** Placeholders that rendered empty, and why; bounded by the renderer. Absent in older messages. */
-  empty_placeholders: z.array(z.object({ field: z.string(), placeholder: z.string(), reason: z.enum(['missing', 'null']) })).optional(),
+  empty_placeholders: z
+    .array(z.object({ field: z.string(), placeholder: z.string(), reason: z.enum(['missing', 'null']) }))
+    .optional(),
   retry: RetryConfigSchema,
   /** The node's `timeout_seconds`; absent: the stack's request timeout. */
   timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
@@ -52,5 +54,7 @@ export function deliveryId(organizationId: string, workflowRunId: number, nodeId
  * than the stack's (the deliver function's own timeout is sized for that one).
  */
 export function requestTimeoutOf(message: DeliveryMessage, stackTimeoutMs: number): number {
-  return message.timeout_seconds === undefined ? stackTimeoutMs : Math.min(stackTimeoutMs, message.timeout_seconds * 1000);
+  return message.timeout_seconds === undefined
+    ? stackTimeoutMs
+    : Math.min(stackTimeoutMs, message.timeout_seconds * 1000);
 }

@@ -33,7 +33,10 @@ export function collectEmptyPlaceholders(): EmptyCollector {
     found: [],
     dropped: () => dropped,
     listener: (placeholder, reason) => {
-      const text = placeholder.source.length > MAX_PLACEHOLDER_CHARS ? `${placeholder.source.slice(0, MAX_PLACEHOLDER_CHARS - 1)}…` : placeholder.source;
+      const text =
+        placeholder.source.length > MAX_PLACEHOLDER_CHARS
+          ? `${placeholder.source.slice(0, MAX_PLACEHOLDER_CHARS - 1)}…`
+          : placeholder.source;
       const key = `${collector.field}\u0000${text}`;
       seen ??= new Set();
       if (seen.has(key)) return;
@@ -47,5 +50,5 @@ export function collectEmptyPlaceholders(): EmptyCollector {
 
 /** One line of the report: `data.payload_template: {{ x }} is missing from the run's context`. */
 export function describeEmpty(e: EmptyPlaceholder): string {
-  return `${e.field}: ${e.placeholder} ${e.reason === 'null' ? 'is null in the run\'s context' : 'is missing from the run\'s context'}`;
+  return `${e.field}: ${e.placeholder} ${e.reason === 'null' ? "is null in the run's context" : "is missing from the run's context"}`;
 }

@@ -55,7 +55,11 @@ export interface HealthPolicy {
   readonly cooldownCapMs: number;
 }
 
-export const DEFAULT_HEALTH_POLICY: HealthPolicy = { failureThreshold: 5, cooldownBaseMs: 30_000, cooldownCapMs: 600_000 };
+export const DEFAULT_HEALTH_POLICY: HealthPolicy = {
+  failureThreshold: 5,
+  cooldownBaseMs: 30_000,
+  cooldownCapMs: 600_000,
+};
 
 /** How one attempt's outcome counts for its endpoint's health. */
 export type Observation = 'success' | 'transient' | 'gone' | 'neutral';
@@ -87,7 +91,9 @@ export function cooldownMs(opens: number, policy: HealthPolicy): number {
  * gone mark is cleared when a delivery with another hash comes (the node was
  * edited: new path, new credential), since the 410 was the old config's answer.
  */
-export function nodeConfigHash(message: Pick<DeliveryMessage, 'node_id' | 'method' | 'url' | 'credential_uuid' | 'headers'>): string {
+export function nodeConfigHash(
+  message: Pick<DeliveryMessage, 'node_id' | 'method' | 'url' | 'credential_uuid' | 'headers'>,
+): string {
   let target = message.url;
   try {
     const url = new URL(message.url);
@@ -127,7 +133,13 @@ export const HALF_OPEN_RECHECK_SECONDS = 5;
  * redrive's own rate limit (`--max-per-second`) paces them. A gone mark still holds:
  * the operator resets it first.
  */
-export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash: string, probeLeaseMs: number, redriven = false): Gate {
+export function gate(
+  health: EndpointHealth | undefined,
+  nowMs: number,
+  nodeHash: string,
+  probeLeaseMs: number,
+  redriven = false,
+): Gate {
   if (health === undefined) return { kind: 'send' };
   if (redriven && (health.state === 'open' || health.state === 'half_open')) return { kind: 'send' };
   switch (health.state) {
@@ -140,10 +152,17 @@ export function gate(health: EndpointHealth | undefined, nowMs: number, nodeHash
       if (health.open_until_ms !== null && health.open_until_ms > nowMs) {
         return { kind: 'defer', seconds: secondsUntil(health.open_until_ms, nowMs), state: 'open' };
       }
-      return { kind: 'probe', next: { ...health, state: 'half_open', probe_until_ms: nowMs + probeLeaseMs, updated_at_ms: nowMs } };
+      return {
+        kind: 'probe',
+        next: { ...health, state: 'half_open', probe_until_ms: nowMs + probeLeaseMs, updated_at_ms: nowMs },
+      };
     case 'half_open':
       if (health.probe_until_ms !== null && health.probe_until_ms > nowMs) {
-        return { kind: 'defer', seconds: Math.min(HALF_OPEN_RECHECK_SECONDS, secondsUntil(health.probe_until_ms, nowMs)), state: 'half_open' };
+        return {
+          kind: 'defer',
+          seconds: Math.min(HALF_OPEN_RECHECK_SECONDS, secondsUntil(health.probe_until_ms, nowMs)),
+          state: 'half_open',
+        };
       }
       // The last probe's lease ran out without a result (its worker died): another goes.
       return { kind: 'probe', next: { ...health, probe_until_ms: nowMs + probeLeaseMs, updated_at_ms: nowMs } };
@@ -196,24 +215,48 @@ export function afterOutcome(
         last_success_ms: nowMs,
         updated_at_ms: nowMs,
       };
-      return health.state === 'closed' ? { kind: 'write', next } : { kind: 'write', next, transition: { from: health.state, to: 'closed' } };
+      return health.state === 'closed'
+        ? { kind: 'write', next }
+        : { kind: 'write', next, transition: { from: health.state, to: 'closed' } };
     }
     case 'gone':
       return {
         kind: 'write',
-        next: { ...base, state: 'gone', gone_at_ms: nowMs, gone_node_hash: context.nodeHash, open_until_ms: null, probe_until_ms: null, last_failure_ms: nowMs, last_error: 'HTTP 410 Gone', updated_at_ms: nowMs },
+        next: {
+          ...base,
+          state: 'gone',
+          gone_at_ms: nowMs,
+          gone_node_hash: context.nodeHash,
+          open_until_ms: null,
+          probe_until_ms: null,
+          last_failure_ms: nowMs,
+          last_error: 'HTTP 410 Gone',
+          updated_at_ms: nowMs,
+        },
         transition: { from: base.state, to: 'gone' },
       };
     case 'transient': {
       // A send that began before the circuit opened: it changes nothing the opening did not.
       if (base.state === 'open') return unchanged;
       const failures = base.consecutive_failures + 1;
-      const counted = { ...base, consecutive_failures: failures, last_failure_ms: nowMs, last_error: context.error, updated_at_ms: nowMs };
+      const counted = {
+        ...base,
+        consecutive_failures: failures,
+        last_failure_ms: nowMs,
+        last_error: context.error,
+        updated_at_ms: nowMs,
+      };
       if (base.state === 'half_open' || failures >= policy.failureThreshold) {
         const opens = base.opens + 1;
         return {
           kind: 'write',
-          next: { ...counted, state: 'open', opens, open_until_ms: nowMs + cooldownMs(opens, policy), probe_until_ms: null },
+          next: {
+            ...counted,
+            state: 'open',
+            opens,
+            open_until_ms: nowMs + cooldownMs(opens, policy),
+            probe_until_ms: null,
+          },
           transition: { from: base.state, to: 'open' },
         };
       }

@@ -15,7 +15,8 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Dograh does (its markers, `_SECRET_HEADER_MARKERS` in run_integrations.py, include
 // a bare "auth": X-Auth, X-Custom-Auth), plus a few of our own. Headers the transport
 // or this system sets are dropped too.
-const SECRET_LIKE = /(auth|cookie|token|secret|passw(or)?d|api[-_]?key|access[-_]?key|credential|signature|private[-_]?key|session)/i;
+const SECRET_LIKE =
+  /(auth|cookie|token|secret|passw(or)?d|api[-_]?key|access[-_]?key|credential|signature|private[-_]?key|session)/i;
 
 /**
  * Set by the HTTP client from the request itself (Host, framing, Content-Type from the body), or
@@ -75,5 +76,6 @@ export function credentialHeaderProblem(name: string): string | undefined {
 /** Throws unless `name` is a valid header name and `value` holds no CR, LF or NUL (header injection). */
 export function checkHeader(name: string, value: string, where: string): void {
   if (!isHeaderName(name)) throw new InvalidTemplateError(where, `"${name}" is not a valid header name`);
-  if (/[\r\n\0]/.test(value)) throw new InvalidTemplateError(where, `the value of header "${name}" contains a line break or NUL`);
+  if (/[\r\n\0]/.test(value))
+    throw new InvalidTemplateError(where, `the value of header "${name}" contains a line break or NUL`);
 }

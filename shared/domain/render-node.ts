@@ -38,7 +38,12 @@ const BODYLESS: ReadonlySet<HttpMethod> = new Set(['GET', 'DELETE']);
  * Throws `InvalidTemplateError` whose path names the node's field
  * (`data.endpoint_url`, `data.payload_template.customer`, `data.custom_headers.0`).
  */
-export function renderNode(node: WebhookNode, context: TemplateContext, now: Date, options: RenderNodeOptions = {}): RenderedNode {
+export function renderNode(
+  node: WebhookNode,
+  context: TemplateContext,
+  now: Date,
+  options: RenderNodeOptions = {},
+): RenderedNode {
   const warnings: string[] = [];
   const empty = collectEmptyPlaceholders();
   const { data } = node;

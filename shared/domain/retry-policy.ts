@@ -44,7 +44,12 @@ export function classifyStatus(status: number, retryAfterSeconds?: number): Outc
 export function classifyError(error: unknown): Outcome {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof NetworkError) {
-    return { kind: 'transient', errorClass: error.kind === 'timeout' ? 'timeout' : 'connection', status: null, message };
+    return {
+      kind: 'transient',
+      errorClass: error.kind === 'timeout' ? 'timeout' : 'connection',
+      status: null,
+      message,
+    };
   }
   if (error instanceof BlockedRequestError) return { kind: 'permanent', errorClass: 'blocked', status: null, message };
   if (error instanceof CredentialError) return { kind: 'permanent', errorClass: 'credential', status: null, message };
@@ -54,7 +59,12 @@ export function classifyError(error: unknown): Outcome {
   if (error instanceof TransientDeliveryError) {
     const retryAfter = error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds };
     // The credential store's "not now" is a credential problem to an operator, not an unknown one.
-    const errorClass = error instanceof CredentialUnavailableError ? 'credential' : error.status === undefined ? 'unknown' : 'http_transient';
+    const errorClass =
+      error instanceof CredentialUnavailableError
+        ? 'credential'
+        : error.status === undefined
+          ? 'unknown'
+          : 'http_transient';
     return { kind: 'transient', errorClass, status: error.status ?? null, message, ...retryAfter };
   }
   return { kind: 'transient', errorClass: 'unknown', status: null, message };

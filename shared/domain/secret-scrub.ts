@@ -31,13 +31,21 @@ export function credentialSecrets(credential: Credential): string[] {
     case 'BEARER_TOKEN':
       return [credential.token];
     case 'BASIC_AUTH':
-      return [credential.password, `${credential.username}:${credential.password}`, Buffer.from(`${credential.username}:${credential.password}`).toString('base64')];
+      return [
+        credential.password,
+        `${credential.username}:${credential.password}`,
+        Buffer.from(`${credential.username}:${credential.password}`).toString('base64'),
+      ];
     case 'CUSTOM_HEADER':
       return [credential.header_value];
     case 'OAUTH2_CLIENT_CREDENTIALS': {
       // Sent to the token endpoint as HTTP Basic of the form-encoded pair (RFC 6749 2.3.1), or in the body.
       const form = (v: string) => encodeURIComponent(v).replaceAll('%20', '+');
-      return [credential.client_secret, `${credential.client_id}:${credential.client_secret}`, `${form(credential.client_id)}:${form(credential.client_secret)}`];
+      return [
+        credential.client_secret,
+        `${credential.client_id}:${credential.client_secret}`,
+        `${form(credential.client_id)}:${form(credential.client_secret)}`,
+      ];
     }
   }
 }
@@ -137,7 +145,8 @@ function findForward(text: string, pattern: string, out: [number, number][], par
       k = fail[k - 1] ?? 0;
       continue;
     }
-    if (k >= MIN_PARTIAL_LENGTH && (i + 1 === text.length || isCut(text.charCodeAt(i + 1)))) out.push([i + 1 - k, i + 1]);
+    if (k >= MIN_PARTIAL_LENGTH && (i + 1 === text.length || isCut(text.charCodeAt(i + 1))))
+      out.push([i + 1 - k, i + 1]);
   }
 }
 

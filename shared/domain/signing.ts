@@ -26,7 +26,8 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 export function signingSecretProblem(secret: string): string | undefined {
   if (!secret.startsWith(SIGNING_SECRET_PREFIX)) return `must start with ${SIGNING_SECRET_PREFIX}`;
   const encoded = secret.slice(SIGNING_SECRET_PREFIX.length);
-  if (!BASE64.test(encoded) || encoded.length % 4 !== 0) return `must be ${SIGNING_SECRET_PREFIX} followed by standard base64`;
+  if (!BASE64.test(encoded) || encoded.length % 4 !== 0)
+    return `must be ${SIGNING_SECRET_PREFIX} followed by standard base64`;
   const bytes = Buffer.from(encoded, 'base64').length;
   if (bytes < MIN_SECRET_BYTES || bytes > MAX_SECRET_BYTES) {
     return `must hold ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} bytes once decoded (it holds ${bytes})`;
@@ -57,7 +58,9 @@ function keyOf(secret: string): KeyObject {
 /** `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per secret, space-separated. */
 export function signatureOf(id: string, timestampSeconds: number, body: string, secrets: readonly string[]): string {
   const content = `${id}.${timestampSeconds}.${body}`;
-  return secrets.map((secret) => `v1,${createHmac('sha256', keyOf(secret)).update(content, 'utf8').digest('base64')}`).join(' ');
+  return secrets
+    .map((secret) => `v1,${createHmac('sha256', keyOf(secret)).update(content, 'utf8').digest('base64')}`)
+    .join(' ');
 }
 
 /**

@@ -94,7 +94,10 @@ export async function createOutcomeTable(client: DynamoDBClient, tableName: stri
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: index.sortKey, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: index.projection, ...(index.nonKeyAttributes === undefined ? {} : { NonKeyAttributes: [...index.nonKeyAttributes] }) },
+      Projection: {
+        ProjectionType: index.projection,
+        ...(index.nonKeyAttributes === undefined ? {} : { NonKeyAttributes: [...index.nonKeyAttributes] }),
+      },
     };
   });
   const attributeDefinitions: AttributeDefinition[] = [...keyNames].map((name) => ({

@@ -34,7 +34,9 @@ const COMPACT_BYTES = 1024 * 1024;
  * run that were accepted but never marked done, in the order they came. The
  * file is rewritten to hold only those.
  */
-export async function openEventJournal<E extends JournalEvent>(path: string): Promise<{ journal: EventJournal<E>; pending: E[] }> {
+export async function openEventJournal<E extends JournalEvent>(
+  path: string,
+): Promise<{ journal: EventJournal<E>; pending: E[] }> {
   const pending = existsSync(path) ? unfinished<E>(await readFile(path, 'utf8')) : [];
   // Written aside and renamed: a crash here leaves the old journal, whole.
   await writeFile(`${path}.tmp`, pending.map((event) => `${JSON.stringify({ event })}\n`).join(''));

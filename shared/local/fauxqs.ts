@@ -1,5 +1,11 @@
 import { buildApp } from 'fauxqs';
-import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { emulatorClientConfig } from './emulator-client-config.ts';
 
 /** A running in-process SQS emulator and a client bound to it. */
@@ -45,7 +51,8 @@ interface FauxqsPersistence {
  */
 async function persistentStores(dataDir: string): Promise<{ stores: FauxqsStores; persistence: FauxqsPersistence }> {
   const entry = import.meta.resolve('fauxqs');
-  const load = async <T>(path: string, name: string) => ((await import(new URL(path, entry).href)) as Record<string, new (...args: never[]) => T>)[name]!;
+  const load = async <T>(path: string, name: string) =>
+    ((await import(new URL(path, entry).href)) as Record<string, new (...args: never[]) => T>)[name]!;
   const SqsStore = await load<FauxqsStores['sqsStore']>('./sqs/sqsStore.js', 'SqsStore');
   const SnsStore = await load<FauxqsStores['snsStore']>('./sns/snsStore.js', 'SnsStore');
   const S3Store = await load<FauxqsStores['s3Store']>('./s3/s3Store.js', 'S3Store');
@@ -79,7 +86,8 @@ async function persistentStores(dataDir: string): Promise<{ stores: FauxqsStores
 export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promise<LocalSqs> {
   const persistent = options.dataDir === undefined ? undefined : await persistentStores(options.dataDir);
   const app = buildApp({ logger: false, ...(persistent === undefined ? {} : { stores: persistent.stores as never }) });
-  if (persistent !== undefined) app.addHook('onClose', (_instance, done) => {
+  if (persistent !== undefined)
+    app.addHook('onClose', (_instance, done) => {
       persistent.persistence.close();
       done();
     });

@@ -29,7 +29,10 @@ const Inspection = z.object({
   }),
 });
 export const SavedQueuesSchema = z.array(
-  z.object({ name: z.string(), messages: z.array(z.object({ body: z.string(), attributes: Attributes, visibleAtMs: z.number() })) }),
+  z.object({
+    name: z.string(),
+    messages: z.array(z.object({ body: z.string(), attributes: Attributes, visibleAtMs: z.number() })),
+  }),
 );
 
 /** Reads every message of the named queues from a fauxqs emulator at `endpoint`. */
@@ -44,7 +47,11 @@ export async function saveQueues(endpoint: string, names: readonly string[], now
       messages: [
         ...messages.ready.map((m) => ({ body: m.body, attributes: m.messageAttributes, visibleAtMs: nowMs })),
         ...messages.delayed.map((m) => ({ body: m.body, attributes: m.messageAttributes, visibleAtMs: m.delayUntil })),
-        ...messages.inflight.map((m) => ({ body: m.message.body, attributes: m.message.messageAttributes, visibleAtMs: m.visibilityDeadline })),
+        ...messages.inflight.map((m) => ({
+          body: m.message.body,
+          attributes: m.message.messageAttributes,
+          visibleAtMs: m.visibilityDeadline,
+        })),
       ],
     });
   }
@@ -58,7 +65,12 @@ const MAX_DELAY_SECONDS = 900;
 const MAX_BATCH_BYTES = 256 * 1024;
 
 /** Sends saved messages back to their queues (by name), each delayed until it was due. Returns how many. */
-export async function restoreQueues(client: SQSClient, urls: ReadonlyMap<string, string>, saved: readonly SavedQueue[], nowMs: number): Promise<number> {
+export async function restoreQueues(
+  client: SQSClient,
+  urls: ReadonlyMap<string, string>,
+  saved: readonly SavedQueue[],
+  nowMs: number,
+): Promise<number> {
   let count = 0;
   for (const queue of saved) {
     const url = urls.get(queue.name);
@@ -75,7 +87,8 @@ export async function restoreQueues(client: SQSClient, urls: ReadonlyMap<string,
           })),
         }),
       );
-      if ((out.Failed ?? []).length > 0) throw new Error(`queue ${queue.name}: ${out.Failed?.length} saved messages could not be restored`);
+      if ((out.Failed ?? []).length > 0)
+        throw new Error(`queue ${queue.name}: ${out.Failed?.length} saved messages could not be restored`);
       count += batch.length;
     }
   }

@@ -212,8 +212,10 @@ function classifyIpv6(address: string, policy: AddressPolicy): AddressVerdict {
   // A translator dials these on our behalf. Loopback or private there means the
   // translator's own network, which no policy of ours can vouch for: strict rules.
   const words = ipv6Words(address);
-  if (NAT64.list.check(address, 'ipv6')) return embedded(NAT64, classifyIpv4(ipv4Of(words[6], words[7]), 'ipv4', STRICT_ADDRESS_POLICY));
-  if (SIX_TO_FOUR.list.check(address, 'ipv6')) return embedded(SIX_TO_FOUR, classifyIpv4(ipv4Of(words[1], words[2]), 'ipv4', STRICT_ADDRESS_POLICY));
+  if (NAT64.list.check(address, 'ipv6'))
+    return embedded(NAT64, classifyIpv4(ipv4Of(words[6], words[7]), 'ipv4', STRICT_ADDRESS_POLICY));
+  if (SIX_TO_FOUR.list.check(address, 'ipv6'))
+    return embedded(SIX_TO_FOUR, classifyIpv4(ipv4Of(words[1], words[2]), 'ipv4', STRICT_ADDRESS_POLICY));
 
   const hit = IPV6_RANGES.find((r) => r.list.check(address, 'ipv6'));
   if (hit !== undefined) return verdictOf(hit, policy);
@@ -247,7 +249,12 @@ function range(cidr: string, reason: string, unlock: Range['unlock']): Range {
   const bits = Number(bitsText);
   const list = new BlockList();
   // A typo in the tables above must fail at load, not quietly match nothing.
-  if (!(isIPv4(address) || isIPv6(address)) || !Number.isInteger(bits) || bits < 0 || bits > (family === 'ipv4' ? 32 : 128)) {
+  if (
+    !(isIPv4(address) || isIPv6(address)) ||
+    !Number.isInteger(bits) ||
+    bits < 0 ||
+    bits > (family === 'ipv4' ? 32 : 128)
+  ) {
     throw new Error(`address-policy: bad range ${cidr}`);
   }
   list.addSubnet(address, bits, family);

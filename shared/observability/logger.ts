@@ -83,7 +83,13 @@ interface LoggerCore {
   readonly clock: Clock;
 }
 
-function format(core: LoggerCore, level: LogLevel, message: string, safeBound: () => Record<string, unknown>, fields: LogFields | undefined): string {
+function format(
+  core: LoggerCore,
+  level: LogLevel,
+  message: string,
+  safeBound: () => Record<string, unknown>,
+  fields: LogFields | undefined,
+): string {
   const time = isoTime(core.clock);
   const safeMessage = redactString(String(message));
   try {
@@ -93,7 +99,10 @@ function format(core: LoggerCore, level: LogLevel, message: string, safeBound: (
     // Redaction works key by key, so the bound fields, redacted once per logger, and the line's
     // own fields, redacted here, merge to what redacting them together would give.
     const bound = safeBound();
-    const safe = extra === undefined ? bound : { ...bound, ...(redact(extra, { includeStack: core.threshold === 'debug' }) as Record<string, unknown>) };
+    const safe =
+      extra === undefined
+        ? bound
+        : { ...bound, ...(redact(extra, { includeStack: core.threshold === 'debug' }) as Record<string, unknown>) };
     const record: Record<string, unknown> = { level, time, message: safeMessage };
     for (const key of Object.keys(safe)) {
       const name = RESERVED.has(key) ? `field_${key}` : key;
@@ -109,7 +118,8 @@ function format(core: LoggerCore, level: LogLevel, message: string, safeBound: (
 function makeLogger(core: LoggerCore, bound: LogFields): Logger {
   // Stacks carry file paths and sometimes interpolated data: only when debugging.
   let safeBound: Record<string, unknown> | undefined;
-  const boundOnce = () => (safeBound ??= redact(bound, { includeStack: core.threshold === 'debug' }) as Record<string, unknown>);
+  const boundOnce = () =>
+    (safeBound ??= redact(bound, { includeStack: core.threshold === 'debug' }) as Record<string, unknown>);
   const write = (level: LogLevel, message: string, fields: LogFields | undefined): void => {
     if (RANK[level] < RANK[core.threshold]) return;
     const line = format(core, level, message, boundOnce, fields);

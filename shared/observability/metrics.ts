@@ -111,8 +111,16 @@ export interface EmfDocument {
 const VALID_NAME = /^[\x20-\x7e]{1,255}$/;
 
 function assertName(kind: string, name: string): void {
-  if (typeof name !== 'string' || !VALID_NAME.test(name) || name.trim() === '' || name.startsWith(':') || name === '_aws') {
-    throw new TypeError(`${kind} name must be 1-255 printable ASCII characters, not "_aws" nor starting with ":": ${JSON.stringify(name)}`);
+  if (
+    typeof name !== 'string' ||
+    !VALID_NAME.test(name) ||
+    name.trim() === '' ||
+    name.startsWith(':') ||
+    name === '_aws'
+  ) {
+    throw new TypeError(
+      `${kind} name must be 1-255 printable ASCII characters, not "_aws" nor starting with ":": ${JSON.stringify(name)}`,
+    );
   }
 }
 
@@ -121,7 +129,9 @@ function assertName(kind: string, name: string): void {
  * empty value, which would lose every metric in it; a mangled value loses nothing.
  */
 function sanitiseDimensionValue(value: unknown): string {
-  const text = String(value).replace(/[^\x20-\x7e]/g, '?').slice(0, EMF_LIMITS.dimensionValueLength);
+  const text = String(value)
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, EMF_LIMITS.dimensionValueLength);
   return text.trim() === '' ? 'unknown' : text;
 }
 
@@ -188,7 +198,9 @@ function documentsFor(group: Group, namespace: string, timestamp: number): EmfDo
 export function createMetrics(options: MetricsOptions): Metrics {
   const { namespace } = options;
   if (typeof namespace !== 'string' || namespace.length < 1 || namespace.length > EMF_LIMITS.nameLength) {
-    throw new TypeError(`metrics namespace must be 1-${EMF_LIMITS.nameLength} characters: ${JSON.stringify(namespace)}`);
+    throw new TypeError(
+      `metrics namespace must be 1-${EMF_LIMITS.nameLength} characters: ${JSON.stringify(namespace)}`,
+    );
   }
   const sink = options.sink ?? stdoutSink;
   const clock = options.clock ?? systemClock;

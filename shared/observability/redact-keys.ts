@@ -70,7 +70,18 @@ const WORD_TERMS = new Set([
  * the broken credential. Applies to the credential-like terms only: `email_id` is, in Indian
  * English, the address itself, and an AWS `access_key_id` is half of a key pair.
  */
-const IDENTIFIER_SUFFIXES = new Set(['id', 'ids', 'uuid', 'arn', 'type', 'kind', 'name', 'names', 'version', 'algorithm']);
+const IDENTIFIER_SUFFIXES = new Set([
+  'id',
+  'ids',
+  'uuid',
+  'arn',
+  'type',
+  'kind',
+  'name',
+  'names',
+  'version',
+  'algorithm',
+]);
 const IDENTIFIER_EXEMPT_TERMS = new Set(['credential', 'secret', 'token', 'apikey', 'auth', 'signature']);
 
 /**
@@ -106,7 +117,9 @@ function isTokenCount(words: readonly string[]): boolean {
     if (!word.includes('token')) continue;
     seen = true;
     const plainToken = word === 'token' || word === 'tokens';
-    const counted = (word === 'tokens' && TOKEN_COUNT_BEFORE.has(words[i - 1] ?? '')) || (plainToken && TOKEN_COUNT_AFTER.has(words[i + 1] ?? ''));
+    const counted =
+      (word === 'tokens' && TOKEN_COUNT_BEFORE.has(words[i - 1] ?? '')) ||
+      (plainToken && TOKEN_COUNT_AFTER.has(words[i + 1] ?? ''));
     if (!counted) return false;
   }
   return seen;

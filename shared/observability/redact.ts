@@ -133,7 +133,12 @@ function walkObject(obj: object, depth: number, sensitive: boolean, st: WalkStat
   }
 }
 
-function walkRecord(obj: Record<string, unknown>, depth: number, sensitive: boolean, st: WalkState): Record<string, unknown> {
+function walkRecord(
+  obj: Record<string, unknown>,
+  depth: number,
+  sensitive: boolean,
+  st: WalkState,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const pairSensitive = !sensitive && pairValueIsSensitive(obj);
   for (const key of Object.keys(obj)) {

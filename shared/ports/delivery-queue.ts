@@ -22,7 +22,10 @@ export class EnqueueError extends WebhookError {
   readonly failures: readonly EnqueueFailure[];
   constructor(failures: readonly EnqueueFailure[], options?: { cause?: unknown }) {
     const list = failures.map((f) => `${f.deliveryId} (${f.code})`).join(', ');
-    super(`could not enqueue ${failures.length} ${failures.length === 1 ? 'delivery' : 'deliveries'}: ${list}`, options);
+    super(
+      `could not enqueue ${failures.length} ${failures.length === 1 ? 'delivery' : 'deliveries'}: ${list}`,
+      options,
+    );
     this.failures = failures;
   }
 

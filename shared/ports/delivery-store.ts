@@ -155,7 +155,12 @@ export interface DeliveryStore {
    * Fails a delivery stuck with no message that cannot be rebuilt (see `stranded`), with
    * `reason`, under the same condition as `markRequeued`. False when the record moved on.
    */
-  failStranded(deliveryId: string, reason: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean>;
+  failStranded(
+    deliveryId: string,
+    reason: string,
+    nowMs: number,
+    seen: { readonly pending_until: string },
+  ): Promise<boolean>;
   listByRun(workflowRunId: number): Promise<DeliveryRecord[]>;
   /** Final failures, newest first, as summaries from the failure indexes: `attempt_log` is empty and `request` null (see `get`). */
   listFailures(query: FailureQuery): Promise<DeliveryRecord[]>;

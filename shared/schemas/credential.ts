@@ -37,7 +37,9 @@ export const CredentialSchema = z.discriminatedUnion('type', [
     header_value: z.string(),
   }),
   z.object({
-    type: z.literal(['OAUTH2_CLIENT_CREDENTIALS', 'oauth2_client_credentials']).transform(() => 'OAUTH2_CLIENT_CREDENTIALS' as const),
+    type: z
+      .literal(['OAUTH2_CLIENT_CREDENTIALS', 'oauth2_client_credentials'])
+      .transform(() => 'OAUTH2_CLIENT_CREDENTIALS' as const),
     token_url: z.string().regex(/^https?:\/\//i, 'must start with http:// or https://'),
     client_id: z.string().min(1),
     client_secret: z.string().min(1),
@@ -80,5 +82,9 @@ export type SigningSecret = z.infer<typeof SigningSecretSchema>;
 
 /** Whether a stored secret says it is a signing secret (so it is parsed as one, not as a credential). */
 export function isSigningSecret(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && ((value as { type?: unknown }).type === 'SIGNING' || (value as { type?: unknown }).type === 'signing');
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    ((value as { type?: unknown }).type === 'SIGNING' || (value as { type?: unknown }).type === 'signing')
+  );
 }

@@ -35,11 +35,15 @@ const KEY_SHOWN_CHARS = 64;
 export function depthExcess(value: unknown, limit: number): DepthExcess | undefined {
   if (!isContainer(value)) return undefined;
   // Each entry: a container, its depth, and the path of its top-level field.
-  const stack: { readonly node: object; readonly depth: number; readonly path: readonly string[] }[] = [{ node: value, depth: 1, path: [] }];
+  const stack: { readonly node: object; readonly depth: number; readonly path: readonly string[] }[] = [
+    { node: value, depth: 1, path: [] },
+  ];
   while (stack.length > 0) {
     const { node, depth, path } = stack.pop() as (typeof stack)[number];
     if (depth > limit) return { path: path.join('.'), limit };
-    const entries: Iterable<[string, unknown]> = Array.isArray(node) ? node.map((v, i) => [String(i), v] as [string, unknown]) : Object.entries(node);
+    const entries: Iterable<[string, unknown]> = Array.isArray(node)
+      ? node.map((v, i) => [String(i), v] as [string, unknown])
+      : Object.entries(node);
     for (const [key, child] of entries) {
       if (!isContainer(child)) continue;
       const childPath = path.length < PATH_SEGMENTS_SHOWN ? [...path, shortKey(key)] : path;
@@ -66,7 +70,9 @@ function shortKey(key: string): string {
  * Why a run's context (its template variables) cannot be used, or undefined when it can: nested
  * deeper than {@link MAX_CONTEXT_DEPTH}. `path` names the top-level variable that holds the deep part.
  */
-export function contextDepthProblem(context: Readonly<Record<string, unknown>>): { readonly path: string; readonly reason: string } | undefined {
+export function contextDepthProblem(
+  context: Readonly<Record<string, unknown>>,
+): { readonly path: string; readonly reason: string } | undefined {
   const excess = depthExcess(context, MAX_CONTEXT_DEPTH);
   if (excess === undefined) return undefined;
   const path = excess.path.split('.')[0] ?? '';

@@ -25,7 +25,11 @@ export interface PutEventsEntrySize {
  */
 export function putEventsEntryBytes(entry: PutEventsEntrySize): number {
   const bytes = (text: string | undefined) => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'));
-  let size = (entry.Time === undefined || entry.Time === null ? 0 : 14) + bytes(entry.Source) + bytes(entry.DetailType) + bytes(entry.Detail);
+  let size =
+    (entry.Time === undefined || entry.Time === null ? 0 : 14) +
+    bytes(entry.Source) +
+    bytes(entry.DetailType) +
+    bytes(entry.Detail);
   for (const resource of entry.Resources ?? []) size += bytes(resource);
   return size;
 }
@@ -37,16 +41,27 @@ export const RunCompletedDetailSchema = z.looseObject({
   organization_id: z
     .union([z.string(), z.number().int()], {
       // zod's own message for a failed union is a bare "Invalid input".
-      error: (issue) => (issue.input === undefined ? 'required (string or integer)' : 'expected a string or an integer'),
+      error: (issue) =>
+        issue.input === undefined ? 'required (string or integer)' : 'expected a string or an integer',
     })
     .transform(String)
     .pipe(z.string().regex(SAFE_ID, 'organization_id may hold only letters, digits, "-" and "_"')),
   workflow_run_id: z.number().int(),
   // Dograh's render context has None here when the run has no workflow (renders "", as missing).
-  workflow_run_name: z.string().nullish().transform((n) => n ?? ''),
+  workflow_run_name: z
+    .string()
+    .nullish()
+    .transform((n) => n ?? ''),
   workflow_id: z.number().int(),
-  workflow_name: z.string().nullish().transform((n) => n ?? ''),
-  campaign_id: z.number().int().nullish().transform((c) => c ?? null),
+  workflow_name: z
+    .string()
+    .nullish()
+    .transform((n) => n ?? ''),
+  campaign_id: z
+    .number()
+    .int()
+    .nullish()
+    .transform((c) => c ?? null),
   // Only ever a template variable, passed through as written: Dograh may send Python's
   // str(datetime) ("2026-11-27 09:30:00"), and a format quibble must not drop a whole run.
   call_time: z.string().nullish(),
@@ -56,10 +71,22 @@ export const RunCompletedDetailSchema = z.looseObject({
   annotations: objectOrEmpty,
   // The run's `extra` (Dograh passes it to templates whole) and its per-side recordings.
   extra: objectOrEmpty,
-  recording_url: z.string().nullish().transform((u) => u ?? null),
-  transcript_url: z.string().nullish().transform((u) => u ?? null),
-  user_recording_url: z.string().nullish().transform((u) => u ?? null),
-  bot_recording_url: z.string().nullish().transform((u) => u ?? null),
+  recording_url: z
+    .string()
+    .nullish()
+    .transform((u) => u ?? null),
+  transcript_url: z
+    .string()
+    .nullish()
+    .transform((u) => u ?? null),
+  user_recording_url: z
+    .string()
+    .nullish()
+    .transform((u) => u ?? null),
+  bot_recording_url: z
+    .string()
+    .nullish()
+    .transform((u) => u ?? null),
   workflow_definition: WorkflowDefinitionSchema,
 });
 export type RunCompletedDetail = z.infer<typeof RunCompletedDetailSchema>;

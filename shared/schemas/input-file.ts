@@ -15,12 +15,14 @@ export type InputDocument =
   | { readonly kind: 'invalid'; readonly problems: Problem[]; readonly nodes: readonly unknown[] };
 
 export function readInputDocument(value: unknown, source: string): InputDocument {
-  if (!isRecord(value)) return { kind: 'invalid', problems: [{ source, path: '(root)', reason: 'expected a JSON object' }], nodes: [] };
+  if (!isRecord(value))
+    return { kind: 'invalid', problems: [{ source, path: '(root)', reason: 'expected a JSON object' }], nodes: [] };
   if ('detail' in value || 'workflow_definition' in value) {
     const prefix = 'detail' in value ? ['detail'] : [];
     const detail = 'detail' in value ? value['detail'] : value;
     const parsed = RunCompletedDetailSchema.safeParse(detail);
-    if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source, prefix), nodes: nodesOf(detail) };
+    if (!parsed.success)
+      return { kind: 'invalid', problems: problemsFrom(parsed.error, source, prefix), nodes: nodesOf(detail) };
     return { kind: 'event', detail: parsed.data, nodes: parsed.data.workflow_definition.nodes };
   }
   const parsed = WorkflowDefinitionSchema.safeParse(value);

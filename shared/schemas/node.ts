@@ -78,7 +78,10 @@ export const WebhookNodeDataSchema = z.looseObject({
     .regex(SAFE_ID, 'signing_credential_uuid may hold only letters, digits, "-" and "_"')
     .nullish()
     .transform((c) => c ?? null),
-  custom_headers: z.array(CustomHeaderSchema).nullish().transform((h) => h ?? []),
+  custom_headers: z
+    .array(CustomHeaderSchema)
+    .nullish()
+    .transform((h) => h ?? []),
   payload_template: JsonSchema.nullish().transform((p) => p ?? null),
   /** `dograh` (default): rendered as Dograh renders; `typed`: a lone placeholder keeps its JSON type (CONTRACT section 3). */
   template_mode: z.enum(['dograh', 'typed'], { error: 'expected "dograh" or "typed"' }).optional(),
@@ -95,7 +98,10 @@ export const WebhookNodeDataSchema = z.looseObject({
 export const MAX_NODE_ID_LENGTH = 256;
 
 export const WebhookNodeSchema = z.looseObject({
-  id: z.string().min(1, 'node id is required').max(MAX_NODE_ID_LENGTH, `node id must be at most ${MAX_NODE_ID_LENGTH} characters`),
+  id: z
+    .string()
+    .min(1, 'node id is required')
+    .max(MAX_NODE_ID_LENGTH, `node id must be at most ${MAX_NODE_ID_LENGTH} characters`),
   type: z.literal('webhook'),
   data: WebhookNodeDataSchema,
 });

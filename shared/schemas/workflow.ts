@@ -35,14 +35,21 @@ export function extractWebhookNodes(nodes: readonly unknown[]): ExtractedNodes {
   nodes.forEach((raw, index) => {
     if (!isRecord(raw) || raw['type'] !== 'webhook') return;
     // An id too long to use is no id: the node is reported under its stand-in.
-    const id = typeof raw['id'] === 'string' && raw['id'] !== '' && raw['id'].length <= MAX_NODE_ID_LENGTH ? raw['id'] : undefined;
+    const id =
+      typeof raw['id'] === 'string' && raw['id'] !== '' && raw['id'].length <= MAX_NODE_ID_LENGTH
+        ? raw['id']
+        : undefined;
     const duplicate = id !== undefined && positions.has(id);
     let source = id === undefined || duplicate ? `nodes[${index}]` : id;
     // A real id may look like a stand-in ("nodes[3]"): a stand-in never takes a taken name.
     while (source !== id && positions.has(source)) source = `${source}'`;
     positions.set(source, index);
     if (duplicate) {
-      problems.push({ source, path: 'id', reason: `duplicate node id "${id}": an earlier node has it, and delivery ids are one per run and node` });
+      problems.push({
+        source,
+        path: 'id',
+        reason: `duplicate node id "${id}": an earlier node has it, and delivery ids are one per run and node`,
+      });
       return;
     }
     // Before zod: its recursive schema overflows the stack on a template ~1,500 levels deep.

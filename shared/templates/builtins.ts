@@ -11,7 +11,12 @@ import { ABBREVIATIONS, ZONES } from './tz-abbreviations.ts';
  * where "europe/paris" names no file): anything else is an unknown zone, which renders
  * as missing and is reported through `warn`. Time comes in as an argument.
  */
-export function builtinValue(name: string, now: Date, defaultZone: string | undefined, warn: (message: string) => void): string | undefined {
+export function builtinValue(
+  name: string,
+  now: Date,
+  defaultZone: string | undefined,
+  warn: (message: string) => void,
+): string | undefined {
   if (!name.startsWith('current_')) return undefined;
   if (name === 'current_time') return formatTime(now, defaultZone ?? 'UTC', warn);
   if (name === 'current_weekday') return formatWeekday(now, defaultZone ?? 'UTC', warn);
@@ -47,10 +52,12 @@ function zone(name: string): Zone | undefined {
   if (namesByZone === undefined) {
     namesByZone = new Map();
     for (const [spec, members] of ABBREVIATIONS) {
-      const names = new Map(spec.split(' ').map((pair) => {
-        const [minutes, abbreviation] = pair.split('=') as [string, string];
-        return [Number(minutes), abbreviation] as const;
-      }));
+      const names = new Map(
+        spec.split(' ').map((pair) => {
+          const [minutes, abbreviation] = pair.split('=') as [string, string];
+          return [Number(minutes), abbreviation] as const;
+        }),
+      );
       for (const member of members.split(' ')) namesByZone.set(member, names);
     }
   }
@@ -81,7 +88,9 @@ function zone(name: string): Zone | undefined {
 }
 
 function unknownZone(name: string, warn: (message: string) => void): undefined {
-  warn(`unknown time zone "${name.length > 80 ? `${name.slice(0, 80)}...` : name}" in a current_time or current_weekday built-in: rendered as missing`);
+  warn(
+    `unknown time zone "${name.length > 80 ? `${name.slice(0, 80)}...` : name}" in a current_time or current_weekday built-in: rendered as missing`,
+  );
   return undefined;
 }
 

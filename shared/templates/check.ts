@@ -42,7 +42,9 @@ export function droppedHeaderWarnings(node: WebhookNode): Problem[] {
   return node.data.custom_headers.flatMap((header, i) => {
     const name = header.key.trim();
     const reason = dropReason(name);
-    return reason === undefined ? [] : [{ source: node.id, path: `data.custom_headers.${i}`, reason: `header "${name}" will be dropped: ${reason}` }];
+    return reason === undefined
+      ? []
+      : [{ source: node.id, path: `data.custom_headers.${i}`, reason: `header "${name}" will be dropped: ${reason}` }];
   });
 }
 
@@ -86,7 +88,11 @@ export function templateWarnings(node: WebhookNode, moreRoots: Iterable<string> 
     const parsed = compile(text);
     if (strays) {
       for (const stray of strayBraces(parsed)) {
-        warnings.push({ source: node.id, path: where, reason: `"${clip(stray)}" is not a placeholder and is sent as written (write {{ path }} or {{ path | default }})` });
+        warnings.push({
+          source: node.id,
+          path: where,
+          reason: `"${clip(stray)}" is not a placeholder and is sent as written (write {{ path }} or {{ path | default }})`,
+        });
       }
     }
     for (const placeholder of parsed.placeholders) {
@@ -102,7 +108,7 @@ export function templateWarnings(node: WebhookNode, moreRoots: Iterable<string> 
   };
   const { data } = node;
   look(data.endpoint_url, 'data.endpoint_url', false);
-  data.custom_headers.forEach((header, i) => look(header.value, `data.custom_headers.${i}.value`, true));
+  for (const [i, header] of data.custom_headers.entries()) look(header.value, `data.custom_headers.${i}.value`, true);
   try {
     checkTemplateDepth(data.payload_template, 'data.payload_template');
   } catch {
@@ -110,8 +116,9 @@ export function templateWarnings(node: WebhookNode, moreRoots: Iterable<string> 
   }
   const walk = (value: unknown, where: string): void => {
     if (typeof value === 'string') look(value, where, true);
-    else if (Array.isArray(value)) value.forEach((item, i) => walk(item, `${where}.${i}`));
-    else if (value !== null && typeof value === 'object') {
+    else if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walk(item, `${where}.${i}`);
+    } else if (value !== null && typeof value === 'object') {
       for (const [key, item] of Object.entries(value)) {
         look(key, `${where}.${key}`, true);
         walk(item, `${where}.${key}`);

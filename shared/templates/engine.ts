@@ -28,7 +28,10 @@ export class OutputBudget {
   spend(chars: number, where: string): void {
     this.#used += chars;
     if (this.#used > this.limit) {
-      throw new InvalidTemplateError(where, `payload too large: rendering passed ${this.limit} characters, the limit of a delivery, and was stopped`);
+      throw new InvalidTemplateError(
+        where,
+        `payload too large: rendering passed ${this.limit} characters, the limit of a delivery, and was stopped`,
+      );
     }
   }
 }
@@ -98,7 +101,13 @@ export function compile(text: string): ParsedTemplate {
  * Renders one template string. `where` names the field for errors; `format` decides
  * how a value is written (payload text, or a percent-encoded URL part).
  */
-export function renderString(text: string, where: string, scope: Scope, options: RenderOptions, format: Formatter): string {
+export function renderString(
+  text: string,
+  where: string,
+  scope: Scope,
+  options: RenderOptions,
+  format: Formatter,
+): string {
   let out: string;
   if (text.indexOf('{{') === -1) {
     out = text;
@@ -112,7 +121,8 @@ export function renderString(text: string, where: string, scope: Scope, options:
       const value = resolve(placeholder, parsed, scope, where);
       const piece = format(value, placeholder, where);
       // The empty-values report: one check per placeholder, a call only when it rendered empty.
-      if (piece === '' && (value === undefined || value === null) && scope.onEmpty !== undefined) scope.onEmpty(placeholder, emptyReason(placeholder, scope));
+      if (piece === '' && (value === undefined || value === null) && scope.onEmpty !== undefined)
+        scope.onEmpty(placeholder, emptyReason(placeholder, scope));
       const literal = literals[i + 1] as string;
       scope.budget?.spend(piece.length + literal.length, where);
       out += piece + literal;
@@ -133,7 +143,8 @@ export function renderSingleValue(text: string, where: string, scope: Scope): { 
   if (parsed.placeholders.length !== 1 || parsed.literals[0] !== '' || parsed.literals[1] !== '') return undefined;
   const placeholder = parsed.placeholders[0] as Placeholder;
   const value = resolve(placeholder, parsed, scope, where);
-  if ((value === undefined || value === null) && scope.onEmpty !== undefined) scope.onEmpty(placeholder, emptyReason(placeholder, scope));
+  if ((value === undefined || value === null) && scope.onEmpty !== undefined)
+    scope.onEmpty(placeholder, emptyReason(placeholder, scope));
   return { value };
 }
 
@@ -143,7 +154,9 @@ const INITIAL_CONTEXT = 'initial_context.';
 function emptyReason(placeholder: Placeholder, scope: Scope): EmptyReason {
   const lists = scope.mode === 'typed';
   const { path, keys } = placeholder;
-  const isNull = isNullAt(scope.context, keys, lists) || (path.startsWith(INITIAL_CONTEXT) && path !== INITIAL_CONTEXT && isNullAt(scope.context, keys.slice(1), lists));
+  const isNull =
+    isNullAt(scope.context, keys, lists) ||
+    (path.startsWith(INITIAL_CONTEXT) && path !== INITIAL_CONTEXT && isNullAt(scope.context, keys.slice(1), lists));
   return isNull ? 'null' : 'missing';
 }
 
@@ -177,7 +190,10 @@ export const formatText: Formatter = (value) => pyStr(value);
 
 /** Python's `quote(text, safe="")`: UTF-8 percent-encoding of all but `A-Za-z0-9_.-~`. */
 export function pyQuote(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${(c.charCodeAt(0) as number).toString(16).toUpperCase()}`);
+  return encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${(c.charCodeAt(0) as number).toString(16).toUpperCase()}`,
+  );
 }
 
 /**
@@ -188,12 +204,16 @@ export function pyQuote(text: string): string {
  */
 export const formatUrlPart: Formatter = (value, placeholder, where) => {
   const name = placeholder.source.length > 80 ? `${placeholder.source.slice(0, 80)}...` : placeholder.source;
-  if (value === undefined || value === null) throw new InvalidTemplateError(where, `${name} has no value, so the URL cannot be built`);
-  if (value === '' && placeholder.filter === undefined) throw new InvalidTemplateError(where, `${name} is empty, so the URL cannot be built`);
+  if (value === undefined || value === null)
+    throw new InvalidTemplateError(where, `${name} has no value, so the URL cannot be built`);
+  if (value === '' && placeholder.filter === undefined)
+    throw new InvalidTemplateError(where, `${name} is empty, so the URL cannot be built`);
   if (Array.isArray(value)) throw new InvalidTemplateError(where, `${name} is an array, which cannot be part of a URL`);
-  if (typeof value === 'object') throw new InvalidTemplateError(where, `${name} is an object, which cannot be part of a URL`);
+  if (typeof value === 'object')
+    throw new InvalidTemplateError(where, `${name} is an object, which cannot be part of a URL`);
   const text = typeof value === 'boolean' ? String(value) : pyStr(value);
-  if (text === '.' || text === '..') throw new InvalidTemplateError(where, `${name} is "${text}", which would change the URL path`);
+  if (text === '.' || text === '..')
+    throw new InvalidTemplateError(where, `${name} is "${text}", which would change the URL path`);
   try {
     return pyQuote(text);
   } catch {

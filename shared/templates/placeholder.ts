@@ -187,7 +187,8 @@ export function parseTemplate(text: string): ParsedTemplate {
 export function strayBraces(parsed: ParsedTemplate): string[] {
   const stray: string[] = [];
   for (const literal of parsed.literals) {
-    if (literal.includes('{{') || literal.includes('}}')) stray.push(literal.length > 60 ? `${literal.slice(0, 60)}...` : literal);
+    if (literal.includes('{{') || literal.includes('}}'))
+      stray.push(literal.length > 60 ? `${literal.slice(0, 60)}...` : literal);
   }
   return stray;
 }

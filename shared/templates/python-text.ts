@@ -64,7 +64,7 @@ export function pyStr(value: unknown): string {
  * would sit 4 or more places left of the first digit (`1e-05`) or 16 or more right of it.
  */
 export function pyNumber(n: number): string {
-  if (!Number.isFinite(n)) return n !== n ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
+  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
   if (Number.isInteger(n)) return Math.abs(n) >= 1e21 ? BigInt(n).toString() : String(n === 0 ? 0 : n);
   // From 1e-4 up (and every float below 1e16 is an integer there), Python and JavaScript agree.
   if (Math.abs(n) >= 1e-4) return String(n);
@@ -100,7 +100,10 @@ export function pyJsonDumps(value: unknown): string {
       parts.push(v.toString());
     } else if (typeof v === 'object') {
       if (depth >= MAX_VALUE_DEPTH) {
-        throw new InvalidTemplateError('', `a value is nested deeper than ${MAX_VALUE_DEPTH} levels, so it cannot be written into a template`);
+        throw new InvalidTemplateError(
+          '',
+          `a value is nested deeper than ${MAX_VALUE_DEPTH} levels, so it cannot be written into a template`,
+        );
       }
       if (Array.isArray(v)) {
         parts.push('[');
@@ -126,7 +129,15 @@ export function pyJsonDumps(value: unknown): string {
   }
 }
 
-const SHORT_ESCAPES: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t', 0x08: '\\b', 0x0c: '\\f' };
+const SHORT_ESCAPES: Record<number, string> = {
+  34: '\\"',
+  92: '\\\\',
+  10: '\\n',
+  13: '\\r',
+  9: '\\t',
+  8: '\\b',
+  12: '\\f',
+};
 
 /** A JSON string with `ensure_ascii=True`: code units outside `' '..'~'` as `\uXXXX` (surrogate pairs stay pairs). */
 export function pyJsonString(text: string): string {

@@ -88,7 +88,8 @@ function walk(template: Json, scope: Scope, depth: number): Json {
       throw within(key, error);
     }
     // An assignment to "__proto__" would set the prototype: define it as an ordinary own key.
-    if (renderedKey === '__proto__') Object.defineProperty(out, renderedKey, { value, enumerable: true, writable: true, configurable: true });
+    if (renderedKey === '__proto__')
+      Object.defineProperty(out, renderedKey, { value, enumerable: true, writable: true, configurable: true });
     else out[renderedKey] = value;
   }
   return out;
@@ -123,10 +124,19 @@ function within(prefix: string, error: unknown): unknown {
  * without `call_disposition` gets `gathered_context.call_disposition` as it is (or "").
  */
 export function renderBody(template: Json, scope: Scope, where = 'payload_template'): Json {
-  const empty = template === null || template === '' || template === 0 || template === false
-    || (Array.isArray(template) ? template.length === 0 : typeof template === 'object' && !hasKeys(template));
+  const empty =
+    template === null ||
+    template === '' ||
+    template === 0 ||
+    template === false ||
+    (Array.isArray(template) ? template.length === 0 : typeof template === 'object' && !hasKeys(template));
   const rendered = renderPayload(empty ? {} : template, scope, where);
-  if (typeof rendered === 'object' && rendered !== null && !Array.isArray(rendered) && !Object.hasOwn(rendered, 'call_disposition')) {
+  if (
+    typeof rendered === 'object' &&
+    rendered !== null &&
+    !Array.isArray(rendered) &&
+    !Object.hasOwn(rendered, 'call_disposition')
+  ) {
     rendered['call_disposition'] = callDisposition(scope.context);
   }
   return rendered;
@@ -138,7 +148,8 @@ function hasKeys(object: object): boolean {
 }
 
 function callDisposition(context: unknown): Json {
-  const gathered = isObject(context) && Object.hasOwn(context, 'gathered_context') ? context['gathered_context'] : undefined;
+  const gathered =
+    isObject(context) && Object.hasOwn(context, 'gathered_context') ? context['gathered_context'] : undefined;
   if (!isObject(gathered) || !Object.hasOwn(gathered, 'call_disposition')) return '';
   return (gathered['call_disposition'] ?? null) as Json;
 }
@@ -147,7 +158,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const STRAY_BRACES = 'the URL template has braces that are not a placeholder (write {{ path }} or {{ path | default }})';
+const STRAY_BRACES =
+  'the URL template has braces that are not a placeholder (write {{ path }} or {{ path | default }})';
 
 /** Python's `str.count`: non-overlapping occurrences, left to right. */
 function count(text: string, part: string): number {

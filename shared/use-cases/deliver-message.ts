@@ -76,17 +76,24 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
   const timeoutMs = requestTimeoutOf(message, deps.requestTimeoutMs);
   const leaseMs = timeoutMs + (deps.leaseMarginMs ?? 30_000);
   // Before the claim: a deferred delivery uses no attempt and no write, only its visibility.
-  const gate: Gate = deps.health === undefined ? { kind: 'send' } : await deps.health.before(message, leaseMs, log, received.deadLetteredAt !== undefined);
+  const gate: Gate =
+    deps.health === undefined
+      ? { kind: 'send' }
+      : await deps.health.before(message, leaseMs, log, received.deadLetteredAt !== undefined);
   if (gate.kind === 'defer') {
     await hide(received, gate.seconds, deps);
-    log.debug('endpoint circuit not closed: delivery deferred without an attempt', { circuit: gate.state, seconds: gate.seconds });
+    log.debug('endpoint circuit not closed: delivery deferred without an attempt', {
+      circuit: gate.state,
+      seconds: gate.seconds,
+    });
     return 'retry';
   }
   let claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
 
   if (claim.kind === 'final' && claim.status === 'failed') {
     const record = await deps.store.get(message.delivery_id);
-    const redriven = received.deadLetteredAt !== undefined && record?.final_at != null && record.final_at <= received.deadLetteredAt;
+    const redriven =
+      received.deadLetteredAt !== undefined && record?.final_at != null && record.final_at <= received.deadLetteredAt;
     if (record?.dead_letter_pending) {
       if (redriven) {
         // This copy came from the dead-letter queue, so the move did happen; only its mark was lost.
@@ -107,7 +114,11 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
     if (record !== undefined && (neverSent || redriven)) {
       try {
         await deps.store.reopen(message.delivery_id, deps.clock.now(), { final_at: record.final_at });
-        log.info(neverSent ? 'a delivery that was never sent is renderable now: sending it' : 'redriven from the dead-letter queue: starting a new series of attempts');
+        log.info(
+          neverSent
+            ? 'a delivery that was never sent is renderable now: sending it'
+            : 'redriven from the dead-letter queue: starting a new series of attempts',
+        );
         claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
       } catch (error) {
         if (!(error instanceof DeliveryStateError)) throw error;
@@ -131,7 +142,13 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
       return 'done';
     case 'claimed':
       if (gate.kind === 'gone') return failGone(received, message, claim.attempt, gate.reason, log, deps);
-      return attemptDelivery(received, message, claim.attempt, log, timeoutMs === deps.requestTimeoutMs ? deps : { ...deps, requestTimeoutMs: timeoutMs });
+      return attemptDelivery(
+        received,
+        message,
+        claim.attempt,
+        log,
+        timeoutMs === deps.requestTimeoutMs ? deps : { ...deps, requestTimeoutMs: timeoutMs },
+      );
   }
 }
 
@@ -164,11 +181,16 @@ async function attemptDelivery(
     duration_ms: Math.round(durationMs),
     status_code: response?.status ?? null,
     error_class: outcome.kind === 'success' ? 'none' : outcome.errorClass,
-    error_message: scrub(decision.action === 'fail' ? decision.reason : outcome.kind === 'success' ? null : outcome.message, secrets),
+    error_message: scrub(
+      decision.action === 'fail' ? decision.reason : outcome.kind === 'success' ? null : outcome.message,
+      secrets,
+    ),
     // A success's body explains nothing an operator needs: not redacted, scrubbed or stored
     // (every later write of the item would pay for its bytes). An empty one has nothing to redact.
     response_snippet:
-      response === undefined || response.bodySnippet === '' || outcome.kind === 'success' ? null : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
+      response === undefined || response.bodySnippet === '' || outcome.kind === 'success'
+        ? null
+        : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
   };
   const fields = {
     attempt,
@@ -191,7 +213,11 @@ async function attemptDelivery(
       const atMs = deps.clock.now() + decision.delaySeconds * 1000;
       await recordOutcome(message, record, { status: 'retrying', atMs }, log, deps);
       await hide(received, decision.delaySeconds, deps);
-      log.warn('attempt failed: will retry', { ...fields, error: record.error_message, retry_in_seconds: decision.delaySeconds });
+      log.warn('attempt failed: will retry', {
+        ...fields,
+        error: record.error_message,
+        retry_in_seconds: decision.delaySeconds,
+      });
       deps.metrics.count('Deliveries', 1, { Outcome: 'retrying' });
       return 'retry';
     }
@@ -201,14 +227,28 @@ async function attemptDelivery(
       log.warn('delivery failed', { ...fields, error: record.error_message });
       deps.metrics.count('AttemptsPerDelivery', attempt);
       deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
-      await deadLetter(received, message, record.error_message ?? 'failed', new Date(finalAtMs).toISOString(), log, deps);
+      await deadLetter(
+        received,
+        message,
+        record.error_message ?? 'failed',
+        new Date(finalAtMs).toISOString(),
+        log,
+        deps,
+      );
       return 'done';
     }
   }
 }
 
 /** A delivery to an endpoint marked gone: recorded failed with the reason, not sent, and dead-lettered for a redrive after a reset. */
-async function failGone(received: ReceivedMessage, message: DeliveryMessage, attempt: number, reason: string, log: Log, deps: DeliverDeps): Promise<MessageResult> {
+async function failGone(
+  received: ReceivedMessage,
+  message: DeliveryMessage,
+  attempt: number,
+  reason: string,
+  log: Log,
+  deps: DeliverDeps,
+): Promise<MessageResult> {
   const finalAtMs = deps.clock.now();
   const record: AttemptRecord = {
     attempt,
@@ -220,7 +260,12 @@ async function failGone(received: ReceivedMessage, message: DeliveryMessage, att
     response_snippet: null,
   };
   await deps.store.recordAttempt(message, record, { status: 'failed' }, finalAtMs);
-  log.warn('delivery failed: endpoint gone', { attempt, outcome: 'failed', error_class: 'endpoint_gone', endpoint_host: endpointHost(message.url) });
+  log.warn('delivery failed: endpoint gone', {
+    attempt,
+    outcome: 'failed',
+    error_class: 'endpoint_gone',
+    endpoint_host: endpointHost(message.url),
+  });
   deps.metrics.count('AttemptsPerDelivery', attempt);
   deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
   await deadLetter(received, message, reason, new Date(finalAtMs).toISOString(), log, deps);
@@ -232,7 +277,12 @@ async function failGone(received: ReceivedMessage, message: DeliveryMessage, att
  * even when the record cannot be written. Retry the write; if it still fails,
  * say so loudly and let the message go.
  */
-async function recordSuccess(message: DeliveryMessage, record: AttemptRecord, log: Log, deps: DeliverDeps): Promise<void> {
+async function recordSuccess(
+  message: DeliveryMessage,
+  record: AttemptRecord,
+  log: Log,
+  deps: DeliverDeps,
+): Promise<void> {
   try {
     await recordOutcome(message, record, { status: 'delivered' }, log, deps);
   } catch (error) {
@@ -264,7 +314,11 @@ async function recordOutcome(
       return;
     } catch (error) {
       if (i >= tries || error instanceof DeliveryStateError) throw error;
-      log.warn('outcome not recorded: trying the write again', { attempt: record.attempt, outcome: next.status, error });
+      log.warn('outcome not recorded: trying the write again', {
+        attempt: record.attempt,
+        outcome: next.status,
+        error,
+      });
       await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** i));
     }
   }
@@ -290,7 +344,12 @@ function readMessage(body: string): { ok: true; message: DeliveryMessage } | { o
   if (value === undefined) return { ok: false, reason: 'message body is not JSON' };
   const parsed = DeliveryMessageSchema.safeParse(value);
   if (parsed.success) return { ok: true, message: parsed.data };
-  return { ok: false, reason: `not a delivery message: ${problemsFrom(parsed.error).map((p) => `${p.path}: ${p.reason}`).join('; ')}` };
+  return {
+    ok: false,
+    reason: `not a delivery message: ${problemsFrom(parsed.error)
+      .map((p) => `${p.path}: ${p.reason}`)
+      .join('; ')}`,
+  };
 }
 
 /** Not ours to deliver, and not ours to drop: park it for an operator, or keep it if that fails. */
@@ -300,7 +359,10 @@ async function parkUnreadable(received: ReceivedMessage, reason: string, deps: D
     deps.log.error('unreadable queue message: dead-lettered', { error: reason });
     return 'done';
   } catch (error) {
-    deps.log.error('unreadable queue message could not be dead-lettered: kept on the queue', { error: reason, cause: error });
+    deps.log.error('unreadable queue message could not be dead-lettered: kept on the queue', {
+      error: reason,
+      cause: error,
+    });
     return 'retry';
   }
 }

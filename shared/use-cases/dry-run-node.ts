@@ -55,7 +55,9 @@ export async function dryRunNode(
   if (node === undefined) {
     const own = problems.filter((p) => p.source === nodeId);
     if (own.length > 0) throw new ValidationError(own.map((p) => ({ ...p, source: `${source}: node ${nodeId}` })));
-    throw new ValidationError([{ source, path: 'workflow_definition.nodes', reason: `no webhook node with id "${nodeId}"` }]);
+    throw new ValidationError([
+      { source, path: 'workflow_definition.nodes', reason: `no webhook node with id "${nodeId}"` },
+    ]);
   }
   const rendered = renderNode(node, templateContextOf(detail), now);
   const message: DeliveryMessage = {
@@ -83,11 +85,15 @@ export async function dryRunNode(
   let masked: string | undefined;
   if (message.credential_uuid !== null) {
     if (credentials === undefined) {
-      notes.push(`credential ${message.credential_uuid}: its auth header is added at send time (give --secrets to see it, masked)`);
+      notes.push(
+        `credential ${message.credential_uuid}: its auth header is added at send time (give --secrets to see it, masked)`,
+      );
     } else {
       credential = await credentials.get(message.organization_id, message.credential_uuid);
       if (credential.type === 'OAUTH2_CLIENT_CREDENTIALS') {
-        notes.push(`credential ${message.credential_uuid}: the bearer token is fetched from ${endpointHost(credential.token_url)} at send time`);
+        notes.push(
+          `credential ${message.credential_uuid}: the bearer token is fetched from ${endpointHost(credential.token_url)} at send time`,
+        );
         credential = { type: 'BEARER_TOKEN', token: MASK };
       }
       masked = authHeader(credential, message.credential_uuid)?.[0];
@@ -98,7 +104,7 @@ export async function dryRunNode(
   if (credentials === undefined) {
     notes.push(
       message.signing_credential_uuid == null
-        ? 'signature: the organization\'s signing secret, if it has one, signs at send time (give --secrets to see the signature)'
+        ? "signature: the organization's signing secret, if it has one, signs at send time (give --secrets to see the signature)"
         : `signature: signing secret ${message.signing_credential_uuid} signs at send time (give --secrets to see the signature)`,
     );
   } else {
@@ -106,9 +112,18 @@ export async function dryRunNode(
     if (signing === null) notes.push(`unsigned: organization ${message.organization_id} has no signing secret`);
   }
 
-  const request = signRequest(buildRequest(message, credential, 1, 30_000), message.delivery_id, Math.floor(now.getTime() / 1000), signing);
-  const headers = Object.entries(request.headers).map(([name, value]): [string, string] => [name, name === masked ? maskValue(value) : value]);
-  if (signing !== null && signing.length > 1) notes.push(`${WEBHOOK_SIGNATURE}: ${signing.length} signatures, one per secret of the rotation`);
+  const request = signRequest(
+    buildRequest(message, credential, 1, 30_000),
+    message.delivery_id,
+    Math.floor(now.getTime() / 1000),
+    signing,
+  );
+  const headers = Object.entries(request.headers).map(([name, value]): [string, string] => [
+    name,
+    name === masked ? maskValue(value) : value,
+  ]);
+  if (signing !== null && signing.length > 1)
+    notes.push(`${WEBHOOK_SIGNATURE}: ${signing.length} signatures, one per secret of the rotation`);
   return {
     delivery_id: message.delivery_id,
     node_id: node.id,

@@ -81,10 +81,13 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
       ...(health.open_until_ms === null ? {} : { open_until: new Date(health.open_until_ms).toISOString() }),
     };
     const text =
-      transition.to === 'open' ? 'endpoint circuit opened: deliveries to it are deferred'
-      : transition.to === 'half_open' ? 'endpoint circuit half-open: one probe delivery goes'
-      : transition.to === 'closed' ? 'endpoint circuit closed: deliveries go again'
-      : 'endpoint gone (410): its deliveries fail until it is reset or the node changes';
+      transition.to === 'open'
+        ? 'endpoint circuit opened: deliveries to it are deferred'
+        : transition.to === 'half_open'
+          ? 'endpoint circuit half-open: one probe delivery goes'
+          : transition.to === 'closed'
+            ? 'endpoint circuit closed: deliveries go again'
+            : 'endpoint gone (410): its deliveries fail until it is reset or the node changes';
     if (transition.to === 'open' || transition.to === 'gone') log.warn(text, fields);
     else log.info(text, fields);
     metrics.count(METRIC.circuitTransitions, 1, { To: transition.to });
@@ -102,7 +105,10 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
           if (decision.kind === 'send' || decision.kind === 'gone' || decision.kind === 'defer') {
             if (decision.kind === 'defer') {
               metrics.count(METRIC.deferredDeliveries, 1, { State: decision.state });
-              return { ...decision, seconds: decision.seconds + Math.floor(random() * Math.max(1, decision.seconds / 5)) };
+              return {
+                ...decision,
+                seconds: decision.seconds + Math.floor(random() * Math.max(1, decision.seconds / 5)),
+              };
             }
             if (decision.kind === 'gone') metrics.count(METRIC.goneDeliveries, 1);
             return decision;
@@ -115,7 +121,8 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
           if (wrote) {
             if (decision.kind === 'probe') {
               remember(message.organization_id, endpoint, { ...decision.next, version: (health?.version ?? 0) + 1 });
-              if (health !== undefined && health.state !== 'half_open') announce({ from: health.state, to: 'half_open' }, decision.next, log);
+              if (health !== undefined && health.state !== 'half_open')
+                announce({ from: health.state, to: 'half_open' }, decision.next, log);
             } else {
               remember(message.organization_id, endpoint, undefined);
               log.info('endpoint gone mark cleared: the node changed since its 410', { endpoint_host: endpoint });
@@ -141,7 +148,8 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
         organizationId: message.organization_id,
         endpoint,
         nodeHash: nodeConfigHash(message),
-        error: outcome.kind === 'success' ? null : outcome.status === null ? outcome.errorClass : `HTTP ${outcome.status}`,
+        error:
+          outcome.kind === 'success' ? null : outcome.status === null ? outcome.errorClass : `HTTP ${outcome.status}`,
       };
       try {
         let health = await read(message.organization_id, endpoint);

@@ -64,7 +64,12 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
         if (await deps.store.failStranded(id, decision.reason, now, seen)) {
           failed.push(id);
           deps.metrics.count(METRIC.deliveries, 1, { Outcome: 'failed' });
-          log.warn('stuck delivery failed by the reconciler', { outcome: 'failed', error: decision.reason, status: record.status, attempts: record.attempts });
+          log.warn('stuck delivery failed by the reconciler', {
+            outcome: 'failed',
+            error: decision.reason,
+            status: record.status,
+            attempts: record.attempts,
+          });
         } else skipped += 1;
         continue;
       }
@@ -75,7 +80,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       }
       await deps.enqueue(record.request);
       requeued.push(id);
-      log.warn('stuck delivery put back on the queue by the reconciler', { status: record.status, attempts: record.attempts, reconciled: (record.reconciled_at?.length ?? 0) + 1 });
+      log.warn('stuck delivery put back on the queue by the reconciler', {
+        status: record.status,
+        attempts: record.attempts,
+        reconciled: (record.reconciled_at?.length ?? 0) + 1,
+      });
     } catch (error) {
       // One record never stops the others; it is still in the index for the next run.
       log.error('could not reconcile a stuck delivery', { error });

@@ -63,7 +63,10 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   for (const [nodeId, reasons] of badNodes) {
     const position = positions.get(nodeId);
     const raw = position === undefined ? undefined : definitionNodes[position];
-    failures.push({ message: skeleton(detail, nodeId, raw, now), reason: `invalid webhook node: ${reasons.join('; ')}` });
+    failures.push({
+      message: skeleton(detail, nodeId, raw, now),
+      reason: `invalid webhook node: ${reasons.join('; ')}`,
+    });
   }
 
   for (const node of nodes) {
@@ -73,7 +76,10 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
       continue;
     }
     if (deepContext !== undefined) {
-      failures.push({ message: base, reason: `cannot render: the run's context is too deep: ${deepContext.path}: ${deepContext.reason}` });
+      failures.push({
+        message: base,
+        reason: `cannot render: the run's context is too deep: ${deepContext.path}: ${deepContext.reason}`,
+      });
       continue;
     }
     try {
@@ -84,7 +90,9 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
         url: rendered.url,
         headers: rendered.headers,
         body: rendered.body,
-        ...(node.data.signing_credential_uuid === null ? {} : { signing_credential_uuid: node.data.signing_credential_uuid }),
+        ...(node.data.signing_credential_uuid === null
+          ? {}
+          : { signing_credential_uuid: node.data.signing_credential_uuid }),
         ...(rendered.emptyPlaceholders.length === 0 ? {} : { empty_placeholders: [...rendered.emptyPlaceholders] }),
         retry: node.data.retry_config ?? NO_RETRY,
         ...(node.data.timeout_seconds === undefined ? {} : { timeout_seconds: node.data.timeout_seconds }),
@@ -93,12 +101,20 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
         runLog.warn('template warning', { node_id: node.id, delivery_id: base.delivery_id, warning });
       }
       for (const dropped of rendered.droppedHeaders) {
-        runLog.warn('custom header dropped', { node_id: node.id, delivery_id: base.delivery_id, header: dropped.name, reason: dropped.reason });
+        runLog.warn('custom header dropped', {
+          node_id: node.id,
+          delivery_id: base.delivery_id,
+          header: dropped.name,
+          reason: dropped.reason,
+        });
       }
       // Measured as sent: SQS counts the escaped body and the attributes.
       const size = deps.queue.messageBytes(message);
       if (size > deps.maxMessageBytes) {
-        failures.push({ message, reason: `payload too large: the rendered delivery is ${size} bytes, the limit is ${deps.maxMessageBytes}` });
+        failures.push({
+          message,
+          reason: `payload too large: the rendered delivery is ${size} bytes, the limit is ${deps.maxMessageBytes}`,
+        });
         continue;
       }
       messages.push(message);
@@ -122,19 +138,33 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   for (const message of enqueued) {
     // Debug: the deliver function's outcome line is the one info line per delivery (logs are
     // paid by the byte); the queue and its age alarm account for what was enqueued.
-    runLog.debug('delivery enqueued', { delivery_id: message.delivery_id, node_id: message.node_id, method: message.method });
+    runLog.debug('delivery enqueued', {
+      delivery_id: message.delivery_id,
+      node_id: message.node_id,
+      method: message.method,
+    });
     results.push(resultOf(message, 'enqueued', null));
   }
   deps.metrics.count('RenderedDeliveries', enqueued.length);
   const skipped = results.filter((r) => r.status === 'skipped').length;
   if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
   // At info only when some node did not go on to the queue (each failure also has its warn line).
-  (failures.length > 0 || skipped > 0 ? runLog.info : runLog.debug).call(runLog, 'run rendered', { enqueued: enqueued.length, failed: failures.length, skipped });
+  (failures.length > 0 || skipped > 0 ? runLog.info : runLog.debug).call(runLog, 'run rendered', {
+    enqueued: enqueued.length,
+    failed: failures.length,
+    skipped,
+  });
   return results.sort((a, b) => (positions.get(a.node_id) ?? 0) - (positions.get(b.node_id) ?? 0));
 
   async function recordFailure(message: DeliveryMessage, reason: string): Promise<void> {
     await deps.store.recordFinal(message, 'failed', reason, deps.clock.now());
-    runLog.warn('delivery failed before sending', { delivery_id: message.delivery_id, node_id: message.node_id, outcome: 'failed', error_class: 'invalid', error: reason });
+    runLog.warn('delivery failed before sending', {
+      delivery_id: message.delivery_id,
+      node_id: message.node_id,
+      outcome: 'failed',
+      error_class: 'invalid',
+      error: reason,
+    });
     deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
     results.push(resultOf(message, 'failed', reason));
   }
@@ -145,7 +175,10 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
  * failure that may pass later (SQS unavailable, throttled, access denied) throws,
  * so Lambda retries the whole event.
  */
-async function enqueueAll(messages: readonly DeliveryMessage[], queue: DeliveryQueue): Promise<Map<DeliveryMessage, string>> {
+async function enqueueAll(
+  messages: readonly DeliveryMessage[],
+  queue: DeliveryQueue,
+): Promise<Map<DeliveryMessage, string>> {
   const refused = new Map<DeliveryMessage, string>();
   try {
     await queue.enqueue(messages);
@@ -154,28 +187,50 @@ async function enqueueAll(messages: readonly DeliveryMessage[], queue: DeliveryQ
     const byId = new Map(error.failures.map((f) => [f.deliveryId, f]));
     for (const message of messages) {
       const failure = byId.get(message.delivery_id);
-      if (failure !== undefined) refused.set(message, `refused by the delivery queue: ${failure.code}: ${failure.message}`);
+      if (failure !== undefined)
+        refused.set(message, `refused by the delivery queue: ${failure.code}: ${failure.message}`);
     }
   }
   return refused;
 }
 
-function resultOf(message: DeliveryMessage, status: RenderedDelivery['status'], error: string | null): RenderedDelivery {
-  return { delivery_id: message.delivery_id, node_id: message.node_id, workflow_run_id: message.workflow_run_id, status, error };
+function resultOf(
+  message: DeliveryMessage,
+  status: RenderedDelivery['status'],
+  error: string | null,
+): RenderedDelivery {
+  return {
+    delivery_id: message.delivery_id,
+    node_id: message.node_id,
+    workflow_run_id: message.workflow_run_id,
+    status,
+    error,
+  };
 }
 
 function parseEvent(event: unknown, deps: RenderRunDeps): RunCompletedDetail {
   const parsed = RunCompletedEventSchema.safeParse(event);
   const problems = parsed.success ? [] : problemsFrom(parsed.error, 'event');
   if (parsed.success && parsed.data.source !== deps.eventSource) {
-    problems.push({ source: 'event', path: 'source', reason: `expected "${deps.eventSource}", got "${parsed.data.source}"` });
+    problems.push({
+      source: 'event',
+      path: 'source',
+      reason: `expected "${deps.eventSource}", got "${parsed.data.source}"`,
+    });
   }
   if (parsed.success && parsed.data['detail-type'] !== deps.detailType) {
-    problems.push({ source: 'event', path: 'detail-type', reason: `expected "${deps.detailType}", got "${parsed.data['detail-type']}"` });
+    problems.push({
+      source: 'event',
+      path: 'detail-type',
+      reason: `expected "${deps.detailType}", got "${parsed.data['detail-type']}"`,
+    });
   }
   if (!parsed.success || problems.length > 0) {
     const error = new ValidationError(problems);
-    deps.log.error('malformed run-completed event', { event_id: isRecord(event) ? event['id'] : undefined, problems: error.problems });
+    deps.log.error('malformed run-completed event', {
+      event_id: isRecord(event) ? event['id'] : undefined,
+      problems: error.problems,
+    });
     throw error;
   }
   return parsed.data.detail;

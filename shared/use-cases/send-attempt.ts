@@ -33,7 +33,10 @@ export async function sendAttempt(
   const tokenName = `${message.organization_id}/${message.credential_uuid ?? ''}`;
   try {
     // First: a node whose named signing secret is missing fails before anything is sent, token requests included.
-    const signing = await deps.credentials.signingSecrets(message.organization_id, message.signing_credential_uuid ?? null);
+    const signing = await deps.credentials.signingSecrets(
+      message.organization_id,
+      message.signing_credential_uuid ?? null,
+    );
     if (signing !== null) secrets.push(...signingSecretValues(signing));
     const send = async (credential: Credential): Promise<HttpResponse> => {
       let auth = credential;
@@ -60,9 +63,16 @@ export async function sendAttempt(
         // A resend with next to no time left would only time out. The refusal was the old
         // credential's, not the endpoint's last word: leave the new one to a retry.
         if (remaining() < Math.min(1000, deps.requestTimeoutMs / 2)) {
-          const what = rotated ? 'a credential rotated since; the next attempt uses the new one' : 'its OAuth2 token; the next attempt fetches a new one';
+          const what = rotated
+            ? 'a credential rotated since; the next attempt uses the new one'
+            : 'its OAuth2 token; the next attempt fetches a new one';
           return {
-            outcome: { kind: 'transient', errorClass: 'credential', status: response.status, message: `endpoint answered ${response.status} to ${what}` },
+            outcome: {
+              kind: 'transient',
+              errorClass: 'credential',
+              status: response.status,
+              message: `endpoint answered ${response.status} to ${what}`,
+            },
             response,
             secrets,
           };
@@ -71,7 +81,11 @@ export async function sendAttempt(
         response = await send(credential);
       }
     }
-    return { outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())), response, secrets };
+    return {
+      outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())),
+      response,
+      secrets,
+    };
   } catch (error) {
     return { outcome: outcomeOfError(error), secrets };
   }
@@ -97,9 +111,15 @@ const providers = new WeakMap<CredentialStore, WeakMap<HttpSender, TokenProvider
 
 function tokensOf(deps: DeliverDeps): TokenProvider {
   let bySender = providers.get(deps.credentials);
-  if (bySender === undefined) providers.set(deps.credentials, (bySender = new WeakMap()));
+  if (bySender === undefined) {
+    bySender = new WeakMap();
+    providers.set(deps.credentials, bySender);
+  }
   let provider = bySender.get(deps.sender);
-  if (provider === undefined) bySender.set(deps.sender, (provider = createOAuth2TokenProvider({ sender: deps.sender, clock: deps.clock })));
+  if (provider === undefined) {
+    provider = createOAuth2TokenProvider({ sender: deps.sender, clock: deps.clock });
+    bySender.set(deps.sender, provider);
+  }
   return provider;
 }
 

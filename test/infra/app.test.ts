@@ -18,7 +18,11 @@ function synthApp(context: Record<string, unknown>) {
     CDK_OUTDIR: outdir,
     CDK_CONTEXT_JSON: JSON.stringify({ ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context }),
   };
-  const result = spawnSync(process.execPath, ['infra/app.ts'], { cwd: new URL('../..', import.meta.url), env, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['infra/app.ts'], {
+    cwd: new URL('../..', import.meta.url),
+    env,
+    encoding: 'utf8',
+  });
   return { outdir, result };
 }
 
@@ -30,7 +34,9 @@ describe('infra/app.ts', () => {
     try {
       expect(result.stderr).not.toMatch(/error/i);
       expect(result.status).toBe(0);
-      const template = JSON.parse(readFileSync(join(outdir, `${DEFAULT_STACK_NAME}.template.json`), 'utf8')) as { Outputs: object };
+      const template = JSON.parse(readFileSync(join(outdir, `${DEFAULT_STACK_NAME}.template.json`), 'utf8')) as {
+        Outputs: object;
+      };
       expect(Object.keys(template.Outputs).sort()).toEqual(Object.values(STACK_OUTPUTS).sort());
     } finally {
       rmSync(outdir, { recursive: true, force: true });

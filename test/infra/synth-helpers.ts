@@ -6,7 +6,9 @@ import type { IConstruct } from 'constructs';
 
 /** The context `cdk.json` gives the CLI (feature flags), so tests synthesize what `cdk synth` does. */
 export function cdkJsonContext(): Record<string, unknown> {
-  const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
+  const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+    context: Record<string, unknown>;
+  };
   return cdkJson.context;
 }
 
@@ -56,7 +58,9 @@ interface PolicyStatementJson {
 /** Every `action on resource` an IAM role's inline policies allow, sorted: a role's whole grant as a list. */
 export function allowedPairs(roleResource: { Properties: Record<string, unknown> }): string[] {
   const pairs: string[] = [];
-  const policies = (roleResource.Properties.Policies ?? []) as { PolicyDocument: { Statement: PolicyStatementJson[] } }[];
+  const policies = (roleResource.Properties.Policies ?? []) as {
+    PolicyDocument: { Statement: PolicyStatementJson[] };
+  }[];
   for (const policy of policies) {
     for (const statement of policy.PolicyDocument.Statement) {
       if (statement.Effect !== 'Allow') continue;

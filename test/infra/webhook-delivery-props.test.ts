@@ -41,7 +41,10 @@ describe('WebhookDelivery props', { timeout: 120_000 }, () => {
       removalPolicy: RemovalPolicy.DESTROY,
       tableDeletionProtection: false,
     }));
-    const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any>; DeletionPolicy?: string }>;
+    const resources = template.toJSON().Resources as Record<
+      string,
+      { Type: string; Properties: Record<string, any>; DeletionPolicy?: string }
+    >;
     const props = (c: Parameters<typeof logicalId>[0]) => resources[logicalId(c)]!.Properties;
 
     expect(props(delivery.rule)).toMatchObject({
@@ -71,7 +74,9 @@ describe('WebhookDelivery props', { timeout: 120_000 }, () => {
     expect(props(delivery.deliveryQueue).VisibilityTimeout).toBe(6 * 120 + 2);
 
     const pairs = allowedPairs(resources[logicalId(delivery.deliverFunction.role!)]!);
-    expect(pairs).toContain('secretsmanager:GetSecretValue arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:team/hooks/*');
+    expect(pairs).toContain(
+      'secretsmanager:GetSecretValue arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:team/hooks/*',
+    );
     expect(pairs).toContain(`kms:Decrypt <${logicalId(stack.node.findChild('SecretsKey'))}.Arn>`);
 
     const table = resources[logicalId(delivery.table)]!;
@@ -80,7 +85,9 @@ describe('WebhookDelivery props', { timeout: 120_000 }, () => {
 
     // The acknowledgement follows the prefix, so a team's stack stays clean under cdk-nag too.
     const report = new AwsSolutionsChecks().validateScope(delivery);
-    expect(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    expect(
+      report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+    ).toEqual([]);
   });
 
   it('refuses a deliver timeout that leaves no room after the request timeout', () => {
@@ -98,14 +105,18 @@ describe('WebhookDelivery props', { timeout: 120_000 }, () => {
     }
     expect(message).toContain('secretsPrefix "webhooks/*"');
     expect(message).toContain('deliverMaxConcurrency must be an integer from 2 to 1000');
-    expect(message).toContain('batchSize must be an integer from 1 to 10 (the deliver function sends a whole batch concurrently), got 50');
+    expect(message).toContain(
+      'batchSize must be an integer from 1 to 10 (the deliver function sends a whole batch concurrently), got 50',
+    );
     expect(message).toContain('eventSource must not be empty');
   });
 
   it('refuses a batch size above 10 even with a batching window, and below 1 or fractional', () => {
     for (const batchSize of [11, 0, 2.5]) {
       expect(() => build({ batchSize, maxBatchingWindow: Duration.seconds(5) }), String(batchSize)).toThrow(
-        new RegExp(`batchSize must be an integer from 1 to 10 \\(the deliver function sends a whole batch concurrently\\), got ${batchSize}`),
+        new RegExp(
+          `batchSize must be an integer from 1 to 10 \\(the deliver function sends a whole batch concurrently\\), got ${batchSize}`,
+        ),
       );
     }
   });
@@ -126,15 +137,26 @@ describe('WebhookDelivery props', { timeout: 120_000 }, () => {
   });
 
   it('refuses values the functions’ config schemas would refuse at cold start', () => {
-    expect(() => build({ outcomeRetentionDays: 0 })).toThrow(/invalid function environment:[\s\S]*render: OUTCOME_RETENTION_DAYS[\s\S]*deliver: OUTCOME_RETENTION_DAYS/);
+    expect(() => build({ outcomeRetentionDays: 0 })).toThrow(
+      /invalid function environment:[\s\S]*render: OUTCOME_RETENTION_DAYS[\s\S]*deliver: OUTCOME_RETENTION_DAYS/,
+    );
     expect(() => build({ maxPayloadBytes: 300 * 1024 })).toThrow(/render: MAX_PAYLOAD_BYTES/);
   });
 
   it('passes the circuit props to deliver, and refuses a cool-down range that is upside down', () => {
-    const { delivery } = build({ circuitFailureThreshold: 3, circuitCooldownMin: Duration.seconds(10), circuitCooldownMax: Duration.minutes(2), endpointHealthCacheTtl: Duration.seconds(2) });
+    const { delivery } = build({
+      circuitFailureThreshold: 3,
+      circuitCooldownMin: Duration.seconds(10),
+      circuitCooldownMax: Duration.minutes(2),
+      endpointHealthCacheTtl: Duration.seconds(2),
+    });
     const variables = Template.fromStack(Stack.of(delivery)).findResources('AWS::Lambda::Function');
     const deliverEnv = Object.values(variables)
-      .map((f) => (f as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables ?? {})
+      .map(
+        (f) =>
+          (f as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment
+            ?.Variables ?? {},
+      )
       .find((v) => v[ENV.deadLetterQueueUrl] !== undefined);
     expect(deliverEnv).toMatchObject({
       [ENV.circuitsEnabled]: 'true',
@@ -144,7 +166,9 @@ describe('WebhookDelivery props', { timeout: 120_000 }, () => {
       [ENV.healthCacheTtlMs]: '2000',
       [ENV.settleEarly]: 'true',
     });
-    expect(() => build({ circuitCooldownMin: Duration.minutes(20), circuitCooldownMax: Duration.minutes(10) })).toThrow(/deliver: CIRCUIT_COOLDOWN_MIN_SECONDS: must not be longer than CIRCUIT_COOLDOWN_MAX_SECONDS/);
+    expect(() => build({ circuitCooldownMin: Duration.minutes(20), circuitCooldownMax: Duration.minutes(10) })).toThrow(
+      /deliver: CIRCUIT_COOLDOWN_MIN_SECONDS: must not be longer than CIRCUIT_COOLDOWN_MAX_SECONDS/,
+    );
     expect(() => build({ circuitFailureThreshold: 0 })).toThrow(/deliver: CIRCUIT_FAILURE_THRESHOLD/);
   });
 });
@@ -170,7 +194,11 @@ describe('settingsFromContext', () => {
     expect(settings.nag).toBe(false);
     expect(settings.stackProps.eventBusName).toBe('voice');
     expect(settings.stackProps.alarmEmail).toBe('ops@example.com');
-    expect(settings.stackProps.delivery).toMatchObject({ allowPrivateEndpoints: true, deliverMaxConcurrency: 25, logRetention: 90 });
+    expect(settings.stackProps.delivery).toMatchObject({
+      allowPrivateEndpoints: true,
+      deliverMaxConcurrency: 25,
+      logRetention: 90,
+    });
     expect(settings.stackProps.delivery?.requestTimeout?.toSeconds()).toBe(20);
   });
 
@@ -185,7 +213,10 @@ describe('settingsFromContext', () => {
   it('names every bad context value at once', () => {
     let message = '';
     try {
-      settingsFromContext(reader({ allowPrivateEndpoints: 'yes', deliverMaxConcurrency: 'ten', logRetentionDays: '31' }), 'X');
+      settingsFromContext(
+        reader({ allowPrivateEndpoints: 'yes', deliverMaxConcurrency: 'ten', logRetentionDays: '31' }),
+        'X',
+      );
     } catch (error) {
       message = (error as Error).message;
     }
@@ -197,11 +228,22 @@ describe('settingsFromContext', () => {
   it('takes an event bus ARN, and refuses emails and bus names that cannot work', () => {
     const arn = 'arn:aws:events:eu-west-1:123456789012:event-bus/voice';
     expect(settingsFromContext(reader({ eventBusName: arn }), 'X').stackProps.eventBusName).toBe(arn);
-    for (const alarmEmail of ['notanemail', 'a@b', '@example.com', 'a@@example.com', 'a b@example.com', 'a@example..com']) {
-      expect(() => settingsFromContext(reader({ alarmEmail }), 'X'), alarmEmail).toThrow(/alarmEmail must be an email address/);
+    for (const alarmEmail of [
+      'notanemail',
+      'a@b',
+      '@example.com',
+      'a@@example.com',
+      'a b@example.com',
+      'a@example..com',
+    ]) {
+      expect(() => settingsFromContext(reader({ alarmEmail }), 'X'), alarmEmail).toThrow(
+        /alarmEmail must be an email address/,
+      );
     }
     for (const eventBusName of ['my bus', 'arn:aws:events:eu-west-1:123:event-bus/voice', 'x'.repeat(257)]) {
-      expect(() => settingsFromContext(reader({ eventBusName }), 'X'), eventBusName).toThrow(/eventBusName must be an event bus name/);
+      expect(() => settingsFromContext(reader({ eventBusName }), 'X'), eventBusName).toThrow(
+        /eventBusName must be an event bus name/,
+      );
     }
   });
 });

@@ -9,13 +9,28 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { DependencyGroup } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
-import { DELIVERY_QUEUE_MAX_RECEIVE_COUNT, DeliverConfigSchema, ENV, ReconcileConfigSchema, RenderConfigSchema } from '../../shared/config/config.ts';
+import {
+  DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
+  DeliverConfigSchema,
+  ENV,
+  ReconcileConfigSchema,
+  RenderConfigSchema,
+} from '../../shared/config/config.ts';
 import { METRIC } from '../../shared/observability/metrics.ts';
 import { MAX_ATTEMPTS_LIMIT } from '../../shared/schemas/node.ts';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
 import { WebhookDeliveryStack, addNagChecks } from '../../infra/webhook-delivery-stack.ts';
 import type { WebhookDelivery } from '../../infra/webhook-delivery.ts';
-import { allowedPairs, cdkJsonContext, flatten, getAtt, logicalId, ref, withPlaceholders, expectResource } from './synth-helpers.ts';
+import {
+  allowedPairs,
+  cdkJsonContext,
+  flatten,
+  getAtt,
+  logicalId,
+  ref,
+  withPlaceholders,
+  expectResource,
+} from './synth-helpers.ts';
 
 // One synthesis for the whole file, with real esbuild bundling of both functions: bundling is
 // the slow part, and every assertion below reads the same template.
@@ -23,7 +38,12 @@ let outdir: string;
 let stack: WebhookDeliveryStack;
 let delivery: WebhookDelivery;
 let template: Template;
-type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+type Resource = {
+  Type: string;
+  Properties: Record<string, any>;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+};
 let resources: Record<string, Resource>;
 
 beforeAll(() => {
@@ -59,9 +79,11 @@ describe('functions', () => {
       expect(existsSync(join(bundle, 'index.mjs'))).toBe(true);
       expect(existsSync(join(bundle, 'index.mjs.map'))).toBe(false);
       // The bundle is minified ESM and defines require() for CommonJS dependencies.
-      expect(readFileSync(join(bundle, 'index.mjs'), 'utf8').startsWith("import { createRequire as __createRequire } from 'node:module';")).toBe(
-        true,
-      );
+      expect(
+        readFileSync(join(bundle, 'index.mjs'), 'utf8').startsWith(
+          "import { createRequire as __createRequire } from 'node:module';",
+        ),
+      ).toBe(true);
     }
   });
 
@@ -202,12 +224,21 @@ describe('queues', () => {
   });
 
   it('every queue refuses requests without TLS', () => {
-    for (const queue of [delivery.deliveryQueue, delivery.deadLetterQueue, delivery.renderDeadLetterQueue, delivery.eventDeadLetterQueue]) {
+    for (const queue of [
+      delivery.deliveryQueue,
+      delivery.deadLetterQueue,
+      delivery.renderDeadLetterQueue,
+      delivery.eventDeadLetterQueue,
+    ]) {
       expectResource(template, 'AWS::SQS::QueuePolicy', {
         Queues: [ref(queue)],
         PolicyDocument: {
           Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
           ]),
         },
       });
@@ -265,11 +296,19 @@ describe('outcome table', () => {
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: index.sortKey, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: index.projection, ...(index.nonKeyAttributes === undefined ? {} : { NonKeyAttributes: [...index.nonKeyAttributes] }) },
+      Projection: {
+        ProjectionType: index.projection,
+        ...(index.nonKeyAttributes === undefined ? {} : { NonKeyAttributes: [...index.nonKeyAttributes] }),
+      },
     }));
     expect(props.GlobalSecondaryIndexes).toEqual(expected);
-    const keyNames = new Set([OUTCOME_TABLE.partitionKey, ...Object.values(OUTCOME_TABLE.indexes).flatMap((i) => [i.partitionKey, i.sortKey])]);
-    expect(props.AttributeDefinitions).toEqual(expect.arrayContaining([...keyNames].map((name) => ({ AttributeName: name, AttributeType: 'S' }))));
+    const keyNames = new Set([
+      OUTCOME_TABLE.partitionKey,
+      ...Object.values(OUTCOME_TABLE.indexes).flatMap((i) => [i.partitionKey, i.sortKey]),
+    ]);
+    expect(props.AttributeDefinitions).toEqual(
+      expect.arrayContaining([...keyNames].map((name) => ({ AttributeName: name, AttributeType: 'S' }))),
+    );
     expect(props.AttributeDefinitions).toHaveLength(keyNames.size);
   });
 });
@@ -337,7 +376,12 @@ describe('reconciler', () => {
   it('runs every 5 minutes from a schedule rule that alone may invoke it', () => {
     const rule = resourceOf(delivery.reconcileSchedule).Properties;
     expect(rule.ScheduleExpression).toBe('rate(5 minutes)');
-    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: getAtt(delivery.reconcileFunction, 'Arn'), RetryPolicy: { MaximumRetryAttempts: 0 } })]);
+    expect(rule.Targets).toEqual([
+      expect.objectContaining({
+        Arn: getAtt(delivery.reconcileFunction, 'Arn'),
+        RetryPolicy: { MaximumRetryAttempts: 0 },
+      }),
+    ]);
     expectResource(template, 'AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       FunctionName: getAtt(delivery.reconcileFunction, 'Arn'),
@@ -373,7 +417,11 @@ describe('reconciler', () => {
 
   it('alarms on any delivery it finds stuck (the Reconciled metric, both actions) and on its own errors', () => {
     const props = resourceOf(delivery.alarms.Reconciled!).Properties;
-    const metrics = (props.Metrics as { MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] } } }[]).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []));
+    const metrics = (
+      props.Metrics as {
+        MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] } };
+      }[]
+    ).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []));
     expect(metrics.map((m) => [m.MetricName, m.Dimensions.map((d) => `${d.Name}=${d.Value}`).join()]).sort()).toEqual([
       [METRIC.reconciled, 'Action=failed'],
       [METRIC.reconciled, 'Action=requeued'],
@@ -462,13 +510,22 @@ describe('alarms', () => {
 
   it('fires when failed deliveries exceed a share of final outcomes (EMF metric math)', () => {
     const props = alarm('FailureRate');
-    expect(props).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 20, EvaluationPeriods: 3, DatapointsToAlarm: 2 });
+    expect(props).toMatchObject({
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 20,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+    });
     const metrics = props.Metrics as { Id: string; Expression?: string; ReturnData?: boolean; MetricStat?: any }[];
     const expression = metrics.find((m) => m.Expression);
     expect(expression?.Expression).toContain('100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(delivered, 0))');
     for (const outcome of ['failed', 'delivered']) {
       expect(metrics.find((m) => m.Id === outcome)?.MetricStat).toEqual({
-        Metric: { Namespace: 'DograhWebhooks', MetricName: METRIC.deliveries, Dimensions: [{ Name: 'Outcome', Value: outcome }] },
+        Metric: {
+          Namespace: 'DograhWebhooks',
+          MetricName: METRIC.deliveries,
+          Dimensions: [{ Name: 'Outcome', Value: outcome }],
+        },
         Period: 300,
         Stat: 'Sum',
       });
@@ -496,7 +553,8 @@ describe('alarms', () => {
 describe('dashboard and saved queries', () => {
   it('shows deliveries by outcome, attempt latency p50/p99, queue depth and dead letters', () => {
     const body = flatten(resourceOf(delivery.dashboard).Properties.DashboardBody);
-    for (const title of ['Deliveries by outcome', 'Attempt latency', 'Delivery queue depth', 'Dead letters']) expect(body).toContain(title);
+    for (const title of ['Deliveries by outcome', 'Attempt latency', 'Delivery queue depth', 'Dead letters'])
+      expect(body).toContain(title);
     expect(body).toContain(`MetricName=\\"${METRIC.deliveries}\\"`);
     expect(body).toMatch(new RegExp(`"DograhWebhooks","${METRIC.attemptDuration}",\\{[^}]*"stat":"p50"`));
     expect(body).toMatch(new RegExp(`"DograhWebhooks","${METRIC.attemptDuration}",\\{[^}]*"stat":"p99"`));
@@ -511,20 +569,36 @@ describe('dashboard and saved queries', () => {
     template.resourceCountIs('AWS::Logs::QueryDefinition', 3);
     const logGroupNames = [ref(delivery.renderLogGroup), ref(delivery.deliverLogGroup)];
     const query = (key: string) => resourceOf(delivery.queries[key]!).Properties;
-    expect(query('failuresByWorkflow')).toMatchObject({ Name: `${DEFAULT_STACK_NAME}/failures-by-workflow`, LogGroupNames: logGroupNames });
-    expect(query('failuresByWorkflow').QueryString).toMatch(/stats count_distinct\(delivery_id\).* by organization_id, workflow_id/);
-    expect(query('failuresByEndpointHost')).toMatchObject({ Name: `${DEFAULT_STACK_NAME}/failures-by-endpoint-host`, LogGroupNames: logGroupNames });
+    expect(query('failuresByWorkflow')).toMatchObject({
+      Name: `${DEFAULT_STACK_NAME}/failures-by-workflow`,
+      LogGroupNames: logGroupNames,
+    });
+    expect(query('failuresByWorkflow').QueryString).toMatch(
+      /stats count_distinct\(delivery_id\).* by organization_id, workflow_id/,
+    );
+    expect(query('failuresByEndpointHost')).toMatchObject({
+      Name: `${DEFAULT_STACK_NAME}/failures-by-endpoint-host`,
+      LogGroupNames: logGroupNames,
+    });
     expect(query('failuresByEndpointHost').QueryString).toMatch(/by endpoint_host, error_class, status_code/);
-    expect(query('deliveryStory')).toMatchObject({ Name: `${DEFAULT_STACK_NAME}/delivery-story`, LogGroupNames: logGroupNames });
+    expect(query('deliveryStory')).toMatchObject({
+      Name: `${DEFAULT_STACK_NAME}/delivery-story`,
+      LogGroupNames: logGroupNames,
+    });
     expect(query('deliveryStory').QueryString).toMatch(/filter delivery_id = ".+"\n\| sort @timestamp asc/);
   });
 });
 
 describe('producer permission (grantPutEvents, the ProducerPolicy output)', () => {
   const busArn = 'arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default';
-  const expected = { Effect: 'Allow', Action: 'events:PutEvents', Resource: busArn, Condition: { StringEquals: { 'events:source': 'dograh.workflows' } } };
+  const expected = {
+    Effect: 'Allow',
+    Action: 'events:PutEvents',
+    Resource: busArn,
+    Condition: { StringEquals: { 'events:source': 'dograh.workflows' } },
+  };
 
-  it('grants events:PutEvents on the bus only, for the rule\'s source only', () => {
+  it("grants events:PutEvents on the bus only, for the rule's source only", () => {
     // A grantee that keeps what it is given: the grant adds no resource to the shared stack.
     const statements: iam.PolicyStatement[] = [];
     const principal = new (class extends iam.PrincipalBase {
@@ -539,10 +613,12 @@ describe('producer permission (grantPutEvents, the ProducerPolicy output)', () =
     })();
     const grant = delivery.grantPutEvents(principal);
     expect(grant.success).toBe(true);
-    expect(statements.map((st) => JSON.parse(flatten(stack.resolve(stack.toJsonString(st.toStatementJson())))))).toEqual([expected]);
+    expect(
+      statements.map((st) => JSON.parse(flatten(stack.resolve(stack.toJsonString(st.toStatementJson()))))),
+    ).toEqual([expected]);
   });
 
-  it('is a stack output as a policy document Dograh\'s role can take as it is', () => {
+  it("is a stack output as a policy document Dograh's role can take as it is", () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     const document = JSON.parse(flatten(outputs[STACK_OUTPUTS.producerPolicy]!.Value));
     expect(document).toEqual({ Version: '2012-10-17', Statement: [expected] });
@@ -576,7 +652,9 @@ describe('stack outputs', () => {
 describe('cdk-nag AwsSolutions', () => {
   it('has no unacknowledged finding, error or warning', () => {
     const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(stack);
-    const findings = report.violations.map((v) => `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    const findings = report.violations.map(
+      (v) => `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+    );
     expect(findings).toEqual([]);
     // cdk-nag 3 reports through CDK's validation plugins, not annotations; check those stay clean too.
     expect(Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);

@@ -52,7 +52,10 @@ function awsEnv(): Record<string, string> {
 }
 
 function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
-  return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+  return makeNodeJson({
+    id,
+    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data },
+  });
 }
 
 beforeAll(async () => {
@@ -76,10 +79,19 @@ beforeAll(async () => {
     devStatePath(dir),
   );
   const nodes = [node('crm-with-a-very-long-node-id', '/ok'), node('billing', '/down')];
-  const rendered = await stack.emit(makeEventJson({ detail: { workflow_run_id: RUN, organization_id: 42, workflow_id: 77, nodes } }));
+  const rendered = await stack.emit(
+    makeEventJson({ detail: { workflow_run_id: RUN, organization_id: 42, workflow_id: 77, nodes } }),
+  );
   // Another run of the same workflow, and one of another workflow: not listed for RUN.
-  const other = await stack.emit(makeEventJson({ detail: { workflow_run_id: RUN + 1, organization_id: 42, workflow_id: 78, nodes: [node('other', '/down')] } }));
-  const final = await stack.waitUntilFinal([...rendered, ...other].map((r) => r.delivery_id), 20_000);
+  const other = await stack.emit(
+    makeEventJson({
+      detail: { workflow_run_id: RUN + 1, organization_id: 42, workflow_id: 78, nodes: [node('other', '/down')] },
+    }),
+  );
+  const final = await stack.waitUntilFinal(
+    [...rendered, ...other].map((r) => r.delivery_id),
+    20_000,
+  );
   records = new Map(final.map((r) => [`${r.workflow_run_id}/${r.node_id}`, r]));
 
   const outputs: Record<string, string> = {
@@ -111,7 +123,9 @@ describe('deliveries --run', () => {
     for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(100);
     const crm = records.get(`${RUN}/crm-with-a-very-long-node-id`)!;
     const billing = records.get(`${RUN}/billing`)!;
-    expect(lines.find((l) => l.endsWith(crm.delivery_id))).toMatch(/^crm-with-a-very-l…\s+delivered\s+1\/\d+\s+200\s+127\.0\.0\.1:\d+\s+whd_/);
+    expect(lines.find((l) => l.endsWith(crm.delivery_id))).toMatch(
+      /^crm-with-a-very-l…\s+delivered\s+1\/\d+\s+200\s+127\.0\.0\.1:\d+\s+whd_/,
+    );
     const billingRow = lines.findIndex((l) => l.endsWith(billing.delivery_id));
     expect(lines[billingRow]).toMatch(/^billing\s+failed\s+1\/1\s+500\s+127\.0\.0\.1:\d+\s+whd_/);
     // Its error on the line under it; none under the delivered one.
@@ -119,7 +133,9 @@ describe('deliveries --run', () => {
     expect(result.stdout).toMatch(/endpoint answered 500/);
     expect(result.stdout.match(/^ {2}error: /gm)).toHaveLength(1);
     expect(result.stdout).not.toContain(records.get(`${RUN + 1}/other`)!.delivery_id);
-    expect(result.stdout).toMatch(/\n2 deliveries for run 8123 \(webhooks dev \(pid \d+\)\): (1 delivered, 1 failed|1 failed, 1 delivered)\n/);
+    expect(result.stdout).toMatch(
+      /\n2 deliveries for run 8123 \(webhooks dev \(pid \d+\)\): (1 delivered, 1 failed|1 failed, 1 delivered)\n/,
+    );
   });
 
   it('prints --json with stable types: organization id a string, workflow and run ids numbers', async () => {
@@ -128,9 +144,21 @@ describe('deliveries --run', () => {
     const entries = JSON.parse(result.stdout) as Record<string, unknown>[];
     expect(entries).toHaveLength(2);
     const billing = entries.find((e) => e['node_id'] === 'billing')!;
-    expect(billing).toMatchObject({ organization_id: '42', workflow_id: 77, workflow_run_id: RUN, status: 'failed', attempts: 1, max_attempts: 1, last_status_code: 500 });
+    expect(billing).toMatchObject({
+      organization_id: '42',
+      workflow_id: 77,
+      workflow_run_id: RUN,
+      status: 'failed',
+      attempts: 1,
+      max_attempts: 1,
+      last_status_code: 500,
+    });
     expect(billing['error']).toMatch(/^endpoint answered 500/);
-    expect(entries.find((e) => e['node_id'] !== 'billing')).toMatchObject({ status: 'delivered', last_status_code: 200, error: null });
+    expect(entries.find((e) => e['node_id'] !== 'billing')).toMatchObject({
+      status: 'delivered',
+      last_status_code: 200,
+      error: null,
+    });
   });
 
   it('says so when the run has no deliveries', async () => {
@@ -143,7 +171,12 @@ describe('deliveries --run', () => {
     const result = await webhooks(['deliveries', '--run', String(RUN), '--stack', STACK, '--json'], awsEnv());
     expect(result.code, result.stderr).toBe(0);
     const ids = (JSON.parse(result.stdout) as { delivery_id: string }[]).map((e) => e.delivery_id).sort();
-    expect(ids).toEqual([records.get(`${RUN}/crm-with-a-very-long-node-id`)!.delivery_id, records.get(`${RUN}/billing`)!.delivery_id].sort());
+    expect(ids).toEqual(
+      [
+        records.get(`${RUN}/crm-with-a-very-long-node-id`)!.delivery_id,
+        records.get(`${RUN}/billing`)!.delivery_id,
+      ].sort(),
+    );
   });
 });
 
@@ -151,18 +184,28 @@ describe('deliveries --workflow --since', () => {
   it("lists the workflow's failures in the window, locally and on the deployed stack", async () => {
     const local = await webhooks(['deliveries', '--workflow', '78', '--since', '1h', '--local', '--json']);
     expect(local.code, local.stderr).toBe(0);
-    expect((JSON.parse(local.stdout) as { delivery_id: string }[]).map((e) => e.delivery_id)).toEqual([records.get(`${RUN + 1}/other`)!.delivery_id]);
+    expect((JSON.parse(local.stdout) as { delivery_id: string }[]).map((e) => e.delivery_id)).toEqual([
+      records.get(`${RUN + 1}/other`)!.delivery_id,
+    ]);
     const aws = await webhooks(['deliveries', '--workflow', '77', '--stack', STACK], awsEnv());
     expect(aws.code, aws.stderr).toBe(0);
     expect(aws.stdout).toContain(records.get(`${RUN}/billing`)!.delivery_id);
-    expect(aws.stdout).toMatch(/1 delivery for workflow 77: failures since .* UTC \(stack DograhWebhooks-desk\): 1 failed/);
+    expect(aws.stdout).toMatch(
+      /1 delivery for workflow 77: failures since .* UTC \(stack DograhWebhooks-desk\): 1 failed/,
+    );
   });
 });
 
 describe('deliveries with bad input', () => {
   it('names the flags', async () => {
-    expect(errorLine(await webhooks(['deliveries', '--local']))).toBe('error: deliveries: give exactly one of --run ID or --workflow ID (with --since)');
-    expect(errorLine(await webhooks(['deliveries', '--run', 'abc', '--local']))).toMatch(/^error: --run: expected a whole number/);
-    expect(errorLine(await webhooks(['deliveries', '--workflow', '7', '--since', 'soon', '--local']))).toMatch(/^error: --since: expected a duration/);
+    expect(errorLine(await webhooks(['deliveries', '--local']))).toBe(
+      'error: deliveries: give exactly one of --run ID or --workflow ID (with --since)',
+    );
+    expect(errorLine(await webhooks(['deliveries', '--run', 'abc', '--local']))).toMatch(
+      /^error: --run: expected a whole number/,
+    );
+    expect(errorLine(await webhooks(['deliveries', '--workflow', '7', '--since', 'soon', '--local']))).toMatch(
+      /^error: --since: expected a duration/,
+    );
   });
 });

@@ -27,7 +27,11 @@ async function waitForLine(lines: string[], pattern: RegExp, timeoutMs = 30_000)
 describe('npm start, as a new user runs it', () => {
   it('starts the local stack, delivers the example event to the sample receiver, and stops cleanly', async () => {
     // Its own process group, so the test can press Ctrl-C the way a terminal does: to the whole group.
-    const child: ChildProcessWithoutNullStreams = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, detached: true });
+    const child: ChildProcessWithoutNullStreams = spawn('npm', ['start'], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+      detached: true,
+    });
     const lines: string[] = [];
     child.stdout.on('data', (c: Buffer) => lines.push(...c.toString().split('\n')));
     child.stderr.on('data', (c: Buffer) => lines.push(...c.toString().split('\n')));
@@ -73,7 +77,15 @@ describe('webhooks dev and webhooks emit', () => {
     await receiver?.close();
   });
 
-  async function eventFile(runId: number, nodes = [makeNodeJson({ id: 'n1', data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: 'tok', retry_config: null } })]) {
+  async function eventFile(
+    runId: number,
+    nodes = [
+      makeNodeJson({
+        id: 'n1',
+        data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: 'tok', retry_config: null },
+      }),
+    ],
+  ) {
     const file = join(dir, `event-${runId}.json`);
     await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: runId, nodes } })));
     return file;
@@ -112,13 +124,32 @@ describe('webhooks dev and webhooks emit', () => {
   });
 
   it('works with the AWS SDK EventBridge client unchanged', async () => {
-    const client = new EventBridgeClient({ endpoint: server.intake.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
-    const event = makeEventJson({ detail: { workflow_run_id: 7003, nodes: [makeNodeJson({ id: 'sdk', data: { endpoint_url: `${receiver.origin}/run/7003`, credential_uuid: null, retry_config: null } })] } });
+    const client = new EventBridgeClient({
+      endpoint: server.intake.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const event = makeEventJson({
+      detail: {
+        workflow_run_id: 7003,
+        nodes: [
+          makeNodeJson({
+            id: 'sdk',
+            data: { endpoint_url: `${receiver.origin}/run/7003`, credential_uuid: null, retry_config: null },
+          }),
+        ],
+      },
+    });
     const out = await client.send(
       new PutEventsCommand({
         Entries: [
           { Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify(event.detail) },
-          { Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: '{}', EventBusName: 'someone-elses-bus' },
+          {
+            Source: 'dograh.workflows',
+            DetailType: 'Workflow Run Completed',
+            Detail: '{}',
+            EventBusName: 'someone-elses-bus',
+          },
           { Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: 'not json' },
         ],
       }),
@@ -132,10 +163,22 @@ describe('webhooks dev and webhooks emit', () => {
   });
 
   it('shows a malformed event as refused and keeps it in the render dead-letter queue', async () => {
-    const client = new EventBridgeClient({ endpoint: server.intake.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
-    await client.send(new PutEventsCommand({ Entries: [{ Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: '{"workflow_run_id":"x"}' }] }));
+    const client = new EventBridgeClient({
+      endpoint: server.intake.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await client.send(
+      new PutEventsCommand({
+        Entries: [
+          { Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: '{"workflow_run_id":"x"}' },
+        ],
+      }),
+    );
     client.destroy();
-    expect(await waitForLine(printed, /refused by the render function/)).toMatch(/kept in the render dead-letter queue.*detail\.workflow_run_id/);
+    expect(await waitForLine(printed, /refused by the render function/)).toMatch(
+      /kept in the render dead-letter queue.*detail\.workflow_run_id/,
+    );
   });
 
   it('ignores events no rule matches, as EventBridge does', async () => {
@@ -147,23 +190,54 @@ describe('webhooks dev and webhooks emit', () => {
 
   it('refuses an event over 256 KB before sending, saying so', async () => {
     const file = join(dir, 'big.json');
-    await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: 7005, initial_context: { notes: 'x'.repeat(270_000) } } })));
+    await writeFile(
+      file,
+      JSON.stringify(
+        makeEventJson({ detail: { workflow_run_id: 7005, initial_context: { notes: 'x'.repeat(270_000) } } }),
+      ),
+    );
     const result = await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(new RegExp(`^error: ${file.replaceAll('.', '\\.')}: detail: the event is \\d+ bytes; EventBridge takes at most 262144`));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^error: ${file.replaceAll('.', '\\.')}: detail: the event is \\d+ bytes; EventBridge takes at most 262144`,
+      ),
+    );
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('refuses a PutEvents request whose entries add up to more than 256 KB, as EventBridge does', async () => {
-    const client = new EventBridgeClient({ endpoint: server.intake.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    const client = new EventBridgeClient({
+      endpoint: server.intake.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
     const entry = (runId: number) => ({
       Source: 'dograh.workflows',
       DetailType: 'Workflow Run Completed',
-      Detail: JSON.stringify(makeEventJson({ detail: { workflow_run_id: runId, initial_context: { notes: 'x'.repeat(150_000) }, nodes: [makeNodeJson({ id: 'n1', data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: null, retry_config: null } })] } }).detail),
+      Detail: JSON.stringify(
+        makeEventJson({
+          detail: {
+            workflow_run_id: runId,
+            initial_context: { notes: 'x'.repeat(150_000) },
+            nodes: [
+              makeNodeJson({
+                id: 'n1',
+                data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: null, retry_config: null },
+              }),
+            ],
+          },
+        }).detail,
+      ),
     });
-    const error = await client.send(new PutEventsCommand({ Entries: [entry(7010), entry(7011)] })).catch((e: unknown) => e);
+    const error = await client
+      .send(new PutEventsCommand({ Entries: [entry(7010), entry(7011)] }))
+      .catch((e: unknown) => e);
     client.destroy();
-    expect(error).toMatchObject({ name: 'ValidationException', message: 'Total size of the entries in the request is over the limit.' });
+    expect(error).toMatchObject({
+      name: 'ValidationException',
+      message: 'Total size of the entries in the request is over the limit.',
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.to('/run/7010')).toHaveLength(0);
   });
@@ -175,7 +249,12 @@ describe('webhooks dev and webhooks emit', () => {
         detail: {
           workflow_run_id: runId,
           initial_context: { notes: 'x'.repeat(150_000) },
-          nodes: [makeNodeJson({ id: 'n1', data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: null, retry_config: null } })],
+          nodes: [
+            makeNodeJson({
+              id: 'n1',
+              data: { endpoint_url: `${receiver.origin}/run/${runId}`, credential_uuid: null, retry_config: null },
+            }),
+          ],
         },
       });
     await writeFile(file, JSON.stringify([large(7008), large(7009)]));
@@ -189,20 +268,33 @@ describe('webhooks dev and webhooks emit', () => {
 
   it('refuses a bad event naming the file, the entry and the field, and sends none of the file', async () => {
     const file = join(dir, 'bad.json');
-    await writeFile(file, JSON.stringify([makeEventJson({ detail: { workflow_run_id: 7006 } }), makeEventJson({ detail: { workflow_id: 'seven' } })]));
+    await writeFile(
+      file,
+      JSON.stringify([
+        makeEventJson({ detail: { workflow_run_id: 7006 } }),
+        makeEventJson({ detail: { workflow_id: 'seven' } }),
+      ]),
+    );
     const result = await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`error: ${file}: 1.detail.workflow_id: Invalid input: expected number, received string\n`);
+    expect(result.stderr).toBe(
+      `error: ${file}: 1.detail.workflow_id: Invalid input: expected number, received string\n`,
+    );
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.to('/run/7006')).toHaveLength(0);
   });
 });
 
 describe('webhooks dev options', () => {
-  it.each(['0', 'five', '2.5'])('refuses --circuit-threshold %s with one error line, before starting anything', async (value) => {
-    const result = await runCliInProcess(['dev', '--circuit-threshold', value, '--no-example', '--no-receiver']);
-    expect(errorLine(result)).toBe(`error: --circuit-threshold: expected a whole number of failures, 1 or more, got "${value}"`);
-  });
+  it.each(['0', 'five', '2.5'])(
+    'refuses --circuit-threshold %s with one error line, before starting anything',
+    async (value) => {
+      const result = await runCliInProcess(['dev', '--circuit-threshold', value, '--no-example', '--no-receiver']);
+      expect(errorLine(result)).toBe(
+        `error: --circuit-threshold: expected a whole number of failures, 1 or more, got "${value}"`,
+      );
+    },
+  );
 });
 
 describe('webhooks dev with a port taken', () => {
@@ -213,8 +305,15 @@ describe('webhooks dev with a port taken', () => {
     await new Promise<void>((done) => taken.listen(0, '127.0.0.1', done));
     const { port } = taken.address() as AddressInfo;
     try {
-      const result = await runCli(['dev', '--port', '0', '--receiver-port', String(port), '--no-example'], { cwd: dir, timeoutMs: 40_000 });
-      expect(errorLine(result)).toMatch(new RegExp(`^error: a port is taken \\(.*EADDRINUSE.*:${port}\\): is another webhooks dev running\\? Pick others with --port / --receiver-port$`));
+      const result = await runCli(['dev', '--port', '0', '--receiver-port', String(port), '--no-example'], {
+        cwd: dir,
+        timeoutMs: 40_000,
+      });
+      expect(errorLine(result)).toMatch(
+        new RegExp(
+          `^error: a port is taken \\(.*EADDRINUSE.*:${port}\\): is another webhooks dev running\\? Pick others with --port / --receiver-port$`,
+        ),
+      );
       expect(existsSync(join(dir, '.webhooks/dev.json'))).toBe(false);
     } finally {
       await new Promise<void>((done) => taken.close(() => done()));

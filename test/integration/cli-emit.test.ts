@@ -44,7 +44,9 @@ describe('webhooks emit with a mistake', () => {
     expect(errorLine(await webhooks(['emit', file, '--endpoint', 'ftp://127.0.0.1/x']))).toBe(
       'error: --endpoint: scheme ftp: is not allowed; expected an http or https URL such as http://127.0.0.1:4010',
     );
-    expect(errorLine(await webhooks(['emit', file, '--endpoint', 'not a url']))).toBe('error: --endpoint: "not a url" is not a URL; expected one like http://127.0.0.1:4010');
+    expect(errorLine(await webhooks(['emit', file, '--endpoint', 'not a url']))).toBe(
+      'error: --endpoint: "not a url" is not a URL; expected one like http://127.0.0.1:4010',
+    );
   });
 
   it('asks whether webhooks dev is running when the intake refuses the connection', async () => {
@@ -53,21 +55,33 @@ describe('webhooks emit with a mistake', () => {
     const { port } = server.address() as AddressInfo;
     await new Promise<void>((done) => server.close(() => done()));
     const line = errorLine(await webhooks(['emit', file, '--endpoint', `http://127.0.0.1:${port}`]));
-    expect(line).toBe(`error: emit: cannot reach http://127.0.0.1:${port} (ECONNREFUSED): is webhooks dev running? Start it with "npm start" or "npx webhooks dev"`);
+    expect(line).toBe(
+      `error: emit: cannot reach http://127.0.0.1:${port} (ECONNREFUSED): is webhooks dev running? Start it with "npm start" or "npx webhooks dev"`,
+    );
   });
 
   it('says --local needs a running webhooks dev', async () => {
-    expect(errorLine(await webhooks(['emit', file, '--local']))).toMatch(/^error: no webhooks dev is running from this folder \(.*dev\.json not found\): start it with "npm start"/);
-    expect(errorLine(await webhooks(['emit', file, '--local', '--endpoint', 'http://127.0.0.1:1']))).toMatch(/^error: --local: .* cannot be combined with --endpoint or --region$/);
+    expect(errorLine(await webhooks(['emit', file, '--local']))).toMatch(
+      /^error: no webhooks dev is running from this folder \(.*dev\.json not found\): start it with "npm start"/,
+    );
+    expect(errorLine(await webhooks(['emit', file, '--local', '--endpoint', 'http://127.0.0.1:1']))).toMatch(
+      /^error: --local: .* cannot be combined with --endpoint or --region$/,
+    );
   });
 
   it('names the missing region, then the missing credentials, instead of a raw SDK error', async () => {
-    expect(errorLine(await webhooks(['emit', file]))).toMatch(/^error: emit: no AWS region is set: pass --region, set AWS_REGION/);
-    expect(errorLine(await webhooks(['emit', file], { AWS_REGION: 'us-east-1' }))).toMatch(/^error: emit: no AWS credentials found: set AWS_PROFILE/);
+    expect(errorLine(await webhooks(['emit', file]))).toMatch(
+      /^error: emit: no AWS region is set: pass --region, set AWS_REGION/,
+    );
+    expect(errorLine(await webhooks(['emit', file], { AWS_REGION: 'us-east-1' }))).toMatch(
+      /^error: emit: no AWS credentials found: set AWS_PROFILE/,
+    );
   });
 
   it('gives the same hints where the operations commands look for a deployed stack', async () => {
     expect(errorLine(await webhooks(['failures']))).toMatch(/^error: stack DograhWebhooks: no AWS region is set/);
-    expect(errorLine(await webhooks(['failures'], { AWS_REGION: 'us-east-1' }))).toMatch(/^error: stack DograhWebhooks: no AWS credentials found/);
+    expect(errorLine(await webhooks(['failures'], { AWS_REGION: 'us-east-1' }))).toMatch(
+      /^error: stack DograhWebhooks: no AWS credentials found/,
+    );
   });
 });

@@ -17,7 +17,10 @@ let dir: string;
 let receiver: Receiver;
 
 function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
-  return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+  return makeNodeJson({
+    id,
+    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data },
+  });
 }
 
 /** Runs `webhooks local` on these events and returns its summary. */
@@ -41,11 +44,29 @@ afterAll(async () => {
 
 describe('webhooks local', () => {
   it('prints one entry per delivery when the file holds the same event twice, and sends it once', async () => {
-    const event = makeEventJson({ detail: { workflow_run_id: 8001, nodes: [node('n1', '/twice'), node('off', '/off', { enabled: false })] } });
+    const event = makeEventJson({
+      detail: { workflow_run_id: 8001, nodes: [node('n1', '/twice'), node('off', '/off', { enabled: false })] },
+    });
     const summary = await local('twice.json', [event, event]);
     expect(summary).toEqual([
-      { delivery_id: deliveryId('42', 8001, 'n1'), node_id: 'n1', workflow_run_id: 8001, status: 'delivered', attempts: 1, last_status_code: 200, error: null },
-      { delivery_id: deliveryId('42', 8001, 'off'), node_id: 'off', workflow_run_id: 8001, status: 'skipped', attempts: 0, last_status_code: null, error: null },
+      {
+        delivery_id: deliveryId('42', 8001, 'n1'),
+        node_id: 'n1',
+        workflow_run_id: 8001,
+        status: 'delivered',
+        attempts: 1,
+        last_status_code: 200,
+        error: null,
+      },
+      {
+        delivery_id: deliveryId('42', 8001, 'off'),
+        node_id: 'off',
+        workflow_run_id: 8001,
+        status: 'skipped',
+        attempts: 0,
+        last_status_code: null,
+        error: null,
+      },
     ]);
     expect(receiver.to('/twice')).toHaveLength(1);
   });
@@ -54,10 +75,20 @@ describe('webhooks local', () => {
     // The first event lacks the URL's value, so the node fails to render; the second brings it.
     const broken = node('n1', '/fixed/{{initial_context.account}}');
     const first = makeEventJson({ detail: { workflow_run_id: 8002, nodes: [broken] } });
-    const second = makeEventJson({ detail: { workflow_run_id: 8002, nodes: [broken], initial_context: { account: 'acme' } } });
+    const second = makeEventJson({
+      detail: { workflow_run_id: 8002, nodes: [broken], initial_context: { account: 'acme' } },
+    });
     const summary = await local('fixed.json', [first, second]);
     expect(summary).toEqual([
-      { delivery_id: deliveryId('42', 8002, 'n1'), node_id: 'n1', workflow_run_id: 8002, status: 'delivered', attempts: 1, last_status_code: 200, error: null },
+      {
+        delivery_id: deliveryId('42', 8002, 'n1'),
+        node_id: 'n1',
+        workflow_run_id: 8002,
+        status: 'delivered',
+        attempts: 1,
+        last_status_code: 200,
+        error: null,
+      },
     ]);
     expect(receiver.to('/fixed/acme')).toHaveLength(1);
   });
@@ -67,13 +98,21 @@ describe('webhooks local', () => {
     const event = makeEventJson({ detail: { workflow_run_id: 8003, nodes: [broken] } });
     const summary = await local('still-broken.json', [event, event]);
     expect(summary).toEqual([
-      expect.objectContaining({ node_id: 'n1', status: 'failed', attempts: 0, error: expect.stringContaining('{{initial_context.account}}') }),
+      expect.objectContaining({
+        node_id: 'n1',
+        status: 'failed',
+        attempts: 0,
+        error: expect.stringContaining('{{initial_context.account}}'),
+      }),
     ]);
   });
 
-  it('prints its whole summary into a pipe read slowly, past the pipe\'s 64 KiB, and exits 0 by itself', async () => {
+  it("prints its whole summary into a pipe read slowly, past the pipe's 64 KiB, and exits 0 by itself", async () => {
     // 400 disabled nodes are 400 summary entries (about 80 KB) without 400 requests; one is sent.
-    const nodes = [node('sent', '/slow-pipe'), ...Array.from({ length: 400 }, (_, i) => node(`off-${i}`, '/off', { enabled: false }))];
+    const nodes = [
+      node('sent', '/slow-pipe'),
+      ...Array.from({ length: 400 }, (_, i) => node(`off-${i}`, '/off', { enabled: false })),
+    ];
     const file = join(dir, 'slow-pipe.json');
     await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: 8010, nodes } })));
     // As the report found it: a reader that starts late, behind a shell pipe. The exit code is the CLI's own.
@@ -106,7 +145,16 @@ describe('webhooks local --fail-on-any', () => {
   it('exits 3 when a delivery failed, still printing the summary, whose error names host and port', async () => {
     const port = await closedPort();
     const event = makeEventJson({
-      detail: { workflow_run_id: 8101, nodes: [node('ok', '/smoke'), makeNodeJson({ id: 'refused', data: { endpoint_url: `http://127.0.0.1:${port}/hook`, credential_uuid: null, retry_config: null } })] },
+      detail: {
+        workflow_run_id: 8101,
+        nodes: [
+          node('ok', '/smoke'),
+          makeNodeJson({
+            id: 'refused',
+            data: { endpoint_url: `http://127.0.0.1:${port}/hook`, credential_uuid: null, retry_config: null },
+          }),
+        ],
+      },
     });
     const file = join(dir, 'smoke.json');
     await writeFile(file, JSON.stringify(event));
@@ -115,12 +163,17 @@ describe('webhooks local --fail-on-any', () => {
     expect(result.stderr).toBe('1 of 2 deliveries failed (--fail-on-any)\n');
     const summary = JSON.parse(result.stdout) as SummaryEntry[];
     expect(summary.find((e) => e.node_id === 'ok')).toMatchObject({ status: 'delivered' });
-    expect(summary.find((e) => e.node_id === 'refused')?.error).toContain(`POST http://127.0.0.1:${port}: connection failed (ECONNREFUSED)`);
+    expect(summary.find((e) => e.node_id === 'refused')?.error).toContain(
+      `POST http://127.0.0.1:${port}: connection failed (ECONNREFUSED)`,
+    );
   });
 
   it('exits 0 when every delivery went out', async () => {
     const file = join(dir, 'smoke-ok.json');
-    await writeFile(file, JSON.stringify(makeEventJson({ detail: { workflow_run_id: 8102, nodes: [node('ok', '/smoke-ok')] } })));
+    await writeFile(
+      file,
+      JSON.stringify(makeEventJson({ detail: { workflow_run_id: 8102, nodes: [node('ok', '/smoke-ok')] } })),
+    );
     const result = await runCliInProcess(['local', '--event', file, '--timeout', '30', '--fail-on-any']);
     expect(result.code, result.stderr).toBe(0);
     expect((JSON.parse(result.stdout) as SummaryEntry[])[0]).toMatchObject({ status: 'delivered' });

@@ -21,27 +21,51 @@ describe('the command table of run(argv, io)', () => {
     const result = await runCliInProcess(['--help']);
     expect(result.code).toBe(0);
     for (const [name, entry] of Object.entries(COMMANDS)) {
-      expect(result.stdout).toMatch(new RegExp(`^  ${name} ${entry.term.replace(/[[\]]/g, '\\$&')} +${entry.description.split(' ')[0]}`, 'm'));
+      expect(result.stdout).toMatch(
+        new RegExp(`^  ${name} ${entry.term.replace(/[[\]]/g, '\\$&')} +${entry.description.split(' ')[0]}`, 'm'),
+      );
     }
   });
 
   it('keeps no state between runs: each builds its own program', async () => {
-    const first = await runCliInProcess(['render', '--url', 'https://a.example.com/{{workflow_run_id}}', '--context', 'examples/context.json']);
-    const second = await runCliInProcess(['render', '--url', 'https://b.example.com/', '--context', 'examples/context.json']);
+    const first = await runCliInProcess([
+      'render',
+      '--url',
+      'https://a.example.com/{{workflow_run_id}}',
+      '--context',
+      'examples/context.json',
+    ]);
+    const second = await runCliInProcess([
+      'render',
+      '--url',
+      'https://b.example.com/',
+      '--context',
+      'examples/context.json',
+    ]);
     expect([first.stdout, second.stdout]).toEqual(['https://a.example.com/1234\n', 'https://b.example.com/\n']);
   });
 
   it('writes only to the io it is given and returns the exit code', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await run(['validate', 'no-such-file.json'], { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: {} });
-    expect({ code, out, err }).toEqual({ code: 1, out: [], err: ['error: no-such-file.json: cannot read the file (no such file)\n'] });
+    const code = await run(['validate', 'no-such-file.json'], {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => err.push(t) },
+      env: {},
+    });
+    expect({ code, out, err }).toEqual({
+      code: 1,
+      out: [],
+      err: ['error: no-such-file.json: cannot read the file (no such file)\n'],
+    });
   });
 });
 
 describe('webhooks --version', () => {
   it('prints the version of the package and exits 0', async () => {
-    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     for (const flag of ['--version', '-V']) {
       expect(await runCliInProcess([flag])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
     }
@@ -50,7 +74,13 @@ describe('webhooks --version', () => {
 
 describe('unknown options and commands', () => {
   it('names a mistyped required flag as unknown, with the flag it resembles', async () => {
-    const result = await runCliInProcess(['render', '--template', 'examples/payload-template.json', '--contxt', 'examples/context.json']);
+    const result = await runCliInProcess([
+      'render',
+      '--template',
+      'examples/payload-template.json',
+      '--contxt',
+      'examples/context.json',
+    ]);
     expect(errorLine(result)).toBe("error: unknown option '--contxt' (did you mean --context?)");
   });
 

@@ -5,7 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_TABLE_NAME, startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
 import { devStatePath, writeDevState } from '../../cli/target.ts';
@@ -60,13 +66,19 @@ function json<T>(result: Run): T {
 }
 
 function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
-  return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+  return makeNodeJson({
+    id,
+    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data },
+  });
 }
 
 /** Emits one run and waits until its deliveries are final; returns their records by node id. */
 async function run(nodes: NodeJson[], detail: Record<string, unknown> = {}): Promise<Map<string, DeliveryRecord>> {
   const rendered = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes, ...detail } }));
-  const records = await stack.waitUntilFinal(rendered.map((r) => r.delivery_id), 15_000);
+  const records = await stack.waitUntilFinal(
+    rendered.map((r) => r.delivery_id),
+    15_000,
+  );
   return new Map(records.map((r) => [r.node_id, r]));
 }
 
@@ -157,10 +169,13 @@ describe('with failures on record', () => {
 
   beforeAll(async () => {
     receiver.on('/down', () => ({ status: 500, body: DOWN_BODY }));
-    const first = await run([node('crm', '/down'), node('broken', '/down', { endpoint_url: 'https://crm.example.com/{{missing}}' })], {
-      organization_id: 42,
-      workflow_id: 77,
-    });
+    const first = await run(
+      [node('crm', '/down'), node('broken', '/down', { endpoint_url: 'https://crm.example.com/{{missing}}' })],
+      {
+        organization_id: 42,
+        workflow_id: 77,
+      },
+    );
     a = first.get('crm')!;
     badNode = first.get('broken')!;
     b = (await run([node('billing', '/down')], { organization_id: 43, workflow_id: 88 })).get('billing')!;
@@ -185,7 +200,15 @@ describe('with failures on record', () => {
     await stack.store.claim(old, oldMs, 60_000);
     await stack.store.recordAttempt(
       old,
-      { attempt: 1, at: new Date(oldMs).toISOString(), duration_ms: 31, status_code: 500, error_class: 'http_transient', error_message: LONG_ERROR, response_snippet: null },
+      {
+        attempt: 1,
+        at: new Date(oldMs).toISOString(),
+        duration_ms: 31,
+        status_code: 500,
+        error_class: 'http_transient',
+        error_message: LONG_ERROR,
+        response_snippet: null,
+      },
       { status: 'failed' },
       oldMs,
     );
@@ -196,11 +219,15 @@ describe('with failures on record', () => {
       const result = await webhooks(['failures', '--local']);
       expect(result.code, result.stderr).toBe(0);
       const lines = result.stdout.split('\n');
-      expect(lines[0]).toMatch(/^TIME \(UTC\)\s+ORG\s+WORKFLOW\s+RUN\s+NODE\s+ENDPOINT\s+CODE\s+ERROR\s+ATTEMPTS\s+RECONCILED\s+DELIVERY ID$/);
+      expect(lines[0]).toMatch(
+        /^TIME \(UTC\)\s+ORG\s+WORKFLOW\s+RUN\s+NODE\s+ENDPOINT\s+CODE\s+ERROR\s+ATTEMPTS\s+RECONCILED\s+DELIVERY ID$/,
+      );
       const rowOf = (id: string) => lines.find((line) => line.endsWith(id)) ?? '';
       const host = new URL(receiver.origin).host;
       expect(rowOf(a.delivery_id)).toMatch(
-        new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+42\\s+77\\s+${a.workflow_run_id}\\s+crm\\s+${host}\\s+500\\s+endpoint answered 500.*\\s+1/1\\s+-\\s+${a.delivery_id}$`),
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+42\\s+77\\s+${a.workflow_run_id}\\s+crm\\s+${host}\\s+500\\s+endpoint answered 500.*\\s+1/1\\s+-\\s+${a.delivery_id}$`,
+        ),
       );
       expect(rowOf(b.delivery_id)).toMatch(/\s43\s+88\s/);
       // A node that never rendered has no status code and no attempt.
@@ -210,8 +237,12 @@ describe('with failures on record', () => {
     });
 
     it('prints the full error and every field with --json, and reaches older failures with --since', async () => {
-      const entries = json<Record<string, unknown>[]>(await webhooks(['failures', '--local', '--since', '7d', '--json']));
-      expect(entries.map((e) => e['delivery_id'])).toEqual(expect.arrayContaining([a.delivery_id, b.delivery_id, badNode.delivery_id, old.delivery_id]));
+      const entries = json<Record<string, unknown>[]>(
+        await webhooks(['failures', '--local', '--since', '7d', '--json']),
+      );
+      expect(entries.map((e) => e['delivery_id'])).toEqual(
+        expect.arrayContaining([a.delivery_id, b.delivery_id, badNode.delivery_id, old.delivery_id]),
+      );
       expect(entries).toHaveLength(4);
       // Newest first: the three-day-old one comes last.
       expect(entries.at(-1)).toEqual({
@@ -233,7 +264,11 @@ describe('with failures on record', () => {
         stranded: false,
         circuit: null,
       });
-      expect(entries.find((e) => e['delivery_id'] === badNode.delivery_id)).toMatchObject({ status_code: null, attempts: 0, replayable: false });
+      expect(entries.find((e) => e['delivery_id'] === badNode.delivery_id)).toMatchObject({
+        status_code: null,
+        attempts: 0,
+        replayable: false,
+      });
     });
 
     it('cuts a long error in the table', async () => {
@@ -250,13 +285,17 @@ describe('with failures on record', () => {
         webhooks(['failures', '--local', '--since', '7d', '--workflow', '77', '--json']),
       ]);
       expect(json<{ delivery_id: string }[]>(byOrg).map((e) => e.delivery_id)).toEqual([b.delivery_id]);
-      expect(json<{ delivery_id: string }[]>(byWorkflow).map((e) => e.delivery_id).sort()).toEqual(
-        [a.delivery_id, badNode.delivery_id, old.delivery_id].sort(),
-      );
+      expect(
+        json<{ delivery_id: string }[]>(byWorkflow)
+          .map((e) => e.delivery_id)
+          .sort(),
+      ).toEqual([a.delivery_id, badNode.delivery_id, old.delivery_id].sort());
     });
 
     it('keeps the newest with --limit', async () => {
-      const entries = json<{ delivery_id: string }[]>(await webhooks(['failures', '--local', '--since', '7d', '--limit', '3', '--json']));
+      const entries = json<{ delivery_id: string }[]>(
+        await webhooks(['failures', '--local', '--since', '7d', '--limit', '3', '--json']),
+      );
       expect(entries).toHaveLength(3);
       expect(entries.map((e) => e.delivery_id)).not.toContain(old.delivery_id);
     });
@@ -279,8 +318,12 @@ describe('with failures on record', () => {
         webhooks(['failures', '--local', '--workflow', '7x']),
         webhooks(['failures', '--local', '--since', '1990-01-01']),
       ]);
-      expect(errorLine(since, 1)).toMatch(/^error: --since: expected a duration back from now \(30m, 24h, 7d\) or an ISO time .*got "yesterday"$/);
-      expect(errorLine(decades, 1)).toMatch(/^error: --since: a window across all organizations may span at most \d+ days$/);
+      expect(errorLine(since, 1)).toMatch(
+        /^error: --since: expected a duration back from now \(30m, 24h, 7d\) or an ISO time .*got "yesterday"$/,
+      );
+      expect(errorLine(decades, 1)).toMatch(
+        /^error: --since: a window across all organizations may span at most \d+ days$/,
+      );
       expect(errorLine(limit, 1)).toMatch(/^error: --limit: /);
       expect(errorLine(workflow, 1)).toMatch(/^error: --workflow: /);
     });
@@ -288,11 +331,22 @@ describe('with failures on record', () => {
 
   describe('inspect', () => {
     it('lists the placeholders that rendered empty, and why', async () => {
-      const records = await run([node('empty-values', '/ops/empty', { payload_template: { a: '{{initial_context.nope}}', b: '{{recording_url}}' } })], { recording_url: null });
+      const records = await run(
+        [
+          node('empty-values', '/ops/empty', {
+            payload_template: { a: '{{initial_context.nope}}', b: '{{recording_url}}' },
+          }),
+        ],
+        { recording_url: null },
+      );
       const result = await webhooks(['inspect', records.get('empty-values')?.delivery_id ?? '', '--local']);
       expect(result.code, result.stderr).toBe(0);
-      expect(result.stdout).toContain("  empty values data.payload_template: {{initial_context.nope}} is missing from the run's context\n");
-      expect(result.stdout).toContain("               data.payload_template: {{recording_url}} is null in the run's context\n");
+      expect(result.stdout).toContain(
+        "  empty values data.payload_template: {{initial_context.nope}} is missing from the run's context\n",
+      );
+      expect(result.stdout).toContain(
+        "               data.payload_template: {{recording_url}} is null in the run's context\n",
+      );
     });
 
     it('tells the story of a failed delivery: who, where, attempts, and what to do next', async () => {
@@ -300,13 +354,17 @@ describe('with failures on record', () => {
       expect(result.code, result.stderr).toBe(0);
       const out = result.stdout;
       expect(out.split('\n')[0]).toBe(`delivery ${a.delivery_id}  failed`);
-      expect(out).toMatch(/\n {2}organization 42\n {2}workflow {5}77\n {2}run {10}\d+\n {2}node {9}crm \(Notify CRM\)\n/);
+      expect(out).toMatch(
+        /\n {2}organization 42\n {2}workflow {5}77\n {2}run {10}\d+\n {2}node {9}crm \(Notify CRM\)\n/,
+      );
       expect(out).toContain(`  request      POST ${receiver.origin}\n`);
       expect(out).toContain('  attempts     1 of 1\n');
       expect(out).toMatch(/ {2}last error {3}endpoint answered 500/);
       expect(out).toContain(`webhooks replay ${a.delivery_id} --local`);
       expect(out).toMatch(/#\s+TIME \(UTC\)\s+DURATION\s+CODE\s+CLASS\s+MESSAGE\s+RESPONSE/);
-      expect(out).toMatch(/\n\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+ ms\s+500\s+http_transient\s+endpoint answered 500.*\{"error":"database down"\}/);
+      expect(out).toMatch(
+        /\n\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+ ms\s+500\s+http_transient\s+endpoint answered 500.*\{"error":"database down"\}/,
+      );
     });
 
     it('prints the record with --json, with the attempt timeline but without the kept request itself', async () => {
@@ -323,7 +381,12 @@ describe('with failures on record', () => {
         request_kept: true,
       });
       expect(record['attempt_log']).toEqual([
-        expect.objectContaining({ attempt: 1, status_code: 500, error_class: 'http_transient', response_snippet: DOWN_BODY }),
+        expect.objectContaining({
+          attempt: 1,
+          status_code: 500,
+          error_class: 'http_transient',
+          response_snippet: DOWN_BODY,
+        }),
       ]);
       expect(record).not.toHaveProperty('request');
     });
@@ -342,8 +405,13 @@ describe('with failures on record', () => {
     it('exits 1 naming the state file when no webhooks dev runs in the folder', async () => {
       const elsewhere = await mkdtemp(join(tmpdir(), 'webhooks-nodev-'));
       try {
-        const result = await runCliInProcess(['inspect', a.delivery_id, '--local'], { cwd: elsewhere, env: { PATH: process.env['PATH'] ?? '' } });
-        expect(errorLine(result, 1)).toMatch(/no webhooks dev is running from this folder .*\.webhooks\/dev\.json not found/);
+        const result = await runCliInProcess(['inspect', a.delivery_id, '--local'], {
+          cwd: elsewhere,
+          env: { PATH: process.env['PATH'] ?? '' },
+        });
+        expect(errorLine(result, 1)).toMatch(
+          /no webhooks dev is running from this folder .*\.webhooks\/dev\.json not found/,
+        );
       } finally {
         await rm(elsewhere, { recursive: true, force: true });
       }
@@ -360,7 +428,11 @@ describe('with failures on record', () => {
 
       const result = await webhooks(['replay', failed.delivery_id, '--local', '--wait']);
       expect(result.code, result.stderr).toBe(0);
-      expect(result.stdout).toMatch(new RegExp(`^replayed ${failed.delivery_id}: a new series of attempts opened at .* UTC; request sent to the delivery queue \\(POST ${receiver.origin}\\)\n`));
+      expect(result.stdout).toMatch(
+        new RegExp(
+          `^replayed ${failed.delivery_id}: a new series of attempts opened at .* UTC; request sent to the delivery queue \\(POST ${receiver.origin}\\)\n`,
+        ),
+      );
       expect(result.stdout).toMatch(/\ndelivered after 1 attempt, HTTP 200\n$/);
 
       const requests = receiver.to('/replay');
@@ -377,7 +449,9 @@ describe('with failures on record', () => {
       expect(record?.request).toBeNull();
 
       const story = await webhooks(['inspect', failed.delivery_id, '--local']);
-      expect(story.stdout).toMatch(/ 500 .*\n\s+-- new series of attempts from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(replay or redrive\) --\n\s+1\s+.* 200 /);
+      expect(story.stdout).toMatch(
+        / 500 .*\n\s+-- new series of attempts from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(replay or redrive\) --\n\s+1\s+.* 200 /,
+      );
     });
 
     it('returns at once without --wait, printing JSON for scripts, and the delivery goes on', async () => {
@@ -386,7 +460,12 @@ describe('with failures on record', () => {
       const failed = (await run([node('nowait', '/replay-nowait')])).get('nowait')!;
       fixed = true;
       const result = json<Record<string, unknown>>(await webhooks(['replay', failed.delivery_id, '--local', '--json']));
-      expect(result).toMatchObject({ delivery_id: failed.delivery_id, status: 'pending', attempts: 0, replayed_at: expect.stringMatching(/^\d{4}-/) });
+      expect(result).toMatchObject({
+        delivery_id: failed.delivery_id,
+        status: 'pending',
+        attempts: 0,
+        replayed_at: expect.stringMatching(/^\d{4}-/),
+      });
       const [final] = await stack.waitUntilFinal([failed.delivery_id], 10_000);
       expect(final).toMatchObject({ status: 'delivered', last_status_code: 204 });
     });
@@ -396,7 +475,9 @@ describe('with failures on record', () => {
       const failed = (await run([node('still-down', '/still-down')])).get('still-down')!;
       const result = await webhooks(['replay', failed.delivery_id, '--local', '--wait']);
       expect(result.stdout).toMatch(/\nfailed after 1 attempt, HTTP 503\n$/);
-      expect(errorLine(result, 1)).toMatch(new RegExp(`^error: delivery ${failed.delivery_id} failed again: endpoint answered 503`));
+      expect(errorLine(result, 1)).toMatch(
+        new RegExp(`^error: delivery ${failed.delivery_id} failed again: endpoint answered 503`),
+      );
       expect(receiver.to('/still-down')).toHaveLength(2);
     });
 
@@ -408,8 +489,12 @@ describe('with failures on record', () => {
         webhooks(['replay', badNode.delivery_id, '--local']),
         webhooks(['replay', 'whd_ffffffffffffffffffffffffffffffff', '--local']),
       ]);
-      expect(errorLine(ok, 1)).toMatch(new RegExp(`^error: delivery ${delivered.delivery_id} was delivered at .*: nothing to replay`));
-      expect(errorLine(bad, 1)).toMatch(/never rendered, so there is no request to send again \(cannot render: .*\): fix the node and emit its run again$/);
+      expect(errorLine(ok, 1)).toMatch(
+        new RegExp(`^error: delivery ${delivered.delivery_id} was delivered at .*: nothing to replay`),
+      );
+      expect(errorLine(bad, 1)).toMatch(
+        /never rendered, so there is no request to send again \(cannot render: .*\): fix the node and emit its run again$/,
+      );
       expect(errorLine(unknown, 2)).toMatch(/^error: delivery whd_f{32} not found/);
       // Refusals change nothing.
       expect(receiver.to('/fine')).toHaveLength(1);
@@ -436,7 +521,9 @@ describe('with failures on record', () => {
         [STACK_OUTPUTS.eventDetailType]: 'Workflow Run Completed',
       };
       stacks.set(STACK, outputs);
-      cloudFormation = await fakeServer((_, body, response) => describeStacks(new URLSearchParams(body), stacks, response));
+      cloudFormation = await fakeServer((_, body, response) =>
+        describeStacks(new URLSearchParams(body), stacks, response),
+      );
       awsEnv = {
         AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.origin,
         AWS_ENDPOINT_URL_SQS: stack.sqsEndpoint,
@@ -452,7 +539,9 @@ describe('with failures on record', () => {
     });
 
     it('lists failures from the table the stack outputs name', async () => {
-      const entries = json<{ delivery_id: string }[]>(await webhooksBin(['failures', '--stack', STACK, '--org', '43', '--json'], awsEnv));
+      const entries = json<{ delivery_id: string }[]>(
+        await webhooksBin(['failures', '--stack', STACK, '--org', '43', '--json'], awsEnv),
+      );
       expect(entries.map((e) => e.delivery_id)).toEqual([b.delivery_id]);
       const described = cloudFormation.bodies.map((r) => new URLSearchParams(r.body));
       expect(described.some((p) => p.get('Action') === 'DescribeStacks' && p.get('StackName') === STACK)).toBe(true);
@@ -467,28 +556,39 @@ describe('with failures on record', () => {
 
     it('names the stack when it cannot be read', async () => {
       const result = await webhooks(['failures', '--stack', 'NoSuchStack'], awsEnv);
-      expect(errorLine(result, 1)).toMatch(/^error: stack NoSuchStack: cannot read its outputs \(ValidationError: Stack with id NoSuchStack does not exist\)/);
+      expect(errorLine(result, 1)).toMatch(
+        /^error: stack NoSuchStack: cannot read its outputs \(ValidationError: Stack with id NoSuchStack does not exist\)/,
+      );
     });
 
-    it('gives a replayed record the stack\'s retention, and 30 days on a stack deployed before that output existed', async () => {
+    it("gives a replayed record the stack's retention, and 30 days on a stack deployed before that output existed", async () => {
       receiver.on('/retention', () => ({ status: 500 }));
       const records = await run([node('keep-7', '/retention'), node('keep-default', '/retention')]);
       // The replays' messages go to a stand-in SQS that keeps them: a new attempt would write its own expiry.
       const parked = await fakeServer((_, body, response) => {
         const { MessageBody = '' } = JSON.parse(body) as { MessageBody?: string };
-        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ MessageId: 'm-1', MD5OfMessageBody: createHash('md5').update(MessageBody).digest('hex') }));
+        response
+          .writeHead(200, { 'content-type': 'application/x-amz-json-1.0' })
+          .end(
+            JSON.stringify({ MessageId: 'm-1', MD5OfMessageBody: createHash('md5').update(MessageBody).digest('hex') }),
+          );
       });
       const older = { ...stacks.get(STACK), [STACK_OUTPUTS.deliveryQueueUrl]: `${parked.origin}/123456789012/parked` };
       stacks.set(`${STACK}-7days`, { ...older, [STACK_OUTPUTS.outcomeRetentionDays]: '7' });
       stacks.set(`${STACK}-older`, older);
       const expiresIn = async (id: string) => {
-        const { Item } = await stack.dynamo.send(new GetItemCommand({ TableName: LOCAL_TABLE_NAME, Key: { [OUTCOME_TABLE.partitionKey]: { S: id } } }));
+        const { Item } = await stack.dynamo.send(
+          new GetItemCommand({ TableName: LOCAL_TABLE_NAME, Key: { [OUTCOME_TABLE.partitionKey]: { S: id } } }),
+        );
         return Number(Item?.[OUTCOME_TABLE.ttlAttribute]?.N) - Date.now() / 1000;
       };
       const day = 86_400;
 
       try {
-        for (const [nodeId, stackName, days] of [['keep-7', `${STACK}-7days`, 7], ['keep-default', `${STACK}-older`, 30]] as const) {
+        for (const [nodeId, stackName, days] of [
+          ['keep-7', `${STACK}-7days`, 7],
+          ['keep-default', `${STACK}-older`, 30],
+        ] as const) {
           const id = records.get(nodeId)!.delivery_id;
           const result = await webhooks(['replay', id, '--stack', stackName], awsEnv);
           expect(result.code, result.stderr).toBe(0);
@@ -506,7 +606,9 @@ describe('with failures on record', () => {
     it('refuses a retention output that is not a number of days, naming it', async () => {
       stacks.set(`${STACK}-bad-retention`, { ...stacks.get(STACK), [STACK_OUTPUTS.outcomeRetentionDays]: 'thirty' });
       const result = await webhooks(['failures', '--stack', `${STACK}-bad-retention`], awsEnv);
-      expect(errorLine(result, 1)).toBe(`error: stack ${STACK}-bad-retention: output OutcomeRetentionDays is "thirty", not a number of days`);
+      expect(errorLine(result, 1)).toBe(
+        `error: stack ${STACK}-bad-retention: output OutcomeRetentionDays is "thirty", not a number of days`,
+      );
     });
 
     describe('redrive with the SQS message move task', () => {
@@ -525,12 +627,26 @@ describe('with failures on record', () => {
             ListMessageMoveTasks: {
               Results: [
                 final === 'COMPLETED'
-                  ? { Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 6, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1, SourceArn: JSON.parse(body).SourceArn }
-                  : { Status: 'FAILED', ApproximateNumberOfMessagesMoved: 2, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1, FailureReason: 'AWS.SimpleQueueService.NonExistentQueue' },
+                  ? {
+                      Status: 'COMPLETED',
+                      ApproximateNumberOfMessagesMoved: 6,
+                      ApproximateNumberOfMessagesToMove: 6,
+                      StartedTimestamp: 1,
+                      SourceArn: JSON.parse(body).SourceArn,
+                    }
+                  : {
+                      Status: 'FAILED',
+                      ApproximateNumberOfMessagesMoved: 2,
+                      ApproximateNumberOfMessagesToMove: 6,
+                      StartedTimestamp: 1,
+                      FailureReason: 'AWS.SimpleQueueService.NonExistentQueue',
+                    },
               ],
             },
           };
-          response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answers[action] ?? {}));
+          response
+            .writeHead(200, { 'content-type': 'application/x-amz-json-1.0' })
+            .end(JSON.stringify(answers[action] ?? {}));
         });
         stacks.set(SQS_STACK, {
           ...stacks.get(STACK),
@@ -545,7 +661,10 @@ describe('with failures on record', () => {
       it('starts a move task from the dead-letter queue to the delivery queue and reports it done', async () => {
         const sqs = await fakeSqs('COMPLETED');
         try {
-          const result = await webhooks(['redrive', '--stack', SQS_STACK, '--max-per-second', '50'], { ...awsEnv, AWS_ENDPOINT_URL_SQS: sqs.origin });
+          const result = await webhooks(['redrive', '--stack', SQS_STACK, '--max-per-second', '50'], {
+            ...awsEnv,
+            AWS_ENDPOINT_URL_SQS: sqs.origin,
+          });
           expect(result.code, result.stderr).toBe(0);
           expect(result.stdout).toMatch(/^redriven: 6 of 6 dead letters moved to the delivery queue in /);
           expect(result.stderr).toContain(`redriving 6 dead letters to the delivery queue (stack ${SQS_STACK})`);
@@ -564,9 +683,14 @@ describe('with failures on record', () => {
       it('exits 1 with the failure reason when the move task fails', async () => {
         const sqs = await fakeSqs('FAILED');
         try {
-          const result = await webhooks(['redrive', '--stack', SQS_STACK], { ...awsEnv, AWS_ENDPOINT_URL_SQS: sqs.origin });
+          const result = await webhooks(['redrive', '--stack', SQS_STACK], {
+            ...awsEnv,
+            AWS_ENDPOINT_URL_SQS: sqs.origin,
+          });
           expect(result.code).toBe(1);
-          expect(result.stderr).toMatch(/\nerror: redrive failed: AWS\.SimpleQueueService\.NonExistentQueue \(2 of 6 moved; the rest are still on the dead-letter queue\)\n$/);
+          expect(result.stderr).toMatch(
+            /\nerror: redrive failed: AWS\.SimpleQueueService\.NonExistentQueue \(2 of 6 moved; the rest are still on the dead-letter queue\)\n$/,
+          );
         } finally {
           await sqs.close();
         }
@@ -595,9 +719,14 @@ describe('with failures on record', () => {
       expect(outcome.moved).toBe(outcome.to_move);
       expect(outcome.moved).toBeGreaterThanOrEqual(2);
       // Not a terminal: progress comes as plain lines on stderr.
-      expect(result.stderr).toMatch(/^redriving \d+ dead letters to the delivery queue \(webhooks dev \(pid \d+\)\)\n(\s+running: .*\n)*\s+completed: (\d+) of \2 moved \(100%\)\n$/);
+      expect(result.stderr).toMatch(
+        /^redriving \d+ dead letters to the delivery queue \(webhooks dev \(pid \d+\)\)\n(\s+running: .*\n)*\s+completed: (\d+) of \2 moved \(100%\)\n$/,
+      );
 
-      await until(async () => (await Promise.all(ids.map((id) => stack.store.get(id)))).every((r) => r?.status === 'delivered'), 'redriven deliveries');
+      await until(
+        async () => (await Promise.all(ids.map((id) => stack.store.get(id)))).every((r) => r?.status === 'delivered'),
+        'redriven deliveries',
+      );
       for (const id of ids) {
         const record = await stack.store.get(id);
         expect(record?.attempt_log.map((x) => x.status_code)).toEqual([500, 200]);
@@ -608,7 +737,10 @@ describe('with failures on record', () => {
       await until(deliveryQueueDrained, 'every redriven message to be handled');
       expect(receiver.to('/replay')).toHaveLength(replayedBefore);
       // One whose endpoint is still broken was tried again, and failed again.
-      expect(await stack.store.get(a.delivery_id)).toMatchObject({ status: 'failed', replayed_at: [expect.any(String)] });
+      expect(await stack.store.get(a.delivery_id)).toMatchObject({
+        status: 'failed',
+        replayed_at: [expect.any(String)],
+      });
     });
   });
 });
@@ -618,7 +750,9 @@ describe('the local mover (receive, send, delete)', () => {
 
   async function queue(name: string): Promise<MoveQueue> {
     const { QueueUrl = '' } = await stack.sqs.send(new CreateQueueCommand({ QueueName: `${name}-${++queueCount}` }));
-    const { Attributes = {} } = await stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+    const { Attributes = {} } = await stack.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
     return { url: QueueUrl, arn: Attributes.QueueArn ?? '' };
   }
 
@@ -639,7 +773,12 @@ describe('the local mover (receive, send, delete)', () => {
 
   async function drain(queueRef: MoveQueue) {
     const { Messages = [] } = await stack.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueRef.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 0 }),
+      new ReceiveMessageCommand({
+        QueueUrl: queueRef.url,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+        WaitTimeSeconds: 0,
+      }),
     );
     return Messages;
   }
@@ -654,7 +793,10 @@ describe('the local mover (receive, send, delete)', () => {
     const moved = await drain(destination);
     expect(moved.map((m) => m.Body).sort()).toEqual(['{"n":0}', '{"n":1}', '{"n":2}']);
     for (const m of moved) {
-      expect(m.MessageAttributes?.['dead_lettered_at']).toMatchObject({ DataType: 'String', StringValue: '2026-11-27T09:30:00.000Z' });
+      expect(m.MessageAttributes?.['dead_lettered_at']).toMatchObject({
+        DataType: 'String',
+        StringValue: '2026-11-27T09:30:00.000Z',
+      });
       expect(m.MessageAttributes?.['delivery_id']?.StringValue).toMatch(/^whd_\d$/);
     }
     expect(await mover.waiting()).toBe(0);
@@ -664,7 +806,13 @@ describe('the local mover (receive, send, delete)', () => {
     const [source, destination] = [await queue('move-src'), await queue('move-dst')];
     await fill(source, 2);
     // A clock from before the messages were sent: to this move, both arrived after it started.
-    const mover = createSqsCopyMover({ client: stack.sqs, source, destination, pollIntervalMs: 5, clock: { now: () => 0 } });
+    const mover = createSqsCopyMover({
+      client: stack.sqs,
+      source,
+      destination,
+      pollIntervalMs: 5,
+      clock: { now: () => 0 },
+    });
     const final = await (await mover.start()).wait();
     expect(final).toMatchObject({ status: 'COMPLETED', moved: 0, toMove: 2 });
     expect(await drain(destination)).toEqual([]);
@@ -675,10 +823,27 @@ describe('the local mover (receive, send, delete)', () => {
 describe('the move-task mover', () => {
   it('follows a move task through ListMessageMoveTasks until it completes, also once SQS stops naming it by handle', async () => {
     const pages: Record<string, unknown>[] = [
-      { Status: 'RUNNING', TaskHandle: 'task-9', ApproximateNumberOfMessagesMoved: 0, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1700 },
-      { Status: 'RUNNING', TaskHandle: 'task-9', ApproximateNumberOfMessagesMoved: 3, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1700 },
+      {
+        Status: 'RUNNING',
+        TaskHandle: 'task-9',
+        ApproximateNumberOfMessagesMoved: 0,
+        ApproximateNumberOfMessagesToMove: 6,
+        StartedTimestamp: 1700,
+      },
+      {
+        Status: 'RUNNING',
+        TaskHandle: 'task-9',
+        ApproximateNumberOfMessagesMoved: 3,
+        ApproximateNumberOfMessagesToMove: 6,
+        StartedTimestamp: 1700,
+      },
       // Finished: no handle any more, and a newer task of someone else listed first.
-      { Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 6, ApproximateNumberOfMessagesToMove: 6, StartedTimestamp: 1700 },
+      {
+        Status: 'COMPLETED',
+        ApproximateNumberOfMessagesMoved: 6,
+        ApproximateNumberOfMessagesToMove: 6,
+        StartedTimestamp: 1700,
+      },
     ];
     let listed = 0;
     const sqs = await fakeServer((request, _, response) => {
@@ -687,7 +852,9 @@ describe('the move-task mover', () => {
       if (action === 'AmazonSQS.StartMessageMoveTask') answer = { TaskHandle: 'task-9' };
       if (action === 'AmazonSQS.ListMessageMoveTasks') {
         const page = pages[Math.min(listed++, pages.length - 1)];
-        answer = { Results: listed >= 3 ? [{ Status: 'RUNNING', TaskHandle: 'other', StartedTimestamp: 1800 }, page] : [page] };
+        answer = {
+          Results: listed >= 3 ? [{ Status: 'RUNNING', TaskHandle: 'other', StartedTimestamp: 1800 }, page] : [page],
+        };
       }
       response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
     });
@@ -709,7 +876,9 @@ describe('the move-task mover', () => {
         ['COMPLETED', 6, 6],
       ]);
       expect(final).toEqual({ status: 'COMPLETED', moved: 6, toMove: 6, failureReason: null });
-      expect(JSON.parse(sqs.bodies.find((r) => r.target === 'AmazonSQS.ListMessageMoveTasks')?.body ?? '{}')).toMatchObject({
+      expect(
+        JSON.parse(sqs.bodies.find((r) => r.target === 'AmazonSQS.ListMessageMoveTasks')?.body ?? '{}'),
+      ).toMatchObject({
         SourceArn: 'arn:aws:sqs:us-east-1:1:dlq',
       });
     } finally {

@@ -42,7 +42,15 @@ describe('webhooks render --event --node (dry run)', () => {
       'webhooks/credentials/42/crm-token': { type: 'BEARER_TOKEN', token: 'CANARY-dry-run-cli' },
       'webhooks/credentials/42/signing': { type: 'SIGNING', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] },
     });
-    const result = await webhooks('render', '--event', 'examples/event.json', '--node', 'webhook-1', '--secrets', secrets);
+    const result = await webhooks(
+      'render',
+      '--event',
+      'examples/event.json',
+      '--node',
+      'webhook-1',
+      '--secrets',
+      secrets,
+    );
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.split('\n');
     expect(lines[0]).toBe('POST http://127.0.0.1:8787/webhook/dograh');
@@ -54,20 +62,34 @@ describe('webhooks render --event --node (dry run)', () => {
 
   it('exits 1 naming the file when the node is not in the event', async () => {
     const result = await webhooks('render', '--event', 'examples/event.json', '--node', 'nope');
-    expect(errorLine(result, 1)).toBe('error: examples/event.json: workflow_definition.nodes: no webhook node with id "nope"');
+    expect(errorLine(result, 1)).toBe(
+      'error: examples/event.json: workflow_definition.nodes: no webhook node with id "nope"',
+    );
   });
 });
 
 describe('webhooks render --template', () => {
   it('prints the seed example body as JSON and exits 0', async () => {
-    const result = await runCli(['render', '--template', 'examples/payload-template.json', '--context', 'examples/context.json']);
+    const result = await runCli([
+      'render',
+      '--template',
+      'examples/payload-template.json',
+      '--context',
+      'examples/context.json',
+    ]);
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout)).toEqual(SEED_BODY);
   });
 
   it('accepts a whole event as the context', async () => {
-    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', 'examples/event.json');
+    const result = await webhooks(
+      'render',
+      '--template',
+      'examples/payload-template.json',
+      '--context',
+      'examples/event.json',
+    );
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual(SEED_BODY);
   });
@@ -107,21 +129,43 @@ describe('webhooks render --template', () => {
 
 describe('webhooks render --url', () => {
   it('prints the rendered URL, percent-encoded', async () => {
-    const result = await webhooks('render', '--url', 'https://crm.example.com/runs/{{workflow_run_id}}?c={{initial_context.customer_name}}', '--context', 'examples/context.json');
+    const result = await webhooks(
+      'render',
+      '--url',
+      'https://crm.example.com/runs/{{workflow_run_id}}?c={{initial_context.customer_name}}',
+      '--context',
+      'examples/context.json',
+    );
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe('https://crm.example.com/runs/1234?c=Ada%20Lovelace\n');
   });
 
   it('fails on a missing value, naming --url, the field and the placeholder', async () => {
-    const result = await webhooks('render', '--url', 'https://crm.example.com/{{ missing }}', '--context', 'examples/context.json');
-    expect(errorLine(result)).toBe('error: --url: endpoint_url: {{ missing }} has no value, so the URL cannot be built');
+    const result = await webhooks(
+      'render',
+      '--url',
+      'https://crm.example.com/{{ missing }}',
+      '--context',
+      'examples/context.json',
+    );
+    expect(errorLine(result)).toBe(
+      'error: --url: endpoint_url: {{ missing }} has no value, so the URL cannot be built',
+    );
     expect(result.stdout).toBe('');
   });
 
   it('fails on an object value', async () => {
-    const result = await webhooks('render', '--url', 'https://crm.example.com/{{initial_context}}', '--context', 'examples/context.json');
-    expect(errorLine(result)).toBe('error: --url: endpoint_url: {{initial_context}} is an object, which cannot be part of a URL');
+    const result = await webhooks(
+      'render',
+      '--url',
+      'https://crm.example.com/{{initial_context}}',
+      '--context',
+      'examples/context.json',
+    );
+    expect(errorLine(result)).toBe(
+      'error: --url: endpoint_url: {{initial_context}} is an object, which cannot be part of a URL',
+    );
   });
 
   it('fails on a URL that is not http or https', async () => {
@@ -130,7 +174,13 @@ describe('webhooks render --url', () => {
   });
 
   it('fails on user info in the URL', async () => {
-    const result = await webhooks('render', '--url', 'https://user:pw@crm.example.com/', '--context', 'examples/context.json');
+    const result = await webhooks(
+      'render',
+      '--url',
+      'https://user:pw@crm.example.com/',
+      '--context',
+      'examples/context.json',
+    );
     expect(errorLine(result)).toContain('must not carry a user name or password');
   });
 });
@@ -141,10 +191,28 @@ describe('webhooks render errors', () => {
     const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
     await writeFile(file('deep-template.json'), deep(5_000));
     await writeFile(file('deep-context.json'), `{"initial_context": ${deep(5_000)}}`);
-    const template = await webhooks('render', '--template', file('deep-template.json'), '--context', 'examples/context.json');
-    expect(errorLine(template)).toBe(`error: ${file('deep-template.json')}: (root): nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`);
-    const context = await webhooks('render', '--template', 'examples/payload-template.json', '--context', file('deep-context.json'));
-    expect(errorLine(context)).toMatch(new RegExp(`^error: ${file('deep-context.json').replaceAll('/', '\\/')}: initial_context: the run's context is too deep: nested more than 64 levels deep`));
+    const template = await webhooks(
+      'render',
+      '--template',
+      file('deep-template.json'),
+      '--context',
+      'examples/context.json',
+    );
+    expect(errorLine(template)).toBe(
+      `error: ${file('deep-template.json')}: (root): nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`,
+    );
+    const context = await webhooks(
+      'render',
+      '--template',
+      'examples/payload-template.json',
+      '--context',
+      file('deep-context.json'),
+    );
+    expect(errorLine(context)).toMatch(
+      new RegExp(
+        `^error: ${file('deep-context.json').replaceAll('/', '\\/')}: initial_context: the run's context is too deep: nested more than 64 levels deep`,
+      ),
+    );
   });
 
   it('keeps the error on one line when a template holds line breaks and escapes', async () => {
@@ -152,7 +220,9 @@ describe('webhooks render errors', () => {
     for (let i = 0; i < 70; i++) deep = [deep];
     await writeFile(file('newlines.json'), JSON.stringify({ 'a\nb': deep, c: '\u001b[2J' }));
     const result = await webhooks('render', '--template', file('newlines.json'), '--context', 'examples/context.json');
-    expect(errorLine(result)).toBe(`error: ${file('newlines.json')}: (root): nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`);
+    expect(errorLine(result)).toBe(
+      `error: ${file('newlines.json')}: (root): nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`,
+    );
   });
 
   it('names a template file that does not exist', async () => {
@@ -171,13 +241,21 @@ describe('webhooks render errors', () => {
   it('names a template file that is not JSON', async () => {
     await writeFile(file('broken.json'), '{"run": "{{workflow_run_id}}",');
     const result = await webhooks('render', '--template', file('broken.json'), '--context', 'examples/context.json');
-    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escape(file('broken.json'))}: not valid JSON: `));
+    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escapeRegex(file('broken.json'))}: not valid JSON: `));
   });
 
   it('names a context file that is not JSON', async () => {
     await writeFile(file('broken-context.json'), 'workflow_run_id=1');
-    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--context', file('broken-context.json'));
-    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escape(file('broken-context.json'))}: not valid JSON: `));
+    const result = await webhooks(
+      'render',
+      '--template',
+      'examples/payload-template.json',
+      '--context',
+      file('broken-context.json'),
+    );
+    expect(errorLine(result)).toMatch(
+      new RegExp(`^error: ${escapeRegex(file('broken-context.json'))}: not valid JSON: `),
+    );
   });
 
   it('prints text that is no placeholder as written, as Dograh does', async () => {
@@ -206,7 +284,15 @@ describe('webhooks render errors', () => {
   });
 
   it('refuses --template and --url together', async () => {
-    const result = await webhooks('render', '--template', 'examples/payload-template.json', '--url', 'https://h.example', '--context', 'examples/context.json');
+    const result = await webhooks(
+      'render',
+      '--template',
+      'examples/payload-template.json',
+      '--url',
+      'https://h.example',
+      '--context',
+      'examples/context.json',
+    );
     expect(errorLine(result)).toBe('error: render: give exactly one of --template FILE or --url TEMPLATE');
   });
 
@@ -297,10 +383,21 @@ describe('webhooks validate', () => {
   it('renders an event with its own context and reports a URL value it lacks', async () => {
     const event = await writeJson(
       'event-missing-value.json',
-      makeEventJson({ detail: { nodes: [makeNodeJson({ id: 'crm', data: { endpoint_url: 'https://crm.example.com/{{initial_context.account_id}}' } })] } }),
+      makeEventJson({
+        detail: {
+          nodes: [
+            makeNodeJson({
+              id: 'crm',
+              data: { endpoint_url: 'https://crm.example.com/{{initial_context.account_id}}' },
+            }),
+          ],
+        },
+      }),
     );
     const result = await webhooks('validate', event);
-    expect(result.stdout).toBe('crm: data.endpoint_url: {{initial_context.account_id}} has no value, so the URL cannot be built\n');
+    expect(result.stdout).toBe(
+      'crm: data.endpoint_url: {{initial_context.account_id}} has no value, so the URL cannot be built\n',
+    );
     expect(errorLine(result)).toBe(`error: ${event}: 1 problem found`);
   });
 
@@ -310,17 +407,27 @@ describe('webhooks validate', () => {
       makeEventJson({
         detail: {
           initial_context: { note: 'x\r\nX-Evil: 1' },
-          nodes: [makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Note', value: '{{initial_context.note}}' }] } })],
+          nodes: [
+            makeNodeJson({
+              id: 'crm',
+              data: { custom_headers: [{ key: 'X-Note', value: '{{initial_context.note}}' }] },
+            }),
+          ],
         },
       }),
     );
     const result = await webhooks('validate', event);
-    expect(result.stdout).toBe('crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n');
+    expect(result.stdout).toBe(
+      'crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n',
+    );
     expect(result.code).toBe(1);
   });
 
   it('reports bad event fields with their detail path, all of them', async () => {
-    const event = await writeJson('bad-event.json', makeEventJson({ detail: { workflow_run_id: 'abc', organization_id: 'a/b' } }));
+    const event = await writeJson(
+      'bad-event.json',
+      makeEventJson({ detail: { workflow_run_id: 'abc', organization_id: 'a/b' } }),
+    );
     const result = await webhooks('validate', event);
     expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
       `${event}: detail.organization_id: organization_id may hold only letters, digits, "-" and "_"`,
@@ -329,13 +436,17 @@ describe('webhooks validate', () => {
     expect(errorLine(result)).toBe(`error: ${event}: 2 problems found`);
   });
 
-  it('reports the problems of the nodes too when the event\'s own fields are bad', async () => {
+  it("reports the problems of the nodes too when the event's own fields are bad", async () => {
     const event = await writeJson(
       'bad-event-bad-node.json',
       makeEventJson({
         detail: {
           workflow_run_id: 'abc',
-          nodes: [makeNodeJson({ id: 'good' }), makeNodeJson({ id: 'bad-method', data: { http_method: 'TRACE' } }), makeNodeJson({ id: 'bad-url', data: { endpoint_url: 'https://h.example/{{ a' } })],
+          nodes: [
+            makeNodeJson({ id: 'good' }),
+            makeNodeJson({ id: 'bad-method', data: { http_method: 'TRACE' } }),
+            makeNodeJson({ id: 'bad-url', data: { endpoint_url: 'https://h.example/{{ a' } }),
+          ],
         },
       }),
     );
@@ -351,7 +462,17 @@ describe('webhooks validate', () => {
   it('reports a custom header name that is not an HTTP token, which would fail every delivery', async () => {
     const definition = await writeJson(
       'bad-header-name.json',
-      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Source', value: 'dograh' }, { key: 'X Tenant: 1', value: 'a' }] } })]),
+      makeDefinitionJson([
+        makeNodeJson({
+          id: 'crm',
+          data: {
+            custom_headers: [
+              { key: 'X-Source', value: 'dograh' },
+              { key: 'X Tenant: 1', value: 'a' },
+            ],
+          },
+        }),
+      ]),
     );
     const result = await webhooks('validate', definition);
     expect(result.stdout).toBe('crm: data.custom_headers.1: "X Tenant: 1" is not a valid header name\n');
@@ -361,17 +482,32 @@ describe('webhooks validate', () => {
   it('reports a custom header value written with a line break in the definition', async () => {
     const definition = await writeJson(
       'header-line-break.json',
-      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Note', value: 'a\nX-Evil: 1' }] } })]),
+      makeDefinitionJson([
+        makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Note', value: 'a\nX-Evil: 1' }] } }),
+      ]),
     );
     const result = await webhooks('validate', definition);
-    expect(result.stdout).toBe('crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n');
+    expect(result.stdout).toBe(
+      'crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n',
+    );
     expect(result.code).toBe(1);
   });
 
   it('warns on stderr about custom headers that will be dropped, and still passes', async () => {
     const definition = await writeJson(
       'dropped-headers.json',
-      makeDefinitionJson([makeNodeJson({ id: 'crm', data: { custom_headers: [{ key: 'X-Source', value: 'dograh' }, { key: 'Authorization', value: 'Bearer x' }, { key: 'X-Custom-Auth', value: 'x' }] } })]),
+      makeDefinitionJson([
+        makeNodeJson({
+          id: 'crm',
+          data: {
+            custom_headers: [
+              { key: 'X-Source', value: 'dograh' },
+              { key: 'Authorization', value: 'Bearer x' },
+              { key: 'X-Custom-Auth', value: 'x' },
+            ],
+          },
+        }),
+      ]),
     );
     const result = await webhooks('validate', definition);
     expect(result).toEqual({
@@ -393,12 +529,14 @@ describe('webhooks validate', () => {
   it('names a file that is not JSON', async () => {
     await writeFile(file('not-json.json'), 'nodes: []');
     const result = await webhooks('validate', file('not-json.json'));
-    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escape(file('not-json.json'))}: not valid JSON: `));
+    expect(errorLine(result)).toMatch(new RegExp(`^error: ${escapeRegex(file('not-json.json'))}: not valid JSON: `));
   });
 
   it('names a file that does not exist', async () => {
     const missing = file('nowhere.json');
-    expect(errorLine(await webhooks('validate', missing))).toBe(`error: ${missing}: cannot read the file (no such file)`);
+    expect(errorLine(await webhooks('validate', missing))).toBe(
+      `error: ${missing}: cannot read the file (no such file)`,
+    );
   });
 
   it('requires a file argument', async () => {
@@ -413,6 +551,6 @@ describe.concurrent('installed as a bin', () => {
   });
 });
 
-function escape(text: string): string {
+function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

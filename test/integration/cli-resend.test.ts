@@ -50,7 +50,10 @@ function parsed(result: Run, code = 0): ResendResult {
 
 async function waiting(url: string): Promise<number> {
   const { Attributes = {} } = await stack.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
   return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
 }
@@ -69,7 +72,12 @@ function goodEvent(path: string): ReturnType<typeof makeEventJson> & { detail: {
   const event = makeEventJson({
     detail: {
       workflow_run_id: run,
-      nodes: [makeNodeJson({ id: 'hook', data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null } })],
+      nodes: [
+        makeNodeJson({
+          id: 'hook',
+          data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null },
+        }),
+      ],
     },
   });
   return { ...event, detail: { ...(event.detail as object), workflow_run_id: run } };
@@ -100,7 +108,8 @@ beforeAll(async () => {
     busName: 'default',
     onEvent: (event) => {
       arrived.push({ event, at: Date.now() });
-      if (event.source === DEFAULT_EVENT_SOURCE && event['detail-type'] === DEFAULT_DETAIL_TYPE) void stack.emit(event).catch(() => undefined);
+      if (event.source === DEFAULT_EVENT_SOURCE && event['detail-type'] === DEFAULT_DETAIL_TYPE)
+        void stack.emit(event).catch(() => undefined);
     },
   });
   await writeDevState(
@@ -140,20 +149,30 @@ describe('webhooks resend --local', () => {
   });
 
   it('refuses a bad --from or --max-per-second, naming the flag', async () => {
-    expect(errorLine(await webhooks(['resend', '--local', '--from', 'delivery']))).toBe('error: --from: expected render, events or both, got "delivery"');
-    expect(errorLine(await webhooks(['resend', '--local', '--max-per-second', '0']))).toMatch(/^error: --max-per-second: expected a whole number from 1/);
+    expect(errorLine(await webhooks(['resend', '--local', '--from', 'delivery']))).toBe(
+      'error: --from: expected render, events or both, got "delivery"',
+    );
+    expect(errorLine(await webhooks(['resend', '--local', '--max-per-second', '0']))).toMatch(
+      /^error: --max-per-second: expected a whole number from 1/,
+    );
   });
 
   it('lists with --dry-run and changes nothing; re-sends a still-malformed event, which lands back in the render DLQ; leaves a message that holds no event', async () => {
     const bad = makeEventJson({ detail: { workflow_run_id: 'not-a-number' } });
     await expect(stack.emit(bad)).rejects.toThrow();
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.renderDeadLetter.url, MessageBody: 'not json at all' }));
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.queues.renderDeadLetter.url, MessageBody: 'not json at all' }),
+    );
     expect(await waiting(stack.queues.renderDeadLetter.url)).toBe(2);
 
     const dry = parsed(await webhooks(['resend', '--local', '--dry-run', '--json']), 3);
     expect(dry.dry_run).toBe(true);
     const listed = new Map(dry.events.map((e) => [e.outcome, e]));
-    expect(listed.get('would_send')).toMatchObject({ queue: 'render', workflow_run_id: 'not-a-number', error: expect.stringContaining('detail.workflow_run_id') });
+    expect(listed.get('would_send')).toMatchObject({
+      queue: 'render',
+      workflow_run_id: 'not-a-number',
+      error: expect.stringContaining('detail.workflow_run_id'),
+    });
     expect(listed.get('would_send')?.age_ms).toBeGreaterThanOrEqual(0);
     expect(listed.get('left')).toMatchObject({ queue: 'render', reason: 'the message is not JSON' });
     expect(arrived).toHaveLength(0);
@@ -171,12 +190,18 @@ describe('webhooks resend --local', () => {
     const resent = sent.events.find((e) => e.outcome === 'sent') as HeldEvent;
     expect(resent.event_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(arrived.map((a) => a.event.id)).toEqual([resent.event_id]);
-    expect((arrived[0]?.event.detail as Record<string, unknown>)['workflow_run_id']).toBe('not-a-number');
+    expect((arrived[0]!.event.detail as Record<string, unknown>)['workflow_run_id']).toBe('not-a-number');
     // Still malformed: it failed again and is held again, as a new message with its error, not lost.
-    await until(async () => (await waiting(stack.queues.renderDeadLetter.url)) === 2, 'the re-failed event back in the render DLQ');
+    await until(
+      async () => (await waiting(stack.queues.renderDeadLetter.url)) === 2,
+      'the re-failed event back in the render DLQ',
+    );
     const again = parsed(await webhooks(['resend', '--local', '--dry-run', '--json']), 3);
     const heldAgain = again.events.find((e) => e.outcome === 'would_send');
-    expect(heldAgain).toMatchObject({ workflow_run_id: 'not-a-number', error: expect.stringContaining('detail.workflow_run_id') });
+    expect(heldAgain).toMatchObject({
+      workflow_run_id: 'not-a-number',
+      error: expect.stringContaining('detail.workflow_run_id'),
+    });
     expect(heldAgain?.message_id).not.toBe(listed.get('would_send')?.message_id);
   });
 
@@ -185,7 +210,12 @@ describe('webhooks resend --local', () => {
     await holdInEventQueue(event);
     const result = await webhooks(['resend', '--local', '--from', 'events']);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(new RegExp(`^sent as [0-9a-f-]{36}  run ${event.detail.workflow_run_id} \\(events, .* old\\): SDK_CLIENT_ERROR: Rate exceeded$`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^sent as [0-9a-f-]{36}  run ${event.detail.workflow_run_id} \\(events, .* old\\): SDK_CLIENT_ERROR: Rate exceeded$`,
+        'm',
+      ),
+    );
     expect(result.stdout).toMatch(/re-sent 1 event in .*, 0 left on the queue/);
     expect(result.stderr).toContain('re-sending 1 held event from the event dead-letter queue');
     expect(result.stderr).toContain('event dead-letter queue: 1 of 1 handled');
@@ -241,7 +271,10 @@ describe('webhooks resend on a deployed stack, found from its CloudFormation out
     await stack.sqs.send(
       new SendMessageCommand({
         QueueUrl: stack.queues.renderDeadLetter.url,
-        MessageBody: JSON.stringify({ requestPayload: second, responsePayload: { errorMessage: 'Task timed out after 30.00 seconds' } }),
+        MessageBody: JSON.stringify({
+          requestPayload: second,
+          responsePayload: { errorMessage: 'Task timed out after 30.00 seconds' },
+        }),
       }),
     );
     const result = parsed(await webhooks(['resend', '--stack', STACK, '--max-per-second', '1', '--json'], awsEnv));
@@ -263,7 +296,9 @@ describe('webhooks resend on a deployed stack, found from its CloudFormation out
     await holdInEventQueue(goodEvent('/aws/refused'));
     const result = parsed(await webhooks(['resend', '--stack', 'OtherBus', '--json'], awsEnv), 3);
     expect(result).toMatchObject({ sent: 0, left: 1 });
-    expect(result.events[0]?.reason).toMatch(/^refused by PutEvents: ResourceNotFoundException: event bus elsewhere does not exist/);
+    expect(result.events[0]?.reason).toMatch(
+      /^refused by PutEvents: ResourceNotFoundException: event bus elsewhere does not exist/,
+    );
     expect(arrived).toHaveLength(0);
     expect(await waiting(stack.queues.eventDeadLetter.url)).toBe(1);
   });
@@ -273,12 +308,20 @@ describe('webhooks resend on a deployed stack, found from its CloudFormation out
     // A loopback port nothing listens on: the bus cannot be reached.
     const closed = await startFakeCloudFormation(new Map());
     await closed.close();
-    const result = await webhooks(['resend', '--stack', STACK, '--from', 'events'], { ...awsEnv, AWS_ENDPOINT_URL_EVENTBRIDGE: closed.origin, AWS_MAX_ATTEMPTS: '1' });
+    const result = await webhooks(['resend', '--stack', STACK, '--from', 'events'], {
+      ...awsEnv,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: closed.origin,
+      AWS_MAX_ATTEMPTS: '1',
+    });
     expect(result.code).toBe(1);
-    expect(result.stderr.split('\n').filter((l) => l.startsWith('error: '))).toEqual([expect.stringMatching(/^error: resend: PutEvents failed \(.*\); 0 sent before it, the rest are still held$/)]);
+    expect(result.stderr.split('\n').filter((l) => l.startsWith('error: '))).toEqual([
+      expect.stringMatching(/^error: resend: PutEvents failed \(.*\); 0 sent before it, the rest are still held$/),
+    ]);
     expect(await waiting(stack.queues.eventDeadLetter.url)).toBe(1);
     // Visible again at once, for the next try: a dry run lists it.
-    expect(parsed(await webhooks(['resend', '--stack', STACK, '--from', 'events', '--dry-run', '--json'], awsEnv)).events).toEqual([expect.objectContaining({ outcome: 'would_send' })]);
+    expect(
+      parsed(await webhooks(['resend', '--stack', STACK, '--from', 'events', '--dry-run', '--json'], awsEnv)).events,
+    ).toEqual([expect.objectContaining({ outcome: 'would_send' })]);
   });
 });
 

@@ -33,9 +33,18 @@ const stores: [string, () => Promise<DeliveryStore>][] = [
   ],
 ];
 
-const msg = (max = 3) => makeDeliveryMessage(1, { retry: { max_attempts: max, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 30 } });
+const msg = (max = 3) =>
+  makeDeliveryMessage(1, {
+    retry: { max_attempts: max, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 30 },
+  });
 const attempt = (n: number, at: number, status_code = 503): AttemptRecord => ({
-  attempt: n, at: new Date(at).toISOString(), duration_ms: 10, status_code, error_class: status_code < 300 ? 'none' : 'http_transient', error_message: status_code < 300 ? null : 'endpoint answered 503', response_snippet: null,
+  attempt: n,
+  at: new Date(at).toISOString(),
+  duration_ms: 10,
+  status_code,
+  error_class: status_code < 300 ? 'none' : 'http_transient',
+  error_message: status_code < 300 ? null : 'endpoint answered 503',
+  response_snippet: null,
 });
 
 describe.each(stores)('DeliveryStore contract: %s', (_name, make) => {
@@ -45,7 +54,11 @@ describe.each(stores)('DeliveryStore contract: %s', (_name, make) => {
     expect(await store.claim(m, T0, LEASE)).toEqual({ kind: 'claimed', attempt: 1 });
     expect(await store.claim(m, T0 + 1_000, LEASE)).toEqual({ kind: 'wait', seconds: 59 });
     expect(await store.claim(m, T0 + LEASE, LEASE)).toEqual({ kind: 'claimed', attempt: 1 });
-    expect(await store.get(m.delivery_id)).toMatchObject({ status: 'sending', attempts: 1, lease_until: new Date(T0 + 2 * LEASE).toISOString() });
+    expect(await store.get(m.delivery_id)).toMatchObject({
+      status: 'sending',
+      attempts: 1,
+      lease_until: new Date(T0 + 2 * LEASE).toISOString(),
+    });
   });
 
   it('retries: waits until due, then the next attempt; exhausted for a copy with a lower limit', async () => {
@@ -66,9 +79,16 @@ describe.each(stores)('DeliveryStore contract: %s', (_name, make) => {
     const ok = attempt(1, T0, 200);
     await store.recordAttempt(m, ok, { status: 'delivered' }, T0 + 1);
     await store.recordAttempt(m, ok, { status: 'delivered' }, T0 + 2);
-    await expect(store.recordAttempt(m, attempt(1, T0 + 5), { status: 'failed' }, T0 + 3)).rejects.toThrow(DeliveryStateError);
+    await expect(store.recordAttempt(m, attempt(1, T0 + 5), { status: 'failed' }, T0 + 3)).rejects.toThrow(
+      DeliveryStateError,
+    );
     expect(await store.claim(m, T0 + 10, LEASE)).toEqual({ kind: 'final', status: 'delivered' });
-    expect(await store.get(m.delivery_id)).toMatchObject({ status: 'delivered', request: null, pending_until: null, attempt_log: [ok] });
+    expect(await store.get(m.delivery_id)).toMatchObject({
+      status: 'delivered',
+      request: null,
+      pending_until: null,
+      attempt_log: [ok],
+    });
   });
 
   it('a failure keeps its request and a dead-letter mark, cleared only for the failure seen', async () => {
@@ -77,12 +97,20 @@ describe.each(stores)('DeliveryStore contract: %s', (_name, make) => {
     await store.claim(m, T0, LEASE);
     await store.recordAttempt(m, attempt(1, T0), { status: 'failed' }, T0 + 1_000);
     const r = await store.get(m.delivery_id);
-    expect(r).toMatchObject({ status: 'failed', dead_letter_pending: true, request_kept: true, final_at: new Date(T0 + 1_000).toISOString() });
+    expect(r).toMatchObject({
+      status: 'failed',
+      dead_letter_pending: true,
+      request_kept: true,
+      final_at: new Date(T0 + 1_000).toISOString(),
+    });
     await store.markDeadLettered(m.delivery_id, { final_at: new Date(T0).toISOString() });
     expect((await store.get(m.delivery_id))?.dead_letter_pending).toBe(true);
     await store.markDeadLettered(m.delivery_id, { final_at: r!.final_at });
     expect((await store.get(m.delivery_id))?.dead_letter_pending).toBe(false);
-    const [listed] = await store.listFailures({ since: new Date(T0).toISOString(), until: new Date(T0 + 60_000).toISOString() });
+    const [listed] = await store.listFailures({
+      since: new Date(T0).toISOString(),
+      until: new Date(T0 + 60_000).toISOString(),
+    });
     expect(listed).toMatchObject({ delivery_id: m.delivery_id, request: null, attempt_log: [] });
   });
 
@@ -93,9 +121,16 @@ describe.each(stores)('DeliveryStore contract: %s', (_name, make) => {
     await store.claim(m, T0, LEASE);
     await expect(store.reopen(m.delivery_id, T0 + 1)).rejects.toThrow(DeliveryStateError);
     await store.recordAttempt(m, attempt(1, T0), { status: 'failed' }, T0 + 1_000);
-    await expect(store.reopen(m.delivery_id, T0 + 2_000, { final_at: new Date(T0).toISOString() })).rejects.toThrow(DeliveryStateError);
+    await expect(store.reopen(m.delivery_id, T0 + 2_000, { final_at: new Date(T0).toISOString() })).rejects.toThrow(
+      DeliveryStateError,
+    );
     const reopened = await store.reopen(m.delivery_id, T0 + 2_000, { final_at: new Date(T0 + 1_000).toISOString() });
-    expect(reopened).toMatchObject({ status: 'pending', attempts: 0, final_at: null, replayed_at: [new Date(T0 + 2_000).toISOString()] });
+    expect(reopened).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+      final_at: null,
+      replayed_at: [new Date(T0 + 2_000).toISOString()],
+    });
     expect(await store.claim(m, T0 + 3_000, LEASE)).toEqual({ kind: 'claimed', attempt: 1 });
   });
 
@@ -119,8 +154,16 @@ describe.each(stores)('DeliveryStore contract: %s', (_name, make) => {
     expect(await store.markRequeued(a.delivery_id, T0 + 2 * LEASE, seen)).toBe(true);
     expect(await store.markRequeued(a.delivery_id, T0 + 2 * LEASE, seen)).toBe(false);
     expect(await store.failStranded(b.delivery_id, 'reconciler: lost', T0 + 2 * LEASE, seen)).toBe(true);
-    expect(await store.get(a.delivery_id)).toMatchObject({ status: 'sending', reconciled_at: [new Date(T0 + 2 * LEASE).toISOString()] });
-    expect(await store.get(b.delivery_id)).toMatchObject({ status: 'failed', stranded: true, dead_letter_pending: false, last_error: 'reconciler: lost' });
+    expect(await store.get(a.delivery_id)).toMatchObject({
+      status: 'sending',
+      reconciled_at: [new Date(T0 + 2 * LEASE).toISOString()],
+    });
+    expect(await store.get(b.delivery_id)).toMatchObject({
+      status: 'failed',
+      stranded: true,
+      dead_letter_pending: false,
+      last_error: 'reconciler: lost',
+    });
     expect(await store.listPending(T0 + 10 * LEASE, 10)).toEqual([a.delivery_id]);
   });
 });

@@ -3,7 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { account, putEvents, scriptFor, soakEvent, startDev, startScriptedReceiver, waitAllFinal, type DevProcess, type ScriptedReceiver } from '../../bench/soak-lib.ts';
+import {
+  account,
+  putEvents,
+  scriptFor,
+  soakEvent,
+  startDev,
+  startScriptedReceiver,
+  waitAllFinal,
+  type DevProcess,
+  type ScriptedReceiver,
+} from '../../bench/soak-lib.ts';
 
 // `webhooks dev --data` killed with SIGKILL, as a crash kills it: the real bin in a
 // child process (one of the few tests that spawn, because a kill cannot happen in-process),
@@ -23,7 +33,7 @@ afterAll(async () => {
 });
 
 describe('webhooks dev --data after a SIGKILL', () => {
-  it('loses no delivery: those in flight, and those of events the intake had accepted but not rendered, all end final as the receiver\'s log says', async () => {
+  it("loses no delivery: those in flight, and those of events the intake had accepted but not rendered, all end final as the receiver's log says", async () => {
     work = await mkdtemp(join(tmpdir(), 'webhooks-crash-'));
     const dataDir = join(work, 'data');
     receiver = await startScriptedReceiver({ hangMs: 2_000, script });
@@ -61,6 +71,7 @@ describe('webhooks dev --data after a SIGKILL', () => {
     // always explained: the crash, or (on a machine busy enough to stall an attempt past its
     // lease) a redelivered copy that took the attempt over. Both come under the same id.
     for (const id of ids) expect(receiver.log.some((s) => s.deliveryId === id)).toBe(true);
-    for (const d of result.duplicates) expect(d.cause).toMatch(/^(crash|sent again within one process \(a redelivered copy after a lease ran out\))/);
+    for (const d of result.duplicates)
+      expect(d.cause).toMatch(/^(crash|sent again within one process \(a redelivered copy after a lease ran out\))/);
   }, 200_000);
 });

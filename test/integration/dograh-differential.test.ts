@@ -49,24 +49,49 @@ function float(): number {
   }
 }
 
-const TEXTS = ['hello', '', 'Köln', 'Zoë ☃ 😀', '  padded  ', 'a\\nb', 'ends\\', 'n', 'x|y:z', '{{not a template}}', 'quote " and \\ back', 'tab\tand\nnewline', 'ctrl\u0001\u007f', '日本語', "it's (a) test!*"];
+const TEXTS = [
+  'hello',
+  '',
+  'Köln',
+  'Zoë ☃ 😀',
+  '  padded  ',
+  'a\\nb',
+  'ends\\',
+  'n',
+  'x|y:z',
+  '{{not a template}}',
+  'quote " and \\ back',
+  'tab\tand\nnewline',
+  'ctrl\u0001\u007f',
+  '日本語',
+  "it's (a) test!*",
+];
 
 function value(depth: number): unknown {
   const kind = int(depth > 2 ? 6 : 9);
   switch (kind) {
-    case 0: return pick(TEXTS);
-    case 1: return int(3) === 0 ? -int(1e6) : int(1e15);
-    case 2: return float();
-    case 3: return chance(0.5);
-    case 4: return null;
-    case 5: return pick(TEXTS) + String(int(100));
+    case 0:
+      return pick(TEXTS);
+    case 1:
+      return int(3) === 0 ? -int(1e6) : int(1e15);
+    case 2:
+      return float();
+    case 3:
+      return chance(0.5);
+    case 4:
+      return null;
+    case 5:
+      return pick(TEXTS) + String(int(100));
     case 6: {
       const out: Record<string, unknown> = {};
-      for (let i = int(4); i > 0; i--) out[pick(['a', 'b', 'name', 'Zoë', 'x y', 'n'])+ (chance(0.3) ? String(int(3)) : '')] = value(depth + 1);
+      for (let i = int(4); i > 0; i--)
+        out[pick(['a', 'b', 'name', 'Zoë', 'x y', 'n']) + (chance(0.3) ? String(int(3)) : '')] = value(depth + 1);
       return out;
     }
-    case 7: return Array.from({ length: int(4) }, () => value(depth + 1));
-    default: return chance(0.5) ? {} : [];
+    case 7:
+      return Array.from({ length: int(4) }, () => value(depth + 1));
+    default:
+      return chance(0.5) ? {} : [];
   }
 }
 
@@ -84,7 +109,14 @@ function makeContext(): Record<string, unknown> {
     user_recording_url: null,
     bot_recording_url: 'https://recordings.example.com/runs/1234-bot.mp3',
     extra: { source: 'campaign', tags: ['a', 'b'] },
-    initial_context: { customer_name: 'Ada Lovelace', phone: '+1 555 0100', nothing: null, empty: '', shadow: 'inner', nested: { city: 'Paris' } },
+    initial_context: {
+      customer_name: 'Ada Lovelace',
+      phone: '+1 555 0100',
+      nothing: null,
+      empty: '',
+      shadow: 'inner',
+      nested: { city: 'Paris' },
+    },
     gathered_context: { call_disposition: 'resolved', score: 0.75, answers: [1, 'two', { three: 3 }] },
     cost_info: { total_usd: 0.0123, tokens: 1532 },
     annotations: {},
@@ -112,38 +144,142 @@ function makeContext(): Record<string, unknown> {
 }
 
 const CONTEXT_TEXT = `{"__proto__": "own proto", ${JSON.stringify(makeContext()).slice(1)}`;
-const VALID_ZONES = ['UTC', 'Europe/Paris', 'Asia/Kolkata', 'Asia/Tokyo', 'Australia/Sydney', 'America/New_York', 'Asia/Dubai', 'Europe/London', 'Etc/GMT+5', 'America/St_Johns', 'Asia/Kathmandu', 'Australia/Lord_Howe'];
+const VALID_ZONES = [
+  'UTC',
+  'Europe/Paris',
+  'Asia/Kolkata',
+  'Asia/Tokyo',
+  'Australia/Sydney',
+  'America/New_York',
+  'Asia/Dubai',
+  'Europe/London',
+  'Etc/GMT+5',
+  'America/St_Johns',
+  'Asia/Kathmandu',
+  'Australia/Lord_Howe',
+];
 const BAD_ZONES = ['Bogus', 'europe/paris', 'Mars/Base', 'Europe/Paris.x', ''];
 const PATHS = [
-  'workflow_run_id', 'workflow_name', 'campaign_id', 'call_time', 'recording_url', 'transcript_url', 'user_recording_url', 'bot_recording_url',
-  'extra', 'extra.source', 'extra.tags', 'initial_context', 'initial_context.customer_name', 'initial_context.nothing', 'initial_context.empty',
-  'initial_context.shadow', 'initial_context.only_top', 'initial_context.v3', 'initial_context.v5', 'initial_context.missing', 'initial_context.nested.city',
-  'initial_context.', 'initial_context.constructor', 'gathered_context.call_disposition', 'gathered_context.score', 'gathered_context.answers',
-  'gathered_context.answers.0', 'cost_info.total_usd', 'annotations', 'annotations.qa', 'nothing', 'empty', 'yes', 'no', 'zero', 'tiny', 'tinier',
-  'small', 'negative', 'unicode', 'obj', 'obj.a', 'obj.b', 'obj.b.0', 'obj.d', 'list', 'list.0', 'dotted.key', 'missing', 'missing.deeper',
-  '__proto__', 'constructor', 'toString', 'obj.constructor', 'obj.__proto__', 'unicode.length', 'x..y', '.', 'Zoë.ñame', "it's", 'ǆemal', 'straße',
-  'ΣΑΣ.σας', 'current_time', 'current_weekday', 'current_time_Bogus', '{x', '{', 'a{b', 'fallback',
+  'workflow_run_id',
+  'workflow_name',
+  'campaign_id',
+  'call_time',
+  'recording_url',
+  'transcript_url',
+  'user_recording_url',
+  'bot_recording_url',
+  'extra',
+  'extra.source',
+  'extra.tags',
+  'initial_context',
+  'initial_context.customer_name',
+  'initial_context.nothing',
+  'initial_context.empty',
+  'initial_context.shadow',
+  'initial_context.only_top',
+  'initial_context.v3',
+  'initial_context.v5',
+  'initial_context.missing',
+  'initial_context.nested.city',
+  'initial_context.',
+  'initial_context.constructor',
+  'gathered_context.call_disposition',
+  'gathered_context.score',
+  'gathered_context.answers',
+  'gathered_context.answers.0',
+  'cost_info.total_usd',
+  'annotations',
+  'annotations.qa',
+  'nothing',
+  'empty',
+  'yes',
+  'no',
+  'zero',
+  'tiny',
+  'tinier',
+  'small',
+  'negative',
+  'unicode',
+  'obj',
+  'obj.a',
+  'obj.b',
+  'obj.b.0',
+  'obj.d',
+  'list',
+  'list.0',
+  'dotted.key',
+  'missing',
+  'missing.deeper',
+  '__proto__',
+  'constructor',
+  'toString',
+  'obj.constructor',
+  'obj.__proto__',
+  'unicode.length',
+  'x..y',
+  '.',
+  'Zoë.ñame',
+  "it's",
+  'ǆemal',
+  'straße',
+  'ΣΑΣ.σας',
+  'current_time',
+  'current_weekday',
+  'current_time_Bogus',
+  '{x',
+  '{',
+  'a{b',
+  'fallback',
   ...Array.from({ length: 40 }, (_, i) => `v${i}`),
   ...Array.from({ length: 10 }, (_, i) => `v${i}.a`),
 ];
 
 const SPACES = ['', '', '', ' ', '  ', '\t', '\n', '\u00a0', '\u2003', '\u001c', '\u0085', '\ufeff', '\u3000'];
 const ws = () => (chance(0.6) ? '' : pick(SPACES) + (chance(0.3) ? pick(SPACES) : ''));
-const FILTER_TEXT = ['n/a', 'unknown caller', 'a:b:c', '10:30', 'https://example.com/a?b=c', '', ' ', 'a|b', 'fallback', 'Fallback', 'x{y', 'Köln', '\\n', '0'];
+const FILTER_TEXT = [
+  'n/a',
+  'unknown caller',
+  'a:b:c',
+  '10:30',
+  'https://example.com/a?b=c',
+  '',
+  ' ',
+  'a|b',
+  'fallback',
+  'Fallback',
+  'x{y',
+  'Köln',
+  '\\n',
+  '0',
+];
 
 function builtin(): string {
   const zone = chance(0.85) ? pick(VALID_ZONES) : pick(BAD_ZONES);
-  return pick(['current_time', 'current_weekday', `current_time_${zone}`, `current_weekday_${zone}`, `current_time_${zone}`]);
+  return pick([
+    'current_time',
+    'current_weekday',
+    `current_time_${zone}`,
+    `current_weekday_${zone}`,
+    `current_time_${zone}`,
+  ]);
 }
 
 function filter(): string {
   switch (int(9)) {
-    case 0: case 1: return `${ws()}|${ws()}${pick(FILTER_TEXT)}${ws()}`;
-    case 2: return `${ws()}|${ws()}fallback${ws()}`;
-    case 3: case 4: return `${ws()}|${ws()}fallback:${ws()}${pick(FILTER_TEXT)}${ws()}`;
-    case 5: return `${ws()}|${pick(['', ':x', ' :x', 'a:', 'fallback:', ':', 'a:}b'])}`;
-    case 6: return `|${pick(FILTER_TEXT)}:${pick(FILTER_TEXT)}:${pick(FILTER_TEXT)}`;
-    default: return '';
+    case 0:
+    case 1:
+      return `${ws()}|${ws()}${pick(FILTER_TEXT)}${ws()}`;
+    case 2:
+      return `${ws()}|${ws()}fallback${ws()}`;
+    case 3:
+    case 4:
+      return `${ws()}|${ws()}fallback:${ws()}${pick(FILTER_TEXT)}${ws()}`;
+    case 5:
+      return `${ws()}|${pick(['', ':x', ' :x', 'a:', 'fallback:', ':', 'a:}b'])}`;
+    case 6:
+      return `|${pick(FILTER_TEXT)}:${pick(FILTER_TEXT)}:${pick(FILTER_TEXT)}`;
+    default:
+      return '';
   }
 }
 
@@ -151,16 +287,41 @@ function placeholder(): string {
   const path = chance(0.15) ? builtin() : pick(PATHS);
   const body = `${ws()}${path}${filter()}${ws()}`;
   switch (int(14)) {
-    case 0: return `{{{${body}}}}`;
-    case 1: return `{{${body}}`;
-    case 2: return `{${body}}}`;
-    case 3: return `{{${body}`;
-    case 4: return `{{ ${path} ${pick(['extra', '|', '}', '{{'])} }}`;
-    default: return `{{${body}}}`;
+    case 0:
+      return `{{{${body}}}}`;
+    case 1:
+      return `{{${body}}`;
+    case 2:
+      return `{${body}}}`;
+    case 3:
+      return `{{${body}`;
+    case 4:
+      return `{{ ${path} ${pick(['extra', '|', '}', '{{'])} }}`;
+    default:
+      return `{{${body}}}`;
   }
 }
 
-const LITERALS = ['Hi ', ' and ', '-', '{', '}', '{{', '}}', '|', ':', ' ', '\\n', '\\', 'n', 'é', '😀', '<%= it %>', '${x}', 'x'];
+const LITERALS = [
+  'Hi ',
+  ' and ',
+  '-',
+  '{',
+  '}',
+  '{{',
+  '}}',
+  '|',
+  ':',
+  ' ',
+  '\\n',
+  '\\',
+  'n',
+  'é',
+  '😀',
+  '<%= it %>',
+  '${x}',
+  'x',
+];
 
 function templateString(): string {
   let out = '';
@@ -172,13 +333,18 @@ function templateString(): string {
 function dograhRaises(text: string): boolean {
   const known = new Set(ZONES.split(/\s+/));
   const { placeholders, defaultZone } = parseTemplate(text);
-  return defaultZone !== undefined && !known.has(defaultZone) && placeholders.some((p) => p.path === 'current_time' || p.path === 'current_weekday');
+  return (
+    defaultZone !== undefined &&
+    !known.has(defaultZone) &&
+    placeholders.some((p) => p.path === 'current_time' || p.path === 'current_weekday')
+  );
 }
 
 function stringsOf(template: Json): string[] {
   if (typeof template === 'string') return [template];
   if (Array.isArray(template)) return template.flatMap(stringsOf);
-  if (template !== null && typeof template === 'object') return Object.entries(template).flatMap(([k, v]) => [k, ...stringsOf(v)]);
+  if (template !== null && typeof template === 'object')
+    return Object.entries(template).flatMap(([k, v]) => [k, ...stringsOf(v)]);
   return [];
 }
 
@@ -190,21 +356,56 @@ function nestedTemplate(depth: number): Json {
   return out;
 }
 
-const URL_VALUES = ['workflow_run_id', 'workflow_name', 'unicode', 'yes', 'no', 'zero', 'tiny', 'negative', 'empty', 'nothing', 'missing', 'obj', 'list', 'initial_context.customer_name', 'initial_context.only_top', 'v7', 'current_time_Asia/Tokyo', 'current_time_Bogus', 'extra.source'];
+const URL_VALUES = [
+  'workflow_run_id',
+  'workflow_name',
+  'unicode',
+  'yes',
+  'no',
+  'zero',
+  'tiny',
+  'negative',
+  'empty',
+  'nothing',
+  'missing',
+  'obj',
+  'list',
+  'initial_context.customer_name',
+  'initial_context.only_top',
+  'v7',
+  'current_time_Asia/Tokyo',
+  'current_time_Bogus',
+  'extra.source',
+];
 
 function urlTemplate(): string {
   let url = pick(['https://api.example.com/', 'http://hooks.example.org:8080/v1/', 'HTTPS://Api.Example.com/x/']);
   for (let parts = 1 + int(4); parts > 0; parts--) {
     const p = pick(URL_VALUES);
     switch (int(12)) {
-      case 0: url += `{{${p}`; break;
-      case 1: url += `${p}}}`; break;
-      case 2: url += `{{{{${p}}}}}`; break;
-      case 3: url += `{{ ${p} | ${pick(['n a', 'x', "it's (a)!*", 'fallback', 'fallback:d'])} }}`; break;
-      case 4: url += `{{${p}|fallback: }}`; break;
-      case 5: url += `{{ ${p} x }}`; break;
-      case 6: url += `{{{${p}}}}`; break;
-      default: url += `{{ ${p} }}`;
+      case 0:
+        url += `{{${p}`;
+        break;
+      case 1:
+        url += `${p}}}`;
+        break;
+      case 2:
+        url += `{{{{${p}}}}}`;
+        break;
+      case 3:
+        url += `{{ ${p} | ${pick(['n a', 'x', "it's (a)!*", 'fallback', 'fallback:d'])} }}`;
+        break;
+      case 4:
+        url += `{{${p}|fallback: }}`;
+        break;
+      case 5:
+        url += `{{ ${p} x }}`;
+        break;
+      case 6:
+        url += `{{{${p}}}}`;
+        break;
+      default:
+        url += `{{ ${p} }}`;
     }
     url += pick(['/', '?q=', '&a=', '-', '', '#f']);
   }
@@ -227,15 +428,22 @@ function generate(): Batch {
     if (!stringsOf(t).some(dograhRaises)) templates.push(t);
   }
   // Every zone Python knows, for its abbreviation and weekday now.
-  for (const zone of ZONES.split(/\s+/).filter((z) => z !== '')) templates.push(`{{current_time_${zone}}} {{ current_weekday }}`);
+  for (const zone of ZONES.split(/\s+/).filter((z) => z !== ''))
+    templates.push(`{{current_time_${zone}}} {{ current_weekday }}`);
   const urls = Array.from({ length: URL_CASES }, urlTemplate);
   return { templates, urls };
 }
 
 function dograh(batch: Batch, context: string): { templates: Json[]; urls: ({ ok: string } | { error: string })[] } {
   const input = `{"context": ${context}, "templates": ${JSON.stringify(batch.templates)}, "urls": ${JSON.stringify(batch.urls)}}`;
-  const run = spawnSync('python3', [REFERENCE], { input, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 180_000 });
-  if (run.status !== 0) throw new Error(`Dograh's renderer failed (${run.status}): ${run.stderr || run.error?.message}`);
+  const run = spawnSync('python3', [REFERENCE], {
+    input,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: 180_000,
+  });
+  if (run.status !== 0)
+    throw new Error(`Dograh's renderer failed (${run.status}): ${run.stderr || run.error?.message}`);
   return JSON.parse(run.stdout) as ReturnType<typeof dograh>;
 }
 
@@ -282,7 +490,8 @@ let ourContext: Record<string, unknown>;
 let now: Date;
 
 beforeAll(() => {
-  if (!existsSync(REFERENCE)) throw new Error(`Dograh's renderer is expected at ${REFERENCE} (the shared notes beside the repository)`);
+  if (!existsSync(REFERENCE))
+    throw new Error(`Dograh's renderer is expected at ${REFERENCE} (the shared notes beside the repository)`);
   ourContext = JSON.parse(CONTEXT_TEXT) as Record<string, unknown>;
   now = new Date();
   theirs = dograh(batch, CONTEXT_TEXT);
@@ -300,13 +509,17 @@ describe("Dograh's renderer against ours, on generated cases", () => {
       const expected = JSON.stringify([theirs.templates[i]]);
       if (sameOutput(ours, expected)) return;
       // With another tz database release than our table's, a zone may be named otherwise too.
-      if (i >= firstZoneCase && (offsetsDiffer(ours, expected) || pythonTzdata !== TZDATA_VERSION)) otherTzdata.push(String(template).slice(15, -24));
+      if (i >= firstZoneCase && (offsetsDiffer(ours, expected) || pythonTzdata !== TZDATA_VERSION))
+        otherTzdata.push(String(template).slice(15, -24));
       else differences.push(`${JSON.stringify(template)}\n  dograh: ${expected}\n  ours:   ${ours}`);
     });
     // Node's ICU and python3's zoneinfo may carry different tz database releases: a zone whose
     // rules changed in between (British Columbia's permanent daylight time, Morocco) shows
     // another UTC offset. That is data, not renderer logic; a handful at most.
-    if (otherTzdata.length > 0) console.log(`zones that differ between ICU ${process.versions.tz} (offsets), tz ${TZDATA_VERSION} (our names) and python3's tz ${pythonTzdata}: ${otherTzdata.join(', ')}`);
+    if (otherTzdata.length > 0)
+      console.log(
+        `zones that differ between ICU ${process.versions.tz} (offsets), tz ${TZDATA_VERSION} (our names) and python3's tz ${pythonTzdata}: ${otherTzdata.join(', ')}`,
+      );
     expect(otherTzdata.length).toBeLessThanOrEqual(12);
     expect(batch.templates.length).toBeGreaterThanOrEqual(2000);
     // The generator reaches the rules that differ from JavaScript's defaults.
@@ -333,8 +546,12 @@ describe("Dograh's renderer against ours, on generated cases", () => {
         ours = { error: String(error) };
       }
       if ('error' in expected) refused++;
-      const agree = 'ok' in expected && 'ok' in ours ? sameOutput(ours.ok, new URL(expected.ok).href) : 'error' in expected && 'error' in ours;
-      if (!agree) differences.push(`${template}\n  dograh: ${JSON.stringify(expected)}\n  ours:   ${JSON.stringify(ours)}`);
+      const agree =
+        'ok' in expected && 'ok' in ours
+          ? sameOutput(ours.ok, new URL(expected.ok).href)
+          : 'error' in expected && 'error' in ours;
+      if (!agree)
+        differences.push(`${template}\n  dograh: ${JSON.stringify(expected)}\n  ours:   ${JSON.stringify(ours)}`);
     });
     // Both kinds are exercised.
     expect(refused).toBeGreaterThan(50);
@@ -356,9 +573,19 @@ describe('webhooks render agrees', () => {
     const template = batch.templates.slice(0, 40).filter((t) => !stringsOf(t).some((s) => s.includes('current_')));
     await writeFile(join(dir, 'template.json'), JSON.stringify(template));
     await writeFile(join(dir, 'context.json'), CONTEXT_TEXT);
-    const result = await runCli(['render', '--template', join(dir, 'template.json'), '--context', join(dir, 'context.json')]);
+    const result = await runCli([
+      'render',
+      '--template',
+      join(dir, 'template.json'),
+      '--context',
+      join(dir, 'context.json'),
+    ]);
     expect(result.stderr).toBe('');
-    const expected = batch.templates.slice(0, 40).map((t, i) => [t, theirs.templates[i]] as const).filter(([t]) => template.includes(t)).map(([, out]) => out);
+    const expected = batch.templates
+      .slice(0, 40)
+      .map((t, i) => [t, theirs.templates[i]] as const)
+      .filter(([t]) => template.includes(t))
+      .map(([, out]) => out);
     expect(JSON.parse(result.stdout)).toEqual(expected);
   });
 

@@ -88,7 +88,11 @@ describe('createOutcomeTable', () => {
     const indexes = Object.fromEntries(
       (Table?.GlobalSecondaryIndexes ?? []).map((i) => [
         i.IndexName,
-        { keys: i.KeySchema?.map((k) => k.AttributeName), projection: i.Projection?.ProjectionType, status: i.IndexStatus },
+        {
+          keys: i.KeySchema?.map((k) => k.AttributeName),
+          projection: i.Projection?.ProjectionType,
+          status: i.IndexStatus,
+        },
       ]),
     );
     for (const index of Object.values(OUTCOME_TABLE.indexes)) {
@@ -231,7 +235,10 @@ describe('claim', () => {
 
   it('hands a retried claim whose first try landed its own attempt, without burning a number', async () => {
     const msg = message();
-    const lossy = faultyDynamoClient(dynamo.endpoint, { lose: (name, input) => name === 'UpdateItemCommand' && String(input.ConditionExpression).startsWith('attribute_not_exists') });
+    const lossy = faultyDynamoClient(dynamo.endpoint, {
+      lose: (name, input) =>
+        name === 'UpdateItemCommand' && String(input.ConditionExpression).startsWith('attribute_not_exists'),
+    });
     const flaky = createDynamoDeliveryStore({ client: lossy.client, tableName, retentionDays: 30 });
     // The first try of the claim lands, its answer is lost, the SDK sends it again: the condition
     // fails on the item the first try wrote, which carries this claim's id.
@@ -245,7 +252,9 @@ describe('claim', () => {
   it('hands a retried takeover whose first try landed its own attempt', async () => {
     const msg = message();
     await store.claim(msg, T0, LEASE_MS);
-    const lossy = faultyDynamoClient(dynamo.endpoint, { lose: (name, input) => name === 'UpdateItemCommand' && String(input.ConditionExpression).startsWith('#status = ') });
+    const lossy = faultyDynamoClient(dynamo.endpoint, {
+      lose: (name, input) => name === 'UpdateItemCommand' && String(input.ConditionExpression).startsWith('#status = '),
+    });
     const flaky = createDynamoDeliveryStore({ client: lossy.client, tableName, retentionDays: 30 });
     expect(await flaky.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
     expect(lossy.log.lost).toBe(1);
@@ -264,7 +273,12 @@ describe('claim', () => {
     const msg = message({ max_attempts: 1 });
     await store.claim(msg, T0, LEASE_MS);
     // Recorded as retrying although its only attempt is used: nothing may claim it again.
-    await store.recordAttempt(msg, attempt(1, T0, { status_code: 503, error_class: 'http_transient', error_message: 'x', response_snippet: null }), { status: 'retrying', atMs: T0 + 1 }, T0);
+    await store.recordAttempt(
+      msg,
+      attempt(1, T0, { status_code: 503, error_class: 'http_transient', error_message: 'x', response_snippet: null }),
+      { status: 'retrying', atMs: T0 + 1 },
+      T0,
+    );
     expect(await store.claim(msg, T0 + 10, LEASE_MS)).toEqual({ kind: 'exhausted', attempts: 1 });
   });
 
@@ -326,7 +340,9 @@ describe('recordAttempt', () => {
     await store.claim(msg, T0, LEASE_MS);
     await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'retrying', atMs: T0 + 30_000 }, T0 + 1_000);
     const second = store.recordAttempt(msg, attempt(1, T0), { status: 'delivered' }, T0 + 2_000);
-    await expect(second).rejects.toThrow(/cannot record attempt 1: it is no longer in flight \(the record is at attempt 1, retrying\)/);
+    await expect(second).rejects.toThrow(
+      /cannot record attempt 1: it is no longer in flight \(the record is at attempt 1, retrying\)/,
+    );
     expect((await store.get(msg.delivery_id))?.attempt_log).toHaveLength(1);
   });
 
@@ -349,7 +365,12 @@ describe('recordAttempt', () => {
     const msg = message({ max_attempts: 1 });
     await store.claim(msg, T0, LEASE_MS);
     expect(await store.claim(msg, T0 + LEASE_MS, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
-    const second = attempt(1, T0 + LEASE_MS, { status_code: 503, error_class: 'http_transient', error_message: 'endpoint answered 503', response_snippet: null });
+    const second = attempt(1, T0 + LEASE_MS, {
+      status_code: 503,
+      error_class: 'http_transient',
+      error_message: 'endpoint answered 503',
+      response_snippet: null,
+    });
     await store.recordAttempt(msg, second, { status: 'failed' }, T0 + LEASE_MS);
     expect(await store.claim(msg, T0 + LEASE_MS + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'failed' });
   });
@@ -377,7 +398,7 @@ describe('the kept request', () => {
     expect((await store.get(msg.delivery_id))?.request).toEqual(msg);
     await store.claim(msg, T0 + 30_000, LEASE_MS);
     await store.recordAttempt(msg, attempt(2, T0 + 30_000), { status: 'delivered' }, T0 + 31_000);
-    expect((await store.get(msg.delivery_id))).toMatchObject({ request: null, request_kept: false, pending_until: null });
+    expect(await store.get(msg.delivery_id)).toMatchObject({ request: null, request_kept: false, pending_until: null });
   });
 
   it('drops the kept request when a replayed delivery is delivered', async () => {
@@ -390,7 +411,9 @@ describe('the kept request', () => {
     expect(reopened.replayed_at).toEqual(['2024-05-01T12:01:00.000Z']);
     await store.claim(msg, T0 + 61_000, LEASE_MS);
     await store.recordAttempt(msg, attempt(1, T0 + 61_000), { status: 'delivered' }, T0 + 62_000);
-    const { Item } = await dynamo.client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: msg.delivery_id } } }));
+    const { Item } = await dynamo.client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: msg.delivery_id } } }),
+    );
     expect(Item).not.toHaveProperty('request');
     expect((await store.get(msg.delivery_id))?.request).toBeNull();
   });
@@ -407,7 +430,11 @@ describe('the kept request', () => {
     const refusing = {
       send(command: unknown) {
         if (command instanceof UpdateItemCommand && /#request = /.test(command.input.UpdateExpression ?? '')) {
-          return Promise.reject(Object.assign(new Error('Item size has exceeded the maximum allowed size'), { name: 'ValidationException' }));
+          return Promise.reject(
+            Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+              name: 'ValidationException',
+            }),
+          );
         }
         return dynamo.client.send(command as GetItemCommand);
       },
@@ -416,7 +443,12 @@ describe('the kept request', () => {
     const msg = message({ max_attempts: 1 });
     await tight.claim(msg, T0, LEASE_MS);
     await tight.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
-    expect(await tight.get(msg.delivery_id)).toMatchObject({ status: 'failed', attempts: 1, last_status_code: 503, request: null });
+    expect(await tight.get(msg.delivery_id)).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      last_status_code: 503,
+      request: null,
+    });
     expect(tight.stats.writes).toBe(3);
   });
 
@@ -532,7 +564,12 @@ describe('reopen', () => {
     await store.reopen(msg.delivery_id, T0 + 1_000);
     const fixed = message({ max_attempts: 3 });
     expect(await store.claim(fixed, T0 + 2_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
-    await store.recordAttempt(fixed, failedAttempt(1, T0 + 2_000), { status: 'retrying', atMs: T0 + 3_000 }, T0 + 2_500);
+    await store.recordAttempt(
+      fixed,
+      failedAttempt(1, T0 + 2_000),
+      { status: 'retrying', atMs: T0 + 3_000 },
+      T0 + 2_500,
+    );
     expect(await store.claim(fixed, T0 + 4_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 2 });
     expect((await store.get(msg.delivery_id))?.max_attempts).toBe(3);
   });
@@ -685,7 +722,9 @@ describe('listFailures', () => {
   });
 
   it('rejects a window bound that is not a time', async () => {
-    await expect(store.listFailures({ since: 'yesterday', until: window.until })).rejects.toThrow(/since: not an ISO time/);
+    await expect(store.listFailures({ since: 'yesterday', until: window.until })).rejects.toThrow(
+      /since: not an ISO time/,
+    );
   });
 
   it('refuses a window across all organizations longer than any retention', async () => {
@@ -752,7 +791,11 @@ describe('reconciler writes', () => {
     expect(seen.pending_until).toBe('2024-05-01T12:00:30.000Z');
     expect(await store.markRequeued(msg.delivery_id, T0 + 100_000, seen)).toBe(true);
     expect(await store.markRequeued(msg.delivery_id, T0 + 100_001, seen)).toBe(false);
-    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'retrying', pending_until: '2024-05-01T12:01:40.000Z', reconciled_at: ['2024-05-01T12:01:40.000Z'] });
+    expect(await store.get(msg.delivery_id)).toMatchObject({
+      status: 'retrying',
+      pending_until: '2024-05-01T12:01:40.000Z',
+      reconciled_at: ['2024-05-01T12:01:40.000Z'],
+    });
   });
 
   it('failStranded fails it into the failure indexes, out of the pending index, with no dead-letter mark', async () => {
@@ -760,14 +803,31 @@ describe('reconciler writes', () => {
     await store.claim(msg, T0, LEASE_MS);
     const seen = { pending_until: (await store.get(msg.delivery_id))!.pending_until! };
     expect(await store.failStranded(msg.delivery_id, 'reconciler: lost', T0 + 200_000, seen)).toBe(true);
-    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'failed', stranded: true, last_error: 'reconciler: lost', dead_letter_pending: false, pending_until: null, lease_until: null });
+    expect(await store.get(msg.delivery_id)).toMatchObject({
+      status: 'failed',
+      stranded: true,
+      last_error: 'reconciler: lost',
+      dead_letter_pending: false,
+      pending_until: null,
+      lease_until: null,
+    });
     expect(await store.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([]);
-    const [listed] = await store.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z', organizationId: 'org-1' });
+    const [listed] = await store.listFailures({
+      since: '2024-05-01T00:00:00Z',
+      until: '2024-05-01T23:59:59Z',
+      organizationId: 'org-1',
+    });
     expect(listed).toMatchObject({ delivery_id: msg.delivery_id, stranded: true });
     // Final now: neither write applies again.
-    expect(await store.failStranded(msg.delivery_id, 'again', T0 + 300_000, { pending_until: seen.pending_until })).toBe(false);
+    expect(
+      await store.failStranded(msg.delivery_id, 'again', T0 + 300_000, { pending_until: seen.pending_until }),
+    ).toBe(false);
     // A reopen clears the stranded mark and puts it back in the pending index.
     await store.reopen(msg.delivery_id, T0 + 400_000);
-    expect(await store.get(msg.delivery_id)).toMatchObject({ status: 'pending', stranded: false, pending_until: '2024-05-01T12:06:40.000Z' });
+    expect(await store.get(msg.delivery_id)).toMatchObject({
+      status: 'pending',
+      stranded: false,
+      pending_until: '2024-05-01T12:06:40.000Z',
+    });
   });
 });

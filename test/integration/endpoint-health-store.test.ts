@@ -45,7 +45,8 @@ function health(org: string, endpoint: string, overrides: Partial<EndpointHealth
 }
 
 describe('the DynamoDB endpoint health store', () => {
-  const store = () => createDynamoEndpointHealthStore({ client: dynamo.client, tableName: 'health', retentionDays: 30 });
+  const store = () =>
+    createDynamoEndpointHealthStore({ client: dynamo.client, tableName: 'health', retentionDays: 30 });
 
   it('writes only over the version it read, so two workers cannot both apply one streak', async () => {
     const s = store();
@@ -74,7 +75,11 @@ describe('the DynamoDB endpoint health store', () => {
     await s.put(health('o3', 'https://d.example'), 0);
     await s.put(health('o3', 'https://e.example', { state: 'gone', gone_at_ms: 1_000, gone_node_hash: 'abc' }), 0);
     const item = async (endpoint: string) =>
-      (await dynamo.client.send(new GetItemCommand({ TableName: 'health', Key: { organization_id: { S: 'o3' }, endpoint: { S: endpoint } } }))).Item;
+      (
+        await dynamo.client.send(
+          new GetItemCommand({ TableName: 'health', Key: { organization_id: { S: 'o3' }, endpoint: { S: endpoint } } }),
+        )
+      ).Item;
     expect((await item('https://d.example'))?.['expires_at']?.N).toBe(String(1 + 30 * 86_400));
     expect((await item('https://e.example'))?.['expires_at']).toBeUndefined();
   });
@@ -96,7 +101,9 @@ describe('the delivery queue as a fair queue', () => {
       makeDeliveryMessage(2, { organization_id: 'org-b' }),
     ]);
     expect(batches.flatMap((b) => b.Entries ?? []).map((e) => e.MessageGroupId)).toEqual(['org-a', 'org-b']);
-    const { Messages = [] } = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
     expect(Messages).toHaveLength(2);
   });
 });

@@ -18,19 +18,29 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-const entry = (n: number) => ({ Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify({ n }) });
+const entry = (n: number) => ({
+  Source: 'dograh.workflows',
+  DetailType: 'Workflow Run Completed',
+  Detail: JSON.stringify({ n }),
+});
 
 describe('the event journal', () => {
   it('hands back, at the next open, exactly the events that were appended and never marked done, in order', async () => {
     const path = join(dir, 'a.jsonl');
     const first = await openEventJournal<{ id: string; n: number }>(path);
     expect(first.pending).toEqual([]);
-    await first.journal.append([{ id: 'e1', n: 1 }, { id: 'e2', n: 2 }]);
+    await first.journal.append([
+      { id: 'e1', n: 1 },
+      { id: 'e2', n: 2 },
+    ]);
     await first.journal.append([{ id: 'e3', n: 3 }]);
     await first.journal.done('e2');
     // No close: as if the process were killed here.
     const second = await openEventJournal<{ id: string; n: number }>(path);
-    expect(second.pending).toEqual([{ id: 'e1', n: 1 }, { id: 'e3', n: 3 }]);
+    expect(second.pending).toEqual([
+      { id: 'e1', n: 1 },
+      { id: 'e3', n: 3 },
+    ]);
     await second.journal.done('e1');
     await second.journal.close();
     const third = await openEventJournal<{ id: string; n: number }>(path);
@@ -90,7 +100,9 @@ describe('the PutEvents intake with a journal', () => {
     });
     const client = new EventBridgeClient({ ...emulatorClientConfig(intake.endpoint), maxAttempts: 1 });
     try {
-      await expect(client.send(new PutEventsCommand({ Entries: [entry(1)] }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 500 } });
+      await expect(client.send(new PutEventsCommand({ Entries: [entry(1)] }))).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 500 },
+      });
       expect(calls).toBe(1);
       expect(handed).toEqual([]);
     } finally {
@@ -110,10 +122,14 @@ describe('the emulator clients', () => {
         request.socket.resetAndDestroy();
         return;
       }
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ Item: { pk: { S: 'x' } } }));
+      response
+        .writeHead(200, { 'content-type': 'application/x-amz-json-1.0' })
+        .end(JSON.stringify({ Item: { pk: { S: 'x' } } }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = new DynamoDBClient(emulatorClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+    const client = new DynamoDBClient(
+      emulatorClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
     try {
       const out = await client.send(new GetItemCommand({ TableName: 't', Key: { pk: { S: 'x' } } }));
       expect(out.Item).toEqual({ pk: { S: 'x' } });

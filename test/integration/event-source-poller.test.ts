@@ -227,7 +227,11 @@ describe('startPoller', () => {
 
     expect(seen.receiveCounts(message?.delivery_id ?? '')).toEqual(['1', '2']);
     const { Messages = [] } = await sqs.client.send(
-      new ReceiveMessageCommand({ QueueUrl: queues.deadLetter.url, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: queues.deadLetter.url,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['All'],
+      }),
     );
     expect(Messages).toHaveLength(1);
     expect(JSON.parse(Messages[0]?.Body ?? '')).toEqual(message);

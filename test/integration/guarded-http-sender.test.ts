@@ -332,7 +332,9 @@ describe('reading the response body', () => {
       res.writeHead(200, { 'Content-Length': '100' });
       res.write('only part', () => req.socket.destroy());
     });
-    const error = await sender().send(request({ url: `${server.origin}/` })).catch((e: unknown) => e);
+    const error = await sender()
+      .send(request({ url: `${server.origin}/` }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetworkError);
     expect((error as NetworkError).kind).toBe('connection');
   });
@@ -343,7 +345,9 @@ describe('network failures', () => {
     const server = await startServer(() => {
       // never answers
     });
-    const error = await sender().send(request({ url: `${server.origin}/`, timeoutMs: 200 })).catch((e: unknown) => e);
+    const error = await sender()
+      .send(request({ url: `${server.origin}/`, timeoutMs: 200 }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetworkError);
     expect((error as NetworkError).kind).toBe('timeout');
     expect(server.received).toHaveLength(1);
@@ -354,14 +358,18 @@ describe('network failures', () => {
       res.writeHead(200, { 'Content-Length': '100' });
       res.write('partial');
     });
-    const error = await sender().send(request({ url: `${server.origin}/`, timeoutMs: 300 })).catch((e: unknown) => e);
+    const error = await sender()
+      .send(request({ url: `${server.origin}/`, timeoutMs: 300 }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetworkError);
     expect((error as NetworkError).kind).toBe('timeout');
   });
 
   it('reports a refused connection', async () => {
     const port = await closedPort();
-    const error = await sender().send(request({ url: `http://127.0.0.1:${port}/` })).catch((e: unknown) => e);
+    const error = await sender()
+      .send(request({ url: `http://127.0.0.1:${port}/` }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetworkError);
     expect((error as NetworkError).kind).toBe('connection');
     expect((error as NetworkError).message).toContain('ECONNREFUSED');

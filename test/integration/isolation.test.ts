@@ -16,7 +16,12 @@ import { DeliverConfigSchema, ENV, parseConfig } from '../../shared/config/confi
 import { createOutcomeTable, startDynalite, type LocalDynamo } from '../../shared/local/dynalite.ts';
 import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
 import { createEndpointHealthTable } from '../../shared/local/endpoint-health-table.ts';
-import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues, type LocalSqs } from '../../shared/local/fauxqs.ts';
+import {
+  createDeliveryQueues,
+  startSqsEmulator,
+  type DeliveryQueues,
+  type LocalSqs,
+} from '../../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../../shared/net/address-policy.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import { errorLine, runCli, type Run } from '../fixtures/cli.ts';
@@ -31,7 +36,10 @@ import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
 async function queueCounts(client: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
   const { Attributes: a = {} } = await client.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
   return { visible: Number(a.ApproximateNumberOfMessages), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible) };
 }
@@ -76,21 +84,40 @@ describe('a batch with one hanging endpoint and nine fast ones', () => {
       [ENV.requestTimeoutMs]: '30000',
     });
     const handler = makeHandler(
-      wireDeliverDeps(config, { sqs: sqs.client, dynamo: dynamo.client, credentials: createFileCredentialStore({}, 'webhooks/credentials'), policy: LOCAL_ADDRESS_POLICY, log: quiet, metricsSink: () => undefined }),
+      wireDeliverDeps(config, {
+        sqs: sqs.client,
+        dynamo: dynamo.client,
+        credentials: createFileCredentialStore({}, 'webhooks/credentials'),
+        policy: LOCAL_ADDRESS_POLICY,
+        log: quiet,
+        metricsSink: () => undefined,
+      }),
     );
     const once = { max_attempts: 1, backoff: 'fixed' as const, initial_delay_seconds: 1, max_delay_seconds: 1 };
     const messages = Array.from({ length: 10 }, (_, i) =>
-      makeDeliveryMessage(i, i === 0 ? { url: `${receiver.origin}/hang`, retry: once, timeout_seconds: 6 } : { url: `${receiver.origin}/fast`, retry: once }),
+      makeDeliveryMessage(
+        i,
+        i === 0
+          ? { url: `${receiver.origin}/hang`, retry: once, timeout_seconds: 6 }
+          : { url: `${receiver.origin}/fast`, retry: once },
+      ),
     );
     await createSqsDeliveryQueue({ client: sqs.client, queueUrl: queues.delivery.url }).enqueue(messages);
-    const { Messages = [] } = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: queues.delivery.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl: queues.delivery.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
     expect(Messages).toHaveLength(10);
     const event: SQSEvent = {
       Records: Messages.map((m) => ({
         messageId: m.MessageId ?? '',
         receiptHandle: m.ReceiptHandle ?? '',
         body: m.Body ?? '',
-        attributes: { ApproximateReceiveCount: '1', SentTimestamp: '', SenderId: '', ApproximateFirstReceiveTimestamp: '' },
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: '',
+          SenderId: '',
+          ApproximateFirstReceiveTimestamp: '',
+        },
         messageAttributes: {},
         md5OfBody: '',
         eventSource: 'aws:sqs',
@@ -107,7 +134,11 @@ describe('a batch with one hanging endpoint and nine fast ones', () => {
     await receiver.waitFor('/fast', 9);
     await receiver.waitFor('/hang', 1);
     // The nine leave the queue; the hanging one is the only message still in flight.
-    await until(async () => (await queueCounts(sqs.client, queues.delivery.url)).inFlight === 1, 'the nine fast messages to be deleted', 5_000);
+    await until(
+      async () => (await queueCounts(sqs.client, queues.delivery.url)).inFlight === 1,
+      'the nine fast messages to be deleted',
+      5_000,
+    );
     expect(finished).toBe(false);
     expect(await queueCounts(sqs.client, queues.delivery.url)).toEqual({ visible: 0, inFlight: 1 });
 
@@ -130,10 +161,15 @@ describe('endpoint circuits on the local pipeline', () => {
   const lines: string[] = [];
 
   function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
-    return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+    return makeNodeJson({
+      id,
+      data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data },
+    });
   }
   async function emit(org: string, nodes: NodeJson[]): Promise<string[]> {
-    const rendered = await stack.emit(makeEventJson({ detail: { organization_id: org, workflow_run_id: nextRun++, nodes } }));
+    const rendered = await stack.emit(
+      makeEventJson({ detail: { organization_id: org, workflow_run_id: nextRun++, nodes } }),
+    );
     return rendered.map((r) => r.delivery_id);
   }
   async function deliver(org: string, nodes: NodeJson[]): Promise<DeliveryRecord[]> {
@@ -157,7 +193,12 @@ describe('endpoint circuits on the local pipeline', () => {
     receiver.on('/down', () => ({ status: 503 }));
     receiver.on('/gone', () => ({ status: 410 }));
     // A short health cache: the CLI runs in-process, and resets faster than the default 5 s cache expires.
-    stack = await startLocalStack({ secrets: {}, requestTimeoutMs: 2000, logSink: (line) => void lines.push(line), circuit: { cooldownMinSeconds: 600, cacheTtlMs: 200 } });
+    stack = await startLocalStack({
+      secrets: {},
+      requestTimeoutMs: 2000,
+      logSink: (line) => void lines.push(line),
+      circuit: { cooldownMinSeconds: 600, cacheTtlMs: 200 },
+    });
     await writeDevState(
       {
         pid: process.pid,
@@ -184,8 +225,16 @@ describe('endpoint circuits on the local pipeline', () => {
   it('opens after five transient failures in a row and then defers without an attempt or a request', async () => {
     for (let i = 0; i < 5; i++) expect((await deliver('org-down', [node('n', '/down')]))[0]?.status).toBe('failed');
     expect(receiver.to('/down')).toHaveLength(5);
-    const health = createDynamoEndpointHealthStore({ client: stack.dynamo, tableName: stack.healthTableName, retentionDays: 30 });
-    expect(await health.get('org-down', receiver.origin)).toMatchObject({ state: 'open', consecutive_failures: 5, opens: 1 });
+    const health = createDynamoEndpointHealthStore({
+      client: stack.dynamo,
+      tableName: stack.healthTableName,
+      retentionDays: 30,
+    });
+    expect(await health.get('org-down', receiver.origin)).toMatchObject({
+      state: 'open',
+      consecutive_failures: 5,
+      opens: 1,
+    });
     expect(lines.some((l) => l.includes('endpoint circuit opened'))).toBe(true);
     expect(lines.some((l) => l.includes('"CircuitTransitions"') && l.includes('"open"'))).toBe(true);
 
@@ -205,28 +254,44 @@ describe('endpoint circuits on the local pipeline', () => {
     const [first] = await deliver('org-gone', [node('g', '/gone')]);
     expect(first).toMatchObject({ status: 'failed', last_status_code: 410 });
     const [second] = await deliver('org-gone', [node('g', '/gone')]);
-    expect(second).toMatchObject({ status: 'failed', attempt_log: [{ error_class: 'endpoint_gone', status_code: null }] });
+    expect(second).toMatchObject({
+      status: 'failed',
+      attempt_log: [{ error_class: 'endpoint_gone', status_code: null }],
+    });
     expect(second!.last_error).toContain(`webhooks endpoints reset 127.0.0.1`);
     expect(receiver.to('/gone')).toHaveLength(1);
 
     // Listed and shown, on the local stack and through the stack outputs.
-    const listed = JSON.parse((await webhooks(['endpoints', '--local', '--org', 'org-gone', '--json'])).stdout) as Array<{ state: string; endpoint: string }>;
+    const listed = JSON.parse(
+      (await webhooks(['endpoints', '--local', '--org', 'org-gone', '--json'])).stdout,
+    ) as Array<{ state: string; endpoint: string }>;
     expect(listed).toEqual([expect.objectContaining({ state: 'gone', endpoint: receiver.origin })]);
     const table = await webhooks(['endpoints', '--local']);
     expect(table.stdout).toMatch(/org-gone\s+http:\/\/127\.0\.0\.1:\d+\s+gone/);
     expect(table.stdout).toMatch(/org-down\s+http:\/\/127\.0\.0\.1:\d+\s+open\s+5/);
     const inspected = await webhooks(['inspect', second!.delivery_id, '--local']);
     expect(inspected.stdout).toMatch(/circuit\s+gone \(410/);
-    const failures = JSON.parse((await webhooks(['failures', '--local', '--org', 'org-gone', '--json'])).stdout) as Array<{ circuit: string }>;
+    const failures = JSON.parse(
+      (await webhooks(['failures', '--local', '--org', 'org-gone', '--json'])).stdout,
+    ) as Array<{ circuit: string }>;
     expect(failures.map((f) => f.circuit)).toEqual(['gone', 'gone']);
 
     const aws = await awsPath(stack);
     try {
-      const viaStack = JSON.parse((await webhooks(['endpoints', '--stack', aws.stackName, '--json'], aws.env)).stdout) as Array<{ organization_id: string }>;
+      const viaStack = JSON.parse(
+        (await webhooks(['endpoints', '--stack', aws.stackName, '--json'], aws.env)).stdout,
+      ) as Array<{ organization_id: string }>;
       expect(viaStack.map((e) => e.organization_id).sort()).toEqual(['org-down', 'org-gone', 'org-other']);
-      expect(errorLine(await webhooks(['endpoints', 'reset', 'nowhere.example.com', '--stack', aws.stackName], aws.env))).toMatch(/^error: no tracked endpoint matches nowhere\.example\.com/);
-      const reset = await webhooks(['endpoints', 'reset', '127.0.0.1', '--org', 'org-gone', '--stack', aws.stackName, '--json'], aws.env);
-      expect(JSON.parse(reset.stdout)).toEqual({ reset: [expect.objectContaining({ organization_id: 'org-gone', state: 'gone' })] });
+      expect(
+        errorLine(await webhooks(['endpoints', 'reset', 'nowhere.example.com', '--stack', aws.stackName], aws.env)),
+      ).toMatch(/^error: no tracked endpoint matches nowhere\.example\.com/);
+      const reset = await webhooks(
+        ['endpoints', 'reset', '127.0.0.1', '--org', 'org-gone', '--stack', aws.stackName, '--json'],
+        aws.env,
+      );
+      expect(JSON.parse(reset.stdout)).toEqual({
+        reset: [expect.objectContaining({ organization_id: 'org-gone', state: 'gone' })],
+      });
     } finally {
       await aws.close();
     }
@@ -251,13 +316,17 @@ describe('endpoint circuits on the local pipeline', () => {
     const result = await webhooks(['endpoints', 'reset', '127.0.0.1', '--org', 'org-down', '--local']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^reset org-down http:\/\/127\.0\.0\.1:\d+ \(was open\)/);
-    const listed = JSON.parse((await webhooks(['endpoints', '--local', '--org', 'org-down', '--json'])).stdout) as unknown[];
+    const listed = JSON.parse(
+      (await webhooks(['endpoints', '--local', '--org', 'org-down', '--json'])).stdout,
+    ) as unknown[];
     expect(listed).toEqual([]);
   });
 });
 
 /** A loopback CloudFormation that serves the local stack's names as a deployed stack's outputs, and the env to reach it. */
-async function awsPath(stack: LocalStack): Promise<{ stackName: string; env: Record<string, string>; close(): Promise<void> }> {
+async function awsPath(
+  stack: LocalStack,
+): Promise<{ stackName: string; env: Record<string, string>; close(): Promise<void> }> {
   const stackName = 'DograhWebhooks-isolation';
   const outputs: Record<string, string> = {
     [STACK_OUTPUTS.outcomeTableName]: LOCAL_TABLE_NAME,

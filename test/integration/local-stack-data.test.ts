@@ -12,9 +12,20 @@ import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
 async function count(stack: Awaited<ReturnType<typeof startLocalStack>>, url: string): Promise<number> {
   const { Attributes = {} } = await stack.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
   );
-  return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible) + Number(Attributes.ApproximateNumberOfMessagesDelayed);
+  return (
+    Number(Attributes.ApproximateNumberOfMessages) +
+    Number(Attributes.ApproximateNumberOfMessagesNotVisible) +
+    Number(Attributes.ApproximateNumberOfMessagesDelayed)
+  );
 }
 
 describe('a local stack with a data folder', () => {
@@ -32,10 +43,17 @@ describe('a local stack with a data folder', () => {
     let up = false;
     receiver.on('/later', () => ({ status: up ? 200 : 503 }));
     const nodes = [
-      makeNodeJson({ id: 'dead', data: { endpoint_url: `${receiver.origin}/dead`, credential_uuid: null, retry_config: null } }),
+      makeNodeJson({
+        id: 'dead',
+        data: { endpoint_url: `${receiver.origin}/dead`, credential_uuid: null, retry_config: null },
+      }),
       makeNodeJson({
         id: 'later',
-        data: { endpoint_url: `${receiver.origin}/later`, credential_uuid: null, retry_config: { max_attempts: 2, backoff: 'fixed', initial_delay_seconds: 3, max_delay_seconds: 3 } },
+        data: {
+          endpoint_url: `${receiver.origin}/later`,
+          credential_uuid: null,
+          retry_config: { max_attempts: 2, backoff: 'fixed', initial_delay_seconds: 3, max_delay_seconds: 3 },
+        },
       }),
     ];
 
@@ -66,8 +84,15 @@ describe('a local stack with a data folder', () => {
 
   it('takes in the queue file an older version wrote at stop, once', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'webhooks-data-'));
-    const message = { body: 'a dead letter of an older version', attributes: { n: { DataType: 'String', StringValue: '1' } }, visibleAtMs: Date.now() };
-    await writeFile(join(dataDir, 'sqs.json'), JSON.stringify([{ name: 'dograh-webhooks-delivery-dlq', messages: [message] }]));
+    const message = {
+      body: 'a dead letter of an older version',
+      attributes: { n: { DataType: 'String', StringValue: '1' } },
+      visibleAtMs: Date.now(),
+    };
+    await writeFile(
+      join(dataDir, 'sqs.json'),
+      JSON.stringify([{ name: 'dograh-webhooks-delivery-dlq', messages: [message] }]),
+    );
     const first = await startLocalStack({ secrets: {}, requestTimeoutMs: 1000, dataDir });
     try {
       expect(await count(first, first.queues.deadLetter.url)).toBe(1);
@@ -90,7 +115,9 @@ describe('a local stack with a data folder', () => {
     await first.stop();
     const second = await startLocalStack({ secrets: {}, requestTimeoutMs: 5000, dataDir });
     try {
-      const { Attributes = {} } = await second.sqs.send(new GetQueueAttributesCommand({ QueueUrl: second.queues.delivery.url, AttributeNames: ['VisibilityTimeout'] }));
+      const { Attributes = {} } = await second.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: second.queues.delivery.url, AttributeNames: ['VisibilityTimeout'] }),
+      );
       expect(Attributes.VisibilityTimeout).toBe('40');
     } finally {
       await second.stop();
@@ -106,7 +133,11 @@ describe('a local stack with a data folder', () => {
       const big = 'x'.repeat(150_000);
       for (let i = 0; i < 12; i++) {
         await from.client.send(
-          new SendMessageCommand({ QueueUrl: source.deadLetter.url, MessageBody: `${i}:${big}`, MessageAttributes: { n: { DataType: 'String', StringValue: String(i) } } }),
+          new SendMessageCommand({
+            QueueUrl: source.deadLetter.url,
+            MessageBody: `${i}:${big}`,
+            MessageAttributes: { n: { DataType: 'String', StringValue: String(i) } },
+          }),
         );
       }
       const name = source.deadLetter.url.slice(source.deadLetter.url.lastIndexOf('/') + 1);
@@ -114,7 +145,12 @@ describe('a local stack with a data folder', () => {
       expect(saved[0]?.messages).toHaveLength(12);
       const restored = await restoreQueues(to.client, new Map([[name, target.deadLetter.url]]), saved, Date.now());
       expect(restored).toBe(12);
-      const { Attributes = {} } = await to.client.send(new GetQueueAttributesCommand({ QueueUrl: target.deadLetter.url, AttributeNames: ['ApproximateNumberOfMessages'] }));
+      const { Attributes = {} } = await to.client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: target.deadLetter.url,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
       expect(Attributes.ApproximateNumberOfMessages).toBe('12');
     } finally {
       await from.stop();

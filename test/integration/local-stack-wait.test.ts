@@ -20,7 +20,12 @@ afterAll(async () => {
 describe('waiting for a local run to be final', () => {
   it('reads a record when it was written, not every record on every tick', async () => {
     receiver.on('/slow', () => ({ status: 200, delayMs: 300 }));
-    const nodes = Array.from({ length: 100 }, (_, i) => makeNodeJson({ id: `n${i}`, data: { endpoint_url: `${receiver.origin}/slow`, credential_uuid: null, retry_config: null } }));
+    const nodes = Array.from({ length: 100 }, (_, i) =>
+      makeNodeJson({
+        id: `n${i}`,
+        data: { endpoint_url: `${receiver.origin}/slow`, credential_uuid: null, retry_config: null },
+      }),
+    );
     const rendered = await stack.emit(makeEventJson({ detail: { workflow_run_id: 9100, nodes } }));
     const ids = rendered.map((r) => r.delivery_id);
     // The store the stack waits with counts its reads.

@@ -30,7 +30,13 @@ interface TokenServer {
 
 async function startTokenServer(): Promise<TokenServer> {
   const requests: TokenRequest[] = [];
-  const ts: Omit<TokenServer, 'url' | 'close'> = { requests, reply: (n) => ({ status: 200, body: { access_token: `CANARY-token-${n}`, token_type: 'Bearer', expires_in: 3600 } }) };
+  const ts: Omit<TokenServer, 'url' | 'close'> = {
+    requests,
+    reply: (n) => ({
+      status: 200,
+      body: { access_token: `CANARY-token-${n}`, token_type: 'Bearer', expires_in: 3600 },
+    }),
+  };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -38,7 +44,10 @@ async function startTokenServer(): Promise<TokenServer> {
       requests.push({ headers: req.headers, form: new URLSearchParams(Buffer.concat(chunks).toString('utf8')) });
       const reply = ts.reply(requests.length);
       const send = () => {
-        if (!res.destroyed) res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(JSON.stringify(reply.body));
+        if (!res.destroyed)
+          res
+            .writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers })
+            .end(JSON.stringify(reply.body));
       };
       if (reply.delayMs === undefined) send();
       else setTimeout(send, reply.delayMs).unref();
@@ -77,7 +86,10 @@ let path: string;
 let n = 0;
 beforeEach(() => {
   tokens.requests.length = 0;
-  tokens.reply = (i) => ({ status: 200, body: { access_token: `CANARY-token-${i}`, token_type: 'Bearer', expires_in: 3600 } });
+  tokens.reply = (i) => ({
+    status: 200,
+    body: { access_token: `CANARY-token-${i}`, token_type: 'Bearer', expires_in: 3600 },
+  });
   now = NOW;
   path = `/oauth/${++n}`;
 });
@@ -86,13 +98,22 @@ beforeEach(() => {
 function depsFor(credential: Record<string, unknown>, overrides: Partial<DeliverDeps> = {}): DeliverDeps {
   const { d } = fakeDeliverDeps();
   const credentials = createFileCredentialStore(
-    { [`${PREFIX}/42/oauth`]: { type: 'OAUTH2_CLIENT_CREDENTIALS', token_url: tokens.url, client_id: 'dograh client', client_secret: CLIENT_SECRET, ...credential } },
+    {
+      [`${PREFIX}/42/oauth`]: {
+        type: 'OAUTH2_CLIENT_CREDENTIALS',
+        token_url: tokens.url,
+        client_id: 'dograh client',
+        client_secret: CLIENT_SECRET,
+        ...credential,
+      },
+    },
     PREFIX,
   );
   return { ...d, credentials, sender, clock: { now: () => now }, requestTimeoutMs: 5000, ...overrides };
 }
 
-const message = () => makeDeliveryMessage(1, { organization_id: '42', credential_uuid: 'oauth', url: `${receiver.origin}${path}` });
+const message = () =>
+  makeDeliveryMessage(1, { organization_id: '42', credential_uuid: 'oauth', url: `${receiver.origin}${path}` });
 
 describe('OAuth2 client credentials', () => {
   it('authenticates with HTTP Basic by default, sends scope and audience, and the endpoint gets the token as a bearer', async () => {
@@ -106,7 +127,9 @@ describe('OAuth2 client credentials', () => {
     expect(request?.form.has('client_secret')).toBe(false);
     expect(request?.headers['content-type']).toBe('application/x-www-form-urlencoded');
     // RFC 6749 2.3.1: form-encoded id and secret (the space becomes "+"), then base64.
-    expect(request?.headers['authorization']).toBe(`Basic ${Buffer.from(`dograh+client:${CLIENT_SECRET}`).toString('base64')}`);
+    expect(request?.headers['authorization']).toBe(
+      `Basic ${Buffer.from(`dograh+client:${CLIENT_SECRET}`).toString('base64')}`,
+    );
     expect(receiver.to(path)[0]?.headers['authorization']).toBe('Bearer CANARY-token-1');
   });
 
@@ -128,7 +151,11 @@ describe('OAuth2 client credentials', () => {
     now += 45_000; // 545 s: inside the last minute
     await sendAttempt(message(), 1, deps);
     expect(tokens.requests).toHaveLength(2);
-    expect(receiver.to(path).map((r) => r.headers['authorization'])).toEqual(['Bearer CANARY-token-1', 'Bearer CANARY-token-1', 'Bearer CANARY-token-2']);
+    expect(receiver.to(path).map((r) => r.headers['authorization'])).toEqual([
+      'Bearer CANARY-token-1',
+      'Bearer CANARY-token-1',
+      'Bearer CANARY-token-2',
+    ]);
   });
 
   it('assumes a default lifetime when the token endpoint gives no expires_in', async () => {
@@ -147,8 +174,22 @@ describe('OAuth2 client credentials', () => {
     const { d } = fakeDeliverDeps();
     let secret = CLIENT_SECRET;
     const inner = (): DeliverDeps['credentials'] =>
-      createFileCredentialStore({ [`${PREFIX}/42/oauth`]: { type: 'OAUTH2_CLIENT_CREDENTIALS', token_url: tokens.url, client_id: 'c', client_secret: secret } }, PREFIX);
-    const credentials: DeliverDeps['credentials'] = { get: (o, u) => inner().get(o, u), invalidate() {}, signingSecrets: async () => null };
+      createFileCredentialStore(
+        {
+          [`${PREFIX}/42/oauth`]: {
+            type: 'OAUTH2_CLIENT_CREDENTIALS',
+            token_url: tokens.url,
+            client_id: 'c',
+            client_secret: secret,
+          },
+        },
+        PREFIX,
+      );
+    const credentials: DeliverDeps['credentials'] = {
+      get: (o, u) => inner().get(o, u),
+      invalidate() {},
+      signingSecrets: async () => null,
+    };
     const deps: DeliverDeps = { ...d, credentials, sender, clock: { now: () => now }, requestTimeoutMs: 5000 };
     await sendAttempt(message(), 1, deps);
     await sendAttempt(message(), 1, deps);
@@ -160,7 +201,11 @@ describe('OAuth2 client credentials', () => {
   });
 
   it('shares one token request among concurrent deliveries of one credential', async () => {
-    tokens.reply = (i) => ({ status: 200, body: { access_token: `CANARY-token-${i}`, expires_in: 3600 }, delayMs: 100 });
+    tokens.reply = (i) => ({
+      status: 200,
+      body: { access_token: `CANARY-token-${i}`, expires_in: 3600 },
+      delayMs: 100,
+    });
     const deps = depsFor({});
     const outcomes = await Promise.all([1, 2, 3, 4].map(() => sendAttempt(message(), 1, deps)));
     expect(outcomes.map((o) => o.outcome.kind)).toEqual(['success', 'success', 'success', 'success']);
@@ -172,7 +217,10 @@ describe('OAuth2 client credentials', () => {
     const { outcome } = await sendAttempt(message(), 1, depsFor({}));
     expect(outcome.kind).toBe('success');
     expect(tokens.requests).toHaveLength(2);
-    expect(receiver.to(path).map((r) => r.headers['authorization'])).toEqual(['Bearer CANARY-token-1', 'Bearer CANARY-token-2']);
+    expect(receiver.to(path).map((r) => r.headers['authorization'])).toEqual([
+      'Bearer CANARY-token-1',
+      'Bearer CANARY-token-2',
+    ]);
   });
 
   it('fetches again only once: an endpoint that keeps answering 401 fails the attempt as permanent', async () => {
@@ -184,7 +232,11 @@ describe('OAuth2 client credentials', () => {
   });
 
   it('classifies a token endpoint 5xx as transient, with its Retry-After, and never calls the endpoint', async () => {
-    tokens.reply = () => ({ status: 503, body: { error: 'temporarily_unavailable' }, headers: { 'retry-after': '120' } });
+    tokens.reply = () => ({
+      status: 503,
+      body: { error: 'temporarily_unavailable' },
+      headers: { 'retry-after': '120' },
+    });
     const { outcome } = await sendAttempt(message(), 1, depsFor({}));
     expect(outcome).toMatchObject({ kind: 'transient', errorClass: 'http_transient', retryAfterSeconds: 120 });
     expect((outcome as { message: string }).message).toBe('credential 42/oauth: token endpoint answered 503');
@@ -199,7 +251,10 @@ describe('OAuth2 client credentials', () => {
   });
 
   it('fails a rejected client (401 invalid_client) as permanent with a clear reason, quoting no secret', async () => {
-    tokens.reply = () => ({ status: 401, body: { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` } });
+    tokens.reply = () => ({
+      status: 401,
+      body: { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` },
+    });
     const { outcome } = await sendAttempt(message(), 1, depsFor({}));
     expect(outcome).toMatchObject({ kind: 'permanent', errorClass: 'credential' });
     expect((outcome as { message: string }).message).toBe(
@@ -231,8 +286,14 @@ describe('OAuth2 client credentials', () => {
     receiver.on(path, (r) => ({ status: 400, body: `refused ${r.headers['authorization']} with ${CLIENT_SECRET}` }));
     const recorded: AttemptRecord[] = [];
     const deps = depsFor({});
-    const store = { ...deps.store, recordAttempt: async (_m: unknown, record: AttemptRecord) => void recorded.push(record) } as unknown as DeliveryStore;
-    await deliverMessage({ body: JSON.stringify(message()), receiptHandle: 'r', receivedAtMs: now }, { ...deps, store });
+    const store = {
+      ...deps.store,
+      recordAttempt: async (_m: unknown, record: AttemptRecord) => void recorded.push(record),
+    } as unknown as DeliveryStore;
+    await deliverMessage(
+      { body: JSON.stringify(message()), receiptHandle: 'r', receivedAtMs: now },
+      { ...deps, store },
+    );
     expect(recorded).toHaveLength(1);
     const text = JSON.stringify(recorded);
     expect(text).toContain('refused Bearer [redacted]');

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { DeliverDeps } from '../../shared/use-cases/deliver-message.ts';
-import { account, refusedOrigin, startFaultReceiver, startResetServer, type FaultReceiver } from '../fixtures/fault-accounting.ts';
+import {
+  account,
+  refusedOrigin,
+  startFaultReceiver,
+  startResetServer,
+  type FaultReceiver,
+} from '../fixtures/fault-accounting.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 
 // Endpoints failing every way, all in one run through the local pipeline (fauxqs, dynalite,
@@ -17,7 +23,12 @@ const lines: string[] = [];
 const records = new Map<string, DeliveryRecord>();
 const ids = new Map<string, string>();
 
-const retry = (max_attempts: number) => ({ max_attempts, backoff: 'fixed' as const, initial_delay_seconds: 1, max_delay_seconds: 3 });
+const retry = (max_attempts: number) => ({
+  max_attempts,
+  backoff: 'fixed' as const,
+  initial_delay_seconds: 1,
+  max_delay_seconds: 3,
+});
 const node = (id: string, url: string, max = 3): NodeJson =>
   makeNodeJson({ id, data: { endpoint_url: url, credential_uuid: null, retry_config: retry(max) } });
 const HUGE = 'x'.repeat(2 * 1024 * 1024);
@@ -29,10 +40,14 @@ beforeAll(async () => {
   const o = receiver.origin;
   receiver.on('/5xx-run', (n) => ({ kind: 'reply', status: [500, 502, 503][n - 1] ?? 200 }));
   receiver.on('/5xx-forever', () => ({ kind: 'reply', status: 503 }));
-  receiver.on('/429', (n) => (n === 1 ? { kind: 'reply', status: 429, headers: { 'retry-after': '2' } } : { kind: 'reply', status: 200 }));
+  receiver.on('/429', (n) =>
+    n === 1 ? { kind: 'reply', status: 429, headers: { 'retry-after': '2' } } : { kind: 'reply', status: 200 },
+  );
   receiver.on('/hang', () => ({ kind: 'hang' }));
   receiver.on('/reset-after-read', (n) => (n === 1 ? { kind: 'reset' } : { kind: 'reply', status: 200 }));
-  receiver.on('/huge-error', (n) => (n === 1 ? { kind: 'reply', status: 500, body: HUGE } : { kind: 'reply', status: 200 }));
+  receiver.on('/huge-error', (n) =>
+    n === 1 ? { kind: 'reply', status: 500, body: HUGE } : { kind: 'reply', status: 200 },
+  );
   receiver.on('/huge-ok', () => ({ kind: 'reply', status: 200, body: HUGE }));
   receiver.on('/redirect', () => ({ kind: 'reply', status: 302, headers: { location: `${o}/elsewhere` } }));
   receiver.on('/gone', () => ({ kind: 'reply', status: 410 }));
@@ -93,7 +108,12 @@ describe('endpoints failing every way', () => {
   });
 
   it('429 with Retry-After: the next attempt waits as long as asked', () => {
-    expect(of('429')).toMatchObject({ status: 'delivered', attempts: 2, wire: [1, 2], logged: ['1:retrying', '2:delivered'] });
+    expect(of('429')).toMatchObject({
+      status: 'delivered',
+      attempts: 2,
+      wire: [1, 2],
+      logged: ['1:retrying', '2:delivered'],
+    });
     const [first, second] = receiver.seen.filter((s) => s.path === '/429');
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(1900);
   });
@@ -120,7 +140,13 @@ describe('endpoints failing every way', () => {
 
   it('a reset before the request was read, and a refused connection: connection failures, nothing read', () => {
     for (const name of ['reset-before-read', 'refused']) {
-      expect(of(name), name).toEqual({ status: 'failed', attempts: 2, recorded: ['1:connection', '2:connection'], wire: [], logged: ['1:retrying', '2:failed'] });
+      expect(of(name), name).toEqual({
+        status: 'failed',
+        attempts: 2,
+        recorded: ['1:connection', '2:connection'],
+        wire: [],
+        logged: ['1:retrying', '2:failed'],
+      });
     }
     // One connection per attempt: the sender does not dial again within an attempt.
     expect(reset.connections()).toBe(2);
@@ -130,23 +156,40 @@ describe('endpoints failing every way', () => {
     expect(of('huge-error')).toMatchObject({ status: 'delivered', attempts: 2, wire: [1, 2] });
     expect(of('huge-ok')).toMatchObject({ status: 'delivered', attempts: 1, wire: [1] });
     for (const name of ['huge-error', 'huge-ok']) {
-      for (const a of records.get(name)!.attempt_log) expect(a.response_snippet?.length ?? 0, name).toBeLessThanOrEqual(2048);
+      for (const a of records.get(name)!.attempt_log)
+        expect(a.response_snippet?.length ?? 0, name).toBeLessThanOrEqual(2048);
     }
   });
 
   it('a redirect is not followed: a permanent failure after one attempt, the target never called', () => {
-    expect(of('redirect')).toEqual({ status: 'failed', attempts: 1, recorded: ['1:http_permanent'], wire: [1], logged: ['1:failed'] });
+    expect(of('redirect')).toEqual({
+      status: 'failed',
+      attempts: 1,
+      recorded: ['1:http_permanent'],
+      wire: [1],
+      logged: ['1:failed'],
+    });
     expect(receiver.seen.some((s) => s.path === '/elsewhere')).toBe(false);
   });
 
   it('410: failed at once, sent once', () => {
-    expect(of('gone')).toEqual({ status: 'failed', attempts: 1, recorded: ['1:http_permanent'], wire: [1], logged: ['1:failed'] });
+    expect(of('gone')).toEqual({
+      status: 'failed',
+      attempts: 1,
+      recorded: ['1:http_permanent'],
+      wire: [1],
+      logged: ['1:failed'],
+    });
   });
 
   it('no request reached the wire without an attempt on record, and none past max_attempts', () => {
     for (const [name, record] of records) {
       const a = of(name);
-      for (const n of a.wire) expect(a.recorded.map((r) => Number(r.split(':')[0])), name).toContain(n);
+      for (const n of a.wire)
+        expect(
+          a.recorded.map((r) => Number(r.split(':')[0])),
+          name,
+        ).toContain(n);
       expect(record.attempts, name).toBeLessThanOrEqual(record.max_attempts);
     }
     // Every request the receiver read was one attempt: no attempt number twice for one delivery.

@@ -24,9 +24,17 @@ let nextRun = 7300;
 /** Node ids whose next delivered outcome write never completes: the worker died after the 200. */
 const crashOnDelivered = new Set<string>();
 
-const retry = (max_attempts: number, delay = 1) => ({ max_attempts, backoff: 'fixed' as const, initial_delay_seconds: delay, max_delay_seconds: delay });
+const retry = (max_attempts: number, delay = 1) => ({
+  max_attempts,
+  backoff: 'fixed' as const,
+  initial_delay_seconds: delay,
+  max_delay_seconds: delay,
+});
 const node = (id: string, path: string, max = 3, delay = 1): NodeJson =>
-  makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: retry(max, delay) } });
+  makeNodeJson({
+    id,
+    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: retry(max, delay) },
+  });
 const final = async (ids: string[]) => stack.waitUntilFinal(ids, 30_000);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -77,21 +85,44 @@ describe('render when SQS refuses its sends', () => {
     const sqs = new SQSClient(emulatorClientConfig(stack.sqsEndpoint));
     sqs.middlewareStack.add(
       (next, context) => async (args) => {
-        if (refuse && context.commandName === 'SendMessageBatchCommand') throw Object.assign(new Error('injected: SQS unavailable'), { name: 'ServiceUnavailable', $fault: 'server', $metadata: {} });
+        if (refuse && context.commandName === 'SendMessageBatchCommand')
+          throw Object.assign(new Error('injected: SQS unavailable'), {
+            name: 'ServiceUnavailable',
+            $fault: 'server',
+            $metadata: {},
+          });
         return next(args);
       },
       { step: 'deserialize', name: 'refuseSends' },
     );
-    const config = parseConfig(RenderConfigSchema, { [ENV.deliveryQueueUrl]: stack.queues.delivery.url, [ENV.outcomeTableName]: LOCAL_TABLE_NAME });
-    const render = makeRenderHandler(wireRenderDeps(config, { sqs, dynamo: stack.dynamo, log: createLogger({ sink: (l) => lines.push(l) }), metricsSink: () => undefined }));
-    const event = makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [node('sqs-a', '/sqs-a'), node('sqs-b', '/sqs-b')] } });
+    const config = parseConfig(RenderConfigSchema, {
+      [ENV.deliveryQueueUrl]: stack.queues.delivery.url,
+      [ENV.outcomeTableName]: LOCAL_TABLE_NAME,
+    });
+    const render = makeRenderHandler(
+      wireRenderDeps(config, {
+        sqs,
+        dynamo: stack.dynamo,
+        log: createLogger({ sink: (l) => lines.push(l) }),
+        metricsSink: () => undefined,
+      }),
+    );
+    const event = makeEventJson({
+      detail: { workflow_run_id: nextRun++, nodes: [node('sqs-a', '/sqs-a'), node('sqs-b', '/sqs-b')] },
+    });
     await expect(render(event as Parameters<typeof render>[0])).rejects.toThrow();
     refuse = false;
     const rendered = await render(event as Parameters<typeof render>[0]);
     expect(rendered.map((r) => r.status)).toEqual(['enqueued', 'enqueued']);
     const records = await final(rendered.map((r) => r.delivery_id));
     for (const record of records) {
-      expect(account(record, receiver, lines)).toEqual({ status: 'delivered', attempts: 1, recorded: ['1:none'], wire: [1], logged: ['1:delivered'] });
+      expect(account(record, receiver, lines)).toEqual({
+        status: 'delivered',
+        attempts: 1,
+        recorded: ['1:none'],
+        wire: [1],
+        logged: ['1:delivered'],
+      });
     }
     sqs.destroy();
   });
@@ -99,25 +130,47 @@ describe('render when SQS refuses its sends', () => {
 
 describe('duplicates', () => {
   it('the same event twice: one delivery per node, each sent once', async () => {
-    const event = makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [node('dup-a', '/dup-a'), node('dup-b', '/dup-b')] } });
+    const event = makeEventJson({
+      detail: { workflow_run_id: nextRun++, nodes: [node('dup-a', '/dup-a'), node('dup-b', '/dup-b')] },
+    });
     const [first, second] = await Promise.all([stack.emit(event), stack.emit(event)]);
     expect(second!.map((r) => r.delivery_id)).toEqual(first!.map((r) => r.delivery_id));
     const records = await final(first!.map((r) => r.delivery_id));
     await sleep(2500);
     for (const record of records) {
-      expect(account(await stack.store.get(record.delivery_id), receiver, lines)).toEqual({ status: 'delivered', attempts: 1, recorded: ['1:none'], wire: [1], logged: ['1:delivered'] });
+      expect(account(await stack.store.get(record.delivery_id), receiver, lines)).toEqual({
+        status: 'delivered',
+        attempts: 1,
+        recorded: ['1:none'],
+        wire: [1],
+        logged: ['1:delivered'],
+      });
       // The second copy was told apart by the outcome log: busy (lease held) or already final.
-      expect(logOf(lines, record.delivery_id).some((l) => /delivery busy or not yet due|duplicate message for a final delivery/.test(l.message))).toBe(true);
+      expect(
+        logOf(lines, record.delivery_id).some((l) =>
+          /delivery busy or not yet due|duplicate message for a final delivery/.test(l.message),
+        ),
+      ).toBe(true);
     }
   });
 
   it('the same message twice at once: one attempt on the wire', async () => {
     const message = makeDeliveryMessage(731, { url: `${receiver.origin}/twice`, retry: retry(3) });
     const body = JSON.stringify(message);
-    await Promise.all([0, 1].map(() => stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: body }))));
+    await Promise.all(
+      [0, 1].map(() =>
+        stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: body })),
+      ),
+    );
     const [record] = await final([message.delivery_id]);
     await sleep(2500);
-    expect(account(await stack.store.get(message.delivery_id), receiver, lines)).toEqual({ status: 'delivered', attempts: 1, recorded: ['1:none'], wire: [1], logged: ['1:delivered'] });
+    expect(account(await stack.store.get(message.delivery_id), receiver, lines)).toEqual({
+      status: 'delivered',
+      attempts: 1,
+      recorded: ['1:none'],
+      wire: [1],
+      logged: ['1:delivered'],
+    });
     expect(record?.attempts).toBe(1);
   });
 });
@@ -141,7 +194,9 @@ describe('a crash mid-batch', () => {
 describe('a purged delivery queue, recovered by the reconciler', () => {
   it('a retrying delivery whose message was purged is put back from its kept request and delivered as attempt 2', async () => {
     receiver.on('/purged', (n) => ({ kind: 'reply', status: n === 1 ? 503 : 200 }));
-    const [r] = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [node('purged', '/purged', 3, 3)] } }));
+    const [r] = await stack.emit(
+      makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [node('purged', '/purged', 3, 3)] } }),
+    );
     const id = r!.delivery_id;
     while ((await stack.store.get(id))?.status !== 'retrying') await sleep(50);
     await stack.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.queues.delivery.url }));
@@ -159,7 +214,9 @@ describe('a purged delivery queue, recovered by the reconciler', () => {
       logged: ['1:retrying', '2:delivered'],
     });
     expect(record?.reconciled_at).toHaveLength(1);
-    expect(logOf(lines, id).some((l) => l.message === 'stuck delivery put back on the queue by the reconciler')).toBe(true);
+    expect(logOf(lines, id).some((l) => l.message === 'stuck delivery put back on the queue by the reconciler')).toBe(
+      true,
+    );
     // Final: the next run finds nothing of it.
     expect((await reconciler.runOnce()).requeued).not.toContain(id);
   });
@@ -179,21 +236,32 @@ describe('a purged delivery queue, recovered by the reconciler', () => {
     expect(failed).toMatchObject({ status: 'failed', attempts: 1, stranded: true, pending_until: null });
     expect(failed?.last_error).toMatch(/^reconciler: stuck sending at attempt 1 with no queue message/);
     expect(nextStep(failed!, ' --local')).toMatch(/emit its run again/);
-    const listed = await stack.store.listFailures({ since: new Date(Date.now() - 60_000).toISOString(), until: new Date().toISOString() });
+    const listed = await stack.store.listFailures({
+      since: new Date(Date.now() - 60_000).toISOString(),
+      until: new Date().toISOString(),
+    });
     expect(listed.find((l) => l.delivery_id === id)).toMatchObject({ stranded: true });
     // The run emitted again: a copy of its message reopens it.
     await stack.emit(event);
     const deadline = Date.now() + 20_000;
     while ((await stack.store.get(id))?.status !== 'delivered' && Date.now() < deadline) await sleep(50);
-    expect(account(await stack.store.get(id), receiver, lines)).toMatchObject({ status: 'delivered', attempts: 1, wire: [1, 1] });
-    expect(logOf(lines, id).some((l) => l.message === 'a delivery that was never sent is renderable now: sending it')).toBe(true);
+    expect(account(await stack.store.get(id), receiver, lines)).toMatchObject({
+      status: 'delivered',
+      attempts: 1,
+      wire: [1, 1],
+    });
+    expect(
+      logOf(lines, id).some((l) => l.message === 'a delivery that was never sent is renderable now: sending it'),
+    ).toBe(true);
   });
 });
 
 describe('the reconciler on a timer, as webhooks dev runs it', () => {
   it('finds a stuck delivery by itself and says so', async () => {
     receiver.on('/timer', (n) => ({ kind: 'reply', status: n === 1 ? 503 : 200 }));
-    const [r] = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [node('timer', '/timer', 3, 2)] } }));
+    const [r] = await stack.emit(
+      makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [node('timer', '/timer', 3, 2)] } }),
+    );
     const id = r!.delivery_id;
     while ((await stack.store.get(id))?.status !== 'retrying') await sleep(50);
     await stack.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.queues.delivery.url }));
@@ -216,6 +284,10 @@ describe('the reconciler on a timer, as webhooks dev runs it', () => {
       await timed.stop();
     }
     expect(reports.flat()).toContain(id);
-    expect(account(await stack.store.get(id), receiver, lines)).toMatchObject({ status: 'delivered', attempts: 2, wire: [1, 2] });
+    expect(account(await stack.store.get(id), receiver, lines)).toMatchObject({
+      status: 'delivered',
+      attempts: 2,
+      wire: [1, 2],
+    });
   });
 });

@@ -34,24 +34,50 @@ function lateStore(): DeliveryStore {
     if (faultyStore === undefined) throw new Error('store not ready');
     return faultyStore;
   };
-  const methods = ['claim', 'recordAttempt', 'recordFinal', 'markDeadLettered', 'reopen', 'get', 'listByRun', 'listFailures', 'listPending', 'markRequeued', 'failStranded'] as const;
-  return Object.fromEntries(methods.map((m) => [m, (...args: unknown[]) => (get()[m] as (...a: unknown[]) => unknown)(...args)])) as unknown as DeliveryStore;
+  const methods = [
+    'claim',
+    'recordAttempt',
+    'recordFinal',
+    'markDeadLettered',
+    'reopen',
+    'get',
+    'listByRun',
+    'listFailures',
+    'listPending',
+    'markRequeued',
+    'failStranded',
+  ] as const;
+  return Object.fromEntries(
+    methods.map((m) => [m, (...args: unknown[]) => (get()[m] as (...a: unknown[]) => unknown)(...args)]),
+  ) as unknown as DeliveryStore;
 }
 
-const retry = (max_attempts: number) => ({ max_attempts, backoff: 'fixed' as const, initial_delay_seconds: 1, max_delay_seconds: 2 });
+const retry = (max_attempts: number) => ({
+  max_attempts,
+  backoff: 'fixed' as const,
+  initial_delay_seconds: 1,
+  max_delay_seconds: 2,
+});
 const node = (id: string, path: string, max = 3, data: NodeJson['data'] = {}): NodeJson =>
-  makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: retry(max), ...data } });
+  makeNodeJson({
+    id,
+    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: retry(max), ...data },
+  });
 
 async function run(n: NodeJson): Promise<string> {
   const [rendered] = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes: [n] } }));
   return rendered!.delivery_id;
 }
 
-const forDelivery = (id: string, also: (input: Record<string, unknown>) => boolean): Matcher => (name, input) =>
-  name === 'UpdateItemCommand' && (input.Key as { pk?: { S?: string } } | undefined)?.pk?.S === id && also(input);
-const isClaim = (input: Record<string, unknown>) => String(input.ConditionExpression).startsWith('attribute_not_exists');
+const forDelivery =
+  (id: string, also: (input: Record<string, unknown>) => boolean): Matcher =>
+  (name, input) =>
+    name === 'UpdateItemCommand' && (input.Key as { pk?: { S?: string } } | undefined)?.pk?.S === id && also(input);
+const isClaim = (input: Record<string, unknown>) =>
+  String(input.ConditionExpression).startsWith('attribute_not_exists');
 const records = (status: string) => (input: Record<string, unknown>) =>
-  String(input.ConditionExpression).startsWith('#attempts = ') && JSON.stringify(input.ExpressionAttributeValues).includes(`"S":"${status}"`);
+  String(input.ConditionExpression).startsWith('#attempts = ') &&
+  JSON.stringify(input.ExpressionAttributeValues).includes(`"S":"${status}"`);
 
 beforeAll(async () => {
   receiver = await startFaultReceiver();
@@ -75,7 +101,10 @@ beforeAll(async () => {
       leaseMarginMs: 500,
       credentials: {
         // Secrets Manager unreachable (a real SDK client on a refused port): always for sm-down, once for sm-flaky.
-        get: (org, uuid) => (uuid === 'sm-down' || (uuid === 'sm-flaky' && flakyCalls++ === 0) ? smDown.get(org, uuid) : deps.credentials.get(org, uuid)),
+        get: (org, uuid) =>
+          uuid === 'sm-down' || (uuid === 'sm-flaky' && flakyCalls++ === 0)
+            ? smDown.get(org, uuid)
+            : deps.credentials.get(org, uuid),
         invalidate: (org, uuid) => deps.credentials.invalidate(org, uuid),
         signingSecrets: (org, uuid) => deps.credentials.signingSecrets(org, uuid),
       },
@@ -160,7 +189,13 @@ describe('DynamoDB failing', () => {
     faults.times = 3;
     const record = await final(id);
     expect(faultLog.refused).toBe(3);
-    expect(account(record, receiver, lines)).toEqual({ status: 'delivered', attempts: 1, recorded: ['1:none'], wire: [1], logged: ['1:delivered'] });
+    expect(account(record, receiver, lines)).toEqual({
+      status: 'delivered',
+      attempts: 1,
+      recorded: ['1:none'],
+      wire: [1],
+      logged: ['1:delivered'],
+    });
     expect(lines.some((l) => l.includes('message not settled: it will be received again'))).toBe(true);
   });
 
@@ -170,7 +205,13 @@ describe('DynamoDB failing', () => {
     const record = await final(id);
     await new Promise((r) => setTimeout(r, 3000));
     expect(faultLog.lost).toBe(1);
-    expect(account(record, receiver, lines)).toEqual({ status: 'delivered', attempts: 1, recorded: ['1:none'], wire: [1], logged: ['1:delivered'] });
+    expect(account(record, receiver, lines)).toEqual({
+      status: 'delivered',
+      attempts: 1,
+      recorded: ['1:none'],
+      wire: [1],
+      logged: ['1:delivered'],
+    });
     expect(logOf(lines, id).some((l) => l.message.includes('could not be recorded'))).toBe(false);
   });
 });
@@ -189,7 +230,12 @@ describe('Secrets Manager unavailable', () => {
   it('back on the next attempt: delivered as attempt 2, with the credential, attempt 1 never on the wire', async () => {
     const id = await run(node('sm-flaky', '/sm-flaky', 3, { credential_uuid: 'sm-flaky' }));
     const record = await final(id);
-    expect(account(record, receiver, lines)).toMatchObject({ status: 'delivered', attempts: 2, wire: [2], logged: ['1:retrying', '2:delivered'] });
+    expect(account(record, receiver, lines)).toMatchObject({
+      status: 'delivered',
+      attempts: 2,
+      wire: [2],
+      logged: ['1:retrying', '2:delivered'],
+    });
     expect(receiver.seen.find((s) => s.path === '/sm-flaky')?.headers.authorization).toBe('Bearer flaky-token-value');
   });
 });

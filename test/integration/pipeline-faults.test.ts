@@ -1,4 +1,9 @@
-import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, type MessageAttributeValue } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type MessageAttributeValue,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
 import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
@@ -34,7 +39,8 @@ function faultyStore(inner: DeliveryStore): DeliveryStore {
         faults.crashBeforeRecord = false;
         return new Promise<void>((resolve) => faults.releaseCrashed.push(resolve));
       }
-      if (next.status === 'delivered' && faults.failDeliveredRecord) return Promise.reject(new Error('ProvisionedThroughputExceeded (injected)'));
+      if (next.status === 'delivered' && faults.failDeliveredRecord)
+        return Promise.reject(new Error('ProvisionedThroughputExceeded (injected)'));
       return inner.recordAttempt(message, attempt, next, now);
     },
   };
@@ -68,7 +74,12 @@ let nextRun = 9000;
 function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
   return makeNodeJson({
     id,
-    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 5 }, ...data },
+    data: {
+      endpoint_url: `${receiver.origin}${path}`,
+      credential_uuid: null,
+      retry_config: { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 5 },
+      ...data,
+    },
   });
 }
 
@@ -80,7 +91,8 @@ async function emit(nodes: NodeJson[]): Promise<string[]> {
 /** A final delivery that comes back to life is final before and after: wait for the status wanted. */
 async function waitForStatus(id: string, status: string): Promise<DeliveryRecord | undefined> {
   const deadline = Date.now() + 10_000;
-  while ((await stack.store.get(id))?.status !== status && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while ((await stack.store.get(id))?.status !== status && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
   return stack.store.get(id);
 }
 
@@ -122,7 +134,9 @@ describe('pipeline under faults', () => {
     const [id] = await emit([node('redeliver', '/redeliver')]);
     await stack.waitUntilFinal([id!], 10_000);
     const message = claimed.find((m) => m.delivery_id === id);
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: JSON.stringify(message) }));
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: JSON.stringify(message) }),
+    );
     await new Promise((r) => setTimeout(r, 2000));
     expect(claimed.filter((m) => m.delivery_id === id).length).toBeGreaterThanOrEqual(2);
     expect(receiver.to('/redeliver')).toHaveLength(1);
@@ -151,21 +165,29 @@ describe('pipeline under faults', () => {
       expect(receiver.to('/unrecorded')).toHaveLength(1);
       const record = await stack.store.get(id!);
       expect(record?.status).not.toBe('failed');
-      expect(lines.some((l) => l.includes('delivered, but the outcome could not be recorded') && l.includes(id!))).toBe(true);
+      expect(lines.some((l) => l.includes('delivered, but the outcome could not be recorded') && l.includes(id!))).toBe(
+        true,
+      );
     } finally {
       faults.failDeliveredRecord = false;
     }
   });
 
   it('follows a rotated secret at once: a refused cached credential is fetched again and the request resent', async () => {
-    receiver.on('/rotating', (req) => ({ status: req.headers['authorization'] === `Bearer ${rotatingToken}` ? 200 : 401 }));
+    receiver.on('/rotating', (req) => ({
+      status: req.headers['authorization'] === `Bearer ${rotatingToken}` ? 200 : 401,
+    }));
     const [first] = await emit([node('rot1', '/rotating', { credential_uuid: 'rotating' })]);
     await stack.waitUntilFinal([first!], 10_000);
     rotatingToken = 'token-v2';
     const [second] = await emit([node('rot2', '/rotating', { credential_uuid: 'rotating' })]);
     const [record] = await stack.waitUntilFinal([second!], 10_000);
     expect(record).toMatchObject({ status: 'delivered', attempts: 1 });
-    expect(receiver.to('/rotating').map((r) => r.headers['authorization'])).toEqual(['Bearer token-v1', 'Bearer token-v1', 'Bearer token-v2']);
+    expect(receiver.to('/rotating').map((r) => r.headers['authorization'])).toEqual([
+      'Bearer token-v1',
+      'Bearer token-v1',
+      'Bearer token-v2',
+    ]);
   });
 
   it('starts a new series of attempts when an operator redrives a dead letter', async () => {
@@ -175,15 +197,26 @@ describe('pipeline under faults', () => {
     expect((await stack.waitUntilFinal([id!], 10_000))[0]).toMatchObject({ status: 'failed', attempts: 1 });
     // What StartMessageMoveTask does on AWS: the dead letter, attributes and all, back on the delivery queue.
     const { Messages = [] } = await stack.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: stack.queues.deadLetter.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: stack.queues.deadLetter.url,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+        WaitTimeSeconds: 1,
+      }),
     );
     const letter = Messages.find((m) => m.MessageAttributes?.['delivery_id']?.StringValue === id);
     expect(letter?.MessageAttributes?.['dead_lettered_at']?.StringValue).toBeDefined();
     up = true;
     await stack.sqs.send(
-      new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: letter!.Body!, MessageAttributes: letter!.MessageAttributes as Record<string, MessageAttributeValue> }),
+      new SendMessageCommand({
+        QueueUrl: stack.queues.delivery.url,
+        MessageBody: letter!.Body!,
+        MessageAttributes: letter!.MessageAttributes as Record<string, MessageAttributeValue>,
+      }),
     );
-    await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.queues.deadLetter.url, ReceiptHandle: letter!.ReceiptHandle! }));
+    await stack.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: stack.queues.deadLetter.url, ReceiptHandle: letter!.ReceiptHandle! }),
+    );
     await receiver.waitFor('/redrive', 2);
     const record = await waitForStatus(id!, 'delivered');
     expect(record).toMatchObject({ status: 'delivered', attempts: 1, last_status_code: 200 });
@@ -218,19 +251,31 @@ describe('pipeline under faults', () => {
     }
     expect(record).toMatchObject({ status: 'failed', attempts: 1, dead_letter_pending: false });
     const { Messages = [] } = await stack.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: stack.queues.deadLetter.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: stack.queues.deadLetter.url,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+        WaitTimeSeconds: 1,
+      }),
     );
     expect(Messages.filter((m) => m.MessageAttributes?.['delivery_id']?.StringValue === id)).toHaveLength(1);
     expect(receiver.to('/dlq-retry')).toHaveLength(1);
   });
 
   it('parks an unreadable queue message on the dead-letter queue with its reason', async () => {
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: '{"v":1,"delivery_id":"x"}' }));
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.queues.delivery.url, MessageBody: '{"v":1,"delivery_id":"x"}' }),
+    );
     const deadline = Date.now() + 10_000;
     let parked: string | undefined;
     while (parked === undefined && Date.now() < deadline) {
       const { Messages = [] } = await stack.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: stack.queues.deadLetter.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+        new ReceiveMessageCommand({
+          QueueUrl: stack.queues.deadLetter.url,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+          WaitTimeSeconds: 1,
+        }),
       );
       parked = Messages.find((m) => m.Body === '{"v":1,"delivery_id":"x"}')?.MessageAttributes?.['reason']?.StringValue;
     }

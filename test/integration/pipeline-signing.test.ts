@@ -24,12 +24,18 @@ const lines: string[] = [];
 let nextRun = 8000;
 
 function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
-  return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+  return makeNodeJson({
+    id,
+    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data },
+  });
 }
 
 async function run(nodes: NodeJson[], detail: Record<string, unknown> = {}): Promise<Map<string, DeliveryRecord>> {
   const rendered = await stack.emit(makeEventJson({ detail: { workflow_run_id: nextRun++, nodes, ...detail } }));
-  const records = await stack.waitUntilFinal(rendered.map((r) => r.delivery_id), 30_000);
+  const records = await stack.waitUntilFinal(
+    rendered.map((r) => r.delivery_id),
+    30_000,
+  );
   return new Map(records.map((r) => [r.node_id, r]));
 }
 
@@ -39,7 +45,9 @@ beforeAll(async () => {
     req.resume();
     req.on('end', () => {
       tokenRequests += 1;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: TOKEN, token_type: 'Bearer', expires_in: 3600 }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: TOKEN, token_type: 'Bearer', expires_in: 3600 }));
     });
   });
   await new Promise<void>((resolve) => tokenServer.listen(0, '127.0.0.1', resolve));
@@ -48,7 +56,12 @@ beforeAll(async () => {
     secrets: {
       'webhooks/credentials/42/signing': { type: 'SIGNING', secrets: [ORG_OLD, ORG_NEW] },
       'webhooks/credentials/42/node-signing': { type: 'SIGNING', secrets: [NODE_SECRET] },
-      'webhooks/credentials/42/oauth': { type: 'OAUTH2_CLIENT_CREDENTIALS', token_url: tokenUrl, client_id: 'dograh', client_secret: CLIENT_SECRET },
+      'webhooks/credentials/42/oauth': {
+        type: 'OAUTH2_CLIENT_CREDENTIALS',
+        token_url: tokenUrl,
+        client_id: 'dograh',
+        client_secret: CLIENT_SECRET,
+      },
     },
     requestTimeoutMs: 2000,
     logSink: (line) => lines.push(line),
@@ -64,8 +77,10 @@ afterAll(async () => {
 });
 
 describe('signed webhooks and OAuth2 on the emulators', () => {
-  it('signs with the organization\'s secrets; a receiver verifies with the standardwebhooks package using either one', async () => {
-    const records = await run([node('signed', '/signed/org', { payload_template: { name: '{{initial_context.customer_name}}', note: 'Zoë ✓' } })]);
+  it("signs with the organization's secrets; a receiver verifies with the standardwebhooks package using either one", async () => {
+    const records = await run([
+      node('signed', '/signed/org', { payload_template: { name: '{{initial_context.customer_name}}', note: 'Zoë ✓' } }),
+    ]);
     const record = records.get('signed');
     expect(record?.status).toBe('delivered');
     const [request] = receiver.to('/signed/org');
@@ -73,10 +88,11 @@ describe('signed webhooks and OAuth2 on the emulators', () => {
     expect(headers['webhook-id']).toBe(record?.delivery_id);
     expect(headers['webhook-signature']?.split(' ')).toHaveLength(2);
     expect(Math.abs(Number(headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(300);
-    for (const secret of [ORG_OLD, ORG_NEW]) expect(new Webhook(secret).verify(request?.body ?? '', headers)).toMatchObject({ note: 'Zoë ✓' });
+    for (const secret of [ORG_OLD, ORG_NEW])
+      expect(new Webhook(secret).verify(request?.body ?? '', headers)).toMatchObject({ note: 'Zoë ✓' });
   });
 
-  it('signs with the node\'s own secret when it names one', async () => {
+  it("signs with the node's own secret when it names one", async () => {
     await run([node('own', '/signed/node', { signing_credential_uuid: 'node-signing' })]);
     const [request] = receiver.to('/signed/node');
     const headers = request?.headers as Record<string, string>;
@@ -93,27 +109,43 @@ describe('signed webhooks and OAuth2 on the emulators', () => {
 
   it('fails closed, without sending, when a node names a signing secret that does not exist', async () => {
     const records = await run([node('missing', '/signed/missing', { signing_credential_uuid: 'no-such-secret' })]);
-    expect(records.get('missing')).toMatchObject({ status: 'failed', last_error: 'credential webhooks/credentials/42/no-such-secret: signing secret not found in the secrets file' });
+    expect(records.get('missing')).toMatchObject({
+      status: 'failed',
+      last_error: 'credential webhooks/credentials/42/no-such-secret: signing secret not found in the secrets file',
+    });
     expect(receiver.to('/signed/missing')).toHaveLength(0);
   });
 
   it('sends with an OAuth2 token, signed, and keeps the token, client secret and signing secrets out of logs and the table', async () => {
     const before = tokenRequests;
-    const records = await run([node('oauth', '/oauth', { credential_uuid: 'oauth' }), node('oauth-2', '/oauth', { credential_uuid: 'oauth' })]);
+    const records = await run([
+      node('oauth', '/oauth', { credential_uuid: 'oauth' }),
+      node('oauth-2', '/oauth', { credential_uuid: 'oauth' }),
+    ]);
     expect([...records.values()].map((r) => r.status)).toEqual(['delivered', 'delivered']);
     const requests = receiver.to('/oauth');
     expect(requests.map((r) => r.headers['authorization'])).toEqual([`Bearer ${TOKEN}`, `Bearer ${TOKEN}`]);
     expect(tokenRequests - before).toBe(1);
-    for (const r of requests) expect(new Webhook(ORG_NEW).verify(r.body, r.headers as Record<string, string>)).toBeTruthy();
+    for (const r of requests)
+      expect(new Webhook(ORG_NEW).verify(r.body, r.headers as Record<string, string>)).toBeTruthy();
 
     const { Items = [] } = await stack.dynamo.send(new ScanCommand({ TableName: LOCAL_TABLE_NAME }));
     const everything = `${lines.join('\n')}\n${JSON.stringify(Items)}`;
-    for (const secret of [TOKEN, CLIENT_SECRET, ORG_OLD.slice(6), ORG_NEW.slice(6), NODE_SECRET.slice(6)]) expect(everything).not.toContain(secret);
+    for (const secret of [TOKEN, CLIENT_SECRET, ORG_OLD.slice(6), ORG_NEW.slice(6), NODE_SECRET.slice(6)])
+      expect(everything).not.toContain(secret);
   });
 
-  it('stores the render\'s empty placeholders on the delivery\'s record', async () => {
+  it("stores the render's empty placeholders on the delivery's record", async () => {
     const records = await run(
-      [node('empty', '/empty', { payload_template: { who: '{{initial_context.customer_name}}', phone: '{{initial_context.phone}}', x: '{{gathered_context.nope}}' } })],
+      [
+        node('empty', '/empty', {
+          payload_template: {
+            who: '{{initial_context.customer_name}}',
+            phone: '{{initial_context.phone}}',
+            x: '{{gathered_context.nope}}',
+          },
+        }),
+      ],
       { initial_context: { customer_name: 'Ada', phone: null } },
     );
     const record = await stack.store.get(records.get('empty')?.delivery_id ?? '');

@@ -19,7 +19,11 @@ const SECRETS = {
   'webhooks/credentials/42/bearer': { type: 'BEARER_TOKEN', token: CANARIES.bearer },
   'webhooks/credentials/42/apikey': { type: 'api_key', api_key: CANARIES.apiKey },
   'webhooks/credentials/42/basic': { type: 'BASIC_AUTH', username: 'ada', password: CANARIES.password },
-  'webhooks/credentials/42/custom': { type: 'CUSTOM_HEADER', header_name: 'X-Tenant-Key', header_value: CANARIES.custom },
+  'webhooks/credentials/42/custom': {
+    type: 'CUSTOM_HEADER',
+    header_name: 'X-Tenant-Key',
+    header_value: CANARIES.custom,
+  },
   'webhooks/credentials/42/none': { type: 'NONE' },
   // Another organization's credential: organization 42 must never reach it.
   'webhooks/credentials/99/theirs': { type: 'BEARER_TOKEN', token: 'CANARY-other-org' },
@@ -33,10 +37,16 @@ let nextRun = 5000;
 const RETRY_FAST = { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 5 };
 
 function node(id: string, path: string, data: NodeJson['data'] = {}): NodeJson {
-  return makeNodeJson({ id, data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data } });
+  return makeNodeJson({
+    id,
+    data: { endpoint_url: `${receiver.origin}${path}`, credential_uuid: null, retry_config: null, ...data },
+  });
 }
 
-async function run(nodes: NodeJson[], detail: Record<string, unknown> = {}): Promise<{ rendered: RenderedDelivery[]; records: Map<string, DeliveryRecord>; runId: number }> {
+async function run(
+  nodes: NodeJson[],
+  detail: Record<string, unknown> = {},
+): Promise<{ rendered: RenderedDelivery[]; records: Map<string, DeliveryRecord>; runId: number }> {
   const runId = nextRun++;
   const rendered = await stack.emit(makeEventJson({ detail: { workflow_run_id: runId, nodes, ...detail } }));
   const sent = rendered.filter((r) => r.status !== 'skipped').map((r) => r.delivery_id);
@@ -49,7 +59,13 @@ async function deadLetters(): Promise<Message[]> {
   const found = new Map<string, Message>();
   for (let i = 0; i < 5; i++) {
     const { Messages = [] } = await stack.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: stack.queues.deadLetter.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], VisibilityTimeout: 0, WaitTimeSeconds: 0 }),
+      new ReceiveMessageCommand({
+        QueueUrl: stack.queues.deadLetter.url,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+        VisibilityTimeout: 0,
+        WaitTimeSeconds: 0,
+      }),
     );
     for (const m of Messages) found.set(m.MessageId ?? '', m);
   }
@@ -58,7 +74,12 @@ async function deadLetters(): Promise<Message[]> {
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  stack = await startLocalStack({ secrets: SECRETS, requestTimeoutMs: 1000, logSink: (line) => lines.push(line), logLevel: 'debug' });
+  stack = await startLocalStack({
+    secrets: SECRETS,
+    requestTimeoutMs: 1000,
+    logSink: (line) => lines.push(line),
+    logLevel: 'debug',
+  });
 });
 
 afterAll(async () => {
@@ -67,16 +88,42 @@ afterAll(async () => {
 });
 
 describe('pipeline on the emulators', () => {
-  it('sends a typed node with its values\' JSON types, and the same template in the default mode as Dograh\'s text', async () => {
-    const template = { n: '{{gathered_context.count}}', ok: '{{gathered_context.ok}}', tags: '{{gathered_context.tags}}', first: '{{gathered_context.tags.0}}', gone: '{{gathered_context.nothing}}', text: 'n={{gathered_context.count}}' };
+  it("sends a typed node with its values' JSON types, and the same template in the default mode as Dograh's text", async () => {
+    const template = {
+      n: '{{gathered_context.count}}',
+      ok: '{{gathered_context.ok}}',
+      tags: '{{gathered_context.tags}}',
+      first: '{{gathered_context.tags.0}}',
+      gone: '{{gathered_context.nothing}}',
+      text: 'n={{gathered_context.count}}',
+    };
     const gathered = { count: 3, ok: true, tags: ['vip', 'renewal'], call_disposition: 'resolved' };
     const { records } = await run(
-      [node('typed', '/typed', { template_mode: 'typed', payload_template: template }), node('dograh', '/dograh', { payload_template: template })],
+      [
+        node('typed', '/typed', { template_mode: 'typed', payload_template: template }),
+        node('dograh', '/dograh', { payload_template: template }),
+      ],
       { gathered_context: gathered },
     );
     expect([...records.values()].map((r) => r.status)).toEqual(['delivered', 'delivered']);
-    expect(JSON.parse(receiver.to('/typed')[0]?.body ?? '')).toEqual({ n: 3, ok: true, tags: ['vip', 'renewal'], first: 'vip', gone: null, text: 'n=3', call_disposition: 'resolved' });
-    expect(JSON.parse(receiver.to('/dograh')[0]?.body ?? '')).toEqual({ n: '3', ok: 'True', tags: '["vip", "renewal"]', first: '', gone: '', text: 'n=3', call_disposition: 'resolved' });
+    expect(JSON.parse(receiver.to('/typed')[0]?.body ?? '')).toEqual({
+      n: 3,
+      ok: true,
+      tags: ['vip', 'renewal'],
+      first: 'vip',
+      gone: null,
+      text: 'n=3',
+      call_disposition: 'resolved',
+    });
+    expect(JSON.parse(receiver.to('/dograh')[0]?.body ?? '')).toEqual({
+      n: '3',
+      ok: 'True',
+      tags: '["vip", "renewal"]',
+      first: '',
+      gone: '',
+      text: 'n=3',
+      call_disposition: 'resolved',
+    });
   });
 
   it('sends each auth type with its header', async () => {
@@ -87,11 +134,19 @@ describe('pipeline on the emulators', () => {
       node('basic', '/auth/basic', { credential_uuid: 'basic' }),
       node('custom', '/auth/custom', { credential_uuid: 'custom' }),
     ]);
-    expect([...records.values()].map((r) => r.status)).toEqual(['delivered', 'delivered', 'delivered', 'delivered', 'delivered']);
+    expect([...records.values()].map((r) => r.status)).toEqual([
+      'delivered',
+      'delivered',
+      'delivered',
+      'delivered',
+      'delivered',
+    ]);
     expect(receiver.to('/auth/none')[0]?.headers['authorization']).toBeUndefined();
     expect(receiver.to('/auth/apikey')[0]?.headers['x-api-key']).toBe(CANARIES.apiKey);
     expect(receiver.to('/auth/bearer')[0]?.headers['authorization']).toBe(`Bearer ${CANARIES.bearer}`);
-    expect(receiver.to('/auth/basic')[0]?.headers['authorization']).toBe(`Basic ${Buffer.from(`ada:${CANARIES.password}`).toString('base64')}`);
+    expect(receiver.to('/auth/basic')[0]?.headers['authorization']).toBe(
+      `Basic ${Buffer.from(`ada:${CANARIES.password}`).toString('base64')}`,
+    );
     expect(receiver.to('/auth/custom')[0]?.headers['x-tenant-key']).toBe(CANARIES.custom);
   });
 
@@ -106,13 +161,18 @@ describe('pipeline on the emulators', () => {
         expect(request?.headers['content-type']).toBeUndefined();
       } else {
         expect(request?.headers['content-type']).toBe('application/json');
-        expect(JSON.parse(request?.body ?? '')).toMatchObject({ customer: 'Ada Lovelace', call_disposition: 'resolved' });
+        expect(JSON.parse(request?.body ?? '')).toMatchObject({
+          customer: 'Ada Lovelace',
+          call_disposition: 'resolved',
+        });
       }
     }
   });
 
   it('carries the X-Dograh headers and the custom headers', async () => {
-    const { records, runId } = await run([node('hdr', '/headers', { custom_headers: [{ key: 'X-Source', value: 'run-{{workflow_run_id}}' }] })]);
+    const { records, runId } = await run([
+      node('hdr', '/headers', { custom_headers: [{ key: 'X-Source', value: 'run-{{workflow_run_id}}' }] }),
+    ]);
     const [request] = receiver.to('/headers');
     expect(request?.headers['x-dograh-delivery-id']).toBe(records.get('hdr')?.delivery_id);
     expect(request?.headers['x-dograh-workflow-run-id']).toBe(String(runId));
@@ -128,7 +188,10 @@ describe('pipeline on the emulators', () => {
     expect(requests.map((r) => r.headers['x-dograh-delivery-attempt'])).toEqual(['1', '2']);
     expect(new Set(requests.map((r) => r.headers['x-dograh-delivery-id'])).size).toBe(1);
     expect(JSON.parse(requests[1]?.body ?? '')).toEqual(JSON.parse(requests[0]?.body ?? ''));
-    expect(records.get('flaky')?.attempt_log.map((a) => [a.status_code, a.error_class])).toEqual([[503, 'http_transient'], [200, 'none']]);
+    expect(records.get('flaky')?.attempt_log.map((a) => [a.status_code, a.error_class])).toEqual([
+      [503, 'http_transient'],
+      [200, 'none'],
+    ]);
   });
 
   it('fails after the last attempt and dead-letters the message with its reason', async () => {
@@ -138,7 +201,9 @@ describe('pipeline on the emulators', () => {
     expect(record).toMatchObject({ status: 'failed', attempts: 3, last_status_code: 500 });
     expect(record?.last_error).toContain('all 3 attempts');
     expect(receiver.to('/down')).toHaveLength(3);
-    const letters = (await deadLetters()).filter((m) => m.MessageAttributes?.['delivery_id']?.StringValue === record?.delivery_id);
+    const letters = (await deadLetters()).filter(
+      (m) => m.MessageAttributes?.['delivery_id']?.StringValue === record?.delivery_id,
+    );
     expect(letters).toHaveLength(1);
     expect(letters[0]?.MessageAttributes?.['reason']?.StringValue).toContain('500');
   });
@@ -176,7 +241,12 @@ describe('pipeline on the emulators', () => {
   it('records a refused connection', async () => {
     const closed = await startReceiver();
     await closed.close();
-    const { records } = await run([makeNodeJson({ id: 'refused', data: { endpoint_url: `${closed.origin}/x`, credential_uuid: null, retry_config: null } })]);
+    const { records } = await run([
+      makeNodeJson({
+        id: 'refused',
+        data: { endpoint_url: `${closed.origin}/x`, credential_uuid: null, retry_config: null },
+      }),
+    ]);
     expect(records.get('refused')).toMatchObject({ status: 'failed', attempts: 1 });
     expect(records.get('refused')?.attempt_log[0]?.error_class).toBe('connection');
   });
@@ -187,7 +257,10 @@ describe('pipeline on the emulators', () => {
     const first = await stack.emit(event);
     const second = await stack.emit(event);
     expect(second.map((r) => r.delivery_id)).toEqual(first.map((r) => r.delivery_id));
-    const [record] = await stack.waitUntilFinal(first.map((r) => r.delivery_id), 20_000);
+    const [record] = await stack.waitUntilFinal(
+      first.map((r) => r.delivery_id),
+      20_000,
+    );
     expect(record).toMatchObject({ status: 'delivered', attempts: 1 });
     await new Promise((r) => setTimeout(r, 1500));
     expect(receiver.to('/dup')).toHaveLength(1);
@@ -200,7 +273,7 @@ describe('pipeline on the emulators', () => {
     expect(receiver.to('/nocred')).toHaveLength(0);
   });
 
-  it('cannot use another organization\'s credential', async () => {
+  it("cannot use another organization's credential", async () => {
     const { records } = await run([node('theirs', '/theirs', { credential_uuid: 'theirs' })]);
     expect(records.get('theirs')).toMatchObject({ status: 'failed' });
     expect(records.get('theirs')?.last_error).toContain('webhooks/credentials/42/theirs');
@@ -217,7 +290,9 @@ describe('pipeline on the emulators', () => {
     ['multicast', 'http://224.0.0.1/hook'],
     ['private in octal', 'http://012.0.0.1/hook'],
   ])('blocks a %s endpoint without sending', async (_, url) => {
-    const { records } = await run([makeNodeJson({ id: 'blocked', data: { endpoint_url: url, credential_uuid: null } })]);
+    const { records } = await run([
+      makeNodeJson({ id: 'blocked', data: { endpoint_url: url, credential_uuid: null } }),
+    ]);
     expect(records.get('blocked')).toMatchObject({ status: 'failed', attempts: 1 });
     expect(records.get('blocked')?.attempt_log[0]?.error_class).toBe('blocked');
   });
@@ -227,14 +302,21 @@ describe('pipeline on the emulators', () => {
       [node('big', '/big', { payload_template: { blob: '{{initial_context.blob}}' } }), node('small', '/small')],
       { initial_context: { blob: 'x'.repeat(300_000), customer_name: 'Ada' } },
     );
-    expect(rendered.find((r) => r.node_id === 'big')).toMatchObject({ status: 'failed', error: expect.stringContaining('payload too large') });
+    expect(rendered.find((r) => r.node_id === 'big')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('payload too large'),
+    });
     expect(records.get('big')).toMatchObject({ status: 'failed', attempts: 0 });
     expect(records.get('small')).toMatchObject({ status: 'delivered' });
     expect(receiver.to('/big')).toHaveLength(0);
   });
 
   it('records a bad node as failed with its reason beside good ones', async () => {
-    const { records } = await run([node('bad', '/bad', { http_method: 'FETCH' }), node('good', '/good'), node('badurl', '/u/{{nope}}')]);
+    const { records } = await run([
+      node('bad', '/bad', { http_method: 'FETCH' }),
+      node('good', '/good'),
+      node('badurl', '/u/{{nope}}'),
+    ]);
     expect(records.get('bad')).toMatchObject({ status: 'failed', attempts: 0 });
     expect(records.get('bad')?.last_error).toContain('data.http_method');
     expect(records.get('badurl')?.last_error).toContain('{{nope}}');
@@ -264,7 +346,9 @@ describe('pipeline on the emulators', () => {
   it('rejects a malformed event and keeps it, with its reason, in the render dead-letter queue', async () => {
     const event = makeEventJson({ detail: { workflow_run_id: 'not-a-number' } });
     await expect(stack.emit(event)).rejects.toBeInstanceOf(ValidationError);
-    const { Messages } = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queues.renderDeadLetter.url, MaxNumberOfMessages: 10 }));
+    const { Messages } = await stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.queues.renderDeadLetter.url, MaxNumberOfMessages: 10 }),
+    );
     const kept = (Messages ?? []).map((m) => JSON.parse(m.Body ?? '{}'));
     expect(kept.some((k) => k.responsePayload.errorMessage.includes('detail.workflow_run_id'))).toBe(true);
     expect(lines.some((l) => l.includes('malformed run-completed event'))).toBe(true);
@@ -273,7 +357,10 @@ describe('pipeline on the emulators', () => {
   it('keeps a credential an endpoint echoes back out of the outcome log', async () => {
     receiver.on('/echo', (req) => ({
       status: 500,
-      body: JSON.stringify({ error: `invalid key ${String(req.headers['x-api-key'])}`, seen: { auth: req.headers['x-api-key'] } }),
+      body: JSON.stringify({
+        error: `invalid key ${String(req.headers['x-api-key'])}`,
+        seen: { auth: req.headers['x-api-key'] },
+      }),
     }));
     const { records } = await run([node('echo', '/echo', { credential_uuid: 'apikey' })]);
     const record = records.get('echo');
@@ -285,7 +372,11 @@ describe('pipeline on the emulators', () => {
 
   it('never writes a secret to a log line or a table item', async () => {
     expect(lines.length).toBeGreaterThan(10);
-    const dynamo = new DynamoDBClient({ endpoint: stack.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const dynamo = new DynamoDBClient({
+      endpoint: stack.dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
     const { Items } = await dynamo.send(new ScanCommand({ TableName: LOCAL_TABLE_NAME }));
     dynamo.destroy();
     const stored = JSON.stringify(Items);

@@ -57,19 +57,29 @@ function awsEnv(): NodeJS.ProcessEnv {
 
 async function expectDelivered(ids: readonly string[]): Promise<DeliveryRecord[]> {
   const records = await server.stack.waitUntilFinal(ids, 60_000);
-  expect(records.map((r) => [r.delivery_id, r.status, r.last_status_code])).toEqual(ids.map((id) => [id, 'delivered', 200]));
+  expect(records.map((r) => [r.delivery_id, r.status, r.last_status_code])).toEqual(
+    ids.map((id) => [id, 'delivered', 200]),
+  );
   return records;
 }
 
 describe('the Dograh producer (Python)', () => {
   it('passes its unit tests', async () => {
-    const result = await runProcess(PYTHON, ['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.'], { cwd: PRODUCER, env: awsEnv(), timeoutMs: 120_000 });
+    const result = await runProcess(PYTHON, ['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.'], {
+      cwd: PRODUCER,
+      env: awsEnv(),
+      timeoutMs: 120_000,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/^Ran \d+ tests in .*\n\nOK\n$/m);
   }, 150_000);
 
   it('publishes with the real boto3 client into webhooks dev, and every event is delivered', async () => {
-    const result = await runProcess(PYTHON, ['-m', 'unittest', '-v', 'tests.e2e_intake'], { cwd: PRODUCER, env: awsEnv(), timeoutMs: 120_000 });
+    const result = await runProcess(PYTHON, ['-m', 'unittest', '-v', 'tests.e2e_intake'], {
+      cwd: PRODUCER,
+      env: awsEnv(),
+      timeoutMs: 120_000,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/Ran 4 tests/);
 
@@ -77,7 +87,13 @@ describe('the Dograh producer (Python)', () => {
     const [a] = await receiver.waitFor('/producer/9101/a', 1, 60_000);
     await receiver.waitFor('/producer/9101/b', 1, 60_000);
     const links = 'https://dograh.example.com/api/v1/public/download/workflow/tok-abc';
-    expect(JSON.parse(a!.body)).toEqual({ run: '9101', recording: `${links}/recording`, user: `${links}/user_recording`, campaign: '9', call_disposition: 'resolved' });
+    expect(JSON.parse(a!.body)).toEqual({
+      run: '9101',
+      recording: `${links}/recording`,
+      user: `${links}/user_recording`,
+      campaign: '9',
+      call_disposition: 'resolved',
+    });
     expect(a!.headers['x-dograh-delivery-id']).toBe(deliveryId('42', 9101, 'a'));
     // Eleven runs in two PutEvents requests, and the run whose workflow was cut to its webhook nodes.
     const batch = Array.from({ length: 11 }, (_, i) => 9200 + i);
@@ -96,14 +112,35 @@ describe('the Dograh producer (Python)', () => {
 
 describe('the AWS CLI', () => {
   it('aws events put-events --endpoint-url into webhooks dev is delivered', async () => {
-    const node = makeNodeJson({ id: 'cli', data: { endpoint_url: `${receiver.origin}/producer/cli/9401`, credential_uuid: null, retry_config: null } });
+    const node = makeNodeJson({
+      id: 'cli',
+      data: { endpoint_url: `${receiver.origin}/producer/cli/9401`, credential_uuid: null, retry_config: null },
+    });
     const detail = makeEventJson({ detail: { workflow_run_id: 9401, nodes: [node] } }).detail;
     const entries = join(dir, 'entries.json');
-    await writeFile(entries, JSON.stringify([{ Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify(detail) }]));
-    const result = await runProcess('aws', ['events', 'put-events', '--endpoint-url', server.intake.endpoint, '--entries', `file://${entries}`, '--output', 'json'], {
-      env: awsEnv(),
-      timeoutMs: 120_000,
-    });
+    await writeFile(
+      entries,
+      JSON.stringify([
+        { Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify(detail) },
+      ]),
+    );
+    const result = await runProcess(
+      'aws',
+      [
+        'events',
+        'put-events',
+        '--endpoint-url',
+        server.intake.endpoint,
+        '--entries',
+        `file://${entries}`,
+        '--output',
+        'json',
+      ],
+      {
+        env: awsEnv(),
+        timeoutMs: 120_000,
+      },
+    );
     expect(result.code, result.stderr).toBe(0);
     const out = JSON.parse(result.stdout) as { FailedEntryCount: number; Entries: { EventId?: string }[] };
     expect(out.FailedEntryCount).toBe(0);

@@ -29,19 +29,35 @@ afterAll(async () => {
 });
 
 function renderer(): RenderHandler {
-  const config = parseConfig(RenderConfigSchema, { [ENV.deliveryQueueUrl]: queueUrl, [ENV.outcomeTableName]: TABLE, [ENV.maxPayloadBytes]: String(200 * 1024) });
+  const config = parseConfig(RenderConfigSchema, {
+    [ENV.deliveryQueueUrl]: queueUrl,
+    [ENV.outcomeTableName]: TABLE,
+    [ENV.maxPayloadBytes]: String(200 * 1024),
+  });
   const log = createLogger({ sink: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  return makeHandler(wireRenderDeps(config, { sqs: sqs.client, dynamo: dynamo.client, log, metricsSink: () => undefined }));
+  return makeHandler(
+    wireRenderDeps(config, { sqs: sqs.client, dynamo: dynamo.client, log, metricsSink: () => undefined }),
+  );
 }
 
 function node(id: string, payload_template: unknown): NodeJson {
-  return makeNodeJson({ id, data: { endpoint_url: `https://crm.example.com/${id}`, credential_uuid: null, retry_config: null, payload_template: payload_template as never } });
+  return makeNodeJson({
+    id,
+    data: {
+      endpoint_url: `https://crm.example.com/${id}`,
+      credential_uuid: null,
+      retry_config: null,
+      payload_template: payload_template as never,
+    },
+  });
 }
 
 async function drain(): Promise<Message[]> {
   const messages: Message[] = [];
   for (;;) {
-    const { Messages = [] } = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
     if (Messages.length === 0) return messages;
     messages.push(...Messages);
   }
@@ -56,20 +72,29 @@ describe('render: templates that cannot be built fail their node only', () => {
       node('deep', { deep }),
       node('fine', { run: '{{workflow_run_id}}', at: '[{{current_time_Moon/Base}}]' }),
     ];
-    const event = makeEventJson({ detail: { workflow_run_id: 7001, nodes, initial_context: { big: 'y'.repeat(60_000) } } }) as Parameters<RenderHandler>[0];
+    const event = makeEventJson({
+      detail: { workflow_run_id: 7001, nodes, initial_context: { big: 'y'.repeat(60_000) } },
+    }) as Parameters<RenderHandler>[0];
     const rendered = await renderer()(event);
     expect(rendered).toEqual([
-      expect.objectContaining({ node_id: 'huge', status: 'failed', error: expect.stringMatching(/^cannot render: data\.payload_template\.copies\.\d+: payload too large: /) }),
+      expect.objectContaining({
+        node_id: 'huge',
+        status: 'failed',
+        error: expect.stringMatching(/^cannot render: data\.payload_template\.copies\.\d+: payload too large: /),
+      }),
       // The node schema's depth check (before zod) answers first; the renderer's own guard backs it up.
       expect.objectContaining({
         node_id: 'deep',
         status: 'failed',
-        error: 'invalid webhook node: data.payload_template: nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe',
+        error:
+          'invalid webhook node: data.payload_template: nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe',
       }),
       expect.objectContaining({ node_id: 'fine', status: 'enqueued', error: null }),
     ]);
     const [message] = await drain();
     expect(JSON.parse(JSON.parse(message?.Body ?? '{}').body)).toMatchObject({ run: '7001', at: '[]' });
-    expect(logs.find((l) => l['msg'] === 'template warning' || l['message'] === 'template warning')).toMatchObject({ node_id: 'fine' });
+    expect(logs.find((l) => l['msg'] === 'template warning' || l['message'] === 'template warning')).toMatchObject({
+      node_id: 'fine',
+    });
   });
 });

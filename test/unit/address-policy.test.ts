@@ -110,12 +110,24 @@ describe('classifyAddress, strict policy', () => {
 });
 
 describe('classifyAddress, globally reachable addresses inside special-purpose blocks (IANA registry)', () => {
-  it.each(['192.0.0.9', '192.0.0.10', '::ffff:192.0.0.9', '2001:1::1', '2001:1::2', '2001:1::3', '2001:3::1', '2001:3:ffff::1', '2001:4:112::1', '2001:4:112:ffff::1', '2001:20::1', '2001:2f:ffff::1', '2001:30::1', '2001:3f::1'])(
-    'allows %s',
-    (ip) => {
-      expect(classifyAddress(ip)).toEqual({ allowed: true });
-    },
-  );
+  it.each([
+    '192.0.0.9',
+    '192.0.0.10',
+    '::ffff:192.0.0.9',
+    '2001:1::1',
+    '2001:1::2',
+    '2001:1::3',
+    '2001:3::1',
+    '2001:3:ffff::1',
+    '2001:4:112::1',
+    '2001:4:112:ffff::1',
+    '2001:20::1',
+    '2001:2f:ffff::1',
+    '2001:30::1',
+    '2001:3f::1',
+  ])('allows %s', (ip) => {
+    expect(classifyAddress(ip)).toEqual({ allowed: true });
+  });
 
   it.each([
     ['192.0.0.8', '192.0.0.0/24'],

@@ -43,25 +43,45 @@ describe('buildRequest', () => {
   });
   it('sends an API key in its header, X-API-Key by default', () => {
     expect(buildRequest(message, cred({ type: 'API_KEY', api_key: 'k1' }), 1, 1000).headers['X-API-Key']).toBe('k1');
-    expect(buildRequest(message, cred({ type: 'api_key', api_key: 'k2', header_name: 'X-Key' }), 1, 1000).headers['X-Key']).toBe('k2');
+    expect(
+      buildRequest(message, cred({ type: 'api_key', api_key: 'k2', header_name: 'X-Key' }), 1, 1000).headers['X-Key'],
+    ).toBe('k2');
   });
   it('sends a bearer token', () => {
-    expect(buildRequest(message, cred({ type: 'bearer_token', token: 't0k' }), 1, 1000).headers['Authorization']).toBe('Bearer t0k');
+    expect(buildRequest(message, cred({ type: 'bearer_token', token: 't0k' }), 1, 1000).headers['Authorization']).toBe(
+      'Bearer t0k',
+    );
   });
   it('sends basic auth as base64 of user:password', () => {
-    const header = buildRequest(message, cred({ type: 'BASIC_AUTH', username: 'ada', password: 'p:ss' }), 1, 1000).headers['Authorization'];
+    const header = buildRequest(message, cred({ type: 'BASIC_AUTH', username: 'ada', password: 'p:ss' }), 1, 1000)
+      .headers['Authorization'];
     expect(header).toBe(`Basic ${Buffer.from('ada:p:ss').toString('base64')}`);
   });
   it('sends a custom header credential', () => {
-    expect(buildRequest(message, cred({ type: 'CUSTOM_HEADER', header_name: 'X-Tenant-Auth', header_value: 'v' }), 1, 1000).headers['X-Tenant-Auth']).toBe('v');
+    expect(
+      buildRequest(message, cred({ type: 'CUSTOM_HEADER', header_name: 'X-Tenant-Auth', header_value: 'v' }), 1, 1000)
+        .headers['X-Tenant-Auth'],
+    ).toBe('v');
   });
   it('lets the credential win over a custom header of the same name in any case', () => {
-    const request = buildRequest({ ...message, headers: { 'x-key': 'from-node' } }, cred({ type: 'API_KEY', api_key: 'secret', header_name: 'X-Key' }), 1, 1000);
+    const request = buildRequest(
+      { ...message, headers: { 'x-key': 'from-node' } },
+      cred({ type: 'API_KEY', api_key: 'secret', header_name: 'X-Key' }),
+      1,
+      1000,
+    );
     expect(request.headers['x-key']).toBeUndefined();
     expect(request.headers['X-Key']).toBe('secret');
   });
   it('refuses a credential whose header value would inject a line', () => {
-    expect(() => buildRequest(message, cred({ type: 'CUSTOM_HEADER', header_name: 'X-A', header_value: 'v\r\nX-Evil: 1' }), 1, 1000)).toThrow(CredentialError);
+    expect(() =>
+      buildRequest(
+        message,
+        cred({ type: 'CUSTOM_HEADER', header_name: 'X-A', header_value: 'v\r\nX-Evil: 1' }),
+        1,
+        1000,
+      ),
+    ).toThrow(CredentialError);
   });
   it('refuses a credential whose header name is not a token', () => {
     // Built past the schema, which refuses it already: the request builder is the last line.

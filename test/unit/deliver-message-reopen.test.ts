@@ -9,7 +9,9 @@ import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 // Every redrive and reopen path of deliverMessage, on the in-memory store (the same state
 // rules as DynamoDB), with the send and the queue faked.
 
-const message = makeDeliveryMessage(5, { retry: { max_attempts: 1, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 1 } });
+const message = makeDeliveryMessage(5, {
+  retry: { max_attempts: 1, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 1 },
+});
 const body = JSON.stringify(message);
 const LEASE = 60_000;
 
@@ -28,11 +30,29 @@ function setup(status = 200) {
 /** A delivery that failed at its only attempt, recorded at `at`, with its dead-letter mark set or cleared. */
 async function failed(store: DeliveryStore, at: number, markCleared: boolean) {
   await store.claim(message, at, LEASE);
-  await store.recordAttempt(message, { attempt: 1, at: new Date(at).toISOString(), duration_ms: 1, status_code: 410, error_class: 'http_permanent', error_message: 'gone', response_snippet: null }, { status: 'failed' }, at);
+  await store.recordAttempt(
+    message,
+    {
+      attempt: 1,
+      at: new Date(at).toISOString(),
+      duration_ms: 1,
+      status_code: 410,
+      error_class: 'http_permanent',
+      error_message: 'gone',
+      response_snippet: null,
+    },
+    { status: 'failed' },
+    at,
+  );
   if (markCleared) await store.markDeadLettered(message.delivery_id, { final_at: new Date(at).toISOString() });
 }
 
-const received = (extra: { deadLetteredAt?: string } = {}) => ({ body, receiptHandle: 'r', receivedAtMs: NOW, ...extra });
+const received = (extra: { deadLetteredAt?: string } = {}) => ({
+  body,
+  receiptHandle: 'r',
+  receivedAtMs: NOW,
+  ...extra,
+});
 
 describe('deliverMessage: redrive and reopen', () => {
   it('drops a plain duplicate of a failed delivery: no reopen, nothing sent', async () => {
@@ -109,7 +129,12 @@ describe('deliverMessage: redrive and reopen', () => {
         throw new DeliveryStateError(id, 'it changed since it was read (reopened or finished by someone else)');
       },
     };
-    expect(await deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), { ...deps, store: racing })).toBe('done');
+    expect(
+      await deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), {
+        ...deps,
+        store: racing,
+      }),
+    ).toBe('done');
     expect(reopens).toBe(1);
     expect(sent).toEqual([]);
   });
@@ -118,7 +143,9 @@ describe('deliverMessage: redrive and reopen', () => {
     const { store, deps } = setup();
     await failed(store, NOW - 10_000, true);
     const down: DeliveryStore = { ...store, reopen: async () => Promise.reject(new Error('DynamoDB unavailable')) };
-    await expect(deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), { ...deps, store: down })).rejects.toThrow('DynamoDB unavailable');
+    await expect(
+      deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), { ...deps, store: down }),
+    ).rejects.toThrow('DynamoDB unavailable');
   });
 
   it('takes a lost attempt over under its own number, and records it once', async () => {

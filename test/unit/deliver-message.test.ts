@@ -7,8 +7,9 @@ import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 
 const deps = fakeDeliverDeps;
 
-const body = (retry = { max_attempts: 5, backoff: 'fixed' as const, initial_delay_seconds: 43_200, max_delay_seconds: 43_200 }) =>
-  JSON.stringify(makeDeliveryMessage(0, { retry }));
+const body = (
+  retry = { max_attempts: 5, backoff: 'fixed' as const, initial_delay_seconds: 43_200, max_delay_seconds: 43_200 },
+) => JSON.stringify(makeDeliveryMessage(0, { retry }));
 
 describe('deliverMessage', () => {
   it('hides a message no longer than SQS allows from this receive, leaving the rest of a long wait to the next receive', async () => {
@@ -43,9 +44,18 @@ describe('deliverMessage', () => {
     const snippets: (string | null)[] = [];
     const redacted: string[] = [];
     for (const status of [200, 503]) {
-      const { d } = deps({ sender: { send: async () => ({ status, headers: {}, bodySnippet: `body of ${status}`, durationMs: 3 }) } });
-      const store = { ...d.store, recordAttempt: async (_m: unknown, attempt: { response_snippet: string | null }) => void snippets.push(attempt.response_snippet) } as unknown as DeliveryStore;
-      await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, { ...d, store, snippet: (b) => (redacted.push(b), b) });
+      const { d } = deps({
+        sender: { send: async () => ({ status, headers: {}, bodySnippet: `body of ${status}`, durationMs: 3 }) },
+      });
+      const store = {
+        ...d.store,
+        recordAttempt: async (_m: unknown, attempt: { response_snippet: string | null }) =>
+          void snippets.push(attempt.response_snippet),
+      } as unknown as DeliveryStore;
+      await deliverMessage(
+        { body: body(), receiptHandle: 'r', receivedAtMs: NOW },
+        { ...d, store, snippet: (b) => (redacted.push(b), b) },
+      );
     }
     expect(snippets).toEqual([null, 'body of 503']);
     expect(redacted).toEqual(['body of 503']);
@@ -70,7 +80,11 @@ describe('deliverMessage', () => {
     const late: DeliverDeps = {
       ...d,
       clock: { now: () => now },
-      credentials: { get: async () => ({ type: 'BEARER_TOKEN', token }), invalidate: () => void (token = 'new'), signingSecrets: async () => null },
+      credentials: {
+        get: async () => ({ type: 'BEARER_TOKEN', token }),
+        invalidate: () => void (token = 'new'),
+        signingSecrets: async () => null,
+      },
       sender: {
         send: async (request) => {
           sent.push(request.headers['Authorization'] ?? '');
@@ -94,15 +108,23 @@ describe('deliverMessage', () => {
     let claims = 0;
     const store = {
       ...d.store,
-      claim: async () => (claims++ === 0 ? { kind: 'final', status: 'failed' } : { kind: 'claimed', attempt: 1 }) as Claim,
-      get: async () => ({ status: 'failed', attempts: 1, final_at: finalAt, dead_letter_pending: true }) as DeliveryRecord,
-      markDeadLettered: async (_: string, seen: { final_at: string | null }) => void calls.push(`mark ${seen.final_at}`),
+      claim: async () =>
+        (claims++ === 0 ? { kind: 'final', status: 'failed' } : { kind: 'claimed', attempt: 1 }) as Claim,
+      get: async () =>
+        ({ status: 'failed', attempts: 1, final_at: finalAt, dead_letter_pending: true }) as DeliveryRecord,
+      markDeadLettered: async (_: string, seen: { final_at: string | null }) =>
+        void calls.push(`mark ${seen.final_at}`),
       reopen: async (_: string, __: number, seen?: { final_at: string | null }) => {
         calls.push(`reopen ${seen?.final_at}`);
         return {} as DeliveryRecord;
       },
     } as unknown as DeliveryStore;
-    const received = { body: body(), receiptHandle: 'r', receivedAtMs: NOW, deadLetteredAt: '2026-11-27T09:00:01.000Z' };
+    const received = {
+      body: body(),
+      receiptHandle: 'r',
+      receivedAtMs: NOW,
+      deadLetteredAt: '2026-11-27T09:00:01.000Z',
+    };
     expect(await deliverMessage(received, { ...d, store })).toBe('done');
     expect(calls).toEqual([`mark ${finalAt}`, `reopen ${finalAt}`]);
     expect(deadLetters).toEqual([]);
@@ -148,7 +170,9 @@ describe('recording an outcome', () => {
   it('lets the message come back when a failed outcome cannot be written at all, and never dead-letters an unrecorded failure', async () => {
     const { d, deadLetters } = deps({ status: 410 });
     const { deps: flaky, writes } = flakyRecords(d, 'failed', 10);
-    await expect(deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, flaky)).rejects.toThrow(/injected/);
+    await expect(deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, flaky)).rejects.toThrow(
+      /injected/,
+    );
     expect(writes).toHaveLength(4);
     expect(deadLetters).toEqual([]);
   });
@@ -163,7 +187,9 @@ describe('recording an outcome', () => {
         throw new DeliveryStateError('whd_x', 'cannot record attempt 1: it is no longer in flight');
       },
     } as unknown as DeliveryStore;
-    await expect(deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, { ...d, store })).rejects.toThrow(DeliveryStateError);
+    await expect(
+      deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, { ...d, store }),
+    ).rejects.toThrow(DeliveryStateError);
     expect(tries).toBe(1);
   });
 });

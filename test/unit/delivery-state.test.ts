@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decideClaim, decideReconcile, mayReopen, pendingUntil, type DeliveryState, type StuckCandidate } from '../../shared/domain/delivery-state.ts';
+import {
+  decideClaim,
+  decideReconcile,
+  mayReopen,
+  pendingUntil,
+  type DeliveryState,
+  type StuckCandidate,
+} from '../../shared/domain/delivery-state.ts';
 
 const NOW = Date.parse('2026-11-27T10:00:00Z');
 const ask = { maxAttempts: 3, claimId: 'mine' };
@@ -12,12 +19,17 @@ describe('decideClaim', () => {
 
   it('answers final for every final status, whatever the lease or count', () => {
     for (const status of ['delivered', 'failed', 'skipped'] as const) {
-      expect(decideClaim(state({ status, attempts: 9, leaseUntilMs: NOW + 1000 }), ask, NOW)).toEqual({ kind: 'final', status });
+      expect(decideClaim(state({ status, attempts: 9, leaseUntilMs: NOW + 1000 }), ask, NOW)).toEqual({
+        kind: 'final',
+        status,
+      });
     }
   });
 
   it('gives a retried claim its own attempt back, even with its lease held (the answer of the first try was lost)', () => {
-    expect(decideClaim(state({ status: 'sending', attempts: 2, leaseUntilMs: NOW + 60_000, claimId: 'mine' }), ask, NOW)).toEqual({ kind: 'own', attempt: 2 });
+    expect(
+      decideClaim(state({ status: 'sending', attempts: 2, leaseUntilMs: NOW + 60_000, claimId: 'mine' }), ask, NOW),
+    ).toEqual({ kind: 'own', attempt: 2 });
   });
 
   it('makes another claim wait while the lease is held, in whole seconds, at least 1', () => {
@@ -34,7 +46,10 @@ describe('decideClaim', () => {
   });
 
   it('answers exhausted when the series has no attempts left, before looking at the due time', () => {
-    expect(decideClaim(state({ attempts: 3, nextAttemptAtMs: NOW + 60_000 }), ask, NOW)).toEqual({ kind: 'exhausted', attempts: 3 });
+    expect(decideClaim(state({ attempts: 3, nextAttemptAtMs: NOW + 60_000 }), ask, NOW)).toEqual({
+      kind: 'exhausted',
+      attempts: 3,
+    });
   });
 
   it('waits for a retry that is not due, then takes the next attempt', () => {
@@ -56,7 +71,9 @@ describe('pendingUntil and mayReopen', () => {
   });
 
   it('lets only delivered and failed deliveries be reopened', () => {
-    expect(['pending', 'sending', 'retrying', 'delivered', 'failed', 'skipped'].filter((s) => mayReopen(s as never))).toEqual(['delivered', 'failed']);
+    expect(
+      ['pending', 'sending', 'retrying', 'delivered', 'failed', 'skipped'].filter((s) => mayReopen(s as never)),
+    ).toEqual(['delivered', 'failed']);
     expect(mayReopen(undefined)).toBe(false);
   });
 });
@@ -74,7 +91,9 @@ describe('decideReconcile', () => {
 
   it('puts back a record past its due time plus the grace that keeps its request', () => {
     expect(decideReconcile(stuck(), NOW, options)).toEqual({ kind: 'requeue' });
-    expect(decideReconcile(stuck({ status: 'sending', leaseUntilMs: NOW - 120_000 }), NOW, options)).toEqual({ kind: 'requeue' });
+    expect(decideReconcile(stuck({ status: 'sending', leaseUntilMs: NOW - 120_000 }), NOW, options)).toEqual({
+      kind: 'requeue',
+    });
     expect(decideReconcile(stuck({ status: 'pending', attempts: 0 }), NOW, options)).toEqual({ kind: 'requeue' });
   });
 
@@ -89,7 +108,9 @@ describe('decideReconcile', () => {
   it('fails, with the reason, one that cannot be rebuilt or was put back often enough', () => {
     expect(decideReconcile(stuck({ status: 'sending', requestKept: false }), NOW, options)).toEqual({
       kind: 'fail',
-      reason: expect.stringMatching(/^reconciler: stuck sending at attempt 1 with no queue message, and its request was not kept/),
+      reason: expect.stringMatching(
+        /^reconciler: stuck sending at attempt 1 with no queue message, and its request was not kept/,
+      ),
     });
     expect(decideReconcile(stuck({ reconciled: 3 }), NOW, options)).toEqual({
       kind: 'fail',

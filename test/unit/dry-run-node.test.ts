@@ -18,14 +18,20 @@ const store = createFileCredentialStore(
   {
     [`${PREFIX}/42/crm-token`]: { type: 'BEARER_TOKEN', token: TOKEN },
     [`${PREFIX}/42/key`]: { type: 'API_KEY', api_key: TOKEN, header_name: 'X-Tenant-Key' },
-    [`${PREFIX}/42/oauth`]: { type: 'OAUTH2_CLIENT_CREDENTIALS', token_url: 'https://auth.example.com/token', client_id: 'c', client_secret: TOKEN },
+    [`${PREFIX}/42/oauth`]: {
+      type: 'OAUTH2_CLIENT_CREDENTIALS',
+      token_url: 'https://auth.example.com/token',
+      client_id: 'c',
+      client_secret: TOKEN,
+    },
     [`${PREFIX}/42/signing`]: { type: 'SIGNING', secrets: [ORG_SECRET] },
     [`${PREFIX}/42/node-sig`]: { type: 'SIGNING', secrets: [NODE_SECRET] },
   },
   PREFIX,
 );
 
-const detailWith = (...nodes: unknown[]) => makeDetail({ nodes, initial_context: { customer_name: 'Ada', phone: null } });
+const detailWith = (...nodes: unknown[]) =>
+  makeDetail({ nodes, initial_context: { customer_name: 'Ada', phone: null } });
 
 describe('dry run of one node', () => {
   it('shows the request with the credential masked and a signature a receiver verifies over the body shown', async () => {
@@ -42,19 +48,38 @@ describe('dry run of one node', () => {
     expect(JSON.stringify(run)).not.toContain(TOKEN);
     // The standardwebhooks verifier checks the timestamp against its own clock: sign "now" for it.
     const live = await dryRunNode(detailWith(makeNodeJson({ id: 'crm' })), 'crm', store, new Date());
-    expect(new Webhook(ORG_SECRET).verify(live.body ?? '', Object.fromEntries(live.headers))).toMatchObject({ customer: 'Ada' });
+    expect(new Webhook(ORG_SECRET).verify(live.body ?? '', Object.fromEntries(live.headers))).toMatchObject({
+      customer: 'Ada',
+    });
   });
 
   it('masks an API key header whole, and an OAuth2 token without fetching it', async () => {
-    const key = await dryRunNode(detailWith(makeNodeJson({ id: 'k', data: { credential_uuid: 'key' } })), 'k', store, NOW);
+    const key = await dryRunNode(
+      detailWith(makeNodeJson({ id: 'k', data: { credential_uuid: 'key' } })),
+      'k',
+      store,
+      NOW,
+    );
     expect(Object.fromEntries(key.headers)['X-Tenant-Key']).toBe('****');
-    const oauth = await dryRunNode(detailWith(makeNodeJson({ id: 'o', data: { credential_uuid: 'oauth' } })), 'o', store, NOW);
+    const oauth = await dryRunNode(
+      detailWith(makeNodeJson({ id: 'o', data: { credential_uuid: 'oauth' } })),
+      'o',
+      store,
+      NOW,
+    );
     expect(Object.fromEntries(oauth.headers)['Authorization']).toBe('Bearer ****');
-    expect(oauth.notes).toContain('credential oauth: the bearer token is fetched from https://auth.example.com at send time');
+    expect(oauth.notes).toContain(
+      'credential oauth: the bearer token is fetched from https://auth.example.com at send time',
+    );
   });
 
-  it('signs with the node\'s own signing secret when it names one', async () => {
-    const run = await dryRunNode(detailWith(makeNodeJson({ id: 's', data: { signing_credential_uuid: 'node-sig' } })), 's', store, new Date());
+  it("signs with the node's own signing secret when it names one", async () => {
+    const run = await dryRunNode(
+      detailWith(makeNodeJson({ id: 's', data: { signing_credential_uuid: 'node-sig' } })),
+      's',
+      store,
+      new Date(),
+    );
     expect(run.signed_with).toBe('node');
     expect(new Webhook(NODE_SECRET).verify(run.body ?? '', Object.fromEntries(run.headers))).toBeTruthy();
   });
@@ -64,7 +89,12 @@ describe('dry run of one node', () => {
       id: 'e',
       data: {
         custom_headers: [{ key: 'X-Phone', value: '{{initial_context.phone}}' }],
-        payload_template: { a: '{{initial_context.customer_name}}', b: '{{initial_context.nope}}', c: '{{ initial_context.phone }}', d: '{{initial_context.nope | n/a}}' },
+        payload_template: {
+          a: '{{initial_context.customer_name}}',
+          b: '{{initial_context.nope}}',
+          c: '{{ initial_context.phone }}',
+          d: '{{initial_context.nope | n/a}}',
+        },
       },
     });
     const run = await dryRunNode(detailWith(node), 'e', store, NOW);
@@ -74,8 +104,10 @@ describe('dry run of one node', () => {
       { field: 'data.payload_template', placeholder: '{{ initial_context.phone }}', reason: 'null' },
     ]);
     const text = formatDryRun(run).join('\n');
-    expect(text).toContain('empty values:\n  data.custom_headers.0.value: {{initial_context.phone}} is null in the run\'s context\n');
-    expect(text).toContain('  data.payload_template: {{initial_context.nope}} is missing from the run\'s context');
+    expect(text).toContain(
+      "empty values:\n  data.custom_headers.0.value: {{initial_context.phone}} is null in the run's context\n",
+    );
+    expect(text).toContain("  data.payload_template: {{initial_context.nope}} is missing from the run's context");
   });
 
   it('leaves the credential and the signature to notes without a secrets file', async () => {
@@ -87,18 +119,35 @@ describe('dry run of one node', () => {
   });
 
   it('fails as the delivery would: a missing credential, a missing named signing secret', async () => {
-    await expect(dryRunNode(detailWith(makeNodeJson({ id: 'x', data: { credential_uuid: 'gone' } })), 'x', store, NOW)).rejects.toThrow(CredentialError);
-    await expect(dryRunNode(detailWith(makeNodeJson({ id: 'x', data: { signing_credential_uuid: 'gone' } })), 'x', store, NOW)).rejects.toThrow(
-      `credential ${PREFIX}/42/gone: signing secret not found in the secrets file`,
-    );
+    await expect(
+      dryRunNode(detailWith(makeNodeJson({ id: 'x', data: { credential_uuid: 'gone' } })), 'x', store, NOW),
+    ).rejects.toThrow(CredentialError);
+    await expect(
+      dryRunNode(detailWith(makeNodeJson({ id: 'x', data: { signing_credential_uuid: 'gone' } })), 'x', store, NOW),
+    ).rejects.toThrow(`credential ${PREFIX}/42/gone: signing secret not found in the secrets file`);
   });
 
   it('names a node that is not there, one that is invalid, and one that cannot render', async () => {
-    await expect(dryRunNode(detailWith(makeNodeJson({ id: 'a' })), 'b', store, NOW, 'E.json')).rejects.toThrow('E.json: workflow_definition.nodes: no webhook node with id "b"');
-    const invalid = await dryRunNode(detailWith(makeNodeJson({ id: 'a', data: { http_method: 'TRACE' } })), 'a', store, NOW, 'E.json').catch((e: unknown) => e);
+    await expect(dryRunNode(detailWith(makeNodeJson({ id: 'a' })), 'b', store, NOW, 'E.json')).rejects.toThrow(
+      'E.json: workflow_definition.nodes: no webhook node with id "b"',
+    );
+    const invalid = await dryRunNode(
+      detailWith(makeNodeJson({ id: 'a', data: { http_method: 'TRACE' } })),
+      'a',
+      store,
+      NOW,
+      'E.json',
+    ).catch((e: unknown) => e);
     expect(invalid).toBeInstanceOf(ValidationError);
     expect((invalid as Error).message).toMatch(/^E\.json: node a: data\.http_method: /);
-    await expect(dryRunNode(detailWith(makeNodeJson({ id: 'a', data: { endpoint_url: 'https://h/{{initial_context.nope}}' } })), 'a', store, NOW)).rejects.toThrow(InvalidTemplateError);
+    await expect(
+      dryRunNode(
+        detailWith(makeNodeJson({ id: 'a', data: { endpoint_url: 'https://h/{{initial_context.nope}}' } })),
+        'a',
+        store,
+        NOW,
+      ),
+    ).rejects.toThrow(InvalidTemplateError);
   });
 });
 
@@ -112,7 +161,11 @@ describe('empty placeholders of a render', () => {
   });
 
   it('reports nothing when every value is there, or a default fills it', () => {
-    const rendered = renderNode(makeNode({ data: { payload_template: { a: '{{workflow_run_id}}', b: '{{initial_context.nope | none}}' } } }), makeContext(), NOW);
+    const rendered = renderNode(
+      makeNode({ data: { payload_template: { a: '{{workflow_run_id}}', b: '{{initial_context.nope | none}}' } } }),
+      makeContext(),
+      NOW,
+    );
     expect(rendered.emptyPlaceholders).toEqual([]);
   });
 });

@@ -38,7 +38,11 @@ function health(overrides: Partial<EndpointHealth> = {}): EndpointHealth {
 }
 
 /** Applies observations one after the other, as the store would keep them. */
-function replay(observations: Array<[Observation, number]>): { health: EndpointHealth | undefined; writes: number; transitions: string[] } {
+function replay(observations: Array<[Observation, number]>): {
+  health: EndpointHealth | undefined;
+  writes: number;
+  transitions: string[];
+} {
   let h: EndpointHealth | undefined;
   let writes = 0;
   const transitions: string[] = [];
@@ -60,9 +64,21 @@ describe('observationOf', () => {
     ['timeout', { kind: 'transient', errorClass: 'timeout', status: null, message: '' }, 'transient'],
     ['connection refused', { kind: 'transient', errorClass: 'connection', status: null, message: '' }, 'transient'],
     ['410 Gone', { kind: 'permanent', errorClass: 'http_permanent', status: 410, message: '' }, 'gone'],
-    ['400: the endpoint is up', { kind: 'permanent', errorClass: 'http_permanent', status: 400, message: '' }, 'success'],
-    ['blocked address: nothing learnt', { kind: 'permanent', errorClass: 'blocked', status: null, message: '' }, 'neutral'],
-    ['credential rotated mid-attempt', { kind: 'transient', errorClass: 'credential', status: 401, message: '' }, 'neutral'],
+    [
+      '400: the endpoint is up',
+      { kind: 'permanent', errorClass: 'http_permanent', status: 400, message: '' },
+      'success',
+    ],
+    [
+      'blocked address: nothing learnt',
+      { kind: 'permanent', errorClass: 'blocked', status: null, message: '' },
+      'neutral',
+    ],
+    [
+      'credential rotated mid-attempt',
+      { kind: 'transient', errorClass: 'credential', status: 401, message: '' },
+      'neutral',
+    ],
   ];
   it.each(cases)('%s', (_, outcome, expected) => expect(observationOf(outcome)).toBe(expected));
 });
@@ -89,32 +105,74 @@ describe('afterOutcome', () => {
     expect(four.health?.state).toBe('closed');
     expect(four.health?.consecutive_failures).toBe(4);
     const five = replay([1, 2, 3, 4, 5].map((i) => ['transient', T0 + i]));
-    expect(five.health).toMatchObject({ state: 'open', consecutive_failures: 5, opens: 1, open_until_ms: T0 + 5 + 30_000 });
+    expect(five.health).toMatchObject({
+      state: 'open',
+      consecutive_failures: 5,
+      opens: 1,
+      open_until_ms: T0 + 5 + 30_000,
+    });
     expect(five.transitions).toEqual(['closed->open']);
   });
 
   it('a success in between starts the count again', () => {
-    const r = replay([['transient', T0], ['transient', T0 + 1], ['success', T0 + 2], ['transient', T0 + 3]]);
+    const r = replay([
+      ['transient', T0],
+      ['transient', T0 + 1],
+      ['success', T0 + 2],
+      ['transient', T0 + 3],
+    ]);
     expect(r.health).toMatchObject({ state: 'closed', consecutive_failures: 1, last_success_ms: T0 + 2 });
   });
 
   it('ignores a late failure on an open circuit (a send that began before it opened)', () => {
-    expect(afterOutcome(health({ state: 'open', open_until_ms: T0 + 30_000, consecutive_failures: 5, opens: 1 }), 'transient', T0 + 1, policy, context)).toEqual({ kind: 'unchanged' });
+    expect(
+      afterOutcome(
+        health({ state: 'open', open_until_ms: T0 + 30_000, consecutive_failures: 5, opens: 1 }),
+        'transient',
+        T0 + 1,
+        policy,
+        context,
+      ),
+    ).toEqual({ kind: 'unchanged' });
   });
 
   it('a failed probe opens the circuit again for twice as long', () => {
-    const change = afterOutcome(health({ state: 'half_open', consecutive_failures: 5, opens: 1, probe_until_ms: T0 + 60_000 }), 'transient', T0, policy, context);
-    expect(change).toMatchObject({ kind: 'write', next: { state: 'open', opens: 2, open_until_ms: T0 + 60_000, probe_until_ms: null }, transition: { from: 'half_open', to: 'open' } });
+    const change = afterOutcome(
+      health({ state: 'half_open', consecutive_failures: 5, opens: 1, probe_until_ms: T0 + 60_000 }),
+      'transient',
+      T0,
+      policy,
+      context,
+    );
+    expect(change).toMatchObject({
+      kind: 'write',
+      next: { state: 'open', opens: 2, open_until_ms: T0 + 60_000, probe_until_ms: null },
+      transition: { from: 'half_open', to: 'open' },
+    });
   });
 
   it('a successful probe closes the circuit and forgets the openings', () => {
-    const change = afterOutcome(health({ state: 'half_open', consecutive_failures: 9, opens: 3 }), 'success', T0, policy, context);
-    expect(change).toMatchObject({ kind: 'write', next: { state: 'closed', consecutive_failures: 0, opens: 0, last_success_ms: T0 }, transition: { from: 'half_open', to: 'closed' } });
+    const change = afterOutcome(
+      health({ state: 'half_open', consecutive_failures: 9, opens: 3 }),
+      'success',
+      T0,
+      policy,
+      context,
+    );
+    expect(change).toMatchObject({
+      kind: 'write',
+      next: { state: 'closed', consecutive_failures: 0, opens: 0, last_success_ms: T0 },
+      transition: { from: 'half_open', to: 'closed' },
+    });
   });
 
   it('a 410 marks the endpoint gone with the hash of the node that got it', () => {
     const change = afterOutcome(undefined, 'gone', T0, policy, context);
-    expect(change).toMatchObject({ kind: 'write', next: { state: 'gone', gone_at_ms: T0, gone_node_hash: 'hash-a' }, transition: { from: 'closed', to: 'gone' } });
+    expect(change).toMatchObject({
+      kind: 'write',
+      next: { state: 'gone', gone_at_ms: T0, gone_node_hash: 'hash-a' },
+      transition: { from: 'closed', to: 'gone' },
+    });
   });
 
   it('nothing but a reset or a changed node clears a gone mark', () => {
@@ -133,7 +191,11 @@ describe('gate', () => {
   });
 
   it('defers while the circuit is open, for the rest of the cool-down', () => {
-    expect(gate(health({ state: 'open', open_until_ms: T0 + 12_500 }), T0, 'hash-a', lease)).toEqual({ kind: 'defer', seconds: 13, state: 'open' });
+    expect(gate(health({ state: 'open', open_until_ms: T0 + 12_500 }), T0, 'hash-a', lease)).toEqual({
+      kind: 'defer',
+      seconds: 13,
+      state: 'open',
+    });
   });
 
   it('lets one probe go once the cool-down is over, and defers the others for its lease', () => {
@@ -143,16 +205,25 @@ describe('gate', () => {
     const halfOpen = probe.kind === 'probe' ? probe.next : open;
     // The others look again every few seconds, so they follow soon after a successful probe.
     expect(gate(halfOpen, T0 + 1000, 'hash-a', lease)).toEqual({ kind: 'defer', seconds: 5, state: 'half_open' });
-    expect(gate(halfOpen, T0 + lease - 2000, 'hash-a', lease)).toEqual({ kind: 'defer', seconds: 2, state: 'half_open' });
+    expect(gate(halfOpen, T0 + lease - 2000, 'hash-a', lease)).toEqual({
+      kind: 'defer',
+      seconds: 2,
+      state: 'half_open',
+    });
     // The probe's worker died: after its lease another probe goes.
-    expect(gate(halfOpen, T0 + lease, 'hash-a', lease)).toMatchObject({ kind: 'probe', next: { probe_until_ms: T0 + 2 * lease } });
+    expect(gate(halfOpen, T0 + lease, 'hash-a', lease)).toMatchObject({
+      kind: 'probe',
+      next: { probe_until_ms: T0 + 2 * lease },
+    });
   });
 
   it('lets a redriven delivery go at once, open or half-open: the operator says the endpoint is fixed', () => {
     const open = health({ state: 'open', open_until_ms: T0 + 300_000, opens: 2 });
     expect(gate(open, T0, 'hash-a', lease).kind).toBe('defer');
     expect(gate(open, T0, 'hash-a', lease, true)).toEqual({ kind: 'send' });
-    expect(gate(health({ state: 'half_open', probe_until_ms: T0 + lease }), T0, 'hash-a', lease, true)).toEqual({ kind: 'send' });
+    expect(gate(health({ state: 'half_open', probe_until_ms: T0 + lease }), T0, 'hash-a', lease, true)).toEqual({
+      kind: 'send',
+    });
     expect(gate(health({ state: 'gone', gone_node_hash: 'hash-a' }), T0, 'hash-a', lease, true).kind).toBe('gone');
   });
 
@@ -163,14 +234,19 @@ describe('gate', () => {
   });
 
   it('clears the gone mark for a delivery from a changed node', () => {
-    expect(gate(health({ state: 'gone', gone_node_hash: 'hash-a' }), T0, 'hash-b', lease)).toEqual({ kind: 'clear_gone', next: null });
+    expect(gate(health({ state: 'gone', gone_node_hash: 'hash-a' }), T0, 'hash-b', lease)).toEqual({
+      kind: 'clear_gone',
+      next: null,
+    });
   });
 });
 
 describe('nodeConfigHash', () => {
   const base = makeDeliveryMessage(1);
   it('is the same for two runs of one node (payload and query differ)', () => {
-    expect(nodeConfigHash(makeDeliveryMessage(2, { node_id: base.node_id, url: `${base.url}?run=2` }))).toBe(nodeConfigHash(base));
+    expect(nodeConfigHash(makeDeliveryMessage(2, { node_id: base.node_id, url: `${base.url}?run=2` }))).toBe(
+      nodeConfigHash(base),
+    );
   });
   it.each([
     ['the URL path', { url: 'https://crm.example.com/hooks/8' }],

@@ -41,8 +41,15 @@ function everythingIn(error: unknown): string {
 
 describe('file credential store', () => {
   it('finds a credential by <prefix>/<organization>/<uuid> and parses it', async () => {
-    const store = createFileCredentialStore({ [NAME]: { type: 'custom_header', header_name: 'X-Token', header_value: 'v' } }, PREFIX);
-    expect(await store.get('org-1', 'cred-1')).toEqual({ type: 'CUSTOM_HEADER', header_name: 'X-Token', header_value: 'v' });
+    const store = createFileCredentialStore(
+      { [NAME]: { type: 'custom_header', header_name: 'X-Token', header_value: 'v' } },
+      PREFIX,
+    );
+    expect(await store.get('org-1', 'cred-1')).toEqual({
+      type: 'CUSTOM_HEADER',
+      header_name: 'X-Token',
+      header_value: 'v',
+    });
   });
 
   it('fails a missing credential with a CredentialError naming it', async () => {
@@ -106,7 +113,8 @@ describe('loadSecretsFile', () => {
       {
         source: path,
         path: `${PREFIX}/org-1/cred-2.type`,
-        reason: 'must be one of NONE, API_KEY, BEARER_TOKEN, BASIC_AUTH, CUSTOM_HEADER, OAUTH2_CLIENT_CREDENTIALS or SIGNING',
+        reason:
+          'must be one of NONE, API_KEY, BEARER_TOKEN, BASIC_AUTH, CUSTOM_HEADER, OAUTH2_CLIENT_CREDENTIALS or SIGNING',
       },
     ]);
     expect(everythingIn(error)).not.toContain(CANARY);
@@ -122,7 +130,9 @@ describe('loadSecretsFile', () => {
 
   it('reports a file that is not an object of secrets', async () => {
     const path = await fileWith('array.json', '[]');
-    await expect(loadSecretsFile(path)).rejects.toThrow(`${path}: (root): must be an object mapping secret names to credentials`);
+    await expect(loadSecretsFile(path)).rejects.toThrow(
+      `${path}: (root): must be an object mapping secret names to credentials`,
+    );
   });
 
   it('reports a missing file by name', async () => {
@@ -141,30 +151,43 @@ describe('loadSecretsFile', () => {
 describe('file store signing secrets', () => {
   const WHSEC = 'whsec_s2Sv4yqTgP41vTZuCVO+BgeTj2M3W9zg1t1ASgn2KO0=';
 
-  it('finds the organization\'s signing secret, or none, and a node\'s named one', async () => {
+  it("finds the organization's signing secret, or none, and a node's named one", async () => {
     const store = createFileCredentialStore(
-      { [`${PREFIX}/org-1/signing`]: { type: 'SIGNING', secrets: [WHSEC] }, [`${PREFIX}/org-1/sig-2`]: { type: 'signing', secrets: [WHSEC] } },
+      {
+        [`${PREFIX}/org-1/signing`]: { type: 'SIGNING', secrets: [WHSEC] },
+        [`${PREFIX}/org-1/sig-2`]: { type: 'signing', secrets: [WHSEC] },
+      },
       PREFIX,
     );
     expect(await store.signingSecrets('org-1', null)).toEqual([WHSEC]);
     expect(await store.signingSecrets('org-2', null)).toBeNull();
     expect(await store.signingSecrets('org-1', 'sig-2')).toEqual([WHSEC]);
-    await expect(store.signingSecrets('org-1', 'sig-3')).rejects.toThrow(`credential ${PREFIX}/org-1/sig-3: signing secret not found in the secrets file`);
+    await expect(store.signingSecrets('org-1', 'sig-3')).rejects.toThrow(
+      `credential ${PREFIX}/org-1/sig-3: signing secret not found in the secrets file`,
+    );
   });
 
-  it('loads SIGNING and OAUTH2 entries from a secrets file and names a bad secret\'s field without quoting it', async () => {
+  it("loads SIGNING and OAUTH2 entries from a secrets file and names a bad secret's field without quoting it", async () => {
     const good = join(dir, 'signing.json');
     await writeFile(
       good,
       JSON.stringify({
         [`${PREFIX}/org-1/signing`]: { type: 'SIGNING', secrets: [WHSEC] },
-        [NAME]: { type: 'OAUTH2_CLIENT_CREDENTIALS', token_url: 'http://127.0.0.1:1/token', client_id: 'c', client_secret: CANARY },
+        [NAME]: {
+          type: 'OAUTH2_CLIENT_CREDENTIALS',
+          token_url: 'http://127.0.0.1:1/token',
+          client_id: 'c',
+          client_secret: CANARY,
+        },
       }),
     );
     const loaded = await loadSecretsFile(good);
     expect(Object.keys(loaded)).toEqual([`${PREFIX}/org-1/signing`, NAME]);
     const bad = join(dir, 'bad-signing.json');
-    await writeFile(bad, JSON.stringify({ [`${PREFIX}/org-1/signing`]: { type: 'SIGNING', secrets: [`whsec_${CANARY}`] } }));
+    await writeFile(
+      bad,
+      JSON.stringify({ [`${PREFIX}/org-1/signing`]: { type: 'SIGNING', secrets: [`whsec_${CANARY}`] } }),
+    );
     const error = await loadSecretsFile(bad).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).problems).toEqual([

@@ -45,7 +45,13 @@ describe('createStyle', () => {
 
   it('leaves text alone when disabled', () => {
     const style = createStyle(false);
-    expect([style.red('a'), style.green('b'), style.yellow('c'), style.dim('d'), style.bold('e')]).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect([style.red('a'), style.green('b'), style.yellow('c'), style.dim('d'), style.bold('e')]).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+      'e',
+    ]);
   });
 
   it('colours statuses by meaning', () => {
@@ -167,14 +173,20 @@ describe('parseInteger', () => {
 
   it('refuses fractions, words and numbers out of bounds, naming the flag', () => {
     for (const bad of ['0', '101', '1.5', 'ten', '', '1e2']) {
-      expect(() => parseInteger(bad, '--limit', { min: 1, max: 100 })).toThrow(/^--limit: expected a whole number from 1 to 100, got/);
+      expect(() => parseInteger(bad, '--limit', { min: 1, max: 100 })).toThrow(
+        /^--limit: expected a whole number from 1 to 100, got/,
+      );
     }
   });
 });
 
 describe('small helpers', () => {
   it('counts with the right plural', () => {
-    expect([plural(1, 'failure'), plural(2, 'failure'), plural(0, 'delivery', 'deliveries')]).toEqual(['1 failure', '2 failures', '0 deliveries']);
+    expect([plural(1, 'failure'), plural(2, 'failure'), plural(0, 'delivery', 'deliveries')]).toEqual([
+      '1 failure',
+      '2 failures',
+      '0 deliveries',
+    ]);
   });
 
   it('shows the host of an endpoint, with its port', () => {
@@ -192,7 +204,9 @@ describe('target flags', () => {
   });
 
   it('refuses --local with --stack or --region', () => {
-    expect(() => targetOptions({ local: true, stack: 'S' })).toThrow(/^--local: .*cannot be combined with --stack or --region$/);
+    expect(() => targetOptions({ local: true, stack: 'S' })).toThrow(
+      /^--local: .*cannot be combined with --stack or --region$/,
+    );
     expect(() => targetOptions({ local: true, region: 'eu-west-1' })).toThrow(CliError);
   });
 

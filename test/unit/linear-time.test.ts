@@ -33,7 +33,9 @@ describe('redaction runs in linear time on hostile input', () => {
   });
 
   it.each(HOSTILE_TEXT)('redactText (a string inside a JSON body): %s', (_name, unit) => {
-    expect(growthRatio((text) => redactText(text, 512), unit, { prefix: '{"detail":"', suffix: '"}' })).toBeLessThan(LINEAR_GROWTH_LIMIT);
+    expect(growthRatio((text) => redactText(text, 512), unit, { prefix: '{"detail":"', suffix: '"}' })).toBeLessThan(
+      LINEAR_GROWTH_LIMIT,
+    );
   });
 
   it.each(HOSTILE_TEXT)('isSensitiveKey (through redact): %s', (_name, unit) => {

@@ -36,7 +36,9 @@ describe('createLogger: line format', () => {
   it('puts level, time and message first', () => {
     const { logger, lines } = setup();
     logger.warn('slow endpoint', { duration_ms: 2900 });
-    expect(lines[0]?.startsWith('{"level":"warn","time":"2024-05-01T10:00:00.000Z","message":"slow endpoint"')).toBe(true);
+    expect(lines[0]?.startsWith('{"level":"warn","time":"2024-05-01T10:00:00.000Z","message":"slow endpoint"')).toBe(
+      true,
+    );
   });
 
   it('keeps a line on one line even when values contain newlines', () => {
@@ -159,7 +161,11 @@ describe('createLogger: bound fields', () => {
 
   it('redacts what a child binds on every line, and a line field that overrides it', () => {
     const { logger, lines, records } = setup();
-    const log = logger.child({ endpoint: `https://hooks.example.com/p/${CANARY}?k=${CANARY}`, authorization: CANARY, node_id: 'n-1' });
+    const log = logger.child({
+      endpoint: `https://hooks.example.com/p/${CANARY}?k=${CANARY}`,
+      authorization: CANARY,
+      node_id: 'n-1',
+    });
     log.info('first');
     log.info('second', { node_id: 'n-2', api_key: CANARY });
     expect(lines.join('\n')).not.toContain(CANARY);

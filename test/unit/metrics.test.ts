@@ -39,8 +39,10 @@ function emfProblems(doc: EmfDocument): string[] {
     for (const { Name } of directive.Metrics) {
       const value = doc[Name];
       const values = Array.isArray(value) ? value : [value];
-      if (values.length === 0 || values.length > EMF_LIMITS.valuesPerMetric) problems.push(`${Name}: ${values.length} values`);
-      if (!values.every((v) => typeof v === 'number' && Number.isFinite(v))) problems.push(`${Name}: non-numeric value`);
+      if (values.length === 0 || values.length > EMF_LIMITS.valuesPerMetric)
+        problems.push(`${Name}: ${values.length} values`);
+      if (!values.every((v) => typeof v === 'number' && Number.isFinite(v)))
+        problems.push(`${Name}: non-numeric value`);
     }
   }
   return problems;

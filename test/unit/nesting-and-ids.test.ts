@@ -43,7 +43,10 @@ describe('depthExcess', () => {
     expect(depthExcess('text', 0)).toBeUndefined();
     expect(depthExcess({ a: [] }, 2)).toBeUndefined();
     expect(depthExcess({ a: [] }, 1)).toEqual({ path: 'a', limit: 1 });
-    expect(depthExcess({ ok: 1, data: { payload_template: nested(5) } }, 4)).toEqual({ path: 'data.payload_template', limit: 4 });
+    expect(depthExcess({ ok: 1, data: { payload_template: nested(5) } }, 4)).toEqual({
+      path: 'data.payload_template',
+      limit: 4,
+    });
   });
 
   it('measures a value 200,000 levels deep without overflowing the stack', () => {
@@ -59,7 +62,9 @@ describe('depthExcess', () => {
 
   it('allows a context at the limit and names the variable past it', () => {
     expect(contextDepthProblem({ initial_context: nested(MAX_CONTEXT_DEPTH - 2) })).toBeUndefined();
-    expect(contextDepthProblem({ workflow_run_id: 1, gathered_context: nested(MAX_CONTEXT_DEPTH) })?.path).toBe('gathered_context');
+    expect(contextDepthProblem({ workflow_run_id: 1, gathered_context: nested(MAX_CONTEXT_DEPTH) })?.path).toBe(
+      'gathered_context',
+    );
   });
 });
 
@@ -67,7 +72,13 @@ describe('extractWebhookNodes on hostile nodes', () => {
   it('reports a payload template nested past the limit by node, and keeps the other nodes', () => {
     const { nodes, problems } = extractWebhookNodes([node('deep', { payload_template: nested(5_000) }), node('fine')]);
     expect(nodes.map((n) => n.id)).toEqual(['fine']);
-    expect(problems).toEqual([{ source: 'deep', path: 'data.payload_template', reason: expect.stringContaining(`nested more than ${MAX_NODE_DEPTH} levels deep`) }]);
+    expect(problems).toEqual([
+      {
+        source: 'deep',
+        path: 'data.payload_template',
+        reason: expect.stringContaining(`nested more than ${MAX_NODE_DEPTH} levels deep`),
+      },
+    ]);
   });
 
   it('keeps a template just inside the limit', () => {
@@ -81,7 +92,9 @@ describe('extractWebhookNodes on hostile nodes', () => {
     const longId = 'n'.repeat(48 * 1024);
     const { nodes, problems } = extractWebhookNodes([node(longId), node('fine')]);
     expect(nodes.map((n) => n.id)).toEqual(['fine']);
-    expect(problems).toEqual([{ source: 'nodes[0]', path: 'id', reason: `node id must be at most ${MAX_NODE_ID_LENGTH} characters` }]);
+    expect(problems).toEqual([
+      { source: 'nodes[0]', path: 'id', reason: `node id must be at most ${MAX_NODE_ID_LENGTH} characters` },
+    ]);
   });
 
   it('accepts an id of exactly the limit', () => {
@@ -92,20 +105,31 @@ describe('extractWebhookNodes on hostile nodes', () => {
 describe('renderRun on hostile input', () => {
   it('fails a too-deep node and a too-long id as deliveries of their own, and enqueues the good node', async () => {
     const { deps, enqueued, failed } = fakeRenderDeps();
-    const event = makeEventJson({ detail: { nodes: [node('deep', { payload_template: nested(1_500) }), node('x'.repeat(160 * 1024)), node('good')] } });
+    const event = makeEventJson({
+      detail: {
+        nodes: [node('deep', { payload_template: nested(1_500) }), node('x'.repeat(160 * 1024)), node('good')],
+      },
+    });
     const results = await renderRun(event, deps);
     expect(enqueued.map((m) => m.node_id)).toEqual(['good']);
     expect(failed.map((f) => f.message.node_id).sort()).toEqual(['deep', 'nodes[2]']);
-    expect(failed.find((f) => f.message.node_id === 'deep')?.reason).toMatch(/^invalid webhook node: data\.payload_template: nested more than 64 levels deep/);
+    expect(failed.find((f) => f.message.node_id === 'deep')?.reason).toMatch(
+      /^invalid webhook node: data\.payload_template: nested more than 64 levels deep/,
+    );
     expect(results.map((r) => r.status)).toEqual(['failed', 'failed', 'enqueued']);
   });
 
   it('fails every node of a run whose context is too deep with the reason, instead of throwing the event to the DLQ', async () => {
     const { deps, enqueued, failed } = fakeRenderDeps();
-    const event = makeEventJson({ detail: { nodes: [node('a'), node('b')], initial_context: nested(5_000) as Record<string, unknown> } });
+    const event = makeEventJson({
+      detail: { nodes: [node('a'), node('b')], initial_context: nested(5_000) as Record<string, unknown> },
+    });
     const results = await renderRun(event, deps);
     expect(enqueued).toEqual([]);
     expect(results.map((r) => r.status)).toEqual(['failed', 'failed']);
-    for (const { reason } of failed) expect(reason).toMatch(/^cannot render: the run's context is too deep: initial_context: nested more than 64 levels deep/);
+    for (const { reason } of failed)
+      expect(reason).toMatch(
+        /^cannot render: the run's context is too deep: initial_context: nested more than 64 levels deep/,
+      );
   });
 });

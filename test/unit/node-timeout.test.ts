@@ -6,7 +6,8 @@ import { makeNodeJson } from '../fixtures/factories.ts';
 
 // timeout_seconds (CONTRACT section 2): optional, 1-30, the stack's timeout without it.
 describe('a node timeout_seconds', () => {
-  const parse = (timeout: unknown) => WebhookNodeSchema.safeParse(makeNodeJson({ data: { timeout_seconds: timeout } as never }));
+  const parse = (timeout: unknown) =>
+    WebhookNodeSchema.safeParse(makeNodeJson({ data: { timeout_seconds: timeout } as never }));
 
   it.each([1, 10, 30])('accepts %i', (t) => expect(parse(t).success).toBe(true));
   it.each([0, 31, 1.5, '10', null])('refuses %j, naming the field', (t) => {

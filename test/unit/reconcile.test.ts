@@ -18,7 +18,11 @@ function setup(enqueue: (m: DeliveryMessage) => Promise<void> = async () => unde
     enqueue,
     clock: { now: () => now },
     log: quiet,
-    metrics: { count: (name, value, dims) => void counts.push(`${name} ${value} ${JSON.stringify(dims ?? {})}`), duration() {}, flush() {} },
+    metrics: {
+      count: (name, value, dims) => void counts.push(`${name} ${value} ${JSON.stringify(dims ?? {})}`),
+      duration() {},
+      flush() {},
+    },
     graceMs: GRACE,
   };
   return { store, deps, counts, at: (ms: number) => void (now = ms) };
@@ -26,7 +30,20 @@ function setup(enqueue: (m: DeliveryMessage) => Promise<void> = async () => unde
 
 const retrying = async (store: ReturnType<typeof createMemoryDeliveryStore>, m: DeliveryMessage) => {
   await store.claim(m, T0, LEASE);
-  await store.recordAttempt(m, { attempt: 1, at: new Date(T0).toISOString(), duration_ms: 1, status_code: 503, error_class: 'http_transient', error_message: 'x', response_snippet: null }, { status: 'retrying', atMs: T0 + 30_000 }, T0);
+  await store.recordAttempt(
+    m,
+    {
+      attempt: 1,
+      at: new Date(T0).toISOString(),
+      duration_ms: 1,
+      status_code: 503,
+      error_class: 'http_transient',
+      error_message: 'x',
+      response_snippet: null,
+    },
+    { status: 'retrying', atMs: T0 + 30_000 },
+    T0,
+  );
 };
 
 describe('reconcile', () => {
@@ -75,7 +92,14 @@ describe('reconcile', () => {
     const report = await reconcile(deps);
     expect(report.failed).toEqual([looping.delivery_id]);
     expect(await store.get(lost.delivery_id)).toMatchObject({ status: 'failed', stranded: true });
-    expect(await store.get(looping.delivery_id)).toMatchObject({ status: 'failed', stranded: true, last_error: expect.stringMatching(/put back on the queue 3 times/) });
-    expect(counts.filter((c) => c.startsWith('Deliveries'))).toEqual(['Deliveries 1 {"Outcome":"failed"}', 'Deliveries 1 {"Outcome":"failed"}']);
+    expect(await store.get(looping.delivery_id)).toMatchObject({
+      status: 'failed',
+      stranded: true,
+      last_error: expect.stringMatching(/put back on the queue 3 times/),
+    });
+    expect(counts.filter((c) => c.startsWith('Deliveries'))).toEqual([
+      'Deliveries 1 {"Outcome":"failed"}',
+      'Deliveries 1 {"Outcome":"failed"}',
+    ]);
   });
 });

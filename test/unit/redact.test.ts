@@ -323,7 +323,13 @@ describe('redact: field names', () => {
       billing_address: { street: '1 Main St', city: 'Springfield', lines: ['a', 'b', 'c'], zip: 12345, extra: null },
     };
     expect(redact(input)).toEqual({
-      billing_address: { street: REDACTED, city: REDACTED, lines: [REDACTED, REDACTED, REDACTED], zip: REDACTED, extra: null },
+      billing_address: {
+        street: REDACTED,
+        city: REDACTED,
+        lines: [REDACTED, REDACTED, REDACTED],
+        zip: REDACTED,
+        extra: null,
+      },
     });
   });
 
@@ -424,7 +430,9 @@ describe('redact: string shapes', () => {
   });
 
   it('redacts an llm_token while LLM token counts stay readable', () => {
-    const out = JSON.stringify(redact({ llm_token: 'sk-live-4f9a1c2b3d', cost_info: { prompt_tokens: 900, llm_tokens: 1200 } }));
+    const out = JSON.stringify(
+      redact({ llm_token: 'sk-live-4f9a1c2b3d', cost_info: { prompt_tokens: 900, llm_tokens: 1200 } }),
+    );
     expect(out).not.toContain('sk-live');
     expect(out).toBe(`{"llm_token":"${REDACTED}","cost_info":{"prompt_tokens":900,"llm_tokens":1200}}`);
   });

@@ -42,18 +42,23 @@ describe('the render context', () => {
   });
 
   it('passes a field of detail it does not know, as sent', () => {
-    expect(body({ region: 'eu-west-1', meta: { tier: 'gold' } }, { r: '{{region}}', t: '{{meta.tier}}' })).toMatchObject({ r: 'eu-west-1', t: 'gold' });
+    expect(
+      body({ region: 'eu-west-1', meta: { tier: 'gold' } }, { r: '{{region}}', t: '{{meta.tier}}' }),
+    ).toMatchObject({ r: 'eu-west-1', t: 'gold' });
   });
 
   it('renders absent or null optional variables as missing, so defaults apply', () => {
     expect(
-      body({ campaign_id: null, extra: null, user_recording_url: null, workflow_name: null }, {
-        c: '{{campaign_id | none}}',
-        e: '{{extra}}',
-        u: '{{user_recording_url | none}}',
-        b: '{{bot_recording_url | none}}',
-        w: '{{workflow_name | unnamed}}',
-      }),
+      body(
+        { campaign_id: null, extra: null, user_recording_url: null, workflow_name: null },
+        {
+          c: '{{campaign_id | none}}',
+          e: '{{extra}}',
+          u: '{{user_recording_url | none}}',
+          b: '{{bot_recording_url | none}}',
+          w: '{{workflow_name | unnamed}}',
+        },
+      ),
     ).toMatchObject({ c: 'none', e: '{}', u: 'none', b: 'none', w: 'unnamed' });
   });
 
@@ -65,7 +70,12 @@ describe('the render context', () => {
 describe('template_mode', () => {
   it('is dograh unless the node says typed, and nothing else', async () => {
     const { WebhookNodeSchema } = await import('../../shared/schemas/node.ts');
-    const parse = (template_mode: unknown) => WebhookNodeSchema.safeParse({ id: 'w', type: 'webhook', data: { endpoint_url: 'https://h.example', template_mode } });
+    const parse = (template_mode: unknown) =>
+      WebhookNodeSchema.safeParse({
+        id: 'w',
+        type: 'webhook',
+        data: { endpoint_url: 'https://h.example', template_mode },
+      });
     expect(parse(undefined).success).toBe(true);
     expect(parse('typed').success).toBe(true);
     expect(parse('dograh').success).toBe(true);

@@ -84,25 +84,39 @@ describe('renderNode', () => {
   });
 
   it('renders text that is no placeholder as it is, as Dograh does', () => {
-    expect(JSON.parse(render({ payload_template: { customer: { name: '{{ a b }}' } } }).body as string).customer.name).toBe('{{ a b }}');
+    expect(
+      JSON.parse(render({ payload_template: { customer: { name: '{{ a b }}' } } }).body as string).customer.name,
+    ).toBe('{{ a b }}');
   });
 
   it('renders an unknown time zone as missing and returns a warning naming the template', () => {
     const rendered = render({ payload_template: { at: '[{{current_time_Nowhere/City}}]' } });
     expect(JSON.parse(rendered.body as string).at).toBe('[]');
-    expect(rendered.warnings).toEqual(['data.payload_template: unknown time zone "Nowhere/City" in a current_time or current_weekday built-in: rendered as missing']);
+    expect(rendered.warnings).toEqual([
+      'data.payload_template: unknown time zone "Nowhere/City" in a current_time or current_weekday built-in: rendered as missing',
+    ]);
   });
 
   it('fails with "payload too large" as soon as the output passes the limit', () => {
     const node = makeNode({ data: { payload_template: { copies: Array.from({ length: 7000 }, () => '{{big}}') } } });
-    const error = templateError(() => renderNode(node, { ...CONTEXT, big: 'y'.repeat(60_000) }, FIXED_NOW, { maxChars: 256 * 1024 }));
+    const error = templateError(() =>
+      renderNode(node, { ...CONTEXT, big: 'y'.repeat(60_000) }, FIXED_NOW, { maxChars: 256 * 1024 }),
+    );
     expect(error.path).toBe('data.payload_template.copies.4');
     expect(error.reason).toMatch(/^payload too large/);
   });
 
-  it('keeps a lone placeholder\'s JSON type in typed mode', () => {
-    const rendered = render({ template_mode: 'typed', payload_template: { id: '{{workflow_run_id}}', text: 'run {{workflow_run_id}}', none: '{{missing}}' } });
-    expect(JSON.parse(rendered.body as string)).toEqual({ id: 1234, text: 'run 1234', none: null, call_disposition: 'resolved' });
+  it("keeps a lone placeholder's JSON type in typed mode", () => {
+    const rendered = render({
+      template_mode: 'typed',
+      payload_template: { id: '{{workflow_run_id}}', text: 'run {{workflow_run_id}}', none: '{{missing}}' },
+    });
+    expect(JSON.parse(rendered.body as string)).toEqual({
+      id: 1234,
+      text: 'run 1234',
+      none: null,
+      call_disposition: 'resolved',
+    });
   });
 
   it('does not change the node it renders', () => {
@@ -120,11 +134,15 @@ describe('renderNode', () => {
 
 describe('custom headers', () => {
   it('renders placeholders in header values', () => {
-    expect(render({ custom_headers: [{ key: 'X-Run', value: 'run-{{workflow_run_id}}' }] }).headers).toEqual({ 'X-Run': 'run-1234' });
+    expect(render({ custom_headers: [{ key: 'X-Run', value: 'run-{{workflow_run_id}}' }] }).headers).toEqual({
+      'X-Run': 'run-1234',
+    });
   });
 
   it('uses the default in a header value', () => {
-    expect(render({ custom_headers: [{ key: 'X-Who', value: '{{ missing | nobody }}' }] }).headers).toEqual({ 'X-Who': 'nobody' });
+    expect(render({ custom_headers: [{ key: 'X-Who', value: '{{ missing | nobody }}' }] }).headers).toEqual({
+      'X-Who': 'nobody',
+    });
   });
 
   it('sends a missing header value as empty', () => {
@@ -132,9 +150,11 @@ describe('custom headers', () => {
   });
 
   it('does not percent-encode header values', () => {
-    expect(render({ custom_headers: [{ key: 'X-Name', value: '{{initial_context.customer_name}}' }] }).headers).toEqual({
-      'X-Name': 'Ada Lovelace',
-    });
+    expect(render({ custom_headers: [{ key: 'X-Name', value: '{{initial_context.customer_name}}' }] }).headers).toEqual(
+      {
+        'X-Name': 'Ada Lovelace',
+      },
+    );
   });
 
   it('trims spaces around a header name', () => {
@@ -163,21 +183,34 @@ describe('custom headers', () => {
   });
 
   it('rejects a value with CR LF from the context, naming the header field', () => {
-    const error = templateError(() => render({ custom_headers: [{ key: 'X-Ok', value: 'x' }, { key: 'X-Note', value: '{{ multi }}' }] }));
+    const error = templateError(() =>
+      render({
+        custom_headers: [
+          { key: 'X-Ok', value: 'x' },
+          { key: 'X-Note', value: '{{ multi }}' },
+        ],
+      }),
+    );
     expect(error.path).toBe('data.custom_headers.1');
     expect(error.reason).toBe('the value of header "X-Note" contains a line break or NUL');
   });
 
   it('rejects a value with a bare LF', () => {
-    expect(templateError(() => render({ custom_headers: [{ key: 'X-Note', value: '{{ lf }}' }] })).reason).toContain('line break');
+    expect(templateError(() => render({ custom_headers: [{ key: 'X-Note', value: '{{ lf }}' }] })).reason).toContain(
+      'line break',
+    );
   });
 
   it('rejects a value with NUL', () => {
-    expect(templateError(() => render({ custom_headers: [{ key: 'X-Note', value: '{{ nul }}' }] })).reason).toContain('NUL');
+    expect(templateError(() => render({ custom_headers: [{ key: 'X-Note', value: '{{ nul }}' }] })).reason).toContain(
+      'NUL',
+    );
   });
 
   it('rejects a CR LF written in the header template', () => {
-    expect(templateError(() => render({ custom_headers: [{ key: 'X-Note', value: 'a\r\nX-Evil: 1' }] })).path).toBe('data.custom_headers.0');
+    expect(templateError(() => render({ custom_headers: [{ key: 'X-Note', value: 'a\r\nX-Evil: 1' }] })).path).toBe(
+      'data.custom_headers.0',
+    );
   });
 
   it('rejects an invalid header name', () => {
@@ -187,7 +220,9 @@ describe('custom headers', () => {
   });
 
   it('rejects a header name with a colon', () => {
-    expect(templateError(() => render({ custom_headers: [{ key: 'X-A: b', value: 'v' }] })).reason).toContain('not a valid header name');
+    expect(templateError(() => render({ custom_headers: [{ key: 'X-A: b', value: 'v' }] })).reason).toContain(
+      'not a valid header name',
+    );
   });
 
   it('sends header text that is no placeholder as written', () => {
@@ -228,17 +263,23 @@ describe('custom headers', () => {
     expect(render({ custom_headers: [{ key: 'X-Token', value: '{{ not a path }}' }] }).droppedHeaders).toHaveLength(1);
   });
 
-  it.each(['Host', 'Content-Length', 'content-type', 'Transfer-Encoding', 'Connection'])('drops the transport header %s', (name) => {
-    const rendered = render({ custom_headers: [{ key: name, value: 'x' }] });
-    expect(rendered.headers).toEqual({});
-    expect(rendered.droppedHeaders).toEqual([{ name, reason: 'set by the transport' }]);
-  });
+  it.each(['Host', 'Content-Length', 'content-type', 'Transfer-Encoding', 'Connection'])(
+    'drops the transport header %s',
+    (name) => {
+      const rendered = render({ custom_headers: [{ key: name, value: 'x' }] });
+      expect(rendered.headers).toEqual({});
+      expect(rendered.droppedHeaders).toEqual([{ name, reason: 'set by the transport' }]);
+    },
+  );
 
-  it.each(['X-Dograh-Delivery-Id', 'x-dograh-delivery-attempt', 'X-Dograh-Anything'])('drops the delivery system header %s', (name) => {
-    expect(render({ custom_headers: [{ key: name, value: 'x' }] }).droppedHeaders).toEqual([
-      { name, reason: 'X-Dograh-* headers are set by the delivery system' },
-    ]);
-  });
+  it.each(['X-Dograh-Delivery-Id', 'x-dograh-delivery-attempt', 'X-Dograh-Anything'])(
+    'drops the delivery system header %s',
+    (name) => {
+      expect(render({ custom_headers: [{ key: name, value: 'x' }] }).droppedHeaders).toEqual([
+        { name, reason: 'X-Dograh-* headers are set by the delivery system' },
+      ]);
+    },
+  );
 
   it('keeps the other headers when one is dropped', () => {
     const rendered = render({
@@ -252,17 +293,25 @@ describe('custom headers', () => {
   });
 
   it.each(['X-Auth', 'X-Custom-Auth', 'X-Custom-Auth-Token', 'Proxy-Authorization', 'X-Access-Key', 'X-Access_Key'])(
-    'drops %s as Dograh does: its name carries one of Dograh\'s secret markers',
+    "drops %s as Dograh does: its name carries one of Dograh's secret markers",
     (name) => {
-      const rendered = render({ custom_headers: [{ key: name, value: 'x' }, { key: 'X-Source', value: 'dograh' }] });
+      const rendered = render({
+        custom_headers: [
+          { key: name, value: 'x' },
+          { key: 'X-Source', value: 'dograh' },
+        ],
+      });
       expect(rendered.headers).toEqual({ 'X-Source': 'dograh' });
       expect(rendered.droppedHeaders).toEqual([{ name, reason: 'looks like a secret: put it in a credential' }]);
     },
   );
 
-  it.each(['X-Source', 'Accept', 'X-Tenant', 'X-Request-Id', 'User-Agent', 'X-Idempotency-Key'])('keeps the ordinary header %s', (name) => {
-    expect(dropReason(name)).toBeUndefined();
-  });
+  it.each(['X-Source', 'Accept', 'X-Tenant', 'X-Request-Id', 'User-Agent', 'X-Idempotency-Key'])(
+    'keeps the ordinary header %s',
+    (name) => {
+      expect(dropReason(name)).toBeUndefined();
+    },
+  );
 });
 
 describe('checkHeader', () => {

@@ -1,9 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { classifyError, classifyStatus, nextAttempt, parseRetryAfter, type Outcome } from '../../shared/domain/retry-policy.ts';
-import { BlockedRequestError, CredentialError, CredentialUnavailableError, InvalidTemplateError, NetworkError, TransientDeliveryError } from '../../shared/errors.ts';
+import {
+  classifyError,
+  classifyStatus,
+  nextAttempt,
+  parseRetryAfter,
+  type Outcome,
+} from '../../shared/domain/retry-policy.ts';
+import {
+  BlockedRequestError,
+  CredentialError,
+  CredentialUnavailableError,
+  InvalidTemplateError,
+  NetworkError,
+  TransientDeliveryError,
+} from '../../shared/errors.ts';
 import { NO_RETRY, type RetryConfig } from '../../shared/schemas/node.ts';
 
-const exponential: RetryConfig = { max_attempts: 5, backoff: 'exponential', initial_delay_seconds: 30, max_delay_seconds: 3600 };
+const exponential: RetryConfig = {
+  max_attempts: 5,
+  backoff: 'exponential',
+  initial_delay_seconds: 30,
+  max_delay_seconds: 3600,
+};
 const fixed: RetryConfig = { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 10, max_delay_seconds: 3600 };
 const transient = (retryAfterSeconds?: number): Outcome => ({
   kind: 'transient',
@@ -31,14 +49,26 @@ describe('classifyStatus', () => {
 
 describe('classifyError', () => {
   it('treats a timeout as transient of class timeout', () => {
-    expect(classifyError(new NetworkError('timeout', 'timed out'))).toMatchObject({ kind: 'transient', errorClass: 'timeout' });
+    expect(classifyError(new NetworkError('timeout', 'timed out'))).toMatchObject({
+      kind: 'transient',
+      errorClass: 'timeout',
+    });
   });
   it('treats refused and reset connections as transient', () => {
-    expect(classifyError(new NetworkError('connection', 'refused'))).toMatchObject({ kind: 'transient', errorClass: 'connection' });
-    expect(classifyError(new NetworkError('dns', 'not found'))).toMatchObject({ kind: 'transient', errorClass: 'connection' });
+    expect(classifyError(new NetworkError('connection', 'refused'))).toMatchObject({
+      kind: 'transient',
+      errorClass: 'connection',
+    });
+    expect(classifyError(new NetworkError('dns', 'not found'))).toMatchObject({
+      kind: 'transient',
+      errorClass: 'connection',
+    });
   });
   it('treats a blocked address as permanent', () => {
-    expect(classifyError(new BlockedRequestError('loopback'))).toMatchObject({ kind: 'permanent', errorClass: 'blocked' });
+    expect(classifyError(new BlockedRequestError('loopback'))).toMatchObject({
+      kind: 'permanent',
+      errorClass: 'blocked',
+    });
   });
   it('treats a missing credential as permanent, naming it', () => {
     const outcome = classifyError(new CredentialError('webhooks/credentials/1/abc', 'not found'));
@@ -46,7 +76,12 @@ describe('classifyError', () => {
     expect(outcome.kind !== 'success' && outcome.message).toContain('webhooks/credentials/1/abc');
   });
   it('treats a credential store that cannot answer now as a transient credential failure, naming the secret', () => {
-    const outcome = classifyError(new CredentialUnavailableError('webhooks/credentials/1/abc', 'Secrets Manager could not answer (ThrottlingException)'));
+    const outcome = classifyError(
+      new CredentialUnavailableError(
+        'webhooks/credentials/1/abc',
+        'Secrets Manager could not answer (ThrottlingException)',
+      ),
+    );
     expect(outcome).toMatchObject({ kind: 'transient', errorClass: 'credential', status: null });
     expect(outcome.kind !== 'success' && outcome.message).toContain('webhooks/credentials/1/abc');
   });
@@ -60,7 +95,10 @@ describe('classifyError', () => {
     });
   });
   it('treats a template error as permanent', () => {
-    expect(classifyError(new InvalidTemplateError('data.endpoint_url', 'bad'))).toMatchObject({ kind: 'permanent', errorClass: 'invalid' });
+    expect(classifyError(new InvalidTemplateError('data.endpoint_url', 'bad'))).toMatchObject({
+      kind: 'permanent',
+      errorClass: 'invalid',
+    });
   });
   it('treats an unknown error as transient, so nothing is lost to a bug in a dependency', () => {
     expect(classifyError(new TypeError('boom'))).toMatchObject({ kind: 'transient', errorClass: 'unknown' });
@@ -72,11 +110,19 @@ describe('nextAttempt', () => {
     expect(nextAttempt({ kind: 'success', status: 200 }, 1, exponential, MIDDLE)).toEqual({ action: 'delivered' });
   });
   it('fails at once on a permanent outcome, whatever attempts are left', () => {
-    const decision = nextAttempt({ kind: 'permanent', errorClass: 'http_permanent', status: 404, message: 'endpoint answered 404' }, 1, exponential, MIDDLE);
+    const decision = nextAttempt(
+      { kind: 'permanent', errorClass: 'http_permanent', status: 404, message: 'endpoint answered 404' },
+      1,
+      exponential,
+      MIDDLE,
+    );
     expect(decision).toEqual({ action: 'fail', reason: 'endpoint answered 404' });
   });
   it('gives exactly one attempt without retry_config', () => {
-    expect(nextAttempt(transient(), 1, NO_RETRY, MIDDLE)).toMatchObject({ action: 'fail', reason: expect.stringContaining('the only attempt') });
+    expect(nextAttempt(transient(), 1, NO_RETRY, MIDDLE)).toMatchObject({
+      action: 'fail',
+      reason: expect.stringContaining('the only attempt'),
+    });
   });
   it('doubles the exponential delay from the initial delay', () => {
     expect([1, 2, 3, 4].map((n) => nextAttempt(transient(), n, exponential, MIDDLE))).toEqual([
@@ -99,7 +145,10 @@ describe('nextAttempt', () => {
     expect(nextAttempt(transient(), 2, exponential, 0.9999)).toEqual({ action: 'retry', delaySeconds: 66 });
   });
   it('fails after the last attempt', () => {
-    expect(nextAttempt(transient(), 5, exponential, MIDDLE)).toMatchObject({ action: 'fail', reason: expect.stringContaining('all 5 attempts') });
+    expect(nextAttempt(transient(), 5, exponential, MIDDLE)).toMatchObject({
+      action: 'fail',
+      reason: expect.stringContaining('all 5 attempts'),
+    });
   });
   it('honours a Retry-After longer than the backoff', () => {
     expect(nextAttempt(transient(600), 1, exponential, MIDDLE)).toEqual({ action: 'retry', delaySeconds: 600 });

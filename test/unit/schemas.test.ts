@@ -16,7 +16,12 @@ import {
 } from '../fixtures/factories.ts';
 
 /** The problems zod reports for `value`, as the CLI and the render step list them. */
-function problems(schema: { safeParse(value: unknown): { success: true } | { success: false; error: Parameters<typeof problemsFrom>[0] } }, value: unknown): Problem[] {
+function problems(
+  schema: {
+    safeParse(value: unknown): { success: true } | { success: false; error: Parameters<typeof problemsFrom>[0] };
+  },
+  value: unknown,
+): Problem[] {
   const result = schema.safeParse(value);
   if (result.success) throw new Error('expected the value to be rejected');
   return problemsFrom(result.error);
@@ -62,7 +67,12 @@ describe('run-completed event detail', () => {
   });
 
   it('fills the defaults of optional fields', () => {
-    const detail = RunCompletedDetailSchema.parse({ organization_id: 1, workflow_run_id: 2, workflow_id: 3, workflow_definition: { nodes: [] } });
+    const detail = RunCompletedDetailSchema.parse({
+      organization_id: 1,
+      workflow_run_id: 2,
+      workflow_id: 3,
+      workflow_definition: { nodes: [] },
+    });
     expect(detail).toEqual({
       organization_id: '1',
       workflow_run_id: 2,
@@ -85,7 +95,12 @@ describe('run-completed event detail', () => {
 
   it('reads null context objects as empty objects', () => {
     const detail = makeDetail({ initial_context: null, gathered_context: null, cost_info: null, annotations: null });
-    expect([detail.initial_context, detail.gathered_context, detail.cost_info, detail.annotations]).toEqual([{}, {}, {}, {}]);
+    expect([detail.initial_context, detail.gathered_context, detail.cost_info, detail.annotations]).toEqual([
+      {},
+      {},
+      {},
+      {},
+    ]);
   });
 
   it('accepts an integer campaign_id', () => {
@@ -100,17 +115,21 @@ describe('run-completed event detail', () => {
     expect(makeDetail({ call_time: '2026-11-27T10:30:00' }).call_time).toBe('2026-11-27T10:30:00');
   });
 
-  it('passes through a call_time that is not ISO-8601, as Python\'s str(datetime) writes it', () => {
+  it("passes through a call_time that is not ISO-8601, as Python's str(datetime) writes it", () => {
     expect(makeDetail({ call_time: '2026-11-27 09:30:00' }).call_time).toBe('2026-11-27 09:30:00');
     expect(RunCompletedDetailSchema.safeParse(makeDetailJson({ call_time: 'yesterday' })).success).toBe(true);
   });
 
   it('still rejects a call_time that is not a string', () => {
-    expect(paths(problems(RunCompletedDetailSchema, makeDetailJson({ call_time: 1_764_235_800 })))).toEqual(['call_time']);
+    expect(paths(problems(RunCompletedDetailSchema, makeDetailJson({ call_time: 1_764_235_800 })))).toEqual([
+      'call_time',
+    ]);
   });
 
   it('tolerates unknown fields', () => {
-    expect(RunCompletedDetailSchema.safeParse(makeDetailJson({ new_field: { anything: true }, version: 3 })).success).toBe(true);
+    expect(
+      RunCompletedDetailSchema.safeParse(makeDetailJson({ new_field: { anything: true }, version: 3 })).success,
+    ).toBe(true);
   });
 
   it('rejects a string workflow_run_id', () => {
@@ -165,14 +184,15 @@ describe('run-completed event envelope', () => {
   });
 
   it('prefixes detail problems with "detail"', () => {
-    expect(paths(problems(RunCompletedEventSchema, makeEventJson({ detail: { workflow_id: 'x' } })))).toEqual(['detail.workflow_id']);
+    expect(paths(problems(RunCompletedEventSchema, makeEventJson({ detail: { workflow_id: 'x' } })))).toEqual([
+      'detail.workflow_id',
+    ]);
   });
 
   it('requires source and detail-type', () => {
-    expect(paths(problems(RunCompletedEventSchema, makeEventJson({ source: undefined, 'detail-type': undefined })))).toEqual([
-      'source',
-      'detail-type',
-    ]);
+    expect(
+      paths(problems(RunCompletedEventSchema, makeEventJson({ source: undefined, 'detail-type': undefined }))),
+    ).toEqual(['source', 'detail-type']);
   });
 });
 
@@ -194,18 +214,28 @@ describe('input documents for the CLI', () => {
   it('names the file and the "detail." path of a bad event', () => {
     expect(readInputDocument(makeEventJson({ detail: { workflow_run_id: null } }), 'e.json')).toMatchObject({
       kind: 'invalid',
-      problems: [{ source: 'e.json', path: 'detail.workflow_run_id', reason: 'Invalid input: expected number, received null' }],
+      problems: [
+        { source: 'e.json', path: 'detail.workflow_run_id', reason: 'Invalid input: expected number, received null' },
+      ],
     });
   });
 
   it('keeps the nodes of a bad event, so their problems can be listed too', () => {
-    const document = readInputDocument(makeEventJson({ detail: { workflow_run_id: null, nodes: [makeNodeJson({ id: 'a' })] } }), 'e.json');
+    const document = readInputDocument(
+      makeEventJson({ detail: { workflow_run_id: null, nodes: [makeNodeJson({ id: 'a' })] } }),
+      'e.json',
+    );
     expect(document.kind).toBe('invalid');
     expect(document.nodes).toMatchObject([{ id: 'start' }, { id: 'a' }]);
   });
 
   it('has no nodes for a bad event whose definition holds none to read', () => {
-    expect(readInputDocument(makeEventJson({ detail: { workflow_run_id: null, workflow_definition: { nodes: 'x' } } }), 'e.json').nodes).toEqual([]);
+    expect(
+      readInputDocument(
+        makeEventJson({ detail: { workflow_run_id: null, workflow_definition: { nodes: 'x' } } }),
+        'e.json',
+      ).nodes,
+    ).toEqual([]);
   });
 
   it('rejects a document that is not an object', () => {
@@ -217,7 +247,11 @@ describe('input documents for the CLI', () => {
   });
 
   it('rejects a definition whose nodes are not an array', () => {
-    expect(readInputDocument({ nodes: 'x' }, 'w.json')).toMatchObject({ kind: 'invalid', problems: [{ path: 'nodes' }], nodes: [] });
+    expect(readInputDocument({ nodes: 'x' }, 'w.json')).toMatchObject({
+      kind: 'invalid',
+      problems: [{ path: 'nodes' }],
+      nodes: [],
+    });
   });
 
   it('takes the context of an event from its detail, without the definition', () => {
@@ -259,11 +293,15 @@ describe('webhook node', () => {
   });
 
   it.each(['get', 'Post', 'put', 'PATCH', 'delete'])('accepts the method %s in any case', (method) => {
-    expect(WebhookNodeSchema.parse(makeNodeJson({ data: { http_method: method } })).data.http_method).toBe(method.toUpperCase());
+    expect(WebhookNodeSchema.parse(makeNodeJson({ data: { http_method: method } })).data.http_method).toBe(
+      method.toUpperCase(),
+    );
   });
 
   it('rejects a method outside GET, POST, PUT, PATCH, DELETE', () => {
-    expect(paths(problems(WebhookNodeSchema, makeNodeJson({ data: { http_method: 'TRACE' } })))).toEqual(['data.http_method']);
+    expect(paths(problems(WebhookNodeSchema, makeNodeJson({ data: { http_method: 'TRACE' } })))).toEqual([
+      'data.http_method',
+    ]);
   });
 
   it('requires endpoint_url', () => {
@@ -273,11 +311,15 @@ describe('webhook node', () => {
   });
 
   it('rejects an endpoint_url that is not http or https', () => {
-    expect(paths(problems(WebhookNodeSchema, makeNodeJson({ data: { endpoint_url: 'file:///etc/passwd' } })))).toEqual(['data.endpoint_url']);
+    expect(paths(problems(WebhookNodeSchema, makeNodeJson({ data: { endpoint_url: 'file:///etc/passwd' } })))).toEqual([
+      'data.endpoint_url',
+    ]);
   });
 
   it('rejects a credential_uuid with "/"', () => {
-    expect(paths(problems(WebhookNodeSchema, makeNodeJson({ data: { credential_uuid: '../7/key' } })))).toEqual(['data.credential_uuid']);
+    expect(paths(problems(WebhookNodeSchema, makeNodeJson({ data: { credential_uuid: '../7/key' } })))).toEqual([
+      'data.credential_uuid',
+    ]);
   });
 
   it('reads a null credential_uuid as none', () => {
@@ -300,15 +342,22 @@ describe('webhook node', () => {
     ['a string', '{{x}}'],
     ['null', null],
   ])('accepts %s as payload_template', (_name, template) => {
-    expect(WebhookNodeSchema.parse(makeNodeJson({ data: { payload_template: template } })).data.payload_template).toEqual(template);
+    expect(
+      WebhookNodeSchema.parse(makeNodeJson({ data: { payload_template: template } })).data.payload_template,
+    ).toEqual(template);
   });
 
   it('keeps unknown data fields', () => {
-    expect(WebhookNodeSchema.parse(makeNodeJson({ data: { description: 'x' } })).data).toHaveProperty('description', 'x');
+    expect(WebhookNodeSchema.parse(makeNodeJson({ data: { description: 'x' } })).data).toHaveProperty(
+      'description',
+      'x',
+    );
   });
 
   it('leaves retry_config out when the node has none', () => {
-    expect(WebhookNodeSchema.parse(makeNodeJson({ data: { retry_config: undefined } })).data.retry_config).toBeUndefined();
+    expect(
+      WebhookNodeSchema.parse(makeNodeJson({ data: { retry_config: undefined } })).data.retry_config,
+    ).toBeUndefined();
   });
 
   it('reports the path of a bad retry_config field inside the node', () => {
@@ -349,7 +398,9 @@ describe('retry_config', () => {
   });
 
   it('rejects initial_delay_seconds 0', () => {
-    expect(paths(problems(RetryConfigSchema, { max_attempts: 2, initial_delay_seconds: 0 }))).toEqual(['initial_delay_seconds']);
+    expect(paths(problems(RetryConfigSchema, { max_attempts: 2, initial_delay_seconds: 0 }))).toEqual([
+      'initial_delay_seconds',
+    ]);
   });
 
   it('accepts max_delay_seconds 43200', () => {
@@ -357,7 +408,9 @@ describe('retry_config', () => {
   });
 
   it('rejects max_delay_seconds over 43200', () => {
-    expect(paths(problems(RetryConfigSchema, { max_attempts: 2, max_delay_seconds: 43201 }))).toEqual(['max_delay_seconds']);
+    expect(paths(problems(RetryConfigSchema, { max_attempts: 2, max_delay_seconds: 43201 }))).toEqual([
+      'max_delay_seconds',
+    ]);
   });
 
   it('rejects an unknown backoff', () => {
@@ -365,32 +418,51 @@ describe('retry_config', () => {
   });
 
   it('rejects an initial delay written longer than the maximum', () => {
-    expect(problems(RetryConfigSchema, { max_attempts: 2, initial_delay_seconds: 100, max_delay_seconds: 50 })).toEqual([
-      { path: 'initial_delay_seconds', reason: 'initial_delay_seconds must not exceed max_delay_seconds' },
-    ]);
+    expect(problems(RetryConfigSchema, { max_attempts: 2, initial_delay_seconds: 100, max_delay_seconds: 50 })).toEqual(
+      [{ path: 'initial_delay_seconds', reason: 'initial_delay_seconds must not exceed max_delay_seconds' }],
+    );
   });
 
   it('starts at the maximum delay when it is shorter than the default initial delay', () => {
-    expect(RetryConfigSchema.parse({ max_attempts: 3, max_delay_seconds: 10 })).toMatchObject({ initial_delay_seconds: 10, max_delay_seconds: 10 });
+    expect(RetryConfigSchema.parse({ max_attempts: 3, max_delay_seconds: 10 })).toMatchObject({
+      initial_delay_seconds: 10,
+      max_delay_seconds: 10,
+    });
   });
 
   it('reports every bad field at once', () => {
-    expect(paths(problems(RetryConfigSchema, { max_attempts: 26, backoff: 'linear', initial_delay_seconds: 0, max_delay_seconds: 50000 }))).toEqual([
-      'max_attempts',
-      'backoff',
-      'initial_delay_seconds',
-      'max_delay_seconds',
-    ]);
+    expect(
+      paths(
+        problems(RetryConfigSchema, {
+          max_attempts: 26,
+          backoff: 'linear',
+          initial_delay_seconds: 0,
+          max_delay_seconds: 50000,
+        }),
+      ),
+    ).toEqual(['max_attempts', 'backoff', 'initial_delay_seconds', 'max_delay_seconds']);
   });
 });
 
 describe('credentials', () => {
   it.each([
     [{ type: 'NONE' }, { type: 'NONE' }],
-    [{ type: 'API_KEY', api_key: 'k', header_name: 'X-Key' }, { type: 'API_KEY', api_key: 'k', header_name: 'X-Key' }],
-    [{ type: 'BEARER_TOKEN', token: 't' }, { type: 'BEARER_TOKEN', token: 't' }],
-    [{ type: 'BASIC_AUTH', username: 'u', password: 'p' }, { type: 'BASIC_AUTH', username: 'u', password: 'p' }],
-    [{ type: 'CUSTOM_HEADER', header_name: 'X-A', header_value: 'v' }, { type: 'CUSTOM_HEADER', header_name: 'X-A', header_value: 'v' }],
+    [
+      { type: 'API_KEY', api_key: 'k', header_name: 'X-Key' },
+      { type: 'API_KEY', api_key: 'k', header_name: 'X-Key' },
+    ],
+    [
+      { type: 'BEARER_TOKEN', token: 't' },
+      { type: 'BEARER_TOKEN', token: 't' },
+    ],
+    [
+      { type: 'BASIC_AUTH', username: 'u', password: 'p' },
+      { type: 'BASIC_AUTH', username: 'u', password: 'p' },
+    ],
+    [
+      { type: 'CUSTOM_HEADER', header_name: 'X-A', header_value: 'v' },
+      { type: 'CUSTOM_HEADER', header_name: 'X-A', header_value: 'v' },
+    ],
   ])('parses %j', (input, expected) => {
     expect(CredentialSchema.parse(input)).toEqual(expected);
   });
@@ -406,7 +478,11 @@ describe('credentials', () => {
   });
 
   it('defaults the API_KEY header to X-API-Key', () => {
-    expect(CredentialSchema.parse({ type: 'API_KEY', api_key: 'k' })).toEqual({ type: 'API_KEY', api_key: 'k', header_name: 'X-API-Key' });
+    expect(CredentialSchema.parse({ type: 'API_KEY', api_key: 'k' })).toEqual({
+      type: 'API_KEY',
+      api_key: 'k',
+      header_name: 'X-API-Key',
+    });
   });
 
   it('rejects an unknown type, naming the field', () => {
@@ -418,7 +494,9 @@ describe('credentials', () => {
   });
 
   it('reports a missing password as required', () => {
-    expect(problems(CredentialSchema, { type: 'BASIC_AUTH', username: 'u' })).toEqual([{ path: 'password', reason: 'required (string)' }]);
+    expect(problems(CredentialSchema, { type: 'BASIC_AUTH', username: 'u' })).toEqual([
+      { path: 'password', reason: 'required (string)' },
+    ]);
   });
 
   it('names a secret <prefix>/<organization_id>/<credential_uuid>', () => {
@@ -438,7 +516,11 @@ describe('extractWebhookNodes', () => {
   });
 
   it('keeps the webhook nodes and ignores nodes of other types', () => {
-    const { nodes, problems: found } = extractWebhookNodes([makeOtherNodeJson(), makeNodeJson({ id: 'a' }), makeOtherNodeJson({ id: 'end', type: 'endCall' })]);
+    const { nodes, problems: found } = extractWebhookNodes([
+      makeOtherNodeJson(),
+      makeNodeJson({ id: 'a' }),
+      makeOtherNodeJson({ id: 'end', type: 'endCall' }),
+    ]);
     expect(nodes.map((n) => n.id)).toEqual(['a']);
     expect(found).toEqual([]);
   });
@@ -454,7 +536,10 @@ describe('extractWebhookNodes', () => {
 
   it('reports a bad webhook node field by field, with the node id as source', () => {
     const { nodes, problems: found } = extractWebhookNodes([
-      makeNodeJson({ id: 'bad', data: { endpoint_url: 'ftp://x', http_method: 'TRACE', retry_config: { max_attempts: 99 } } }),
+      makeNodeJson({
+        id: 'bad',
+        data: { endpoint_url: 'ftp://x', http_method: 'TRACE', retry_config: { max_attempts: 99 } },
+      }),
     ]);
     expect(nodes).toEqual([]);
     expect(found.map((p) => [p.source, p.path])).toEqual([
@@ -480,7 +565,11 @@ describe('extractWebhookNodes', () => {
       makeNodeJson({ id: 'b', data: { custom_headers: [{ key: '', value: 'v' }] } }),
       makeNodeJson({ id: 'c', data: { retry_config: { max_attempts: 3, backoff: 'linear' } } }),
     ]);
-    expect(found.map((p) => `${p.source}: ${p.path}`)).toEqual(['a: data.enabled', 'b: data.custom_headers.0.key', 'c: data.retry_config.backoff']);
+    expect(found.map((p) => `${p.source}: ${p.path}`)).toEqual([
+      'a: data.enabled',
+      'b: data.custom_headers.0.key',
+      'c: data.retry_config.backoff',
+    ]);
   });
 
   it('names a node without an id by its index', () => {
@@ -489,18 +578,30 @@ describe('extractWebhookNodes', () => {
   });
 
   it('names a node with an empty id by its index', () => {
-    expect(extractWebhookNodes([makeNodeJson({ id: '' })]).problems).toEqual([{ source: 'nodes[0]', path: 'id', reason: 'node id is required' }]);
+    expect(extractWebhookNodes([makeNodeJson({ id: '' })]).problems).toEqual([
+      { source: 'nodes[0]', path: 'id', reason: 'node id is required' },
+    ]);
   });
 
   it('reports a duplicate node id under its own index, naming the id, and keeps the first node', () => {
-    const { nodes, problems: found, positions } = extractWebhookNodes([
+    const {
+      nodes,
+      problems: found,
+      positions,
+    } = extractWebhookNodes([
       makeOtherNodeJson(),
       makeNodeJson({ id: 'twin', data: { name: 'first' } }),
       makeNodeJson({ id: 'twin', data: { name: 'second' } }),
     ]);
     expect(nodes.map((n) => n.data.name)).toEqual(['first']);
     // Not under "twin": the delivery id comes from the source, and "twin"'s is the first node's.
-    expect(found).toEqual([{ source: 'nodes[2]', path: 'id', reason: 'duplicate node id "twin": an earlier node has it, and delivery ids are one per run and node' }]);
+    expect(found).toEqual([
+      {
+        source: 'nodes[2]',
+        path: 'id',
+        reason: 'duplicate node id "twin": an earlier node has it, and delivery ids are one per run and node',
+      },
+    ]);
     expect([positions.get('twin'), positions.get('nodes[2]')]).toEqual([1, 2]);
   });
 
@@ -514,7 +615,9 @@ describe('extractWebhookNodes', () => {
   });
 
   it('reads the nodes of a parsed event detail', () => {
-    const detail = makeDetail({ nodes: [makeNodeJson({ id: 'a' }), makeNodeJson({ id: 'b', data: { http_method: 'get' } })] });
+    const detail = makeDetail({
+      nodes: [makeNodeJson({ id: 'a' }), makeNodeJson({ id: 'b', data: { http_method: 'get' } })],
+    });
     expect(extractWebhookNodes(detail.workflow_definition.nodes).nodes.map((n) => [n.id, n.data.http_method])).toEqual([
       ['a', 'POST'],
       ['b', 'GET'],

@@ -75,10 +75,18 @@ describe('credentialSecrets', () => {
   });
 
   it('gives an OAuth2 client secret whole and as the token endpoint saw it in HTTP Basic, form-encoded', () => {
-    const credential = { type: 'OAUTH2_CLIENT_CREDENTIALS', token_url: 'https://auth.example.com/token', client_id: 'app id', client_secret: 's3cret/value+x', client_auth: 'basic' } as const;
+    const credential = {
+      type: 'OAUTH2_CLIENT_CREDENTIALS',
+      token_url: 'https://auth.example.com/token',
+      client_id: 'app id',
+      client_secret: 's3cret/value+x',
+      client_auth: 'basic',
+    } as const;
     const secrets = credentialSecrets(credential);
     const basic = Buffer.from('app+id:s3cret%2Fvalue%2Bx').toString('base64');
-    expect(scrubSecrets(`token endpoint said: bad client s3cret/value+x`, secrets)).toBe(`token endpoint said: bad client ${R}`);
+    expect(scrubSecrets(`token endpoint said: bad client s3cret/value+x`, secrets)).toBe(
+      `token endpoint said: bad client ${R}`,
+    );
     expect(scrubSecrets(`echo: Basic ${basic}`, secrets)).not.toContain(basic);
   });
 });

@@ -7,7 +7,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSecretsManagerCredentialStore } from '../../shared/adapters/secrets-manager-credential-store.ts';
 import { CredentialError, TransientDeliveryError } from '../../shared/errors.ts';
 import type { CredentialStore } from '../../shared/ports/credential-store.ts';
-import { DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS, DeliverConfigSchema, ENV, parseConfig } from '../../shared/config/config.ts';
+import {
+  DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS,
+  DeliverConfigSchema,
+  ENV,
+  parseConfig,
+} from '../../shared/config/config.ts';
 
 /**
  * A loopback stand-in for Secrets Manager that speaks the GetSecretValue JSON
@@ -25,7 +30,11 @@ interface FakeSecretsManager {
 }
 
 async function startFakeSecretsManager(): Promise<FakeSecretsManager> {
-  const fake: Omit<FakeSecretsManager, 'endpoint' | 'close'> = { secrets: new Map(), calls: new Map(), gate: undefined };
+  const fake: Omit<FakeSecretsManager, 'endpoint' | 'close'> = {
+    secrets: new Map(),
+    calls: new Map(),
+    gate: undefined,
+  };
   const server: Server = createServer((req, res) => void answer(req, res));
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -42,7 +51,10 @@ async function startFakeSecretsManager(): Promise<FakeSecretsManager> {
     await fake.gate;
     const secret = fake.secrets.get(SecretId);
     if (secret === undefined) {
-      return send(400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
+      return send(400, {
+        __type: 'ResourceNotFoundException',
+        message: "Secrets Manager can't find the specified secret.",
+      });
     }
     if (typeof secret !== 'string') return send(secret.status ?? 400, { __type: secret.error, message: 'refused' });
     send(200, {
@@ -124,7 +136,11 @@ describe('Secrets Manager credential store', () => {
 
   it('accepts lower-case type names and normalises them', async () => {
     fake.secrets.set(NAME, JSON.stringify({ type: 'api_key', api_key: 'k-1' }));
-    expect(await makeStore().get('org-1', 'cred-1')).toEqual({ type: 'API_KEY', api_key: 'k-1', header_name: 'X-API-Key' });
+    expect(await makeStore().get('org-1', 'cred-1')).toEqual({
+      type: 'API_KEY',
+      api_key: 'k-1',
+      header_name: 'X-API-Key',
+    });
   });
 
   it('serves a cached credential until the TTL runs out', async () => {
@@ -140,7 +156,11 @@ describe('Secrets Manager credential store', () => {
   });
 
   it('keeps a credential for the default 15 minutes, so Secrets Manager calls do not grow with deliveries', async () => {
-    const ttlSeconds = parseConfig(DeliverConfigSchema, { [ENV.deliveryQueueUrl]: 'https://sqs.example/q', [ENV.deadLetterQueueUrl]: 'https://sqs.example/d', [ENV.outcomeTableName]: 't' })[ENV.credentialCacheTtlSeconds];
+    const ttlSeconds = parseConfig(DeliverConfigSchema, {
+      [ENV.deliveryQueueUrl]: 'https://sqs.example/q',
+      [ENV.deadLetterQueueUrl]: 'https://sqs.example/d',
+      [ENV.outcomeTableName]: 't',
+    })[ENV.credentialCacheTtlSeconds];
     expect(ttlSeconds).toBe(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS);
     fake.secrets.set(NAME, JSON.stringify({ type: 'BEARER_TOKEN', token: 'tok-1' }));
     const store = makeStore(ttlSeconds);
@@ -303,7 +323,7 @@ describe('Secrets Manager signing secrets', () => {
   const WHSEC = 'whsec_s2Sv4yqTgP41vTZuCVO+BgeTj2M3W9zg1t1ASgn2KO0=';
   const WHSEC_NEW = 'whsec_K7SUYjEkNa+1UdX+mTyr1MUCIQfZlVD7';
 
-  it('reads the organization\'s signing secret from <prefix>/<organization>/signing, every secret of a rotation', async () => {
+  it("reads the organization's signing secret from <prefix>/<organization>/signing, every secret of a rotation", async () => {
     fake.secrets.set(ORG_SIGNING, JSON.stringify({ type: 'SIGNING', secrets: [WHSEC, WHSEC_NEW] }));
     expect(await makeStore().signingSecrets('org-1', null)).toEqual([WHSEC, WHSEC_NEW]);
     expect([...fake.calls.keys()]).toEqual([ORG_SIGNING]);
@@ -332,7 +352,9 @@ describe('Secrets Manager signing secrets', () => {
   it('refuses an endpoint credential as a signing secret and a signing secret as a credential, quoting neither', async () => {
     fake.secrets.set(NODE_SIGNING, JSON.stringify({ type: 'BEARER_TOKEN', token: CANARY }));
     const notSigning = await failureOf(makeStore().signingSecrets('org-1', 'sig-1'));
-    expect((notSigning as Error).message).toBe(`credential ${NODE_SIGNING}: is not a signing secret (its type must be SIGNING)`);
+    expect((notSigning as Error).message).toBe(
+      `credential ${NODE_SIGNING}: is not a signing secret (its type must be SIGNING)`,
+    );
     expect(everythingIn(notSigning)).not.toContain(CANARY);
     fake.secrets.set(NAME, JSON.stringify({ type: 'SIGNING', secrets: [WHSEC] }));
     const notCredential = await failureOf(makeStore().get('org-1', 'cred-1'));
@@ -343,7 +365,9 @@ describe('Secrets Manager signing secrets', () => {
   it('names a malformed signing secret without quoting it', async () => {
     fake.secrets.set(ORG_SIGNING, JSON.stringify({ type: 'SIGNING', secrets: [`whsec_${CANARY}`] }));
     const error = await failureOf(makeStore().signingSecrets('org-1', null));
-    expect((error as Error).message).toBe(`credential ${ORG_SIGNING}: not a valid signing secret: secrets.0: must be whsec_ followed by standard base64`);
+    expect((error as Error).message).toBe(
+      `credential ${ORG_SIGNING}: not a valid signing secret: secrets.0: must be whsec_ followed by standard base64`,
+    );
     expect(everythingIn(error)).not.toContain(CANARY);
   });
 

@@ -38,7 +38,7 @@ const message: DeliveryMessage = {
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe('Standard Webhooks signatures', () => {
-  it('matches the reference libraries\' known-answer vector', () => {
+  it("matches the reference libraries' known-answer vector", () => {
     expect(signatureOf(KAT.id, KAT.timestamp, KAT.payload, [KAT.secret])).toBe(KAT.expected);
     // And the reference library itself agrees on the same input.
     expect(new Webhook(KAT.secret).sign(KAT.id, new Date(KAT.timestamp * 1000), KAT.payload)).toBe(KAT.expected);
@@ -111,7 +111,10 @@ describe('signing secrets', () => {
   });
 
   it('parses a SIGNING secret (either case) and refuses a bad list', () => {
-    expect(SigningSecretSchema.parse({ type: 'signing', secrets: [SECRET_A, SECRET_B] })).toEqual({ type: 'SIGNING', secrets: [SECRET_A, SECRET_B] });
+    expect(SigningSecretSchema.parse({ type: 'signing', secrets: [SECRET_A, SECRET_B] })).toEqual({
+      type: 'SIGNING',
+      secrets: [SECRET_A, SECRET_B],
+    });
     expect(SigningSecretSchema.safeParse({ type: 'SIGNING', secrets: [] }).success).toBe(false);
     expect(SigningSecretSchema.safeParse({ type: 'SIGNING', secrets: ['whsec_short'] }).success).toBe(false);
     expect(SigningSecretSchema.safeParse({ type: 'SIGNING', secrets: Array(6).fill(SECRET_A) }).success).toBe(false);
@@ -120,7 +123,14 @@ describe('signing secrets', () => {
 
 describe('OAuth2 client credentials schema', () => {
   it('defaults client_auth to basic and keeps scope and audience optional', () => {
-    expect(CredentialSchema.parse({ type: 'oauth2_client_credentials', token_url: 'https://auth.example/token', client_id: 'id', client_secret: 's' })).toEqual({
+    expect(
+      CredentialSchema.parse({
+        type: 'oauth2_client_credentials',
+        token_url: 'https://auth.example/token',
+        client_id: 'id',
+        client_secret: 's',
+      }),
+    ).toEqual({
       type: 'OAUTH2_CLIENT_CREDENTIALS',
       token_url: 'https://auth.example/token',
       client_id: 'id',

@@ -24,9 +24,24 @@ beforeAll(() => {
   process.env[ENV_KEY] = ENV_CANARY;
   // Inherited, not own: a lookup that walked the prototype chain would find these.
   // Non-enumerable so nothing else in the process trips over them.
-  Object.defineProperty(Object.prototype, 'polluted', { value: PROTO_CANARY, configurable: true, writable: true, enumerable: false });
-  Object.defineProperty(Array.prototype, 'polluted_array', { value: PROTO_CANARY, configurable: true, writable: true, enumerable: false });
-  Object.defineProperty(String.prototype, 'polluted_string', { value: PROTO_CANARY, configurable: true, writable: true, enumerable: false });
+  Object.defineProperty(Object.prototype, 'polluted', {
+    value: PROTO_CANARY,
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
+  Object.defineProperty(Array.prototype, 'polluted_array', {
+    value: PROTO_CANARY,
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
+  Object.defineProperty(String.prototype, 'polluted_string', {
+    value: PROTO_CANARY,
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
 });
 
 afterAll(() => {
@@ -204,7 +219,7 @@ const QUOTES_AND_BACKSLASHES = cases([
   ['\\"{{ a }}\\"', '\\"A\\"'],
   ['{{ x | \\" }}', '\\"'],
   ['{{ x | \\ }}', '\\'],
-  ['{{ x | \' }}', "'"],
+  ["{{ x | ' }}", "'"],
   ['{{ x | ` }}', '`'],
   ['</script><script>alert(1)</script>', '</script><script>alert(1)</script>'],
   ['\u2028{{ a }}\u2029', '\u2028A\u2029'],
@@ -249,7 +264,10 @@ const ALL: Case[] = [
 
 const label = (template: string) => JSON.stringify(template.length > 60 ? `${template.slice(0, 57)}...` : template);
 
-type Outcome = { kind: 'ok'; value: unknown } | { kind: 'template-error'; error: InvalidTemplateError } | { kind: 'other'; error: unknown };
+type Outcome =
+  | { kind: 'ok'; value: unknown }
+  | { kind: 'template-error'; error: InvalidTemplateError }
+  | { kind: 'other'; error: unknown };
 
 /** Runs a render, classifying what happens; anything but a value or an InvalidTemplateError is a failure. */
 function attempt(fn: () => unknown): Outcome {
@@ -280,16 +298,19 @@ function watchSideEffects() {
 }
 
 describe.each(GROUPS)('%s', (_group, group) => {
-  it.each(group.map((c) => [label(c.template), c] as const))('renders %s inertly or rejects it', (_name, { template, expected }) => {
-    const check = watchSideEffects();
-    const outcome = attempt(() => renderPayload(template, { context: CONTEXT, now: FIXED_NOW }));
-    check();
-    if (expected === ERROR) {
-      expect(outcome.kind).toBe('template-error');
-    } else {
-      expect(outcome).toEqual({ kind: 'ok', value: expected });
-    }
-  });
+  it.each(group.map((c) => [label(c.template), c] as const))(
+    'renders %s inertly or rejects it',
+    (_name, { template, expected }) => {
+      const check = watchSideEffects();
+      const outcome = attempt(() => renderPayload(template, { context: CONTEXT, now: FIXED_NOW }));
+      check();
+      if (expected === ERROR) {
+        expect(outcome.kind).toBe('template-error');
+      } else {
+        expect(outcome).toEqual({ kind: 'ok', value: expected });
+      }
+    },
+  );
 });
 
 describe('names outside the context', () => {
@@ -329,7 +350,9 @@ describe('values are data, never templates', () => {
   });
 
   it('writes a value that looks like a placeholder into a key without rendering it again', () => {
-    expect(renderPayload({ '{{ k }}': 1 }, { context: { k: '{{ a }}', a: 'A' }, now: FIXED_NOW })).toEqual({ '{{ a }}': 1 });
+    expect(renderPayload({ '{{ k }}': 1 }, { context: { k: '{{ a }}', a: 'A' }, now: FIXED_NOW })).toEqual({
+      '{{ a }}': 1,
+    });
   });
 
   it('turns the two characters \\n of a value into a newline, as Dograh does after substituting', () => {
@@ -343,17 +366,22 @@ describe('values are data, never templates', () => {
 
 describe('the whole corpus in every template position', () => {
   // Whatever the position, the outcome is a value free of canaries or an InvalidTemplateError.
-  it.each(ALL.map((c) => [label(c.template), c.template] as const))('keeps %s inert as an object key', (_name, template) => {
-    const check = watchSideEffects();
-    const outcome = attempt(() => renderBody({ [template]: 'v' }, { context: CONTEXT, now: FIXED_NOW }));
-    check();
-    expect(outcome.kind).not.toBe('other');
-    if (outcome.kind === 'ok') expectNoCanary(outcome.value);
-  });
+  it.each(ALL.map((c) => [label(c.template), c.template] as const))(
+    'keeps %s inert as an object key',
+    (_name, template) => {
+      const check = watchSideEffects();
+      const outcome = attempt(() => renderBody({ [template]: 'v' }, { context: CONTEXT, now: FIXED_NOW }));
+      check();
+      expect(outcome.kind).not.toBe('other');
+      if (outcome.kind === 'ok') expectNoCanary(outcome.value);
+    },
+  );
 
   it.each(ALL.map((c) => [label(c.template), c.template] as const))('keeps %s inert in a URL', (_name, template) => {
     const check = watchSideEffects();
-    const outcome = attempt(() => renderUrl(`https://hooks.example.com/in/${template}`, { context: CONTEXT, now: FIXED_NOW }));
+    const outcome = attempt(() =>
+      renderUrl(`https://hooks.example.com/in/${template}`, { context: CONTEXT, now: FIXED_NOW }),
+    );
     check();
     expect(outcome.kind).not.toBe('other');
     if (outcome.kind === 'ok') {
@@ -362,20 +390,23 @@ describe('the whole corpus in every template position', () => {
     }
   });
 
-  it.each(ALL.map((c) => [label(c.template), c.template] as const))('keeps %s inert in a whole node', (_name, template) => {
-    const node = makeNode({
-      data: {
-        http_method: 'POST',
-        custom_headers: [{ key: 'X-Probe', value: template }],
-        payload_template: { probe: template, list: [template], [template]: template } as Json,
-      },
-    });
-    const check = watchSideEffects();
-    const outcome = attempt(() => renderNode(node, CONTEXT, FIXED_NOW));
-    check();
-    expect(outcome.kind).not.toBe('other');
-    if (outcome.kind === 'ok') expectNoCanary(outcome.value);
-  });
+  it.each(ALL.map((c) => [label(c.template), c.template] as const))(
+    'keeps %s inert in a whole node',
+    (_name, template) => {
+      const node = makeNode({
+        data: {
+          http_method: 'POST',
+          custom_headers: [{ key: 'X-Probe', value: template }],
+          payload_template: { probe: template, list: [template], [template]: template } as Json,
+        },
+      });
+      const check = watchSideEffects();
+      const outcome = attempt(() => renderNode(node, CONTEXT, FIXED_NOW));
+      check();
+      expect(outcome.kind).not.toBe('other');
+      if (outcome.kind === 'ok') expectNoCanary(outcome.value);
+    },
+  );
 });
 
 describe('no code is generated', () => {
@@ -400,7 +431,9 @@ describe('no code is generated', () => {
       globals['Function'] = recording;
       ALL.forEach((c, i) => {
         // A fresh prefix per case defeats the compile cache, so every template is parsed here.
-        const outcome = attempt(() => renderPayload(`${salt}-${i} ${c.template}`, { context: CONTEXT, now: FIXED_NOW }));
+        const outcome = attempt(() =>
+          renderPayload(`${salt}-${i} ${c.template}`, { context: CONTEXT, now: FIXED_NOW }),
+        );
         expect(outcome.kind).not.toBe('other');
         if (outcome.kind === 'ok') rendered++;
       });

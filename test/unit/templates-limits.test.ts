@@ -34,7 +34,7 @@ const ADVERSARIAL: readonly (readonly [string, string])[] = [
 describe('scanning time is linear in the template', () => {
   it.each(ADVERSARIAL)('scans 1 MB of %s in at most ~linear time of 1 KB', (_name, unit) => {
     const small = unit.repeat(Math.ceil(1024 / unit.length));
-    const large = unit.repeat(Math.ceil(1024 * 1024 / unit.length));
+    const large = unit.repeat(Math.ceil((1024 * 1024) / unit.length));
     // Warm the JIT on the small input first; then take the fastest run of each.
     // Small runs are timed 100 at a time, so the timer's own cost does not count.
     const hundred = () => {
@@ -43,7 +43,9 @@ describe('scanning time is linear in the template', () => {
     fastest(hundred, 10);
     const smallMs = fastest(hundred, 20) / 100;
     const largeMs = fastest(() => parseTemplate(large), 3);
-    console.log(`${JSON.stringify(unit)}: 1 KB ${smallMs.toFixed(4)} ms, 1 MB ${largeMs.toFixed(1)} ms, ratio ${(largeMs / smallMs).toFixed(0)}`);
+    console.log(
+      `${JSON.stringify(unit)}: 1 KB ${smallMs.toFixed(4)} ms, 1 MB ${largeMs.toFixed(1)} ms, ratio ${(largeMs / smallMs).toFixed(0)}`,
+    );
     // 1024 times the input: linear is ~1000x, quadratic would be ~1,000,000x.
     expect(largeMs / smallMs).toBeLessThan(5000);
   });
@@ -56,7 +58,8 @@ describe('scanning time is linear in the template', () => {
 
 describe('bounded caches', () => {
   it('bounds the compiled-template cache by bytes: ten 240 KB templates do not all stay', () => {
-    const big = (i: number) => `${i} ${Math.random()} {{ workflow_run_id }} ${'x'.repeat(240 * 1024)} {{ workflow_name }}`;
+    const big = (i: number) =>
+      `${i} ${Math.random()} {{ workflow_run_id }} ${'x'.repeat(240 * 1024)} {{ workflow_name }}`;
     const templates = Array.from({ length: 10 }, (_, i) => big(i));
     const scope = { context: { workflow_run_id: 1 }, now: FIXED_NOW };
     for (const t of templates) renderPayload(t, scope);
@@ -88,7 +91,10 @@ describe('bounded caches', () => {
   it('keeps one time-zone entry per canonical zone, whatever the spellings', () => {
     const variants: string[] = [];
     for (let i = 0; i < 20_000; i++) {
-      const name = 'Europe/Paris'.split('').map((c, k) => ((i >> (k % 12)) & 1 ? c.toUpperCase() : c.toLowerCase())).join('');
+      const name = 'Europe/Paris'
+        .split('')
+        .map((c, k) => ((i >> (k % 12)) & 1 ? c.toUpperCase() : c.toLowerCase()))
+        .join('');
       variants.push(`{{current_time_${name}}}`);
     }
     renderPayload(variants, { context: {}, now: FIXED_NOW, warnings: [] });
@@ -104,7 +110,10 @@ describe('bounded caches', () => {
 
   it('keeps at most 20 warnings for one render', () => {
     const warnings: string[] = [];
-    renderPayload(Array.from({ length: 100 }, (_, i) => `{{current_time_Nowhere/${i}}}`), { context: {}, now: FIXED_NOW, warnings });
+    renderPayload(
+      Array.from({ length: 100 }, (_, i) => `{{current_time_Nowhere/${i}}}`),
+      { context: {}, now: FIXED_NOW, warnings },
+    );
     expect(warnings).toHaveLength(20);
   });
 });

@@ -18,7 +18,7 @@ const CONTEXT = {
   yes: true,
   int: 42,
   negative: -17,
-  float: 3.14159,
+  float: 2.71875,
   negative_float: -0.5,
   huge: 1e21,
   tiny: 0.00001,
@@ -199,7 +199,7 @@ describe('values become text', () => {
     ['an integer', '{{int}}', '42'],
     ['zero', '{{zero}}', '0'],
     ['a negative integer', '{{negative}}', '-17'],
-    ['a float', '{{float}}', '3.14159'],
+    ['a float', '{{float}}', '2.71875'],
     ['a negative float', '{{negative_float}}', '-0.5'],
     ['an event float (cost_info.total_usd)', '{{cost_info.total_usd}}', '0.42'],
     ['1e-05 as Python writes it', '{{tiny}}', '1e-05'],
@@ -215,16 +215,18 @@ describe('values become text', () => {
     expect(render(template)).toBe(expected);
   });
 
-  it('writes an object as Python\'s json.dumps does', () => {
+  it("writes an object as Python's json.dumps does", () => {
     expect(render('{{obj}}')).toBe('{"a": 1, "b": [true, null, "x"]}');
   });
 
-  it('writes an array as Python\'s json.dumps does', () => {
+  it("writes an array as Python's json.dumps does", () => {
     expect(render('{{list}}')).toBe('[10, {"name": "second"}, [1, 2]]');
   });
 
   it('escapes non-ASCII in an object as \\uXXXX, surrogate pairs included', () => {
-    expect(render('{{v}}', { v: { city: 'Köln', icon: '🚀', tab: '\t', q: '"' } })).toBe('{"city": "K\\u00f6ln", "icon": "\\ud83d\\ude80", "tab": "\\t", "q": "\\""}');
+    expect(render('{{v}}', { v: { city: 'Köln', icon: '🚀', tab: '\t', q: '"' } })).toBe(
+      '{"city": "K\\u00f6ln", "icon": "\\ud83d\\ude80", "tab": "\\t", "q": "\\""}',
+    );
   });
 
   it('writes a whole event object (gathered_context) as JSON text', () => {
@@ -414,7 +416,9 @@ describe('built-ins', () => {
   });
 
   it('follows daylight saving time in current_time_<zone>', () => {
-    expect(render('{{current_time_America/New_York}}', CONTEXT, new Date('2026-07-04T16:05:09Z'))).toBe('2026-07-04 12:05:09 EDT');
+    expect(render('{{current_time_America/New_York}}', CONTEXT, new Date('2026-07-04T16:05:09Z'))).toBe(
+      '2026-07-04 12:05:09 EDT',
+    );
   });
 
   it('writes current_time_<zone> for a Pacific zone', () => {
@@ -430,7 +434,9 @@ describe('built-ins', () => {
   });
 
   it('moves the date with the zone', () => {
-    expect(render('{{current_time_Asia/Tokyo}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toMatch(/^2026-11-28 05:00:00 /);
+    expect(render('{{current_time_Asia/Tokyo}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toMatch(
+      /^2026-11-28 05:00:00 /,
+    );
   });
 
   it('writes current_weekday as the English day name in UTC', () => {
@@ -466,19 +472,28 @@ describe('built-ins', () => {
   });
 
   it('writes CEST in summer', () => {
-    expect(render('{{current_time_Europe/Berlin}}', CONTEXT, new Date('2026-07-01T12:00:00Z'))).toBe('2026-07-01 14:00:00 CEST');
+    expect(render('{{current_time_Europe/Berlin}}', CONTEXT, new Date('2026-07-01T12:00:00Z'))).toBe(
+      '2026-07-01 14:00:00 CEST',
+    );
   });
 
   it('gives current_weekday the zone of the first zoned built-in of the string', () => {
-    expect(render('{{current_time_Asia/Tokyo}} {{current_weekday}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toBe('2026-11-28 05:00:00 JST Saturday');
+    expect(render('{{current_time_Asia/Tokyo}} {{current_weekday}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toBe(
+      '2026-11-28 05:00:00 JST Saturday',
+    );
   });
 
   it('gives current_time the zone of a later zoned built-in too', () => {
-    expect(render('{{current_time}} / {{current_weekday_Asia/Tokyo}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toBe('2026-11-28 05:00:00 JST / Saturday');
+    expect(render('{{current_time}} / {{current_weekday_Asia/Tokyo}}', CONTEXT, new Date('2026-11-27T20:00:00Z'))).toBe(
+      '2026-11-28 05:00:00 JST / Saturday',
+    );
   });
 
   it('keeps the zone to its own string', () => {
-    expect(render(['{{current_time_Asia/Tokyo}}', '{{current_time}}'])).toEqual(['2026-11-27 18:30:00 JST', '2026-11-27 09:30:00 UTC']);
+    expect(render(['{{current_time_Asia/Tokyo}}', '{{current_time}}'])).toEqual([
+      '2026-11-27 18:30:00 JST',
+      '2026-11-27 09:30:00 UTC',
+    ]);
   });
 
   it('does not treat a nested current_time as the built-in', () => {
@@ -487,8 +502,16 @@ describe('built-ins', () => {
 
   it('renders an unknown zone as missing and warns, naming the zone', () => {
     const warnings: string[] = [];
-    expect(renderPayload({ at: '[{{current_time_Mars/Olympus}}]' }, { context: CONTEXT, now: FIXED_NOW, warnings }, 'data.payload_template')).toEqual({ at: '[]' });
-    expect(warnings).toEqual(['data.payload_template: unknown time zone "Mars/Olympus" in a current_time or current_weekday built-in: rendered as missing']);
+    expect(
+      renderPayload(
+        { at: '[{{current_time_Mars/Olympus}}]' },
+        { context: CONTEXT, now: FIXED_NOW, warnings },
+        'data.payload_template',
+      ),
+    ).toEqual({ at: '[]' });
+    expect(warnings).toEqual([
+      'data.payload_template: unknown time zone "Mars/Olympus" in a current_time or current_weekday built-in: rendered as missing',
+    ]);
   });
 
   it('applies the default to a built-in with an unknown zone', () => {
@@ -508,7 +531,10 @@ describe('call_disposition', () => {
   const scope = (context: unknown) => ({ context, now: FIXED_NOW });
 
   it('adds call_disposition from gathered_context to an object payload', () => {
-    expect(renderBody({ run: '{{workflow_run_id}}' }, scope(CONTEXT))).toEqual({ run: '1234', call_disposition: 'resolved' });
+    expect(renderBody({ run: '{{workflow_run_id}}' }, scope(CONTEXT))).toEqual({
+      run: '1234',
+      call_disposition: 'resolved',
+    });
   });
 
   it('adds an empty call_disposition when gathered_context has none', () => {
@@ -523,12 +549,17 @@ describe('call_disposition', () => {
     expect(renderBody({}, scope({ gathered_context: { call_disposition: null } }))).toEqual({ call_disposition: null });
   });
 
-  it('keeps the template\'s own call_disposition', () => {
+  it("keeps the template's own call_disposition", () => {
     expect(renderBody({ call_disposition: 'custom' }, scope(CONTEXT))).toEqual({ call_disposition: 'custom' });
   });
 
   it('keeps a rendered call_disposition key from the template', () => {
-    expect(renderBody({ '{{k}}': 'mine' }, scope({ k: 'call_disposition', gathered_context: { call_disposition: 'theirs' } }))).toEqual({
+    expect(
+      renderBody(
+        { '{{k}}': 'mine' },
+        scope({ k: 'call_disposition', gathered_context: { call_disposition: 'theirs' } }),
+      ),
+    ).toEqual({
       call_disposition: 'mine',
     });
   });
@@ -537,9 +568,12 @@ describe('call_disposition', () => {
     expect(renderBody({}, scope({ gathered_context: { call_disposition: 3 } }))).toEqual({ call_disposition: 3 });
   });
 
-  it.each([[''], [[]], [0], [false]])('renders an empty template %j as an object with only call_disposition', (template) => {
-    expect(renderBody(template as Json, scope(CONTEXT))).toEqual({ call_disposition: 'resolved' });
-  });
+  it.each([[''], [[]], [0], [false]])(
+    'renders an empty template %j as an object with only call_disposition',
+    (template) => {
+      expect(renderBody(template as Json, scope(CONTEXT))).toEqual({ call_disposition: 'resolved' });
+    },
+  );
 
   it('renders a null template as an object with only call_disposition', () => {
     expect(renderBody(null, scope(CONTEXT))).toEqual({ call_disposition: 'resolved' });
@@ -564,7 +598,9 @@ describe('call_disposition', () => {
 
 describe('endpoint_url', () => {
   it('renders placeholders into the URL', () => {
-    expect(url('https://crm.example.com/hooks/{{workflow_id}}/runs/{{workflow_run_id}}')).toBe('https://crm.example.com/hooks/77/runs/1234');
+    expect(url('https://crm.example.com/hooks/{{workflow_id}}/runs/{{workflow_run_id}}')).toBe(
+      'https://crm.example.com/hooks/77/runs/1234',
+    );
   });
 
   it('returns a URL without placeholders unchanged', () => {
@@ -572,11 +608,15 @@ describe('endpoint_url', () => {
   });
 
   it('percent-encodes placeholder values', () => {
-    expect(url('https://h.example/q?who={{spaced}}')).toBe('https://h.example/q?who=two%20words%20%26%20more%2Fslashes%3F');
+    expect(url('https://h.example/q?who={{spaced}}')).toBe(
+      'https://h.example/q?who=two%20words%20%26%20more%2Fslashes%3F',
+    );
   });
 
   it('percent-encodes a "/" in a value so it stays one path segment', () => {
-    expect(url('https://h.example/runs/{{v}}/x', { v: '../../admin' })).toBe('https://h.example/runs/..%2F..%2Fadmin/x');
+    expect(url('https://h.example/runs/{{v}}/x', { v: '../../admin' })).toBe(
+      'https://h.example/runs/..%2F..%2Fadmin/x',
+    );
   });
 
   it('percent-encodes "#" so a value cannot cut the URL short', () => {
@@ -588,7 +628,7 @@ describe('endpoint_url', () => {
   });
 
   it('writes numbers in the URL as decimal text', () => {
-    expect(url('https://h.example/{{float}}')).toBe('https://h.example/3.14159');
+    expect(url('https://h.example/{{float}}')).toBe('https://h.example/2.71875');
   });
 
   it('uses the default when the value is missing', () => {
@@ -633,7 +673,7 @@ describe('endpoint_url', () => {
     expect(url('https://h.example/{{yes}}/{{no}}')).toBe('https://h.example/true/false');
   });
 
-  it('percent-encodes !\'()* as Python\'s quote does', () => {
+  it("percent-encodes !'()* as Python's quote does", () => {
     expect(url('https://h.example/{{v}}', { v: "it's (a)!*" })).toBe('https://h.example/it%27s%20%28a%29%21%2A');
   });
 
@@ -641,17 +681,24 @@ describe('endpoint_url', () => {
     ['https://h.example/{{workflow_id', 'the URL template has a "{{" without its "}}"'],
     ['https://h.example/workflow_id}}', 'the URL template has a "}}" without its "{{"'],
     ['https://h.example/{{{{workflow_id}}}}', 'the URL template nests "{{" inside "{{"'],
-    ['https://h.example/{{ workflow_id x }}', 'the URL template has braces that are not a placeholder (write {{ path }} or {{ path | default }})'],
+    [
+      'https://h.example/{{ workflow_id x }}',
+      'the URL template has braces that are not a placeholder (write {{ path }} or {{ path | default }})',
+    ],
   ])('rejects %s', (template, reason) => {
     expect(templateError(() => url(template)).reason).toBe(reason);
   });
 
   it('rejects an object value', () => {
-    expect(templateError(() => url('https://h.example/{{obj}}')).reason).toBe('{{obj}} is an object, which cannot be part of a URL');
+    expect(templateError(() => url('https://h.example/{{obj}}')).reason).toBe(
+      '{{obj}} is an object, which cannot be part of a URL',
+    );
   });
 
   it('rejects an array value', () => {
-    expect(templateError(() => url('https://h.example/{{list}}')).reason).toBe('{{list}} is an array, which cannot be part of a URL');
+    expect(templateError(() => url('https://h.example/{{list}}')).reason).toBe(
+      '{{list}} is an array, which cannot be part of a URL',
+    );
   });
 
   it('rejects a template that does not start with http:// or https://', () => {
@@ -663,11 +710,15 @@ describe('endpoint_url', () => {
   });
 
   it('rejects a scheme made of a placeholder', () => {
-    expect(templateError(() => url('{{scheme}}://h.example/', { scheme: 'https' })).reason).toBe('the URL must start with http:// or https://');
+    expect(templateError(() => url('{{scheme}}://h.example/', { scheme: 'https' })).reason).toBe(
+      'the URL must start with http:// or https://',
+    );
   });
 
   it('rejects a scheme completed by a placeholder', () => {
-    expect(templateError(() => url('http{{s}}://h.example/', { s: 's' })).reason).toBe('the URL must start with http:// or https://');
+    expect(templateError(() => url('http{{s}}://h.example/', { s: 's' })).reason).toBe(
+      'the URL must start with http:// or https://',
+    );
   });
 
   it('rejects leading spaces before the scheme', () => {
@@ -675,23 +726,33 @@ describe('endpoint_url', () => {
   });
 
   it('keeps the scheme when a value looks like "javascript:" in the host position', () => {
-    expect(templateError(() => url('https://{{v}}/x', { v: 'javascript:alert(1)' })).reason).toBe('the rendered URL is not a valid URL');
+    expect(templateError(() => url('https://{{v}}/x', { v: 'javascript:alert(1)' })).reason).toBe(
+      'the rendered URL is not a valid URL',
+    );
   });
 
   it('keeps a "javascript:" value inside the path as encoded text', () => {
-    expect(url('https://h.example/{{v}}', { v: 'javascript:alert(1)' })).toBe('https://h.example/javascript%3Aalert%281%29');
+    expect(url('https://h.example/{{v}}', { v: 'javascript:alert(1)' })).toBe(
+      'https://h.example/javascript%3Aalert%281%29',
+    );
   });
 
   it('does not let a value with "@" change the host', () => {
-    expect(templateError(() => url('https://{{v}}/x', { v: 'user@evil.example' })).reason).toBe('the rendered URL is not a valid URL');
+    expect(templateError(() => url('https://{{v}}/x', { v: 'user@evil.example' })).reason).toBe(
+      'the rendered URL is not a valid URL',
+    );
   });
 
   it('does not let a value with "@" after the host change the host', () => {
-    expect(templateError(() => url('https://crm.example.com{{v}}/x', { v: '@evil.example' })).reason).toBe('the rendered URL is not a valid URL');
+    expect(templateError(() => url('https://crm.example.com{{v}}/x', { v: '@evil.example' })).reason).toBe(
+      'the rendered URL is not a valid URL',
+    );
   });
 
   it('does not let a value with ":port" change the port', () => {
-    expect(templateError(() => url('https://{{v}}/x', { v: 'h.example:8443' })).reason).toBe('the rendered URL is not a valid URL');
+    expect(templateError(() => url('https://{{v}}/x', { v: 'h.example:8443' })).reason).toBe(
+      'the rendered URL is not a valid URL',
+    );
   });
 
   it('keeps a value with "@" in the path as encoded text, leaving the host alone', () => {
@@ -707,15 +768,21 @@ describe('endpoint_url', () => {
   });
 
   it('rejects a user name and password written in the template', () => {
-    expect(templateError(() => url('https://user:secret@h.example/x')).reason).toContain('must not carry a user name or password');
+    expect(templateError(() => url('https://user:secret@h.example/x')).reason).toContain(
+      'must not carry a user name or password',
+    );
   });
 
   it('rejects user info built around a placeholder', () => {
-    expect(templateError(() => url('https://{{v}}@h.example/x', { v: 'someone' })).reason).toContain('must not carry a user name or password');
+    expect(templateError(() => url('https://{{v}}@h.example/x', { v: 'someone' })).reason).toContain(
+      'must not carry a user name or password',
+    );
   });
 
   it('rejects a URL whose rendered host is invalid', () => {
-    expect(templateError(() => url('https://{{v}}/', { v: 'has space' })).reason).toBe('the rendered URL is not a valid URL');
+    expect(templateError(() => url('https://{{v}}/', { v: 'has space' })).reason).toBe(
+      'the rendered URL is not a valid URL',
+    );
   });
 
   it('rejects a value that is a whole ".." path segment', () => {
@@ -735,7 +802,9 @@ describe('endpoint_url', () => {
   });
 
   it('names the field it was given in its errors', () => {
-    const error = templateError(() => renderUrl('https://h.example/{{missing}}', { context: {}, now: FIXED_NOW }, 'endpoint_url'));
+    const error = templateError(() =>
+      renderUrl('https://h.example/{{missing}}', { context: {}, now: FIXED_NOW }, 'endpoint_url'),
+    );
     expect(error.path).toBe('endpoint_url');
   });
 });
@@ -745,13 +814,17 @@ describe('template errors name the field', () => {
   const tight = () => ({ context: { big: 'x'.repeat(100) }, now: FIXED_NOW, budget: new OutputBudget(150) });
 
   it('names the payload field where the output passed its limit', () => {
-    const error = templateError(() => renderPayload({ customer: { name: '{{big}}', again: '{{big}}' } }, tight(), 'data.payload_template'));
+    const error = templateError(() =>
+      renderPayload({ customer: { name: '{{big}}', again: '{{big}}' } }, tight(), 'data.payload_template'),
+    );
     expect(error.path).toBe('data.payload_template.customer.again');
     expect(error.reason).toMatch(/^payload too large/);
   });
 
   it('names the array index', () => {
-    const error = templateError(() => renderPayload({ items: ['{{big}}', '{{big}}'] }, tight(), 'data.payload_template'));
+    const error = templateError(() =>
+      renderPayload({ items: ['{{big}}', '{{big}}'] }, tight(), 'data.payload_template'),
+    );
     expect(error.path).toBe('data.payload_template.items.1');
   });
 
@@ -772,7 +845,13 @@ describe('template errors name the field', () => {
   it('stops a payload that repeats a big value before building it whole', () => {
     const template = { copies: Array.from({ length: 7000 }, () => '{{big}}') };
     const context = { big: 'y'.repeat(60_000) };
-    const error = templateError(() => renderPayload(template, { context, now: FIXED_NOW, budget: new OutputBudget(256 * 1024) }, 'data.payload_template'));
+    const error = templateError(() =>
+      renderPayload(
+        template,
+        { context, now: FIXED_NOW, budget: new OutputBudget(256 * 1024) },
+        'data.payload_template',
+      ),
+    );
     expect(error.path).toBe('data.payload_template.copies.4');
     expect(error.reason).toContain('payload too large');
   });
@@ -780,7 +859,9 @@ describe('template errors name the field', () => {
   it(`refuses a template nested deeper than ${MAX_TEMPLATE_DEPTH} levels before walking it`, () => {
     let template: Json = '{{text}}';
     for (let i = 0; i < 5000; i++) template = [template];
-    const error = templateError(() => renderPayload(template, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'));
+    const error = templateError(() =>
+      renderPayload(template, { context: CONTEXT, now: FIXED_NOW }, 'data.payload_template'),
+    );
     expect(error.path).toBe('data.payload_template');
     expect(error.reason).toBe(`the template is nested deeper than ${MAX_TEMPLATE_DEPTH} levels of objects and arrays`);
   });
@@ -794,7 +875,9 @@ describe('template errors name the field', () => {
   it('refuses a context value nested too deep to write, instead of overflowing the stack', () => {
     let value: unknown = 1;
     for (let i = 0; i < 100_000; i++) value = [value];
-    const error = templateError(() => renderPayload({ a: '{{v}}' }, { context: { v: value }, now: FIXED_NOW }, 'data.payload_template'));
+    const error = templateError(() =>
+      renderPayload({ a: '{{v}}' }, { context: { v: value }, now: FIXED_NOW }, 'data.payload_template'),
+    );
     expect(error.path).toBe('data.payload_template.a');
     expect(error.reason).toContain('nested deeper than');
   });
