@@ -244,6 +244,13 @@ export function timeline(r: DeliveryRecord, style: Style): string[] {
   return out;
 }
 
+/** An attempt that went on the wire twice says so first: the refusal is not in the rest of the row. */
+function resentNote(a: AttemptRecord): string {
+  return a.resent_after_status === undefined
+    ? ''
+    : `resent after ${a.resent_after_status} (cached credential refused); `;
+}
+
 function attemptRow(a: AttemptRecord, style: Style): string[] {
   const failed = a.error_class !== 'none';
   return [
@@ -252,7 +259,7 @@ function attemptRow(a: AttemptRecord, style: Style): string[] {
     formatDuration(a.duration_ms),
     a.status_code === null ? '-' : failed ? style.red(String(a.status_code)) : style.green(String(a.status_code)),
     failed ? a.error_class : style.green(a.error_class),
-    truncate(oneLine(a.error_message ?? ''), TEXT_WIDTH),
+    truncate(oneLine(resentNote(a) + (a.error_message ?? '')), TEXT_WIDTH),
     truncate(oneLine(a.response_snippet ?? ''), TEXT_WIDTH),
   ];
 }

@@ -862,6 +862,7 @@ function attemptValue(attempt: AttemptRecord): AttributeValue {
       error_class: s(attempt.error_class),
       error_message: attempt.error_message === null ? { NULL: true } : s(truncate(attempt.error_message)),
       response_snippet: attempt.response_snippet === null ? { NULL: true } : s(truncate(attempt.response_snippet)),
+      ...(attempt.resent_after_status === undefined ? {} : { resent_after_status: n(attempt.resent_after_status) }),
     },
   };
 }
@@ -876,6 +877,7 @@ function toAttempt(value: AttributeValue): AttemptRecord {
     error_class: str(m.error_class) as ErrorClass,
     error_message: optionalStr(m.error_message),
     response_snippet: optionalStr(m.response_snippet),
+    ...(num(m.resent_after_status) === undefined ? {} : { resent_after_status: num(m.resent_after_status)! }),
   };
 }
 

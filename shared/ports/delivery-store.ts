@@ -13,6 +13,13 @@ export interface AttemptRecord {
   readonly error_message: string | null;
   /** Redacted, truncated start of the response body. */
   readonly response_snippet: string | null;
+  /**
+   * Set when this attempt went on the wire twice: the endpoint refused the cached
+   * credential with this status (401/403), and the attempt was sent once more, under
+   * the same number, with the credential fetched again. The rest of the record is the
+   * second request's.
+   */
+  readonly resent_after_status?: number;
 }
 
 export type ErrorClass =

@@ -171,7 +171,7 @@ async function attemptDelivery(
   deps: DeliverDeps,
 ): Promise<MessageResult> {
   const startedAt = deps.clock.now();
-  const { outcome, response, secrets } = await sendAttempt(message, attempt, deps);
+  const { outcome, response, secrets, resentAfterStatus } = await sendAttempt(message, attempt, deps);
   const durationMs = response?.durationMs ?? Math.max(0, deps.clock.now() - startedAt);
   const decision = nextAttempt(outcome, attempt, message.retry, deps.random());
   await deps.health?.after(message, outcome, log);
@@ -191,6 +191,8 @@ async function attemptDelivery(
       response === undefined || response.bodySnippet === '' || outcome.kind === 'success'
         ? null
         : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
+    // Every request on the wire is on record: a resend after a refused cached credential too.
+    ...(resentAfterStatus === undefined ? {} : { resent_after_status: resentAfterStatus }),
   };
   const fields = {
     attempt,
@@ -199,6 +201,7 @@ async function attemptDelivery(
     error_class: record.error_class,
     duration_ms: record.duration_ms,
     endpoint_host: endpointHost(message.url),
+    ...(resentAfterStatus === undefined ? {} : { resent_after_status: resentAfterStatus }),
   };
   deps.metrics.duration('AttemptDuration', durationMs);
 

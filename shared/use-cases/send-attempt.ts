@@ -25,12 +25,15 @@ export async function sendAttempt(
   message: DeliveryMessage,
   attempt: number,
   deps: DeliverDeps,
-): Promise<{ outcome: Outcome; response?: HttpResponse; secrets: readonly string[] }> {
+): Promise<{ outcome: Outcome; response?: HttpResponse; secrets: readonly string[]; resentAfterStatus?: number }> {
   const secrets: string[] = [];
   // One deadline for the whole attempt, so a resend after a rotation stays inside the lease.
   const deadline = deps.clock.now() + deps.requestTimeoutMs;
   const remaining = () => Math.max(1, deadline - deps.clock.now());
   const tokenName = `${message.organization_id}/${message.credential_uuid ?? ''}`;
+  // The status that refused the cached credential, once the attempt was sent again.
+  let resentAfterStatus: number | undefined;
+  const resent = () => (resentAfterStatus === undefined ? {} : { resentAfterStatus });
   try {
     // First: a node whose named signing secret is missing fails before anything is sent, token requests included.
     const signing = await deps.credentials.signingSecrets(
@@ -78,6 +81,7 @@ export async function sendAttempt(
           };
         }
         credential = fresh;
+        resentAfterStatus = response.status;
         response = await send(credential);
       }
     }
@@ -85,9 +89,10 @@ export async function sendAttempt(
       outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())),
       response,
       secrets,
+      ...resent(),
     };
   } catch (error) {
-    return { outcome: outcomeOfError(error), secrets };
+    return { outcome: outcomeOfError(error), secrets, ...resent() };
   }
 }
 

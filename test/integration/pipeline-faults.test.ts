@@ -183,6 +183,11 @@ describe('pipeline under faults', () => {
     const [second] = await emit([node('rot2', '/rotating', { credential_uuid: 'rotating' })]);
     const [record] = await stack.waitUntilFinal([second!], 10_000);
     expect(record).toMatchObject({ status: 'delivered', attempts: 1 });
+    // Both requests of attempt 1 are on record: the refused one by its status.
+    expect(record!.attempt_log).toEqual([
+      expect.objectContaining({ attempt: 1, status_code: 200, error_class: 'none', resent_after_status: 401 }),
+    ]);
+    expect(first && (await stack.store.get(first))?.attempt_log[0]).not.toHaveProperty('resent_after_status');
     expect(receiver.to('/rotating').map((r) => r.headers['authorization'])).toEqual([
       'Bearer token-v1',
       'Bearer token-v1',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextStep } from '../../cli/commands/inspect.ts';
+import { nextStep, timeline } from '../../cli/commands/inspect.ts';
+import { createStyle } from '../../cli/format.ts';
 import type { AttemptRecord, DeliveryRecord, ErrorClass } from '../../shared/ports/delivery-store.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 
@@ -72,5 +73,18 @@ describe('inspect: what next, by failure class', () => {
     expect(
       nextStep(record({ status: 'sending', pending_until: new Date(NOW - 15 * 60_000).toISOString() }), '', NOW),
     ).toMatch(/^it looks stuck .*the reconciler puts it back on the queue/);
+  });
+});
+
+describe('inspect: the attempt table', () => {
+  it('says when an attempt went on the wire twice, after a refused cached credential', () => {
+    const resent: AttemptRecord = { ...attempt('none', 200), error_message: null, resent_after_status: 401 };
+    const rows = timeline(record({ status: 'delivered', attempt_log: [resent] }), createStyle(false)).join('\n');
+    expect(rows).toMatch(/\b200\s+none\s+resent after 401 \(cached credential refused\)/);
+    const once = timeline(
+      record({ status: 'delivered', attempt_log: [{ ...resent, resent_after_status: undefined }] }),
+      createStyle(false),
+    );
+    expect(once.join('\n')).not.toContain('resent');
   });
 });
