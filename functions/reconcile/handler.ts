@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue.ts';
 import { ENV, parseConfig, ReconcileConfigSchema, type ReconcileConfig } from '../../shared/config/config.ts';
@@ -47,6 +47,15 @@ export function wireReconcileDeps(config: ReconcileConfig, ports: ReconcilePorts
       ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
     }),
     graceMs: config[ENV.reconcileGraceSeconds] * 1000,
+    backlog: async () => {
+      const { Attributes = {} } = await ports.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: config[ENV.deliveryQueueUrl],
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      return Number(Attributes.ApproximateNumberOfMessages ?? 0);
+    },
   };
 }
 

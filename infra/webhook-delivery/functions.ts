@@ -355,7 +355,11 @@ export function createReconcileFunction(
             actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
             resources: [table.tableArn],
           }),
-          new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deliveryQueue.queueArn] }),
+          // GetQueueAttributes: a run pauses while the queue has a backlog (see reconcile.ts).
+          new iam.PolicyStatement({
+            actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
+            resources: [deliveryQueue.queueArn],
+          }),
         ],
       }),
     },

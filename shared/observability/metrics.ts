@@ -26,7 +26,10 @@ export const METRIC = {
   unrecordedSuccess: 'UnrecordedSuccess',
   /** Count: deliveries rendered and queued from run-completed events. */
   renderedDeliveries: 'RenderedDeliveries',
-  /** Count, dimension `Action` (`requeued`, `failed`): deliveries the reconciler found stuck with no queue message. */
+  /**
+   * Count, dimension `Action`: `requeued` and `failed`, deliveries the reconciler found stuck with no
+   * queue message; `paused`, runs that did nothing because the delivery queue had a backlog.
+   */
   reconciled: 'Reconciled',
   /** Count, dimension `To` (closed, open, half_open, gone): an endpoint's circuit changed state. */
   circuitTransitions: 'CircuitTransitions',

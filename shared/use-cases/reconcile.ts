@@ -11,6 +11,13 @@ export const DEFAULT_RECONCILE_GRACE_MS = 15 * 60_000;
 export const DEFAULT_MAX_RECONCILES = 3;
 /** Records looked at per run: a run stays well inside its function timeout; the rest wait for the next. */
 export const DEFAULT_RECONCILE_LIMIT = 500;
+/**
+ * Messages waiting on the delivery queue at which a run does nothing: behind a
+ * backlog, an overdue delivery's message is most likely still queued, and a copy
+ * put back would only lengthen the queue (and a first attempt failed as stranded
+ * would only be reopened when its message turns up).
+ */
+export const DEFAULT_RECONCILE_PAUSE_BACKLOG = 1_000;
 
 export interface ReconcileDeps {
   readonly store: DeliveryStore;
@@ -22,6 +29,10 @@ export interface ReconcileDeps {
   readonly graceMs?: number;
   readonly maxReconciles?: number;
   readonly limit?: number;
+  /** Messages waiting (visible) on the delivery queue; without it, or when it fails, every run acts. */
+  readonly backlog?: () => Promise<number>;
+  /** See {@link DEFAULT_RECONCILE_PAUSE_BACKLOG}. */
+  readonly pauseAtBacklog?: number;
 }
 
 /** What one run did, by delivery id. */
@@ -31,6 +42,8 @@ export interface ReconcileReport {
   readonly failed: readonly string[];
   /** Found in the index but moving again by the time they were read, or taken by another run. */
   readonly skipped: number;
+  /** Set when the run did nothing because this many messages were waiting on the queue. */
+  readonly pausedAtBacklog?: number;
 }
 
 /**
@@ -45,6 +58,14 @@ export interface ReconcileReport {
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const graceMs = deps.graceMs ?? DEFAULT_RECONCILE_GRACE_MS;
   const maxReconciles = deps.maxReconciles ?? DEFAULT_MAX_RECONCILES;
+  const waiting = await backlogOf(deps);
+  if (waiting !== undefined && waiting >= (deps.pauseAtBacklog ?? DEFAULT_RECONCILE_PAUSE_BACKLOG)) {
+    deps.metrics.count(METRIC.reconciled, 1, { Action: 'paused' });
+    deps.log.info('reconciler run paused: the delivery queue has a backlog, overdue deliveries are most likely in it', {
+      waiting,
+    });
+    return { examined: 0, requeued: [], failed: [], skipped: 0, pausedAtBacklog: waiting };
+  }
   const now = deps.clock.now();
   const ids = await deps.store.listPending(now - graceMs, deps.limit ?? DEFAULT_RECONCILE_LIMIT);
   const requeued: string[] = [];
@@ -94,6 +115,17 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   if (failed.length > 0) deps.metrics.count(METRIC.reconciled, failed.length, { Action: 'failed' });
   deps.log.info('reconciler run', { examined: ids.length, requeued: requeued.length, failed: failed.length, skipped });
   return { examined: ids.length, requeued, failed, skipped };
+}
+
+/** The queue's backlog, or undefined when it cannot be read (the run then acts as if there were none). */
+async function backlogOf(deps: ReconcileDeps): Promise<number | undefined> {
+  if (deps.backlog === undefined) return undefined;
+  try {
+    return await deps.backlog();
+  } catch (error) {
+    deps.log.warn('could not read the delivery queue backlog; reconciling anyway', { error });
+    return undefined;
+  }
 }
 
 function candidateOf(record: DeliveryRecord | undefined): StuckCandidate | undefined {

@@ -401,7 +401,7 @@ describe('reconciler', () => {
     expect(Object.keys(env).sort()).toEqual([...Object.keys(ReconcileConfigSchema.shape), 'NODE_OPTIONS'].sort());
   });
 
-  it('may query only the pending index, read and update records, and enqueue deliveries', () => {
+  it('may query only the pending index, read and update records, enqueue deliveries and read the queue depth', () => {
     const id = logicalId;
     expect(allowedPairs(resourceOf(delivery.reconcileFunction.role!))).toEqual(
       [
@@ -411,6 +411,7 @@ describe('reconciler', () => {
         `dynamodb:GetItem <${id(delivery.table)}.Arn>`,
         `dynamodb:UpdateItem <${id(delivery.table)}.Arn>`,
         `sqs:SendMessage <${id(delivery.deliveryQueue)}.Arn>`,
+        `sqs:GetQueueAttributes <${id(delivery.deliveryQueue)}.Arn>`,
       ].sort(),
     );
   });

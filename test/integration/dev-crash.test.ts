@@ -60,7 +60,7 @@ describe('webhooks dev --data after a SIGKILL', () => {
 
     const second = await startDev({ cwd: work, dataDir, requestTimeoutSeconds: 1 });
     devs.push(second);
-    const records = await waitAllFinal(second.dynamoEndpoint, runs, 150_000);
+    const records = await waitAllFinal(second, runs, 150_000);
     await second.stop();
 
     const result = account(ids, records, receiver, [killedAt], script);

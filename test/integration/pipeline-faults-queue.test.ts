@@ -1,4 +1,4 @@
-import { PurgeQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, PurgeQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, LOCAL_TABLE_NAME, type LocalStack } from '../../cli/local-stack.ts';
 import { startLocalReconciler, type LocalReconciler } from '../../cli/local-reconciler.ts';
@@ -253,6 +253,32 @@ describe('a purged delivery queue, recovered by the reconciler', () => {
     expect(
       logOf(lines, id).some((l) => l.message === 'a delivery that was never sent is renderable now: sending it'),
     ).toBe(true);
+  });
+});
+
+describe('the reconciler behind a backlog', () => {
+  it('pauses while the queue it reads has a backlog, read from the queue itself', async () => {
+    // A queue of its own, so the stack's poller does not drain it under the test.
+    const { QueueUrl } = await stack.sqs.send(new CreateQueueCommand({ QueueName: `backlog-${Date.now()}` }));
+    for (let i = 0; i < 3; i++) await stack.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: `{"n":${i}}` }));
+    const behind = startLocalReconciler({
+      sqs: stack.sqs,
+      dynamo: stack.dynamo,
+      queueUrl: QueueUrl!,
+      tableName: LOCAL_TABLE_NAME,
+      log: createLogger({ sink: (line) => lines.push(line), base: { function: 'reconcile' } }),
+      intervalMs: 3_600_000,
+      firstRunMs: null,
+      graceMs: 0,
+      adapt: (deps) => ({ ...deps, pauseAtBacklog: 3 }),
+    });
+    try {
+      const report = await behind.runOnce();
+      expect(report).toMatchObject({ examined: 0, pausedAtBacklog: 3 });
+      expect(lines.some((l) => l.includes('reconciler run paused: the delivery queue has a backlog'))).toBe(true);
+    } finally {
+      await behind.stop();
+    }
   });
 });
 

@@ -47,6 +47,44 @@ const retrying = async (store: ReturnType<typeof createMemoryDeliveryStore>, m: 
 };
 
 describe('reconcile', () => {
+  it('does nothing while the delivery queue has a backlog: an overdue message is most likely in it', async () => {
+    const sent: string[] = [];
+    const { store, deps, counts, at } = setup(async (m) => void sent.push(m.delivery_id));
+    const m = makeDeliveryMessage(1);
+    await retrying(store, m);
+    at(T0 + 30_001 + GRACE);
+    let waiting = 1_000;
+    const busy = { ...deps, backlog: async () => waiting };
+    expect(await reconcile(busy)).toEqual({
+      examined: 0,
+      requeued: [],
+      failed: [],
+      skipped: 0,
+      pausedAtBacklog: 1_000,
+    });
+    expect(sent).toEqual([]);
+    expect(counts).toEqual(['Reconciled 1 {"Action":"paused"}']);
+    // Below the threshold (default 1,000, or the deps' own), it acts again.
+    waiting = 999;
+    expect((await reconcile(busy)).requeued).toEqual([m.delivery_id]);
+    expect((await reconcile({ ...busy, pauseAtBacklog: 10 })).pausedAtBacklog).toBe(999);
+  });
+
+  it('acts as if there were no backlog when the queue cannot be read', async () => {
+    const { store, deps, at } = setup();
+    const m = makeDeliveryMessage(1);
+    await retrying(store, m);
+    at(T0 + 30_001 + GRACE);
+    const report = await reconcile({
+      ...deps,
+      backlog: async () => {
+        throw new Error('AccessDenied');
+      },
+    });
+    expect(report.requeued).toEqual([m.delivery_id]);
+    expect(report.pausedAtBacklog).toBeUndefined();
+  });
+
   it('leaves a delivery alone until it is past its due time plus the grace, then puts it back once per grace', async () => {
     const sent: string[] = [];
     const { store, deps, counts, at } = setup(async (m) => void sent.push(m.delivery_id));
