@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { deliveryId, FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
@@ -204,11 +205,23 @@ export interface DevProcess {
   readonly child: ChildProcess;
   readonly intake: string;
   readonly dynamoEndpoint: string;
+  readonly sqsEndpoint: string;
+  /** The delivery queue's URL. */
+  readonly deliveryQueue: string;
   readonly output: () => string;
   /** SIGKILL, and wait until it is gone. */
   kill(): Promise<void>;
   /** SIGINT, and wait for the clean stop. */
   stop(): Promise<void>;
+}
+
+/** What the soak reads of `.webhooks/dev.json`. */
+interface DevStateRead {
+  readonly pid: number;
+  readonly intake: string;
+  readonly dynamoEndpoint: string;
+  readonly sqsEndpoint: string;
+  readonly queues: { readonly delivery: { readonly url: string } };
 }
 
 /** Starts the real bin: `webhooks dev --data DIR --no-receiver --no-example --port 0`, in `cwd` (where .webhooks/dev.json goes). */
@@ -244,18 +257,14 @@ export async function startDev(options: {
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const deadline = Date.now() + 60_000;
-  let state: { pid: number; intake: string; dynamoEndpoint: string } | undefined;
+  let state: DevStateRead | undefined;
   while (state === undefined) {
     if (child.exitCode !== null)
       throw new Error(`webhooks dev exited (${child.exitCode}) before it was up:\n${output}`);
     if (Date.now() > deadline) throw new Error(`webhooks dev not up after 60 s:\n${output}`);
     if (existsSync(statePath)) {
       try {
-        const parsed = JSON.parse(await readFile(statePath, 'utf8')) as {
-          pid: number;
-          intake: string;
-          dynamoEndpoint: string;
-        };
+        const parsed = JSON.parse(await readFile(statePath, 'utf8')) as DevStateRead;
         if (parsed.pid === child.pid) state = parsed;
       } catch {
         // Being written: read it again.
@@ -267,6 +276,8 @@ export async function startDev(options: {
     child,
     intake: state.intake,
     dynamoEndpoint: state.dynamoEndpoint,
+    sqsEndpoint: state.sqsEndpoint,
+    deliveryQueue: state.queues.delivery.url,
     output: () => output,
     async kill() {
       child.kill('SIGKILL');
@@ -279,18 +290,25 @@ export async function startDev(options: {
   };
 }
 
-/** Reads the outcome log of a running dev stack until every id is final, or the time is up. */
+/**
+ * Reads the outcome log of a running dev stack until every id is final and the
+ * delivery queue is empty, or the time is up. Final alone is not the end: a
+ * record the reconciler failed as stranded (its first attempt's outcome lost, no
+ * request kept) comes back to life when its message turns up late behind a
+ * backlog, so every run is read again until no message is left to change one.
+ */
 export async function waitAllFinal(
-  dynamoEndpoint: string,
+  dev: Pick<DevProcess, 'dynamoEndpoint' | 'sqsEndpoint' | 'deliveryQueue'>,
   runs: ReadonlyMap<number, readonly string[]>,
   timeoutMs: number,
-  progress?: (final: number, total: number) => void,
+  progress?: (final: number, total: number, queued: number) => void,
 ): Promise<Map<string, DeliveryRecord>> {
-  const client = new DynamoDBClient(emulatorClientConfig(dynamoEndpoint));
+  const client = new DynamoDBClient(emulatorClientConfig(dev.dynamoEndpoint));
+  const sqs = new SQSClient(emulatorClientConfig(dev.sqsEndpoint));
   const store = createDynamoDeliveryStore({ client, tableName: 'dograh-webhooks-outcomes', retentionDays: 30 });
   const records = new Map<string, DeliveryRecord>();
   const total = [...runs.values()].reduce((n, ids) => n + ids.length, 0);
-  const open = new Set(runs.keys());
+  let open = new Set(runs.keys());
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
@@ -305,12 +323,42 @@ export async function waitAllFinal(
         if ((runs.get(run) ?? []).every((id) => isFinal(records.get(id)))) open.delete(run);
       }
       const final = [...runs.values()].flat().filter((id) => isFinal(records.get(id))).length;
-      progress?.(final, total);
-      if (open.size === 0 || Date.now() > deadline) return records;
+      const queued = open.size === 0 ? await messagesIn(sqs, dev.deliveryQueue) : -1;
+      progress?.(final, total, queued);
+      if (Date.now() > deadline) return records;
+      if (open.size === 0) {
+        if (queued === 0) return records;
+        // Final, but a message is still queued: read every run again once it has been handled.
+        open = new Set(runs.keys());
+      }
       await sleep(2_000);
     }
   } finally {
     client.destroy();
+    sqs.destroy();
+  }
+}
+
+/** Messages in a queue: visible, in flight and delayed; -1 when it cannot be read. */
+async function messagesIn(sqs: SQSClient, queueUrl: string): Promise<number> {
+  try {
+    const { Attributes: a = {} } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    return (
+      Number(a.ApproximateNumberOfMessages ?? 0) +
+      Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+      Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+    );
+  } catch {
+    return -1;
   }
 }
 

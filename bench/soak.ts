@@ -93,6 +93,7 @@ await putEvents(dev.intake, details.slice(half, half + extra));
 await sleep(300);
 kills.push(Date.now());
 await dev.kill();
+const outputBeforeKill = dev.output();
 const seenAtKill = receiver.log.length;
 say(
   `SIGKILL of webhooks dev ${extra} events and 300 ms after the last emit; the receiver had seen ${seenAtKill} requests (${new Set(receiver.log.map((s) => s.deliveryId)).size} deliveries)`,
@@ -104,10 +105,11 @@ await putEvents(dev.intake, details.slice(half + extra));
 say(`sent the other ${runs - half - extra} events`);
 
 let lastReport = 0;
-const records = await waitAllFinal(dev.dynamoEndpoint, runIds, Number(values['timeout-minutes']) * 60_000, (final) => {
+const records = await waitAllFinal(dev, runIds, Number(values['timeout-minutes']) * 60_000, (final, _, queued) => {
   if (Date.now() - lastReport > 15_000) {
     lastReport = Date.now();
-    say(`${final} of ${total} final, ${receiver.log.length} requests so far`);
+    const waiting = queued > 0 ? `, all final but ${queued} messages still queued` : '';
+    say(`${final} of ${total} final, ${receiver.log.length} requests so far${waiting}`);
   }
 });
 const elapsedS = (Date.now() - started) / 1000;
@@ -116,6 +118,14 @@ await receiver.close();
 
 const result = account(ids, records, receiver, kills);
 say(`done in ${elapsedS.toFixed(0)} s: ${(total / elapsedS).toFixed(1)} deliveries/s, ${result.requests} requests`);
+// What the reconciler did, from both dev processes' own lines.
+const reconciled = { requeued: 0, failed: 0 };
+for (const m of `${outputBeforeKill}\n${dev.output()}`.matchAll(
+  /reconciler: (\d+) stuck put back on the queue, (\d+) failed/g,
+)) {
+  reconciled.requeued += Number(m[1]);
+  reconciled.failed += Number(m[2]);
+}
 const lines = [
   `deliveries        ${result.total}`,
   `delivered         ${result.delivered}`,
@@ -126,6 +136,7 @@ const lines = [
   `duplicates        ${result.duplicates.length} (a 2xx answered more than once for one delivery id)`,
   `same attempt sent twice  ${result.attemptResent}`,
   `series over max_attempts ${result.overMaxAttempts}`,
+  `reconciler        ${reconciled.requeued} put back on the queue, ${reconciled.failed} failed as stranded (a late message reopens those)`,
   `receiver answers  ${Object.entries(result.behaviours)
     .map(([k, v]) => `${k}: ${v}`)
     .join(', ')}`,
