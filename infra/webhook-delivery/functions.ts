@@ -10,6 +10,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { z } from 'zod';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
+import { safeParse } from '../../shared/schemas/issues.ts';
 import {
   DEFAULT_RECONCILE_GRACE_SECONDS,
   DeliverConfigSchema,
@@ -101,7 +102,7 @@ function checkEnvironment(functionName: string, schema: z.ZodType, environment: 
   const probe = Object.fromEntries(
     Object.entries(environment).map(([key, value]) => [key, tokenKeys.has(key) ? TOKEN_PLACEHOLDER : value]),
   );
-  const parsed = schema.safeParse(probe);
+  const parsed = safeParse(schema, probe);
   if (parsed.success) return [];
   return parsed.error.issues
     .filter((issue) => !tokenKeys.has(String(issue.path[0])))

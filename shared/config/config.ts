@@ -3,7 +3,7 @@ import { ValidationError } from '../errors.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
 import { MAX_ATTEMPTS_LIMIT } from '../schemas/node.ts';
-import { problemsFrom } from '../schemas/issues.ts';
+import { problemsFrom, safeParse } from '../schemas/issues.ts';
 
 /**
  * Environment keys of the functions. `infra/` builds each function's environment
@@ -137,7 +137,7 @@ export type ReconcileConfig = z.infer<typeof ReconcileConfigSchema>;
 
 /** Parses an environment at cold start; fails naming every bad key at once. */
 export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
-  const parsed = schema.safeParse(env);
+  const parsed = safeParse(schema, env);
   if (!parsed.success) throw new ValidationError(problemsFrom(parsed.error, 'environment'));
   return parsed.data;
 }

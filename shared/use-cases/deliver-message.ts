@@ -9,7 +9,7 @@ import type { MessageActions } from '../ports/delivery-queue.ts';
 import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { HttpSender } from '../ports/http-sender.ts';
 import type { MessageSettler } from '../ports/message-settler.ts';
-import { problemsFrom } from '../schemas/issues.ts';
+import { problemsFrom, safeParse } from '../schemas/issues.ts';
 import type { EndpointHealthGuard } from './endpoint-health.ts';
 import type { Log, Metrics } from './observability.ts';
 import { scrub, sendAttempt } from './send-attempt.ts';
@@ -342,7 +342,7 @@ async function deadLetter(
 function readMessage(body: string): { ok: true; message: DeliveryMessage } | { ok: false; reason: string } {
   const value = parseJson(body);
   if (value === undefined) return { ok: false, reason: 'message body is not JSON' };
-  const parsed = DeliveryMessageSchema.safeParse(value);
+  const parsed = safeParse(DeliveryMessageSchema, value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return {
     ok: false,

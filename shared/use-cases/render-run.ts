@@ -6,7 +6,7 @@ import { EnqueueError, type DeliveryQueue } from '../ports/delivery-queue.ts';
 import type { DeliveryStore } from '../ports/delivery-store.ts';
 import { contextDepthProblem } from '../schemas/depth.ts';
 import { RunCompletedEventSchema, templateContextOf, type RunCompletedDetail } from '../schemas/event.ts';
-import { problemsFrom } from '../schemas/issues.ts';
+import { problemsFrom, safeParse } from '../schemas/issues.ts';
 import { HTTP_METHODS, NO_RETRY, type HttpMethod } from '../schemas/node.ts';
 import { extractWebhookNodes, isRecord } from '../schemas/workflow.ts';
 import type { Log, Metrics } from './observability.ts';
@@ -209,7 +209,7 @@ function resultOf(
 }
 
 function parseEvent(event: unknown, deps: RenderRunDeps): RunCompletedDetail {
-  const parsed = RunCompletedEventSchema.safeParse(event);
+  const parsed = safeParse(RunCompletedEventSchema, event);
   const problems = parsed.success ? [] : problemsFrom(parsed.error, 'event');
   if (parsed.success && parsed.data.source !== deps.eventSource) {
     problems.push({

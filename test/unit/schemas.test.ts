@@ -3,7 +3,7 @@ import type { Problem } from '../../shared/errors.ts';
 import { CredentialSchema, DEFAULT_SECRETS_PREFIX, secretName } from '../../shared/schemas/credential.ts';
 import { RunCompletedDetailSchema, RunCompletedEventSchema, templateContextOf } from '../../shared/schemas/event.ts';
 import { contextFrom, readInputDocument } from '../../shared/schemas/input-file.ts';
-import { problemsFrom } from '../../shared/schemas/issues.ts';
+import { problemsFrom, safeParse } from '../../shared/schemas/issues.ts';
 import { RetryConfigSchema, WebhookNodeSchema } from '../../shared/schemas/node.ts';
 import { extractWebhookNodes } from '../../shared/schemas/workflow.ts';
 import {
@@ -16,13 +16,8 @@ import {
 } from '../fixtures/factories.ts';
 
 /** The problems zod reports for `value`, as the CLI and the render step list them. */
-function problems(
-  schema: {
-    safeParse(value: unknown): { success: true } | { success: false; error: Parameters<typeof problemsFrom>[0] };
-  },
-  value: unknown,
-): Problem[] {
-  const result = schema.safeParse(value);
+function problems(schema: Parameters<typeof safeParse>[0], value: unknown): Problem[] {
+  const result = safeParse(schema, value);
   if (result.success) throw new Error('expected the value to be rejected');
   return problemsFrom(result.error);
 }
