@@ -25,7 +25,7 @@ import { createEndpointHealthTable } from '../shared/local/endpoint-health-table
 import { restoreQueues, SavedQueuesSchema } from '../shared/local/sqs-snapshot.ts';
 import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues } from '../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
-import { createLogger, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
+import { createLogger, DEFAULT_LOG_LEVEL, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
 import type { DeliveryRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import type { DeliverDeps } from '../shared/use-cases/deliver-message.ts';
@@ -124,7 +124,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
   const sink = options.logSink ?? (() => undefined);
-  const log = createLogger({ level: options.logLevel ?? 'info', sink });
+  const log = createLogger({ level: options.logLevel ?? DEFAULT_LOG_LEVEL, sink });
   const env = {
     [ENV.deliveryQueueUrl]: queues.delivery.url,
     [ENV.deadLetterQueueUrl]: queues.deadLetter.url,

@@ -4,12 +4,12 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import {
   CIRCUIT_DEFAULTS,
   DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS,
-  DEFAULT_LOG_LEVEL,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_OUTCOME_RETENTION_DAYS,
   DELIVER_EVENT_SOURCE_DEFAULTS,
 } from '../../shared/config/config.ts';
+import { DEFAULT_LOG_LEVEL } from '../../shared/observability/logger.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../../shared/schemas/credential.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../../shared/schemas/event.ts';
 import type { LogLevel, WebhookDeliveryProps } from './props.ts';

@@ -4,6 +4,7 @@ import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
 import { MAX_ATTEMPTS_LIMIT } from '../schemas/node.ts';
 import { problemsFrom, safeParse } from '../schemas/issues.ts';
+import { DEFAULT_LOG_LEVEL, LOG_LEVELS } from '../observability/logger.ts';
 
 /**
  * Environment keys of the functions. `infra/` builds each function's environment
@@ -61,7 +62,6 @@ export const DELIVER_EVENT_SOURCE_DEFAULTS = { maxConcurrency: 10, batchSize: 10
 export const DEFAULT_METRICS_NAMESPACE = 'DograhWebhooks';
 /** Days a delivery record lives after its last write (DynamoDB TTL). */
 export const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
-export const DEFAULT_LOG_LEVEL = 'info';
 /** Past its lease or due time by this much, a non-final delivery counts as stuck. */
 export const DEFAULT_RECONCILE_GRACE_SECONDS = 900;
 /** Endpoint circuits (issue 8). */
@@ -74,7 +74,7 @@ export const CIRCUIT_DEFAULTS = {
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const logLevel = z.enum(['debug', 'info', 'warn', 'error']).default(DEFAULT_LOG_LEVEL);
+const logLevel = z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL);
 
 /** SQS takes messages up to 256 KiB; a rendered delivery larger than this fails as oversized. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 200 * 1024;

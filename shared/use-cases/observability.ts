@@ -1,10 +1,10 @@
-import type { LogFields, Logger } from '../observability/logger.ts';
+import type { LogFields, Logger, LogLevel } from '../observability/logger.ts';
 
 /**
  * What the use cases need of a logger: shared/observability/logger.ts's, less its level
  * queries, so a test can pass a plain object.
  */
-export interface Log extends Pick<Logger, 'debug' | 'info' | 'warn' | 'error'> {
+export interface Log extends Pick<Logger, LogLevel> {
   child(fields: LogFields): Log;
 }
 
