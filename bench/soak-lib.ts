@@ -16,6 +16,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { deliveryId, FINAL_STATUSES } from '../shared/domain/delivery.ts';
+import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../shared/config/config.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../shared/ports/delivery-store.ts';
 
@@ -287,7 +288,11 @@ export async function waitAllFinal(
   progress?: (final: number, total: number) => void,
 ): Promise<Map<string, DeliveryRecord>> {
   const client = new DynamoDBClient(emulatorClientConfig(dynamoEndpoint));
-  const store = createDynamoDeliveryStore({ client, tableName: 'dograh-webhooks-outcomes', retentionDays: 30 });
+  const store = createDynamoDeliveryStore({
+    client,
+    tableName: 'dograh-webhooks-outcomes',
+    retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
+  });
   const records = new Map<string, DeliveryRecord>();
   const total = [...runs.values()].reduce((n, ids) => n + ids.length, 0);
   const open = new Set(runs.keys());

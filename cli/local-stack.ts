@@ -11,6 +11,7 @@ import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-st
 import { toSqsJson } from '../shared/adapters/sqs-delivery-queue.ts';
 import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
 import {
+  DEFAULT_OUTCOME_RETENTION_DAYS,
   DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   DeliverConfigSchema,
   ENV,
@@ -163,7 +164,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     batchSize: options.batchSize ?? 10,
     onError: (error, stage) => log.error('poller error', { stage, error }),
   });
-  const store = createDynamoDeliveryStore({ client: dynamo.client, tableName: LOCAL_TABLE_NAME, retentionDays: 30 });
+  const store = createDynamoDeliveryStore({
+    client: dynamo.client,
+    tableName: LOCAL_TABLE_NAME,
+    retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
+  });
 
   return {
     store,
