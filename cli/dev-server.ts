@@ -31,7 +31,7 @@ export interface DevServerOptions {
    * a restart, even after a crash, carries on where the last run stopped.
    */
   readonly dataDir?: string;
-  /** How long one request to an endpoint may take; default 30 s. */
+  /** How long one request to an endpoint may take; default `DEFAULT_REQUEST_TIMEOUT_SECONDS` (shared/config). */
   readonly requestTimeoutMs?: number;
   /** Transient failures in a row that open an endpoint's circuit; default the construct's. */
   readonly circuitFailureThreshold?: number;

@@ -12,6 +12,7 @@ import { toSqsJson } from '../shared/adapters/sqs-delivery-queue.ts';
 import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
 import {
   DEFAULT_OUTCOME_RETENTION_DAYS,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
   DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   DeliverConfigSchema,
   ENV,
@@ -104,7 +105,7 @@ export const LOCAL_HEALTH_TABLE_NAME = 'dograh-webhooks-endpoint-health';
  * Loopback endpoints are allowed; every other private address stays blocked.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000;
   const sqs = await startSqsEmulator(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'sqs') });
   const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: join(options.dataDir, 'dynamodb') });
   await createOutcomeTable(dynamo.client, LOCAL_TABLE_NAME);

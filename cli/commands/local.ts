@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../../shared/config/config.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { RenderedDelivery } from '../../shared/use-cases/render-run.ts';
 import { readEventsFile } from '../events-file.ts';
@@ -42,7 +43,7 @@ export function registerLocal(program: Command): void {
     .option(
       '--request-timeout <seconds>',
       "how long one request to an endpoint may take (what Lambda's REQUEST_TIMEOUT_MS sets)",
-      '30',
+      String(DEFAULT_REQUEST_TIMEOUT_SECONDS),
     )
     .option('-v, --verbose', "write the functions' JSON log lines to stderr")
     .option(

@@ -98,6 +98,9 @@ export type RenderConfig = z.infer<typeof RenderConfigSchema>;
  */
 export const DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS = 900;
 
+/** How long one request to an endpoint may take unless its node asks for less (CONTRACT section 5: 30 s). */
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
+
 export const DeliverConfigSchema = z
   .object({
     [ENV.deliveryQueueUrl]: z.url(),
@@ -105,7 +108,7 @@ export const DeliverConfigSchema = z
     [ENV.outcomeTableName]: z.string().min(1),
     [ENV.secretsPrefix]: z.string().min(1).default(DEFAULT_SECRETS_PREFIX),
     [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
-    [ENV.requestTimeoutMs]: int(100, 900_000).default(30_000),
+    [ENV.requestTimeoutMs]: int(100, 900_000).default(DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000),
     [ENV.allowPrivateEndpoints]: bool.default(false),
     [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
     [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
