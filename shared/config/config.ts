@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_HEALTH_POLICY } from '../domain/endpoint-health.ts';
 import { ValidationError } from '../errors.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
@@ -64,11 +65,11 @@ export const DEFAULT_METRICS_NAMESPACE = 'DograhWebhooks';
 export const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
 /** Past its lease or due time by this much, a non-final delivery counts as stuck. */
 export const DEFAULT_RECONCILE_GRACE_SECONDS = 900;
-/** Endpoint circuits (issue 8). */
+/** Endpoint circuits (issue 8): the circuit's own defaults are the domain's policy, in the units of the environment. */
 export const CIRCUIT_DEFAULTS = {
-  failureThreshold: 5,
-  cooldownMinSeconds: 30,
-  cooldownMaxSeconds: 600,
+  failureThreshold: DEFAULT_HEALTH_POLICY.failureThreshold,
+  cooldownMinSeconds: DEFAULT_HEALTH_POLICY.cooldownBaseMs / 1000,
+  cooldownMaxSeconds: DEFAULT_HEALTH_POLICY.cooldownCapMs / 1000,
   healthCacheTtlMs: 5_000,
 } as const;
 

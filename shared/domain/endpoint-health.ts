@@ -55,6 +55,7 @@ export interface HealthPolicy {
   readonly cooldownCapMs: number;
 }
 
+/** The one owner of the circuit defaults; the config schema and the construct's props derive theirs from it. */
 export const DEFAULT_HEALTH_POLICY: HealthPolicy = {
   failureThreshold: 5,
   cooldownBaseMs: 30_000,
