@@ -10,6 +10,7 @@ import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { HttpSender } from '../ports/http-sender.ts';
 import type { MessageSettler } from '../ports/message-settler.ts';
 import { problemsFrom, safeParse } from '../schemas/issues.ts';
+import { countDeliveries, METRIC } from '../observability/metrics.ts';
 import type { EndpointHealthGuard } from './endpoint-health.ts';
 import type { Log, Metrics } from './observability.ts';
 import { scrub, sendAttempt } from './send-attempt.ts';
@@ -200,14 +201,14 @@ async function attemptDelivery(
     duration_ms: record.duration_ms,
     endpoint_host: endpointHost(message.url),
   };
-  deps.metrics.duration('AttemptDuration', durationMs);
+  deps.metrics.duration(METRIC.attemptDuration, durationMs);
 
   switch (decision.action) {
     case 'delivered':
       await recordSuccess(message, record, log, deps);
       log.info('delivered', fields);
-      deps.metrics.count('Deliveries', 1, { Outcome: 'delivered' });
-      deps.metrics.count('AttemptsPerDelivery', attempt);
+      countDeliveries(deps.metrics, 'delivered');
+      deps.metrics.count(METRIC.attemptsPerDelivery, attempt);
       return 'done';
     case 'retry': {
       const atMs = deps.clock.now() + decision.delaySeconds * 1000;
@@ -218,15 +219,15 @@ async function attemptDelivery(
         error: record.error_message,
         retry_in_seconds: decision.delaySeconds,
       });
-      deps.metrics.count('Deliveries', 1, { Outcome: 'retrying' });
+      countDeliveries(deps.metrics, 'retrying');
       return 'retry';
     }
     case 'fail': {
       const finalAtMs = deps.clock.now();
       await recordOutcome(message, record, { status: 'failed' }, log, deps, finalAtMs);
       log.warn('delivery failed', { ...fields, error: record.error_message });
-      deps.metrics.count('AttemptsPerDelivery', attempt);
-      deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+      deps.metrics.count(METRIC.attemptsPerDelivery, attempt);
+      countDeliveries(deps.metrics, 'failed');
       await deadLetter(
         received,
         message,
@@ -266,8 +267,8 @@ async function failGone(
     error_class: 'endpoint_gone',
     endpoint_host: endpointHost(message.url),
   });
-  deps.metrics.count('AttemptsPerDelivery', attempt);
-  deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+  deps.metrics.count(METRIC.attemptsPerDelivery, attempt);
+  countDeliveries(deps.metrics, 'failed');
   await deadLetter(received, message, reason, new Date(finalAtMs).toISOString(), log, deps);
   return 'done';
 }
@@ -287,7 +288,7 @@ async function recordSuccess(
     await recordOutcome(message, record, { status: 'delivered' }, log, deps);
   } catch (error) {
     log.error('delivered, but the outcome could not be recorded: not resending', { attempt: record.attempt, error });
-    deps.metrics.count('UnrecordedSuccess', 1);
+    deps.metrics.count(METRIC.unrecordedSuccess, 1);
   }
 }
 

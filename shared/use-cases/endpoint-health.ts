@@ -12,7 +12,7 @@ import {
   type Transition,
 } from '../domain/endpoint-health.ts';
 import type { Outcome } from '../domain/retry-policy.ts';
-import { METRIC } from '../observability/metrics.ts';
+import { DIMENSION, METRIC } from '../observability/metrics.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { EndpointHealthStore } from '../ports/endpoint-health-store.ts';
 import type { Log, Metrics } from './observability.ts';
@@ -90,7 +90,7 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
             : 'endpoint gone (410): its deliveries fail until it is reset or the node changes';
     if (transition.to === 'open' || transition.to === 'gone') log.warn(text, fields);
     else log.info(text, fields);
-    metrics.count(METRIC.circuitTransitions, 1, { To: transition.to });
+    metrics.count(METRIC.circuitTransitions, 1, { [DIMENSION.to]: transition.to });
   }
 
   return {
@@ -104,7 +104,7 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
           const decision = gate(health, clock.now(), hash, probeLeaseMs, redriven);
           if (decision.kind === 'send' || decision.kind === 'gone' || decision.kind === 'defer') {
             if (decision.kind === 'defer') {
-              metrics.count(METRIC.deferredDeliveries, 1, { State: decision.state });
+              metrics.count(METRIC.deferredDeliveries, 1, { [DIMENSION.state]: decision.state });
               return {
                 ...decision,
                 seconds: decision.seconds + Math.floor(random() * Math.max(1, decision.seconds / 5)),
@@ -126,7 +126,7 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
             } else {
               remember(message.organization_id, endpoint, undefined);
               log.info('endpoint gone mark cleared: the node changed since its 410', { endpoint_host: endpoint });
-              metrics.count(METRIC.circuitTransitions, 1, { To: 'closed' });
+              metrics.count(METRIC.circuitTransitions, 1, { [DIMENSION.to]: 'closed' });
             }
             return decision;
           }

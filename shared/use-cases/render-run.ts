@@ -9,6 +9,7 @@ import { RunCompletedEventSchema, templateContextOf, type RunCompletedDetail } f
 import { problemsFrom, safeParse } from '../schemas/issues.ts';
 import { HTTP_METHODS, NO_RETRY, type HttpMethod } from '../schemas/node.ts';
 import { extractWebhookNodes, isRecord } from '../schemas/workflow.ts';
+import { countDeliveries, METRIC } from '../observability/metrics.ts';
 import type { Log, Metrics } from './observability.ts';
 
 export interface RenderRunDeps {
@@ -145,9 +146,9 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
     });
     results.push(resultOf(message, 'enqueued', null));
   }
-  deps.metrics.count('RenderedDeliveries', enqueued.length);
+  deps.metrics.count(METRIC.renderedDeliveries, enqueued.length);
   const skipped = results.filter((r) => r.status === 'skipped').length;
-  if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
+  if (skipped > 0) countDeliveries(deps.metrics, 'skipped', skipped);
   // At info only when some node did not go on to the queue (each failure also has its warn line).
   (failures.length > 0 || skipped > 0 ? runLog.info : runLog.debug).call(runLog, 'run rendered', {
     enqueued: enqueued.length,
@@ -165,7 +166,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
       error_class: 'invalid',
       error: reason,
     });
-    deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+    countDeliveries(deps.metrics, 'failed');
     results.push(resultOf(message, 'failed', reason));
   }
 }
