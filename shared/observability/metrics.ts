@@ -13,6 +13,7 @@ import { systemClock } from '../ports/clock.ts';
 import type { Clock } from '../ports/clock.ts';
 import { stdoutSink } from './logger.ts';
 import type { LineSink } from './logger.ts';
+import type { DeliveryOutcome } from '../domain/outcome.ts';
 
 /**
  * The metrics the pipeline emits, and their dimension names ({@link DIMENSION}): the one place
@@ -41,11 +42,8 @@ export const METRIC = {
   earlySettled: 'EarlySettledMessages',
 } as const;
 
-/** Values of the `Outcome` dimension of {@link METRIC}.deliveries. */
-export const DELIVERY_OUTCOMES = ['delivered', 'failed', 'retrying', 'skipped'] as const;
-
-/** One of {@link DELIVERY_OUTCOMES}. */
-export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
+/** Values of the `Outcome` dimension of {@link METRIC}.deliveries: the outcome words of shared/domain/outcome.ts. */
+export { DELIVERY_OUTCOMES, type DeliveryOutcome } from '../domain/outcome.ts';
 
 /** Values of the `Action` dimension of {@link METRIC}.reconciled. */
 export const RECONCILE_ACTIONS = ['requeued', 'failed'] as const;

@@ -1,7 +1,7 @@
 import type { DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import {
-  afterOutcome,
+  afterObservation,
   DEFAULT_HEALTH_POLICY,
   gate,
   nodeConfigHash,
@@ -11,18 +11,18 @@ import {
   type HealthPolicy,
   type Transition,
 } from '../domain/endpoint-health.ts';
-import type { Outcome } from '../domain/retry-policy.ts';
+import type { AttemptVerdict } from '../domain/retry-policy.ts';
 import { DIMENSION, METRIC } from '../observability/metrics.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { EndpointHealthStore } from '../ports/endpoint-health-store.ts';
 import type { Log, Metrics } from './observability.ts';
 
-/** The deliver side's view of endpoint health: a gate before a delivery is claimed, an update after its outcome. */
+/** The deliver side's view of endpoint health: a gate before a delivery is claimed, an update after each attempt's verdict. */
 export interface EndpointHealthGuard {
   /** What to do with this delivery. Never rejects: a store that fails lets deliveries go (health is an optimisation, not a guarantee). */
   before(message: DeliveryMessage, probeLeaseMs: number, log: Log, redriven?: boolean): Promise<Gate>;
-  /** Counts the attempt's outcome; writes only on a failure or a change of state. Never rejects. */
-  after(message: DeliveryMessage, outcome: Outcome, log: Log): Promise<void>;
+  /** Counts the attempt's verdict; writes only on a failure or a change of state. Never rejects. */
+  after(message: DeliveryMessage, verdict: AttemptVerdict, log: Log): Promise<void>;
 }
 
 export interface EndpointHealthGuardOptions {
@@ -139,22 +139,22 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
       }
     },
 
-    async after(message, outcome, log) {
+    async after(message, verdict, log) {
       const endpoint = endpointHost(message.url);
       if (endpoint === '') return;
-      const observation = observationOf(outcome);
+      const observation = observationOf(verdict);
       if (observation === 'neutral') return;
       const context = {
         organizationId: message.organization_id,
         endpoint,
         nodeHash: nodeConfigHash(message),
         error:
-          outcome.kind === 'success' ? null : outcome.status === null ? outcome.errorClass : `HTTP ${outcome.status}`,
+          verdict.kind === 'success' ? null : verdict.status === null ? verdict.errorClass : `HTTP ${verdict.status}`,
       };
       try {
         let health = await read(message.organization_id, endpoint);
         for (let i = 0; i <= CONFLICT_RETRIES; i++) {
-          const change = afterOutcome(health, observation, clock.now(), policy, context);
+          const change = afterObservation(health, observation, clock.now(), policy, context);
           if (change.kind === 'unchanged') return;
           const expected = health?.version ?? 0;
           if (await store.put(change.next, expected)) {

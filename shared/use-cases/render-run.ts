@@ -1,5 +1,6 @@
 import { formatProblem, InvalidTemplateError, ValidationError } from '../errors.ts';
 import { deliveryId, type DeliveryMessage } from '../domain/delivery.ts';
+import type { FinalStatus } from '../domain/outcome.ts';
 import { renderNode } from '../domain/render-node.ts';
 import type { Clock } from '../ports/clock.ts';
 import { EnqueueError, type DeliveryQueue } from '../ports/delivery-queue.ts';
@@ -29,7 +30,8 @@ export interface RenderedDelivery {
   readonly delivery_id: string;
   readonly node_id: string;
   readonly workflow_run_id: number;
-  readonly status: 'enqueued' | 'failed' | 'skipped';
+  /** `enqueued` for the deliver function to send; else the delivery's final status, recorded here. */
+  readonly status: 'enqueued' | Extract<FinalStatus, 'failed' | 'skipped'>;
   readonly error: string | null;
 }
 
