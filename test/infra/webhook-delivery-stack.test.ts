@@ -581,6 +581,10 @@ describe('dashboard and saved queries', () => {
       LogGroupNames: logGroupNames,
     });
     expect(query('failuresByEndpointHost').QueryString).toMatch(/by endpoint_host, error_class, status_code/);
+    // The outcome word every final failure logs, and no other (a word no line carries would hide a typo).
+    for (const key of ['failuresByWorkflow', 'failuresByEndpointHost']) {
+      expect(query(key).QueryString).toMatch(/^filter outcome = "failed"\n/);
+    }
     expect(query('deliveryStory')).toMatchObject({
       Name: `${DEFAULT_STACK_NAME}/delivery-story`,
       LogGroupNames: logGroupNames,
