@@ -16,7 +16,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { deliveryId, FINAL_STATUSES } from '../shared/domain/delivery.ts';
+import { LOCAL_TABLE_NAME } from '../cli/local-stack.ts';
 import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../shared/config/config.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../shared/ports/delivery-store.ts';
 
@@ -189,7 +191,7 @@ export async function putEvents(endpoint: string, details: readonly Record<strin
     for (let i = 0; i < details.length; i += 10) {
       const entries = details
         .slice(i, i + 10)
-        .map((d) => ({ Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify(d) }));
+        .map((d) => ({ Source: DEFAULT_EVENT_SOURCE, DetailType: DEFAULT_DETAIL_TYPE, Detail: JSON.stringify(d) }));
       const out = await client.send(new PutEventsCommand({ Entries: entries }));
       if ((out.FailedEntryCount ?? 0) > 0)
         throw new Error(`PutEvents: ${out.FailedEntryCount} entries refused: ${JSON.stringify(out.Entries)}`);
@@ -290,7 +292,7 @@ export async function waitAllFinal(
   const client = new DynamoDBClient(emulatorClientConfig(dynamoEndpoint));
   const store = createDynamoDeliveryStore({
     client,
-    tableName: 'dograh-webhooks-outcomes',
+    tableName: LOCAL_TABLE_NAME,
     retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
   });
   const records = new Map<string, DeliveryRecord>();

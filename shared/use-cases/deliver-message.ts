@@ -6,7 +6,7 @@ import { nextAttempt } from '../domain/retry-policy.ts';
 import { DeliveryStateError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
-import type { MessageActions } from '../ports/delivery-queue.ts';
+import { MAX_VISIBILITY_SECONDS, type MessageActions } from '../ports/delivery-queue.ts';
 import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { HttpSender } from '../ports/http-sender.ts';
 import type { MessageSettler } from '../ports/message-settler.ts';
@@ -53,7 +53,6 @@ export interface ReceivedMessage {
 }
 
 /** SQS refuses a visibility past 12 h from the receive; the margin covers the time before the invocation started. */
-const MAX_VISIBILITY_SECONDS = 43_200;
 const VISIBILITY_MARGIN_SECONDS = 900;
 
 /**
