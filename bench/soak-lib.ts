@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: the pieces the soak and the crash test share, kept in one module so both
+// import the same receiver, child `webhooks dev` and accounting.
 /**
  * The pieces of the soak (bench/soak.ts) and of the crash test of `webhooks dev --data`:
  * a scripted receiver that logs what it answered, the real `webhooks dev` in a child

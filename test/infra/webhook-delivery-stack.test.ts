@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: one synthesis with real esbuild bundling serves every assertion below;
+// a file per part of the stack would bundle the functions once per file.
 import { ENDPOINT_HEALTH_TABLE } from '../../shared/adapters/endpoint-health-table-layout.ts';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
