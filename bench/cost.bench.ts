@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one script, the price list beside the call counters it multiplies.
 /**
  * What one million deliveries cost on AWS, computed from the AWS calls this run makes.
  *
@@ -27,6 +28,7 @@ import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/r
 import { OUTCOME_TABLE } from '../shared/adapters/outcome-table-layout.ts';
 import { createSecretsManagerCredentialStore } from '../shared/adapters/secrets-manager-credential-store.ts';
 import {
+  DEFAULT_METRICS_NAMESPACE,
   DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   DeliverConfigSchema,
   ENV,
@@ -34,6 +36,8 @@ import {
   RenderConfigSchema,
 } from '../shared/config/config.ts';
 import { createOutcomeTable, startDynalite } from '../shared/local/dynalite.ts';
+import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import { startPoller, type SqsBatchHandler } from '../shared/local/event-source-poller.ts';
 import { createDeliveryQueues, startSqsEmulator } from '../shared/local/fauxqs.ts';
@@ -314,7 +318,7 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
     visibilityTimeoutSeconds: 65,
     maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   });
-  const prefix = 'webhooks/credentials';
+  const prefix = DEFAULT_SECRETS_PREFIX;
   const secretsManager = await startSecretsManager(
     { [`${prefix}/42/cred-1`]: { type: 'BEARER_TOKEN', token: 'tok-bench-1234567890' } },
     current,
@@ -337,7 +341,7 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
     [ENV.outcomeTableName]: table,
     [ENV.secretsPrefix]: prefix,
     [ENV.requestTimeoutMs]: '10000',
-    [ENV.metricsNamespace]: 'DograhWebhooks',
+    [ENV.metricsNamespace]: DEFAULT_METRICS_NAMESPACE,
   };
   const log = createLogger({ level: 'info', sink });
   const render = makeRenderHandler(
@@ -393,8 +397,8 @@ async function runScenario(scenario: Scenario, instrument: boolean): Promise<{ c
   const event = (run: number) => ({
     version: '0',
     id: `evt-${run}`,
-    source: 'dograh.workflows',
-    'detail-type': 'Workflow Run Completed',
+    source: DEFAULT_EVENT_SOURCE,
+    'detail-type': DEFAULT_DETAIL_TYPE,
     account: '123456789012',
     time: '2026-12-01T00:00:00Z',
     region: 'us-east-1',

@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { startLocalStack } from '../cli/local-stack.ts';
 import { EARLY_DELETE_ID_PREFIX } from '../shared/adapters/sqs-message-settler.ts';
 import { DELIVER_EVENT_SOURCE_DEFAULTS } from '../shared/config/config.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -151,8 +152,8 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
   const event = (org: number, runId: number, origin: string) => ({
     version: '0',
     id: `bench-${runId}`,
-    'detail-type': 'Workflow Run Completed',
-    source: 'dograh.workflows',
+    'detail-type': DEFAULT_DETAIL_TYPE,
+    source: DEFAULT_EVENT_SOURCE,
     account: '000000000000',
     time: new Date().toISOString(),
     region: 'us-east-1',

@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: the pieces the soak and the crash test share, kept in one module so both
+// import the same receiver, child `webhooks dev` and accounting.
 /**
  * The pieces of the soak (bench/soak.ts) and of the crash test of `webhooks dev --data`:
  * a scripted receiver that logs what it answered, the real `webhooks dev` in a child
@@ -17,6 +19,9 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { deliveryId, FINAL_STATUSES } from '../shared/domain/delivery.ts';
+import { LOCAL_TABLE_NAME } from '../cli/local-stack.ts';
+import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../shared/config/config.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../shared/ports/delivery-store.ts';
 
@@ -189,7 +194,7 @@ export async function putEvents(endpoint: string, details: readonly Record<strin
     for (let i = 0; i < details.length; i += 10) {
       const entries = details
         .slice(i, i + 10)
-        .map((d) => ({ Source: 'dograh.workflows', DetailType: 'Workflow Run Completed', Detail: JSON.stringify(d) }));
+        .map((d) => ({ Source: DEFAULT_EVENT_SOURCE, DetailType: DEFAULT_DETAIL_TYPE, Detail: JSON.stringify(d) }));
       const out = await client.send(new PutEventsCommand({ Entries: entries }));
       if ((out.FailedEntryCount ?? 0) > 0)
         throw new Error(`PutEvents: ${out.FailedEntryCount} entries refused: ${JSON.stringify(out.Entries)}`);
@@ -305,7 +310,11 @@ export async function waitAllFinal(
 ): Promise<Map<string, DeliveryRecord>> {
   const client = new DynamoDBClient(emulatorClientConfig(dev.dynamoEndpoint));
   const sqs = new SQSClient(emulatorClientConfig(dev.sqsEndpoint));
-  const store = createDynamoDeliveryStore({ client, tableName: 'dograh-webhooks-outcomes', retentionDays: 30 });
+  const store = createDynamoDeliveryStore({
+    client,
+    tableName: LOCAL_TABLE_NAME,
+    retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
+  });
   const records = new Map<string, DeliveryRecord>();
   const total = [...runs.values()].reduce((n, ids) => n + ids.length, 0);
   let open = new Set(runs.keys());

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeliveryMessage } from '../shared/domain/delivery.ts';
 import { endpointHost } from '../shared/domain/endpoint.ts';
+import type { DeliveryOutcome } from '../shared/domain/outcome.ts';
 import { hostOnly } from './format.ts';
 import type { AttemptRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
@@ -31,7 +32,7 @@ export interface DevServerOptions {
    * a restart, even after a crash, carries on where the last run stopped.
    */
   readonly dataDir?: string;
-  /** How long one request to an endpoint may take; default 30 s. */
+  /** How long one request to an endpoint may take; default `DEFAULT_REQUEST_TIMEOUT_SECONDS` (shared/config). */
   readonly requestTimeoutMs?: number;
   /** Transient failures in a row that open an endpoint's circuit; default the construct's. */
   readonly circuitFailureThreshold?: number;
@@ -272,7 +273,7 @@ function showing(
 function attemptLine(
   message: DeliveryMessage,
   attempt: AttemptRecord,
-  status: 'delivered' | 'failed' | 'retrying',
+  status: Exclude<DeliveryOutcome, 'skipped'>,
   paint: (code: number, text: string) => string,
 ): string {
   const mark =

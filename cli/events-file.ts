@@ -5,7 +5,7 @@ import {
   RunCompletedEventSchema,
   type RunCompletedEvent,
 } from '../shared/schemas/event.ts';
-import { problemsFrom } from '../shared/schemas/issues.ts';
+import { problemsFrom, safeParse } from '../shared/schemas/issues.ts';
 import { isRecord } from '../shared/schemas/workflow.ts';
 import { CliError } from './io.ts';
 
@@ -32,7 +32,7 @@ export function readEventsFile(value: unknown, file: string): FileEvent[] {
       isRecord(entry) && !('detail' in entry) && 'workflow_definition' in entry
         ? { source: DEFAULT_EVENT_SOURCE, 'detail-type': DEFAULT_DETAIL_TYPE, detail: entry }
         : entry;
-    const parsed = RunCompletedEventSchema.safeParse(raw);
+    const parsed = safeParse(RunCompletedEventSchema, raw);
     if (!parsed.success) {
       const [first, ...rest] = problemsFrom(parsed.error, file, where);
       throw new CliError(`${formatProblem(first!)}${rest.length > 0 ? ` (and ${rest.length} more)` : ''}`);

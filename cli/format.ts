@@ -1,4 +1,5 @@
 import { CliError } from './io.ts';
+import type { DeliveryStatus } from '../shared/domain/outcome.ts';
 
 // People-facing output of the operations commands: tables, times, durations,
 // colour. Scripts get --json instead, so nothing here is a format to parse.
@@ -27,7 +28,7 @@ export function createStyle(enabled: boolean): Style {
 }
 
 /** A delivery status coloured by what it means for an operator. */
-export function styleStatus(status: string, style: Style): string {
+export function styleStatus(status: DeliveryStatus, style: Style): string {
   if (status === 'delivered') return style.green(status);
   if (status === 'failed') return style.red(status);
   if (status === 'skipped') return style.dim(status);

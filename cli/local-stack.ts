@@ -11,6 +11,8 @@ import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-st
 import { toSqsJson } from '../shared/adapters/sqs-delivery-queue.ts';
 import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
 import {
+  DEFAULT_OUTCOME_RETENTION_DAYS,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
   DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   DeliverConfigSchema,
   ENV,
@@ -25,7 +27,7 @@ import { createEndpointHealthTable } from '../shared/local/endpoint-health-table
 import { restoreQueues, SavedQueuesSchema } from '../shared/local/sqs-snapshot.ts';
 import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues } from '../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
-import { createLogger, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
+import { createLogger, DEFAULT_LOG_LEVEL, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
 import type { DeliveryRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import type { DeliverDeps } from '../shared/use-cases/deliver-message.ts';
@@ -103,7 +105,7 @@ export const LOCAL_HEALTH_TABLE_NAME = 'dograh-webhooks-endpoint-health';
  * Loopback endpoints are allowed; every other private address stays blocked.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000;
   const sqs = await startSqsEmulator(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'sqs') });
   const dynamo = await startDynalite(options.dataDir === undefined ? {} : { path: join(options.dataDir, 'dynamodb') });
   await createOutcomeTable(dynamo.client, LOCAL_TABLE_NAME);
@@ -124,7 +126,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
   const prefix = options.secretsPrefix ?? DEFAULT_SECRETS_PREFIX;
   const sink = options.logSink ?? (() => undefined);
-  const log = createLogger({ level: options.logLevel ?? 'info', sink });
+  const log = createLogger({ level: options.logLevel ?? DEFAULT_LOG_LEVEL, sink });
   const env = {
     [ENV.deliveryQueueUrl]: queues.delivery.url,
     [ENV.deadLetterQueueUrl]: queues.deadLetter.url,
@@ -163,7 +165,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     batchSize: options.batchSize ?? 10,
     onError: (error, stage) => log.error('poller error', { stage, error }),
   });
-  const store = createDynamoDeliveryStore({ client: dynamo.client, tableName: LOCAL_TABLE_NAME, retentionDays: 30 });
+  const store = createDynamoDeliveryStore({
+    client: dynamo.client,
+    tableName: LOCAL_TABLE_NAME,
+    retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
+  });
 
   return {
     store,

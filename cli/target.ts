@@ -12,6 +12,7 @@ import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../infra/stack-outputs.ts';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { createDynamoEndpointHealthStore } from '../shared/adapters/dynamo-endpoint-health-store.ts';
 import type { EndpointHealthStore } from '../shared/ports/endpoint-health-store.ts';
+import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../shared/config/config.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { CliError } from './io.ts';
@@ -132,7 +133,11 @@ export function localTarget(state: DevState): Target {
   return {
     kind: 'local',
     description: `webhooks dev (pid ${state.pid})`,
-    store: createDynamoDeliveryStore({ client: dynamo, tableName: state.tableName, retentionDays: 30 }),
+    store: createDynamoDeliveryStore({
+      client: dynamo,
+      tableName: state.tableName,
+      retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
+    }),
     sqs,
     queues: state.queues,
     eventQueues: {
@@ -146,7 +151,7 @@ export function localTarget(state: DevState): Target {
           health: createDynamoEndpointHealthStore({
             client: dynamo,
             tableName: state.healthTableName,
-            retentionDays: 30,
+            retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
           }),
         }),
     close() {
@@ -246,13 +251,10 @@ export function awsSetupProblem(error: unknown): string | undefined {
   return undefined;
 }
 
-/** The construct's default, and what stacks deployed before the output existed use. */
-const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
-
 /**
  * The stack's record retention, so a record the CLI writes (a replay) expires when
- * the functions' own writes would: from the output, or the default for a stack
- * deployed before it existed.
+ * the functions' own writes would: from the output, or the construct's default (what a
+ * stack deployed before the output existed uses).
  */
 function outcomeRetentionDays(value: string | undefined, stackName: string): number {
   if (value === undefined || value === '') return DEFAULT_OUTCOME_RETENTION_DAYS;

@@ -4,9 +4,10 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { isLogLevel, LOG_LEVELS } from '../shared/observability/logger.ts';
 import type { Construct } from 'constructs';
 import { WebhookDelivery } from './webhook-delivery.ts';
-import type { LogLevel, WebhookDeliveryProps } from './webhook-delivery.ts';
+import type { WebhookDeliveryProps } from './webhook-delivery.ts';
 
 /** Props of {@link WebhookDeliveryStack}. */
 export interface WebhookDeliveryStackProps extends StackProps {
@@ -121,8 +122,10 @@ export function settingsFromContext(read: ContextReader, defaultStackName: strin
     );
   }
   const logLevel = str('logLevel');
-  if (logLevel !== undefined && !['debug', 'info', 'warn', 'error'].includes(logLevel)) {
-    problems.push(`context logLevel must be debug, info, warn or error, got "${logLevel}"`);
+  if (logLevel !== undefined && !isLogLevel(logLevel)) {
+    problems.push(
+      `context logLevel must be ${LOG_LEVELS.slice(0, -1).join(', ')} or ${LOG_LEVELS.at(-1)}, got "${logLevel}"`,
+    );
   }
 
   const delivery: WebhookDeliveryProps = dropUndefined({
@@ -133,7 +136,7 @@ export function settingsFromContext(read: ContextReader, defaultStackName: strin
     deliverMaxConcurrency: int('deliverMaxConcurrency'),
     logRetention: logRetentionDays as logs.RetentionDays | undefined,
     outcomeRetentionDays: int('outcomeRetentionDays'),
-    logLevel: logLevel as LogLevel | undefined,
+    logLevel: logLevel !== undefined && isLogLevel(logLevel) ? logLevel : undefined,
     requestTimeout: seconds('requestTimeoutSeconds'),
     deliverTimeout: seconds('deliverTimeoutSeconds'),
   });

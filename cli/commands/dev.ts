@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
+import { CIRCUIT_DEFAULTS, DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../../shared/config/config.ts';
 import { DEV_INTAKE_PORT, hasData, SAMPLE_RECEIVER_PORT, startDevServer } from '../dev-server.ts';
 import { action, CliError, type CliIo } from '../io.ts';
 import { seconds } from './local.ts';
@@ -40,12 +41,12 @@ export function registerDev(program: Command): void {
     .option(
       '--request-timeout <seconds>',
       "how long one request to an endpoint may take (what Lambda's REQUEST_TIMEOUT_MS sets)",
-      '30',
+      String(DEFAULT_REQUEST_TIMEOUT_SECONDS),
     )
     .option(
       '--circuit-threshold <n>',
       "transient failures in a row that open an endpoint's circuit (the construct's circuitFailureThreshold)",
-      '5',
+      String(CIRCUIT_DEFAULTS.failureThreshold),
     )
     .option('--no-example', 'do not send the example event at start')
     .option('--logs', "also print the functions' JSON log lines")

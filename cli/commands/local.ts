@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { loadSecretsFile } from '../../shared/adapters/file-credential-store.ts';
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../../shared/config/config.ts';
+import type { FinalStatus } from '../../shared/domain/outcome.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { RenderedDelivery } from '../../shared/use-cases/render-run.ts';
 import { readEventsFile } from '../events-file.ts';
@@ -23,7 +25,7 @@ export interface SummaryEntry {
   readonly delivery_id: string;
   readonly node_id: string;
   readonly workflow_run_id: number;
-  readonly status: 'delivered' | 'failed' | 'skipped';
+  readonly status: FinalStatus;
   readonly attempts: number;
   readonly last_status_code: number | null;
   readonly error: string | null;
@@ -42,7 +44,7 @@ export function registerLocal(program: Command): void {
     .option(
       '--request-timeout <seconds>',
       "how long one request to an endpoint may take (what Lambda's REQUEST_TIMEOUT_MS sets)",
-      '30',
+      String(DEFAULT_REQUEST_TIMEOUT_SECONDS),
     )
     .option('-v, --verbose', "write the functions' JSON log lines to stderr")
     .option(

@@ -8,6 +8,7 @@ import { contextDepthProblem, depthExcess, depthReason, MAX_NODE_DEPTH } from '.
 import { DEFAULT_SECRETS_PREFIX } from '../../shared/schemas/credential.ts';
 import { action, CliError, escapeControl, readJsonFile, type CliIo } from '../io.ts';
 import { readEventsFile } from '../events-file.ts';
+import { safeParse } from '../../shared/schemas/issues.ts';
 
 interface RenderOptions {
   readonly template?: string;
@@ -72,7 +73,7 @@ async function render(options: RenderOptions, io: CliIo): Promise<void> {
   const raw = await readJsonFile(file);
   const deepTemplate = depthExcess(raw, MAX_NODE_DEPTH);
   if (deepTemplate !== undefined) throw new CliError(`${file}: (root): ${depthReason(deepTemplate)}`);
-  const parsed = JsonSchema.safeParse(raw);
+  const parsed = safeParse(JsonSchema, raw);
   if (!parsed.success) throw new CliError(`${file}: (root): not a JSON value a template can hold`);
   const body: Json = withSource(file, () => renderBody(parsed.data, scope, 'payload_template'));
   io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);

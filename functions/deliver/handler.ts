@@ -14,7 +14,7 @@ import { redactText } from '../../shared/observability/redact.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
 import type { CredentialStore } from '../../shared/ports/credential-store.ts';
 import type { Log } from '../../shared/use-cases/observability.ts';
-import { deliverMessage, type DeliverDeps, type MessageResult } from '../../shared/use-cases/deliver-message.ts';
+import { deliverMessage, type DeliverDeps, type MessageFate } from '../../shared/use-cases/deliver-message.ts';
 import { createDynamoEndpointHealthStore } from '../../shared/adapters/dynamo-endpoint-health-store.ts';
 import { createSqsMessageSettler } from '../../shared/adapters/sqs-message-settler.ts';
 import { createEndpointHealthGuard } from '../../shared/use-cases/endpoint-health.ts';
@@ -38,12 +38,12 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
   return async (event) => {
     const receivedAtMs = deps.clock.now();
     const early = createEarlySettle(deps, event.Records.length);
-    const results = await Promise.all(
+    const fates = await Promise.all(
       event.Records.map(async (record) => {
-        let result: MessageResult;
+        let fate: MessageFate;
         try {
           const deadLetteredAt = record.messageAttributes?.[DEAD_LETTERED_AT_ATTRIBUTE]?.stringValue;
-          result = await deliverMessage(
+          fate = await deliverMessage(
             {
               body: record.body,
               receiptHandle: record.receiptHandle,
@@ -56,16 +56,16 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
           // Unsettled (the store or the queue failed us): SQS brings it back after its
           // visibility timeout, and the redrive policy catches it if that never ends.
           deps.log.error('message not settled: it will be received again', { message_id: record.messageId, error });
-          result = 'retry';
+          fate = 'keep';
         }
-        early.settled(record.receiptHandle, result);
-        return result;
+        early.settled(record.receiptHandle, fate);
+        return fate;
       }),
     );
     await early.end();
     deps.metrics.flush();
     return {
-      batchItemFailures: event.Records.filter((_, i) => results[i] === 'retry').map((r) => ({
+      batchItemFailures: event.Records.filter((_, i) => fates[i] === 'keep').map((r) => ({
         itemIdentifier: r.messageId,
       })),
     };
@@ -73,9 +73,9 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
 }
 
 /**
- * Early deletes for one batch. When a message settles `done` while others still
+ * Early deletes for one batch. When a message settles `delete` while others still
  * run, it waits `settleAfterMs` (so a batch that ends at once costs nothing extra),
- * then every done message not yet deleted goes in one DeleteMessageBatch. The
+ * then every such message not yet deleted goes in one DeleteMessageBatch. The
  * batch response still leaves them out of `batchItemFailures`: the event source
  * deletes them again in the request it sends anyway, which costs no extra request.
  * A failed early delete only leaves the message to that final delete.
@@ -100,9 +100,9 @@ function createEarlySettle(deps: DeliverDeps, size: number) {
     );
   };
   return {
-    settled(receiptHandle: string, result: MessageResult) {
+    settled(receiptHandle: string, fate: MessageFate) {
       running--;
-      if (settler === undefined || result !== 'done' || running === 0) return;
+      if (settler === undefined || fate !== 'delete' || running === 0) return;
       due.push(receiptHandle);
       timer ??= setTimeout(flush, waitMs);
     },

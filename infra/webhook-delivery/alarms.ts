@@ -6,14 +6,13 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { METRIC } from '../../shared/observability/metrics.ts';
-import type { DeliveryOutcome } from '../../shared/observability/metrics.ts';
+import { DIMENSION, METRIC } from '../../shared/observability/metrics.ts';
+import type { DeliveryOutcome, ReconcileAction } from '../../shared/observability/metrics.ts';
 import type { DeliveryFunctions } from './functions.ts';
 import type { DeliverySettings } from './settings.ts';
 import type { DeliveryQueues } from './storage.ts';
 
-/** The dimension of `Deliveries` the functions emit, and the final outcomes the failure rate compares. */
-export const OUTCOME_DIMENSION = 'Outcome';
+/** The final outcomes the failure rate compares. */
 const FINAL_OUTCOMES = { delivered: 'delivered', failed: 'failed' } as const satisfies Record<string, DeliveryOutcome>;
 
 export const fiveMinutes = Duration.minutes(5);
@@ -128,11 +127,11 @@ export function addDeliveryAlarms(
       'The deliver function was throttled: the account is out of Lambda concurrency (the event source caps its own). Messages wait on the queue; raise the account limit or lower other functions.',
     ),
   );
-  const deliveries = (outcome: string): cloudwatch.Metric =>
+  const deliveries = (outcome: DeliveryOutcome): cloudwatch.Metric =>
     new cloudwatch.Metric({
       namespace: s.metricsNamespace,
       metricName: METRIC.deliveries,
-      dimensionsMap: { [OUTCOME_DIMENSION]: outcome },
+      dimensionsMap: { [DIMENSION.outcome]: outcome },
       ...sumOver5Minutes,
     });
   const failureRate = new cloudwatch.MathExpression({
@@ -159,11 +158,11 @@ export function addDeliveryAlarms(
 
 /** The reconciler's alarms: deliveries it found stuck, and its own errors. */
 export function addReconcileAlarms(alarms: AlarmSet, s: DeliverySettings, reconcileFunction: lambda.IFunction): void {
-  const reconciled = (action: string): cloudwatch.Metric =>
+  const reconciled = (action: ReconcileAction): cloudwatch.Metric =>
     new cloudwatch.Metric({
       namespace: s.metricsNamespace,
       metricName: METRIC.reconciled,
-      dimensionsMap: { Action: action },
+      dimensionsMap: { [DIMENSION.action]: action },
       ...sumOver5Minutes,
     });
   alarms.add(

@@ -2,8 +2,8 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { METRIC } from '../../shared/observability/metrics.ts';
-import { OUTCOME_DIMENSION, fiveMinutes, sumOver5Minutes } from './alarms.ts';
+import { DIMENSION, METRIC } from '../../shared/observability/metrics.ts';
+import { fiveMinutes, sumOver5Minutes } from './alarms.ts';
 import type { DeliveryFunctions } from './functions.ts';
 import type { DeliverySettings } from './settings.ts';
 import type { DeliveryQueues } from './storage.ts';
@@ -46,7 +46,7 @@ export function createDashboard(
           // A search shows every outcome the functions emit, not only the ones known here.
           left: [
             new cloudwatch.MathExpression({
-              expression: `SEARCH('{"${ns}","${OUTCOME_DIMENSION}"} MetricName="${METRIC.deliveries}"', 'Sum', 300)`,
+              expression: `SEARCH('{"${ns}","${DIMENSION.outcome}"} MetricName="${METRIC.deliveries}"', 'Sum', 300)`,
               label: '',
               period: fiveMinutes,
             }),

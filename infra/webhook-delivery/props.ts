@@ -4,8 +4,10 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 
-/** Log level of both functions, as the config schemas accept it. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import type { LogLevel } from '../../shared/observability/logger.ts';
+
+/** Log level of the functions, as the config schemas accept it. */
+export type { LogLevel };
 
 /** Configuration of {@link WebhookDelivery}. Every prop has a default that suits a production deployment. */
 export interface WebhookDeliveryProps {

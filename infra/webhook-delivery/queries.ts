@@ -1,6 +1,10 @@
 import { Stack } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { DeliveryOutcome } from '../../shared/domain/outcome.ts';
+
+/** What a final failure's lines say in `outcome` (shared/domain/outcome.ts). */
+const FAILED: DeliveryOutcome = 'failed';
 
 /** Saved Logs Insights queries over the render and deliver log groups, in `scope`, by name. */
 export function createQueries(
@@ -12,11 +16,9 @@ export function createQueries(
   const folder = queryFolder ?? `${Stack.of(scope).stackName}/${scope.node.id}`;
   const logGroups = [renderLogGroup, deliverLogGroup];
   // A final failure may log more than one line (the failed attempt, the move to the DLQ), so
-  // deliveries are counted by distinct id. Every final failure logs `outcome: "failed"` (the
-  // deliver use case maps the retry decision's "fail" to "failed" before it logs), so "fail"
-  // never appears in the logs and matches nothing here; it is left in the filter only so the
-  // construct's split (issue 11) kept the saved queries byte-identical. Drop it in its own change.
-  const finalFailure = 'outcome in ["failed", "fail"]';
+  // deliveries are counted by distinct id. Every final failure, in any function, logs the same
+  // outcome word the retry decision and the Deliveries metric use.
+  const finalFailure = `outcome = "${FAILED}"`;
   return {
     failuresByWorkflow: new logs.QueryDefinition(scope, 'FailuresByWorkflowQuery', {
       queryDefinitionName: `${folder}/failures-by-workflow`,

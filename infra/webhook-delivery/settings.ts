@@ -4,12 +4,13 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import {
   CIRCUIT_DEFAULTS,
   DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS,
-  DEFAULT_LOG_LEVEL,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_OUTCOME_RETENTION_DAYS,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
   DELIVER_EVENT_SOURCE_DEFAULTS,
 } from '../../shared/config/config.ts';
+import { DEFAULT_LOG_LEVEL } from '../../shared/observability/logger.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../../shared/schemas/credential.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../../shared/schemas/event.ts';
 import type { LogLevel, WebhookDeliveryProps } from './props.ts';
@@ -64,7 +65,7 @@ export function resolveSettings(props: WebhookDeliveryProps): DeliverySettings {
     outcomeRetentionDays: props.outcomeRetentionDays ?? DEFAULT_OUTCOME_RETENTION_DAYS,
     allowPrivateEndpoints: props.allowPrivateEndpoints ?? false,
     deliverMaxConcurrency: props.deliverMaxConcurrency ?? DELIVER_EVENT_SOURCE_DEFAULTS.maxConcurrency,
-    requestTimeout: props.requestTimeout ?? Duration.seconds(30),
+    requestTimeout: props.requestTimeout ?? Duration.seconds(DEFAULT_REQUEST_TIMEOUT_SECONDS),
     deliverTimeout: props.deliverTimeout ?? Duration.seconds(60),
     renderTimeout: props.renderTimeout ?? Duration.seconds(30),
     renderMemorySize: props.renderMemorySize ?? 256,

@@ -12,6 +12,7 @@ import {
 } from '../schemas/credential.ts';
 import type { Credential, SigningSecret } from '../schemas/credential.ts';
 import { SAFE_ID } from '../schemas/node.ts';
+import { safeParse } from '../schemas/issues.ts';
 
 /**
  * The credential store of `webhooks local`: the secrets of a `--secrets S.json`
@@ -70,7 +71,7 @@ export async function loadSecretsFile(path: string): Promise<Record<string, Cred
   const problems: Problem[] = [];
   const secrets: Record<string, Credential | SigningSecret> = {};
   for (const [name, value] of Object.entries(data)) {
-    const parsed = isSigningSecret(value) ? SigningSecretSchema.safeParse(value) : CredentialSchema.safeParse(value);
+    const parsed = isSigningSecret(value) ? safeParse(SigningSecretSchema, value) : safeParse(CredentialSchema, value);
     if (parsed.success) {
       // defineProperty, not assignment: a secret named `__proto__` stays a plain key.
       Object.defineProperty(secrets, name, {
@@ -113,7 +114,7 @@ export function credentialSecretName(prefix: string, organizationId: string, cre
 export function parseCredential(name: string, value: unknown): Credential {
   if (isSigningSecret(value))
     throw new CredentialError(name, 'is a signing secret (type SIGNING), not an endpoint credential');
-  const parsed = CredentialSchema.safeParse(value);
+  const parsed = safeParse(CredentialSchema, value);
   if (parsed.success) return parsed.data;
   throw new CredentialError(name, `not a valid credential: ${reasonsOf(parsed.error.issues)}`);
 }
@@ -121,7 +122,7 @@ export function parseCredential(name: string, value: unknown): Credential {
 /** Parses a secret's value as a signing secret; the error names fields, never values. */
 export function parseSigningSecret(name: string, value: unknown): SigningSecret {
   if (!isSigningSecret(value)) throw new CredentialError(name, 'is not a signing secret (its type must be SIGNING)');
-  const parsed = SigningSecretSchema.safeParse(value);
+  const parsed = safeParse(SigningSecretSchema, value);
   if (parsed.success) return parsed.data;
   throw new CredentialError(name, `not a valid signing secret: ${reasonsOf(parsed.error.issues)}`);
 }

@@ -91,8 +91,8 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
         throw new BlockedRequestError(`token URL of credential ${name}: ${error.reason}`, { cause: error });
       throw error;
     }
-    const outcome = classifyStatus(response.status);
-    if (outcome.kind === 'transient') {
+    const verdict = classifyStatus(response.status);
+    if (verdict.kind === 'transient') {
       const retryAfterSeconds = parseRetryAfter(response.headers['retry-after'], clock.now());
       throw new TransientDeliveryError(`credential ${name}: token endpoint answered ${response.status}`, {
         status: response.status,
@@ -100,7 +100,7 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
       });
     }
     const body = parseJson(response.bodySnippet);
-    if (outcome.kind === 'permanent') {
+    if (verdict.kind === 'permanent') {
       const code =
         isRecord(body) && typeof body['error'] === 'string' && ERROR_CODE.test(body['error'])
           ? ` (${body['error']})`

@@ -2,11 +2,9 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/cli
 import type { MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import type { Clock } from '../ports/clock.ts';
 import { systemClock } from '../ports/clock.ts';
-import type { MessageActions } from '../ports/delivery-queue.ts';
+import { MAX_VISIBILITY_SECONDS, type MessageActions } from '../ports/delivery-queue.ts';
 import { DELIVERY_ID_ATTRIBUTE } from './sqs-delivery-queue.ts';
 
-/** Longest visibility timeout SQS accepts: 12 hours. */
-export const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 /** Name of the message attribute that says why a message is on the dead-letter queue. */
 export const REASON_ATTRIBUTE = 'reason';
 /**
@@ -70,7 +68,7 @@ export function createSqsMessageActions(options: SqsMessageActionsOptions): Mess
 function visibilitySeconds(seconds: number): number {
   // NaN is a bug in the backoff computation: failing loudly beats retrying at once.
   if (Number.isNaN(seconds)) throw new RangeError('delay seconds is NaN');
-  return Math.min(SQS_MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(seconds)));
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(seconds)));
 }
 
 /**

@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { DEFAULT_HEALTH_POLICY } from '../domain/endpoint-health.ts';
 import { ValidationError } from '../errors.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
 import { MAX_ATTEMPTS_LIMIT } from '../schemas/node.ts';
-import { problemsFrom } from '../schemas/issues.ts';
+import { problemsFrom, safeParse } from '../schemas/issues.ts';
+import { DEFAULT_LOG_LEVEL, LOG_LEVELS } from '../observability/logger.ts';
 
 /**
  * Environment keys of the functions. `infra/` builds each function's environment
@@ -61,20 +63,19 @@ export const DELIVER_EVENT_SOURCE_DEFAULTS = { maxConcurrency: 10, batchSize: 10
 export const DEFAULT_METRICS_NAMESPACE = 'DograhWebhooks';
 /** Days a delivery record lives after its last write (DynamoDB TTL). */
 export const DEFAULT_OUTCOME_RETENTION_DAYS = 30;
-export const DEFAULT_LOG_LEVEL = 'info';
 /** Past its lease or due time by this much, a non-final delivery counts as stuck. */
 export const DEFAULT_RECONCILE_GRACE_SECONDS = 900;
-/** Endpoint circuits (issue 8). */
+/** Endpoint circuits (issue 8): the circuit's own defaults are the domain's policy, in the units of the environment. */
 export const CIRCUIT_DEFAULTS = {
-  failureThreshold: 5,
-  cooldownMinSeconds: 30,
-  cooldownMaxSeconds: 600,
+  failureThreshold: DEFAULT_HEALTH_POLICY.failureThreshold,
+  cooldownMinSeconds: DEFAULT_HEALTH_POLICY.cooldownBaseMs / 1000,
+  cooldownMaxSeconds: DEFAULT_HEALTH_POLICY.cooldownCapMs / 1000,
   healthCacheTtlMs: 5_000,
 } as const;
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const logLevel = z.enum(['debug', 'info', 'warn', 'error']).default(DEFAULT_LOG_LEVEL);
+const logLevel = z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL);
 
 /** SQS takes messages up to 256 KiB; a rendered delivery larger than this fails as oversized. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 200 * 1024;
@@ -98,6 +99,9 @@ export type RenderConfig = z.infer<typeof RenderConfigSchema>;
  */
 export const DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS = 900;
 
+/** How long one request to an endpoint may take unless its node asks for less (CONTRACT section 5: 30 s). */
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
+
 export const DeliverConfigSchema = z
   .object({
     [ENV.deliveryQueueUrl]: z.url(),
@@ -105,7 +109,7 @@ export const DeliverConfigSchema = z
     [ENV.outcomeTableName]: z.string().min(1),
     [ENV.secretsPrefix]: z.string().min(1).default(DEFAULT_SECRETS_PREFIX),
     [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
-    [ENV.requestTimeoutMs]: int(100, 900_000).default(30_000),
+    [ENV.requestTimeoutMs]: int(100, 900_000).default(DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000),
     [ENV.allowPrivateEndpoints]: bool.default(false),
     [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
     [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
@@ -137,7 +141,7 @@ export type ReconcileConfig = z.infer<typeof ReconcileConfigSchema>;
 
 /** Parses an environment at cold start; fails naming every bad key at once. */
 export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
-  const parsed = schema.safeParse(env);
+  const parsed = safeParse(schema, env);
   if (!parsed.success) throw new ValidationError(problemsFrom(parsed.error, 'environment'));
   return parsed.data;
 }

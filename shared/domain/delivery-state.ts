@@ -1,4 +1,4 @@
-import { FINAL_STATUSES, type DeliveryStatus } from './delivery.ts';
+import { FINAL_STATUSES, type DeliveryStatus } from './outcome.ts';
 
 /**
  * The delivery state rules, pure: who may take the next attempt, who may take

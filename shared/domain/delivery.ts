@@ -36,9 +36,8 @@ export const DeliveryMessageSchema = z.object({
 });
 export type DeliveryMessage = z.infer<typeof DeliveryMessageSchema>;
 
-/** Final and in-between states of a delivery in the outcome log. */
-export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'delivered' | 'failed' | 'skipped';
-export const FINAL_STATUSES: ReadonlySet<DeliveryStatus> = new Set(['delivered', 'failed', 'skipped']);
+/** Final and in-between states of a delivery in the outcome log: the words of outcome.ts. */
+export { FINAL_STATUSES, type DeliveryStatus } from './outcome.ts';
 
 /**
  * One id per run and node, stable across retries and duplicate events: the hash

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DeliveryMessage } from './delivery.ts';
-import type { Outcome } from './retry-policy.ts';
+import type { AttemptVerdict } from './retry-policy.ts';
 
 /**
  * Endpoint health: a circuit breaker per organization and endpoint (scheme, host
@@ -55,13 +55,14 @@ export interface HealthPolicy {
   readonly cooldownCapMs: number;
 }
 
+/** The one owner of the circuit defaults; the config schema and the construct's props derive theirs from it. */
 export const DEFAULT_HEALTH_POLICY: HealthPolicy = {
   failureThreshold: 5,
   cooldownBaseMs: 30_000,
   cooldownCapMs: 600_000,
 };
 
-/** How one attempt's outcome counts for its endpoint's health. */
+/** How one attempt's verdict counts for its endpoint's health. */
 export type Observation = 'success' | 'transient' | 'gone' | 'neutral';
 
 /**
@@ -70,13 +71,13 @@ export type Observation = 'success' | 'transient' | 'gone' | 'neutral';
  * Gone: 410. Neutral: nothing was learnt of the endpoint (blocked address, a
  * credential rotated mid-attempt, a request we could not build).
  */
-export function observationOf(outcome: Outcome): Observation {
-  if (outcome.kind === 'success') return 'success';
-  if (outcome.kind === 'permanent') {
-    if (outcome.status === 410) return 'gone';
-    return outcome.status === null ? 'neutral' : 'success';
+export function observationOf(verdict: AttemptVerdict): Observation {
+  if (verdict.kind === 'success') return 'success';
+  if (verdict.kind === 'permanent') {
+    if (verdict.status === 410) return 'gone';
+    return verdict.status === null ? 'neutral' : 'success';
   }
-  return outcome.errorClass === 'credential' ? 'neutral' : 'transient';
+  return verdict.errorClass === 'credential' ? 'neutral' : 'transient';
 }
 
 /** The cool-down after the `opens`th opening in a row: base, doubled each time, capped. */
@@ -176,7 +177,7 @@ export interface Transition {
 }
 
 /** The health after an attempt: `unchanged` writes nothing. */
-export type AfterOutcome =
+export type AfterObservation =
   | { readonly kind: 'unchanged' }
   | { readonly kind: 'write'; readonly next: EndpointHealth; readonly transition?: Transition };
 
@@ -190,13 +191,13 @@ export interface OutcomeContext {
 }
 
 /** The stored health after one attempt's outcome. A success on a closed circuit with no failures writes nothing. */
-export function afterOutcome(
+export function afterObservation(
   health: EndpointHealth | undefined,
   observation: Observation,
   nowMs: number,
   policy: HealthPolicy,
   context: OutcomeContext,
-): AfterOutcome {
+): AfterObservation {
   const unchanged = { kind: 'unchanged' } as const;
   if (observation === 'neutral') return unchanged;
   // Only an operator or a changed node clears a gone mark; a late answer of an earlier send does not.

@@ -9,12 +9,13 @@ import {
 } from '../errors.ts';
 import type { ErrorClass } from '../ports/delivery-store.ts';
 import type { RetryConfig } from '../schemas/node.ts';
+import type { DeliveryOutcome, VerdictKind } from './outcome.ts';
 
-/** What an attempt came to, before any decision about the next one. */
-export type Outcome =
-  | { readonly kind: 'success'; readonly status: number }
+/** What an attempt's answer (or error) says, before any decision about the next one (see outcome.ts). */
+export type AttemptVerdict =
+  | { readonly kind: Extract<VerdictKind, 'success'>; readonly status: number }
   | {
-      readonly kind: 'transient' | 'permanent';
+      readonly kind: Exclude<VerdictKind, 'success'>;
       readonly errorClass: Exclude<ErrorClass, 'none'>;
       readonly status: number | null;
       readonly message: string;
@@ -28,7 +29,7 @@ const TRANSIENT_STATUSES = new Set([408, 425, 429]);
  * connection errors are transient; any other status (3xx included: redirects are
  * not followed) is permanent.
  */
-export function classifyStatus(status: number, retryAfterSeconds?: number): Outcome {
+export function classifyStatus(status: number, retryAfterSeconds?: number): AttemptVerdict {
   if (status >= 200 && status < 300) return { kind: 'success', status };
   const transient = TRANSIENT_STATUSES.has(status) || (status >= 500 && status < 600);
   return {
@@ -41,7 +42,7 @@ export function classifyStatus(status: number, retryAfterSeconds?: number): Outc
 }
 
 /** Classifies an error thrown while building or sending a request. Unknown errors are transient: a retry is cheap, a lost delivery is not. */
-export function classifyError(error: unknown): Outcome {
+export function classifyError(error: unknown): AttemptVerdict {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof NetworkError) {
     return {
@@ -70,10 +71,11 @@ export function classifyError(error: unknown): Outcome {
   return { kind: 'transient', errorClass: 'unknown', status: null, message };
 }
 
+/** What follows an attempt, in the outcome words of outcome.ts: the same value is recorded, logged and counted. */
 export type Decision =
-  | { readonly action: 'delivered' }
-  | { readonly action: 'retry'; readonly delaySeconds: number }
-  | { readonly action: 'fail'; readonly reason: string };
+  | { readonly outcome: Extract<DeliveryOutcome, 'delivered'> }
+  | { readonly outcome: Extract<DeliveryOutcome, 'retrying'>; readonly delaySeconds: number }
+  | { readonly outcome: Extract<DeliveryOutcome, 'failed'>; readonly reason: string };
 
 /**
  * Decides what follows attempt `attempt` (1-based). Exponential backoff doubles
@@ -82,18 +84,18 @@ export type Decision =
  * recovering endpoint is not hit by every retry at once. A Retry-After longer
  * than the backoff is honoured, up to the node's maximum delay.
  */
-export function nextAttempt(outcome: Outcome, attempt: number, retry: RetryConfig, random: number): Decision {
-  if (outcome.kind === 'success') return { action: 'delivered' };
-  if (outcome.kind === 'permanent') return { action: 'fail', reason: outcome.message };
+export function nextAttempt(verdict: AttemptVerdict, attempt: number, retry: RetryConfig, random: number): Decision {
+  if (verdict.kind === 'success') return { outcome: 'delivered' };
+  if (verdict.kind === 'permanent') return { outcome: 'failed', reason: verdict.message };
   if (attempt >= retry.max_attempts) {
     const of = retry.max_attempts === 1 ? 'the only attempt' : `all ${retry.max_attempts} attempts`;
-    return { action: 'fail', reason: `${outcome.message} (${of} used)` };
+    return { outcome: 'failed', reason: `${verdict.message} (${of} used)` };
   }
   const base =
     retry.backoff === 'fixed' ? retry.initial_delay_seconds : retry.initial_delay_seconds * 2 ** (attempt - 1);
   const jittered = Math.round(Math.min(base, retry.max_delay_seconds) * (0.9 + 0.2 * random));
-  const wanted = Math.max(jittered, Math.min(outcome.retryAfterSeconds ?? 0, retry.max_delay_seconds));
-  return { action: 'retry', delaySeconds: Math.min(Math.max(1, wanted), retry.max_delay_seconds) };
+  const wanted = Math.max(jittered, Math.min(verdict.retryAfterSeconds ?? 0, retry.max_delay_seconds));
+  return { outcome: 'retrying', delaySeconds: Math.min(Math.max(1, wanted), retry.max_delay_seconds) };
 }
 
 /** Reads a Retry-After header: delay seconds or an HTTP date. Undefined when absent or unreadable. */

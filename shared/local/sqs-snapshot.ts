@@ -1,5 +1,6 @@
 import { SendMessageBatchCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import { SQS_MAX_BATCH_BYTES } from '../adapters/sqs-delivery-queue.ts';
 
 /**
  * fauxqs keeps queues in memory only. To keep a local stack's messages between
@@ -61,9 +62,6 @@ export async function saveQueues(endpoint: string, names: readonly string[], now
 /** SQS delays a message by at most 15 minutes; a later one comes back early and the deliver side hides it again. */
 const MAX_DELAY_SECONDS = 900;
 
-/** What one SendMessageBatch may carry, as SQS counts it (fauxqs allows more; AWS does not). */
-const MAX_BATCH_BYTES = 256 * 1024;
-
 /** Sends saved messages back to their queues (by name), each delayed until it was due. Returns how many. */
 export async function restoreQueues(
   client: SQSClient,
@@ -101,7 +99,7 @@ function* batches(messages: readonly SavedMessage[]): Generator<SavedMessage[]> 
   let bytes = 0;
   for (const message of messages) {
     const size = Buffer.byteLength(message.body) + Buffer.byteLength(JSON.stringify(message.attributes));
-    if (batch.length > 0 && (batch.length === 10 || bytes + size > MAX_BATCH_BYTES)) {
+    if (batch.length > 0 && (batch.length === 10 || bytes + size > SQS_MAX_BATCH_BYTES)) {
       yield batch;
       batch = [];
       bytes = 0;

@@ -21,6 +21,9 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 /** One of {@link LOG_LEVELS}. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** The level of a logger, a function and a stack that set none. */
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
 /** Extra data of one line, or bound to every line of a child logger. */
 export type LogFields = Readonly<Record<string, unknown>>;
 
@@ -149,7 +152,7 @@ function makeLogger(core: LoggerCore, bound: LogFields): Logger {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const core: LoggerCore = {
-    threshold: options.level ?? 'info',
+    threshold: options.level ?? DEFAULT_LOG_LEVEL,
     sink: options.sink ?? stdoutSink,
     clock: options.clock ?? systemClock,
   };

@@ -13,10 +13,14 @@ import { systemClock } from '../ports/clock.ts';
 import type { Clock } from '../ports/clock.ts';
 import { stdoutSink } from './logger.ts';
 import type { LineSink } from './logger.ts';
+import type { DeliveryOutcome } from '../domain/outcome.ts';
 
-/** The metrics the pipeline emits. */
+/**
+ * The metrics the pipeline emits, and their dimension names ({@link DIMENSION}): the one place
+ * the use cases, the alarms and the dashboard take them from.
+ */
 export const METRIC = {
-  /** Count, dimension `Outcome` (see {@link DELIVERY_OUTCOMES}). */
+  /** Count, dimension `Outcome` (see {@link DELIVERY_OUTCOMES}); emit with {@link countDeliveries}. */
   deliveries: 'Deliveries',
   /** Milliseconds, one value per HTTP attempt. */
   attemptDuration: 'AttemptDuration',
@@ -41,11 +45,26 @@ export const METRIC = {
   earlySettled: 'EarlySettledMessages',
 } as const;
 
-/** Values of the `Outcome` dimension of {@link METRIC}.deliveries. */
-export const DELIVERY_OUTCOMES = ['delivered', 'failed', 'retrying', 'skipped'] as const;
+/** Values of the `Outcome` dimension of {@link METRIC}.deliveries: the outcome words of shared/domain/outcome.ts. */
+export { DELIVERY_OUTCOMES, type DeliveryOutcome } from '../domain/outcome.ts';
 
-/** One of {@link DELIVERY_OUTCOMES}. */
-export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
+/** Values of the `Action` dimension of {@link METRIC}.reconciled. */
+export const RECONCILE_ACTIONS = ['requeued', 'failed'] as const;
+
+/** One of {@link RECONCILE_ACTIONS}. */
+export type ReconcileAction = (typeof RECONCILE_ACTIONS)[number];
+
+/** Dimension names of the metrics in {@link METRIC}. */
+export const DIMENSION = {
+  /** Of `Deliveries`: a {@link DeliveryOutcome}. */
+  outcome: 'Outcome',
+  /** Of `Reconciled`: a {@link ReconcileAction}. */
+  action: 'Action',
+  /** Of `CircuitTransitions`: the state the circuit moved to. */
+  to: 'To',
+  /** Of `DeferredDeliveries`: the state of the circuit that deferred it. */
+  state: 'State',
+} as const;
 
 /** CloudWatch units this module writes. */
 export type MetricUnit = 'Count' | 'Milliseconds';
@@ -252,4 +271,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
       }
     },
   };
+}
+
+/** Counts `value` deliveries that came to `outcome`: `Deliveries`, dimension `Outcome`. */
+export function countDeliveries(metrics: Metrics, outcome: DeliveryOutcome, value = 1): void {
+  metrics.count(METRIC.deliveries, value, { [DIMENSION.outcome]: outcome });
 }

@@ -47,6 +47,9 @@ export interface DeliveryQueue {
 }
 
 /** What the deliver side does to a message besides acknowledging it. */
+/** Longest a queue may hide a message, counted from its receive: SQS's 12 hours. */
+export const MAX_VISIBILITY_SECONDS = 43_200;
+
 export interface MessageActions {
   /** Hides the message for `seconds` (the backoff), so its next receive is the next attempt. */
   delay(receiptHandle: string, seconds: number): Promise<void>;

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { MAX_SIGNING_SECRETS, signingSecretProblem } from '../domain/signing.ts';
 import { credentialHeaderProblem } from '../domain/headers.ts';
-import './issues.ts';
 
 // Dograh stores type names in lower case; both spellings are accepted and normalised to upper case.
 

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import './issues.ts';
 import { SAFE_ID, WorkflowDefinitionSchema } from './node.ts';
 
 export const DEFAULT_EVENT_SOURCE = 'dograh.workflows';

@@ -1,6 +1,6 @@
 import type { Problem } from '../errors.ts';
 import { RunCompletedDetailSchema, type RunCompletedDetail, type TemplateContext } from './event.ts';
-import { problemsFrom } from './issues.ts';
+import { problemsFrom, safeParse } from './issues.ts';
 import { WorkflowDefinitionSchema } from './node.ts';
 import { isRecord } from './workflow.ts';
 
@@ -20,12 +20,12 @@ export function readInputDocument(value: unknown, source: string): InputDocument
   if ('detail' in value || 'workflow_definition' in value) {
     const prefix = 'detail' in value ? ['detail'] : [];
     const detail = 'detail' in value ? value['detail'] : value;
-    const parsed = RunCompletedDetailSchema.safeParse(detail);
+    const parsed = safeParse(RunCompletedDetailSchema, detail);
     if (!parsed.success)
       return { kind: 'invalid', problems: problemsFrom(parsed.error, source, prefix), nodes: nodesOf(detail) };
     return { kind: 'event', detail: parsed.data, nodes: parsed.data.workflow_definition.nodes };
   }
-  const parsed = WorkflowDefinitionSchema.safeParse(value);
+  const parsed = safeParse(WorkflowDefinitionSchema, value);
   if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source), nodes: [] };
   return { kind: 'definition', nodes: parsed.data.nodes };
 }

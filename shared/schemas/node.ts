@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import './issues.ts';
 
 /** Ids that become part of a secret name: no `/`, so one organization can never name another's secret. */
 export const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;

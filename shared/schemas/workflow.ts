@@ -1,5 +1,5 @@
 import type { Problem } from '../errors.ts';
-import { problemsFrom } from './issues.ts';
+import { problemsFrom, safeParse } from './issues.ts';
 import { depthExcess, depthReason, MAX_NODE_DEPTH } from './depth.ts';
 import { MAX_NODE_ID_LENGTH, WebhookNodeSchema, type WebhookNode } from './node.ts';
 
@@ -58,7 +58,7 @@ export function extractWebhookNodes(nodes: readonly unknown[]): ExtractedNodes {
       problems.push({ source, path: deep.path === '' ? '(root)' : deep.path, reason: depthReason(deep) });
       return;
     }
-    const parsed = WebhookNodeSchema.safeParse(raw);
+    const parsed = safeParse(WebhookNodeSchema, raw);
     if (!parsed.success) {
       problems.push(...problemsFrom(parsed.error, source));
       return;

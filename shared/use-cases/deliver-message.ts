@@ -1,15 +1,17 @@
 import { DeliveryMessageSchema, requestTimeoutOf, type DeliveryMessage } from '../domain/delivery.ts';
 import type { Gate } from '../domain/endpoint-health.ts';
 import { endpointHost } from '../domain/endpoint.ts';
+import { isFinalStatus, type MessageFate } from '../domain/outcome.ts';
 import { nextAttempt } from '../domain/retry-policy.ts';
 import { DeliveryStateError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
-import type { MessageActions } from '../ports/delivery-queue.ts';
+import { MAX_VISIBILITY_SECONDS, type MessageActions } from '../ports/delivery-queue.ts';
 import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { HttpSender } from '../ports/http-sender.ts';
 import type { MessageSettler } from '../ports/message-settler.ts';
-import { problemsFrom } from '../schemas/issues.ts';
+import { problemsFrom, safeParse } from '../schemas/issues.ts';
+import { countDeliveries, METRIC } from '../observability/metrics.ts';
 import type { EndpointHealthGuard } from './endpoint-health.ts';
 import type { Log, Metrics } from './observability.ts';
 import { scrub, sendAttempt } from './send-attempt.ts';
@@ -51,18 +53,20 @@ export interface ReceivedMessage {
 }
 
 /** SQS refuses a visibility past 12 h from the receive; the margin covers the time before the invocation started. */
-const MAX_VISIBILITY_SECONDS = 43_200;
 const VISIBILITY_MARGIN_SECONDS = 900;
 
-/** `done`: delete the message. `retry`: leave it on the queue (a batch item failure); its visibility is already set. */
-export type MessageResult = 'done' | 'retry';
+/**
+ * What becomes of the message: `delete` it, or `keep` it on the queue (a batch item failure),
+ * its visibility already set. Not the delivery's outcome (see shared/domain/outcome.ts).
+ */
+export type { MessageFate } from '../domain/outcome.ts';
 
 /**
  * Delivers one message: claim the next attempt, fetch the credential, send,
  * classify, record, then retry later, finish, or dead-letter. Nothing here
  * throws for a delivery's own failure: a thrown error means "this message again".
  */
-export async function deliverMessage(received: ReceivedMessage, deps: DeliverDeps): Promise<MessageResult> {
+export async function deliverMessage(received: ReceivedMessage, deps: DeliverDeps): Promise<MessageFate> {
   const read = readMessage(received.body);
   if (!read.ok) return parkUnreadable(received, read.reason, deps);
   const message = read.message;
@@ -86,7 +90,7 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
       circuit: gate.state,
       seconds: gate.seconds,
     });
-    return 'retry';
+    return 'keep';
   }
   let claim = await deps.store.claim(message, deps.clock.now(), leaseMs);
 
@@ -101,7 +105,7 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
       } else {
         // Recorded failed, but the move to the dead-letter queue did not happen: finish it.
         await deadLetter(received, message, record.last_error ?? 'failed', record.final_at, log, deps);
-        return 'done';
+        return 'delete';
       }
     }
     // Two ways a failed delivery comes back to life: an operator redrove its dead
@@ -123,23 +127,25 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
       } catch (error) {
         if (!(error instanceof DeliveryStateError)) throw error;
         log.info('another copy already reopened this delivery: dropped', { reason: error.reason });
-        return 'done';
+        return 'delete';
       }
     }
   }
   switch (claim.kind) {
     case 'final':
-      log.info('duplicate message for a final delivery: dropped', { outcome: claim.status });
-      return 'done';
+      log.info('duplicate message for a final delivery: dropped', {
+        ...(isFinalStatus(claim.status) ? { outcome: claim.status } : { status: claim.status }),
+      });
+      return 'delete';
     case 'wait':
       await hide(received, claim.seconds, deps);
       log.debug('delivery busy or not yet due: message hidden', { seconds: claim.seconds });
-      return 'retry';
+      return 'keep';
     case 'exhausted':
       // Only a copy carrying a lower max_attempts than the series in flight gets here
       // (a workflow edited between duplicate events); the copy that set it goes on.
       log.info('no attempts left for this copy of the message: dropped', { attempts: claim.attempts });
-      return 'done';
+      return 'delete';
     case 'claimed':
       if (gate.kind === 'gone') return failGone(received, message, claim.attempt, gate.reason, log, deps);
       return attemptDelivery(
@@ -169,26 +175,26 @@ async function attemptDelivery(
   attempt: number,
   log: Log,
   deps: DeliverDeps,
-): Promise<MessageResult> {
+): Promise<MessageFate> {
   const startedAt = deps.clock.now();
-  const { outcome, response, secrets, resentAfterStatus } = await sendAttempt(message, attempt, deps);
+  const { verdict, response, secrets, resentAfterStatus } = await sendAttempt(message, attempt, deps);
   const durationMs = response?.durationMs ?? Math.max(0, deps.clock.now() - startedAt);
-  const decision = nextAttempt(outcome, attempt, message.retry, deps.random());
-  await deps.health?.after(message, outcome, log);
+  const decision = nextAttempt(verdict, attempt, message.retry, deps.random());
+  await deps.health?.after(message, verdict, log);
   const record: AttemptRecord = {
     attempt,
     at: new Date(startedAt).toISOString(),
     duration_ms: Math.round(durationMs),
     status_code: response?.status ?? null,
-    error_class: outcome.kind === 'success' ? 'none' : outcome.errorClass,
+    error_class: verdict.kind === 'success' ? 'none' : verdict.errorClass,
     error_message: scrub(
-      decision.action === 'fail' ? decision.reason : outcome.kind === 'success' ? null : outcome.message,
+      decision.outcome === 'failed' ? decision.reason : verdict.kind === 'success' ? null : verdict.message,
       secrets,
     ),
     // A success's body explains nothing an operator needs: not redacted, scrubbed or stored
     // (every later write of the item would pay for its bytes). An empty one has nothing to redact.
     response_snippet:
-      response === undefined || response.bodySnippet === '' || outcome.kind === 'success'
+      response === undefined || response.bodySnippet === '' || verdict.kind === 'success'
         ? null
         : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
     // Every request on the wire is on record: a resend after a refused cached credential too.
@@ -196,40 +202,40 @@ async function attemptDelivery(
   };
   const fields = {
     attempt,
-    outcome: decision.action === 'retry' ? 'retrying' : decision.action === 'fail' ? 'failed' : 'delivered',
+    outcome: decision.outcome,
     status_code: record.status_code,
     error_class: record.error_class,
     duration_ms: record.duration_ms,
     endpoint_host: endpointHost(message.url),
     ...(resentAfterStatus === undefined ? {} : { resent_after_status: resentAfterStatus }),
   };
-  deps.metrics.duration('AttemptDuration', durationMs);
+  deps.metrics.duration(METRIC.attemptDuration, durationMs);
 
-  switch (decision.action) {
+  switch (decision.outcome) {
     case 'delivered':
       await recordSuccess(message, record, log, deps);
       log.info('delivered', fields);
-      deps.metrics.count('Deliveries', 1, { Outcome: 'delivered' });
-      deps.metrics.count('AttemptsPerDelivery', attempt);
-      return 'done';
-    case 'retry': {
+      countDeliveries(deps.metrics, decision.outcome);
+      deps.metrics.count(METRIC.attemptsPerDelivery, attempt);
+      return 'delete';
+    case 'retrying': {
       const atMs = deps.clock.now() + decision.delaySeconds * 1000;
-      await recordOutcome(message, record, { status: 'retrying', atMs }, log, deps);
+      await recordOutcome(message, record, { status: decision.outcome, atMs }, log, deps);
       await hide(received, decision.delaySeconds, deps);
       log.warn('attempt failed: will retry', {
         ...fields,
         error: record.error_message,
         retry_in_seconds: decision.delaySeconds,
       });
-      deps.metrics.count('Deliveries', 1, { Outcome: 'retrying' });
-      return 'retry';
+      countDeliveries(deps.metrics, decision.outcome);
+      return 'keep';
     }
-    case 'fail': {
+    case 'failed': {
       const finalAtMs = deps.clock.now();
-      await recordOutcome(message, record, { status: 'failed' }, log, deps, finalAtMs);
+      await recordOutcome(message, record, { status: decision.outcome }, log, deps, finalAtMs);
       log.warn('delivery failed', { ...fields, error: record.error_message });
-      deps.metrics.count('AttemptsPerDelivery', attempt);
-      deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+      deps.metrics.count(METRIC.attemptsPerDelivery, attempt);
+      countDeliveries(deps.metrics, decision.outcome);
       await deadLetter(
         received,
         message,
@@ -238,7 +244,7 @@ async function attemptDelivery(
         log,
         deps,
       );
-      return 'done';
+      return 'delete';
     }
   }
 }
@@ -251,7 +257,7 @@ async function failGone(
   reason: string,
   log: Log,
   deps: DeliverDeps,
-): Promise<MessageResult> {
+): Promise<MessageFate> {
   const finalAtMs = deps.clock.now();
   const record: AttemptRecord = {
     attempt,
@@ -269,10 +275,10 @@ async function failGone(
     error_class: 'endpoint_gone',
     endpoint_host: endpointHost(message.url),
   });
-  deps.metrics.count('AttemptsPerDelivery', attempt);
-  deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+  deps.metrics.count(METRIC.attemptsPerDelivery, attempt);
+  countDeliveries(deps.metrics, 'failed');
   await deadLetter(received, message, reason, new Date(finalAtMs).toISOString(), log, deps);
-  return 'done';
+  return 'delete';
 }
 
 /**
@@ -290,7 +296,7 @@ async function recordSuccess(
     await recordOutcome(message, record, { status: 'delivered' }, log, deps);
   } catch (error) {
     log.error('delivered, but the outcome could not be recorded: not resending', { attempt: record.attempt, error });
-    deps.metrics.count('UnrecordedSuccess', 1);
+    deps.metrics.count(METRIC.unrecordedSuccess, 1);
   }
 }
 
@@ -345,7 +351,7 @@ async function deadLetter(
 function readMessage(body: string): { ok: true; message: DeliveryMessage } | { ok: false; reason: string } {
   const value = parseJson(body);
   if (value === undefined) return { ok: false, reason: 'message body is not JSON' };
-  const parsed = DeliveryMessageSchema.safeParse(value);
+  const parsed = safeParse(DeliveryMessageSchema, value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return {
     ok: false,
@@ -356,17 +362,17 @@ function readMessage(body: string): { ok: true; message: DeliveryMessage } | { o
 }
 
 /** Not ours to deliver, and not ours to drop: park it for an operator, or keep it if that fails. */
-async function parkUnreadable(received: ReceivedMessage, reason: string, deps: DeliverDeps): Promise<MessageResult> {
+async function parkUnreadable(received: ReceivedMessage, reason: string, deps: DeliverDeps): Promise<MessageFate> {
   try {
     await deps.actions.deadLetter(received.body, reason, '');
     deps.log.error('unreadable queue message: dead-lettered', { error: reason });
-    return 'done';
+    return 'delete';
   } catch (error) {
     deps.log.error('unreadable queue message could not be dead-lettered: kept on the queue', {
       error: reason,
       cause: error,
     });
-    return 'retry';
+    return 'keep';
   }
 }
 

@@ -1,5 +1,6 @@
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../config/config.ts';
 import { authHeader, buildRequest, signRequest } from '../domain/build-request.ts';
-import { deliveryId, type DeliveryMessage } from '../domain/delivery.ts';
+import { deliveryId, requestTimeoutOf, type DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import { describeEmpty, type EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 import { renderNode } from '../domain/render-node.ts';
@@ -113,7 +114,7 @@ export async function dryRunNode(
   }
 
   const request = signRequest(
-    buildRequest(message, credential, 1, 30_000),
+    buildRequest(message, credential, 1, requestTimeoutOf(message, DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000)),
     message.delivery_id,
     Math.floor(now.getTime() / 1000),
     signing,

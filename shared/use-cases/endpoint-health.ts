@@ -1,7 +1,7 @@
 import type { DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import {
-  afterOutcome,
+  afterObservation,
   DEFAULT_HEALTH_POLICY,
   gate,
   nodeConfigHash,
@@ -11,18 +11,18 @@ import {
   type HealthPolicy,
   type Transition,
 } from '../domain/endpoint-health.ts';
-import type { Outcome } from '../domain/retry-policy.ts';
-import { METRIC } from '../observability/metrics.ts';
+import type { AttemptVerdict } from '../domain/retry-policy.ts';
+import { DIMENSION, METRIC } from '../observability/metrics.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { EndpointHealthStore } from '../ports/endpoint-health-store.ts';
 import type { Log, Metrics } from './observability.ts';
 
-/** The deliver side's view of endpoint health: a gate before a delivery is claimed, an update after its outcome. */
+/** The deliver side's view of endpoint health: a gate before a delivery is claimed, an update after each attempt's verdict. */
 export interface EndpointHealthGuard {
   /** What to do with this delivery. Never rejects: a store that fails lets deliveries go (health is an optimisation, not a guarantee). */
   before(message: DeliveryMessage, probeLeaseMs: number, log: Log, redriven?: boolean): Promise<Gate>;
-  /** Counts the attempt's outcome; writes only on a failure or a change of state. Never rejects. */
-  after(message: DeliveryMessage, outcome: Outcome, log: Log): Promise<void>;
+  /** Counts the attempt's verdict; writes only on a failure or a change of state. Never rejects. */
+  after(message: DeliveryMessage, verdict: AttemptVerdict, log: Log): Promise<void>;
 }
 
 export interface EndpointHealthGuardOptions {
@@ -90,7 +90,7 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
             : 'endpoint gone (410): its deliveries fail until it is reset or the node changes';
     if (transition.to === 'open' || transition.to === 'gone') log.warn(text, fields);
     else log.info(text, fields);
-    metrics.count(METRIC.circuitTransitions, 1, { To: transition.to });
+    metrics.count(METRIC.circuitTransitions, 1, { [DIMENSION.to]: transition.to });
   }
 
   return {
@@ -104,7 +104,7 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
           const decision = gate(health, clock.now(), hash, probeLeaseMs, redriven);
           if (decision.kind === 'send' || decision.kind === 'gone' || decision.kind === 'defer') {
             if (decision.kind === 'defer') {
-              metrics.count(METRIC.deferredDeliveries, 1, { State: decision.state });
+              metrics.count(METRIC.deferredDeliveries, 1, { [DIMENSION.state]: decision.state });
               return {
                 ...decision,
                 seconds: decision.seconds + Math.floor(random() * Math.max(1, decision.seconds / 5)),
@@ -126,7 +126,7 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
             } else {
               remember(message.organization_id, endpoint, undefined);
               log.info('endpoint gone mark cleared: the node changed since its 410', { endpoint_host: endpoint });
-              metrics.count(METRIC.circuitTransitions, 1, { To: 'closed' });
+              metrics.count(METRIC.circuitTransitions, 1, { [DIMENSION.to]: 'closed' });
             }
             return decision;
           }
@@ -139,22 +139,22 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
       }
     },
 
-    async after(message, outcome, log) {
+    async after(message, verdict, log) {
       const endpoint = endpointHost(message.url);
       if (endpoint === '') return;
-      const observation = observationOf(outcome);
+      const observation = observationOf(verdict);
       if (observation === 'neutral') return;
       const context = {
         organizationId: message.organization_id,
         endpoint,
         nodeHash: nodeConfigHash(message),
         error:
-          outcome.kind === 'success' ? null : outcome.status === null ? outcome.errorClass : `HTTP ${outcome.status}`,
+          verdict.kind === 'success' ? null : verdict.status === null ? verdict.errorClass : `HTTP ${verdict.status}`,
       };
       try {
         let health = await read(message.organization_id, endpoint);
         for (let i = 0; i <= CONFLICT_RETRIES; i++) {
-          const change = afterOutcome(health, observation, clock.now(), policy, context);
+          const change = afterObservation(health, observation, clock.now(), policy, context);
           if (change.kind === 'unchanged') return;
           const expected = health?.version ?? 0;
           if (await store.put(change.next, expected)) {

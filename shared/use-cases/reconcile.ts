@@ -1,6 +1,6 @@
 import type { DeliveryMessage } from '../domain/delivery.ts';
 import { decideReconcile, type StuckCandidate } from '../domain/delivery-state.ts';
-import { METRIC } from '../observability/metrics.ts';
+import { countDeliveries, DIMENSION, METRIC } from '../observability/metrics.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { DeliveryRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { Log, Metrics } from './observability.ts';
@@ -84,7 +84,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       if (decision.kind === 'fail') {
         if (await deps.store.failStranded(id, decision.reason, now, seen)) {
           failed.push(id);
-          deps.metrics.count(METRIC.deliveries, 1, { Outcome: 'failed' });
+          countDeliveries(deps.metrics, 'failed');
           log.warn('stuck delivery failed by the reconciler', {
             outcome: 'failed',
             error: decision.reason,
@@ -111,8 +111,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       log.error('could not reconcile a stuck delivery', { error });
     }
   }
-  if (requeued.length > 0) deps.metrics.count(METRIC.reconciled, requeued.length, { Action: 'requeued' });
-  if (failed.length > 0) deps.metrics.count(METRIC.reconciled, failed.length, { Action: 'failed' });
+  if (requeued.length > 0) deps.metrics.count(METRIC.reconciled, requeued.length, { [DIMENSION.action]: 'requeued' });
+  if (failed.length > 0) deps.metrics.count(METRIC.reconciled, failed.length, { [DIMENSION.action]: 'failed' });
   deps.log.info('reconciler run', { examined: ids.length, requeued: requeued.length, failed: failed.length, skipped });
   return { examined: ids.length, requeued, failed, skipped };
 }

@@ -1,14 +1,16 @@
 import { formatProblem, InvalidTemplateError, ValidationError } from '../errors.ts';
 import { deliveryId, type DeliveryMessage } from '../domain/delivery.ts';
+import type { FinalStatus } from '../domain/outcome.ts';
 import { renderNode } from '../domain/render-node.ts';
 import type { Clock } from '../ports/clock.ts';
 import { EnqueueError, type DeliveryQueue } from '../ports/delivery-queue.ts';
 import type { DeliveryStore } from '../ports/delivery-store.ts';
 import { contextDepthProblem } from '../schemas/depth.ts';
 import { RunCompletedEventSchema, templateContextOf, type RunCompletedDetail } from '../schemas/event.ts';
-import { problemsFrom } from '../schemas/issues.ts';
+import { problemsFrom, safeParse } from '../schemas/issues.ts';
 import { HTTP_METHODS, NO_RETRY, type HttpMethod } from '../schemas/node.ts';
 import { extractWebhookNodes, isRecord } from '../schemas/workflow.ts';
+import { countDeliveries, METRIC } from '../observability/metrics.ts';
 import type { Log, Metrics } from './observability.ts';
 
 export interface RenderRunDeps {
@@ -28,7 +30,8 @@ export interface RenderedDelivery {
   readonly delivery_id: string;
   readonly node_id: string;
   readonly workflow_run_id: number;
-  readonly status: 'enqueued' | 'failed' | 'skipped';
+  /** `enqueued` for the deliver function to send; else the delivery's final status, recorded here. */
+  readonly status: 'enqueued' | Extract<FinalStatus, 'failed' | 'skipped'>;
   readonly error: string | null;
 }
 
@@ -145,9 +148,9 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
     });
     results.push(resultOf(message, 'enqueued', null));
   }
-  deps.metrics.count('RenderedDeliveries', enqueued.length);
+  deps.metrics.count(METRIC.renderedDeliveries, enqueued.length);
   const skipped = results.filter((r) => r.status === 'skipped').length;
-  if (skipped > 0) deps.metrics.count('Deliveries', skipped, { Outcome: 'skipped' });
+  if (skipped > 0) countDeliveries(deps.metrics, 'skipped', skipped);
   // At info only when some node did not go on to the queue (each failure also has its warn line).
   (failures.length > 0 || skipped > 0 ? runLog.info : runLog.debug).call(runLog, 'run rendered', {
     enqueued: enqueued.length,
@@ -165,7 +168,7 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
       error_class: 'invalid',
       error: reason,
     });
-    deps.metrics.count('Deliveries', 1, { Outcome: 'failed' });
+    countDeliveries(deps.metrics, 'failed');
     results.push(resultOf(message, 'failed', reason));
   }
 }
@@ -209,7 +212,7 @@ function resultOf(
 }
 
 function parseEvent(event: unknown, deps: RenderRunDeps): RunCompletedDetail {
-  const parsed = RunCompletedEventSchema.safeParse(event);
+  const parsed = safeParse(RunCompletedEventSchema, event);
   const problems = parsed.success ? [] : problemsFrom(parsed.error, 'event');
   if (parsed.success && parsed.data.source !== deps.eventSource) {
     problems.push({

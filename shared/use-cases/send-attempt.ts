@@ -1,7 +1,7 @@
 import { createOAuth2TokenProvider, type TokenProvider } from '../adapters/oauth2-token-provider.ts';
 import { buildRequest, signRequest } from '../domain/build-request.ts';
 import type { DeliveryMessage } from '../domain/delivery.ts';
-import { classifyError, classifyStatus, parseRetryAfter, type Outcome } from '../domain/retry-policy.ts';
+import { classifyError, classifyStatus, parseRetryAfter, type AttemptVerdict } from '../domain/retry-policy.ts';
 import { SIGNING_SECRET_PREFIX } from '../domain/signing.ts';
 import { TransientDeliveryError } from '../errors.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
@@ -25,7 +25,12 @@ export async function sendAttempt(
   message: DeliveryMessage,
   attempt: number,
   deps: DeliverDeps,
-): Promise<{ outcome: Outcome; response?: HttpResponse; secrets: readonly string[]; resentAfterStatus?: number }> {
+): Promise<{
+  verdict: AttemptVerdict;
+  response?: HttpResponse;
+  secrets: readonly string[];
+  resentAfterStatus?: number;
+}> {
   const secrets: string[] = [];
   // One deadline for the whole attempt, so a resend after a rotation stays inside the lease.
   const deadline = deps.clock.now() + deps.requestTimeoutMs;
@@ -70,7 +75,7 @@ export async function sendAttempt(
             ? 'a credential rotated since; the next attempt uses the new one'
             : 'its OAuth2 token; the next attempt fetches a new one';
           return {
-            outcome: {
+            verdict: {
               kind: 'transient',
               errorClass: 'credential',
               status: response.status,
@@ -86,18 +91,18 @@ export async function sendAttempt(
       }
     }
     return {
-      outcome: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())),
+      verdict: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())),
       response,
       secrets,
       ...resent(),
     };
   } catch (error) {
-    return { outcome: outcomeOfError(error), secrets, ...resent() };
+    return { verdict: verdictOfError(error), secrets, ...resent() };
   }
 }
 
 /** Like `classifyError`, and a token endpoint's 408/425/429/5xx counts as the HTTP failure it is. */
-function outcomeOfError(error: unknown): Outcome {
+function verdictOfError(error: unknown): AttemptVerdict {
   if (error instanceof TransientDeliveryError && error.status !== undefined) {
     return {
       kind: 'transient',

@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: one synthesis with real esbuild bundling serves every assertion below;
+// a file per part of the stack would bundle the functions once per file.
 import { ENDPOINT_HEALTH_TABLE } from '../../shared/adapters/endpoint-health-table-layout.ts';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -582,6 +584,10 @@ describe('dashboard and saved queries', () => {
       LogGroupNames: logGroupNames,
     });
     expect(query('failuresByEndpointHost').QueryString).toMatch(/by endpoint_host, error_class, status_code/);
+    // The outcome word every final failure logs, and no other (a word no line carries would hide a typo).
+    for (const key of ['failuresByWorkflow', 'failuresByEndpointHost']) {
+      expect(query(key).QueryString).toMatch(/^filter outcome = "failed"\n/);
+    }
     expect(query('deliveryStory')).toMatchObject({
       Name: `${DEFAULT_STACK_NAME}/delivery-story`,
       LogGroupNames: logGroupNames,

@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: the seeded case generator is most of it, and both checks read the one
+// batch it generates, rendered once by Dograh's renderer.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

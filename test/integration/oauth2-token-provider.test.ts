@@ -118,8 +118,8 @@ const message = () =>
 describe('OAuth2 client credentials', () => {
   it('authenticates with HTTP Basic by default, sends scope and audience, and the endpoint gets the token as a bearer', async () => {
     const deps = depsFor({ scope: 'webhooks:write', audience: 'https://crm.example' });
-    const { outcome } = await sendAttempt(message(), 1, deps);
-    expect(outcome.kind).toBe('success');
+    const { verdict } = await sendAttempt(message(), 1, deps);
+    expect(verdict.kind).toBe('success');
     const [request] = tokens.requests;
     expect(request?.form.get('grant_type')).toBe('client_credentials');
     expect(request?.form.get('scope')).toBe('webhooks:write');
@@ -208,14 +208,14 @@ describe('OAuth2 client credentials', () => {
     });
     const deps = depsFor({});
     const outcomes = await Promise.all([1, 2, 3, 4].map(() => sendAttempt(message(), 1, deps)));
-    expect(outcomes.map((o) => o.outcome.kind)).toEqual(['success', 'success', 'success', 'success']);
+    expect(outcomes.map((o) => o.verdict.kind)).toEqual(['success', 'success', 'success', 'success']);
     expect(tokens.requests).toHaveLength(1);
   });
 
   it('after a 401 fetches the token again once and resends within the same attempt', async () => {
     receiver.on(path, (r) => ({ status: r.headers['authorization'] === 'Bearer CANARY-token-1' ? 401 : 200 }));
-    const { outcome } = await sendAttempt(message(), 1, depsFor({}));
-    expect(outcome.kind).toBe('success');
+    const { verdict } = await sendAttempt(message(), 1, depsFor({}));
+    expect(verdict.kind).toBe('success');
     expect(tokens.requests).toHaveLength(2);
     expect(receiver.to(path).map((r) => r.headers['authorization'])).toEqual([
       'Bearer CANARY-token-1',
@@ -225,8 +225,8 @@ describe('OAuth2 client credentials', () => {
 
   it('fetches again only once: an endpoint that keeps answering 401 fails the attempt as permanent', async () => {
     receiver.on(path, () => ({ status: 401 }));
-    const { outcome } = await sendAttempt(message(), 1, depsFor({}));
-    expect(outcome).toMatchObject({ kind: 'permanent', errorClass: 'http_permanent', status: 401 });
+    const { verdict } = await sendAttempt(message(), 1, depsFor({}));
+    expect(verdict).toMatchObject({ kind: 'permanent', errorClass: 'http_permanent', status: 401 });
     expect(tokens.requests).toHaveLength(2);
     expect(receiver.to(path)).toHaveLength(2);
   });
@@ -237,17 +237,17 @@ describe('OAuth2 client credentials', () => {
       body: { error: 'temporarily_unavailable' },
       headers: { 'retry-after': '120' },
     });
-    const { outcome } = await sendAttempt(message(), 1, depsFor({}));
-    expect(outcome).toMatchObject({ kind: 'transient', errorClass: 'http_transient', retryAfterSeconds: 120 });
-    expect((outcome as { message: string }).message).toBe('credential 42/oauth: token endpoint answered 503');
+    const { verdict } = await sendAttempt(message(), 1, depsFor({}));
+    expect(verdict).toMatchObject({ kind: 'transient', errorClass: 'http_transient', retryAfterSeconds: 120 });
+    expect((verdict as { message: string }).message).toBe('credential 42/oauth: token endpoint answered 503');
     expect(receiver.to(path)).toHaveLength(0);
   });
 
   it('classifies a token endpoint timeout as transient', async () => {
     tokens.reply = () => ({ status: 200, body: { access_token: 'late' }, delayMs: 2000 });
-    const { outcome } = await sendAttempt(message(), 1, depsFor({}, { requestTimeoutMs: 300 }));
-    expect(outcome).toMatchObject({ kind: 'transient', errorClass: 'timeout' });
-    expect((outcome as { message: string }).message).toMatch(/^token endpoint of credential 42\/oauth: /);
+    const { verdict } = await sendAttempt(message(), 1, depsFor({}, { requestTimeoutMs: 300 }));
+    expect(verdict).toMatchObject({ kind: 'transient', errorClass: 'timeout' });
+    expect((verdict as { message: string }).message).toMatch(/^token endpoint of credential 42\/oauth: /);
   });
 
   it('fails a rejected client (401 invalid_client) as permanent with a clear reason, quoting no secret', async () => {
@@ -255,9 +255,9 @@ describe('OAuth2 client credentials', () => {
       status: 401,
       body: { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` },
     });
-    const { outcome } = await sendAttempt(message(), 1, depsFor({}));
-    expect(outcome).toMatchObject({ kind: 'permanent', errorClass: 'credential' });
-    expect((outcome as { message: string }).message).toBe(
+    const { verdict } = await sendAttempt(message(), 1, depsFor({}));
+    expect(verdict).toMatchObject({ kind: 'permanent', errorClass: 'credential' });
+    expect((verdict as { message: string }).message).toBe(
       'credential 42/oauth: token endpoint answered 401 (invalid_client): check token_url, client_id and client_secret',
     );
     expect(receiver.to(path)).toHaveLength(0);
@@ -265,17 +265,17 @@ describe('OAuth2 client credentials', () => {
 
   it('fails a 200 without an access_token as permanent', async () => {
     tokens.reply = () => ({ status: 200, body: { token_type: 'Bearer' } });
-    const { outcome } = await sendAttempt(message(), 1, depsFor({}));
-    expect(outcome).toMatchObject({ kind: 'permanent', errorClass: 'credential' });
-    expect((outcome as { message: string }).message).toMatch(/without a usable access_token/);
+    const { verdict } = await sendAttempt(message(), 1, depsFor({}));
+    expect(verdict).toMatchObject({ kind: 'permanent', errorClass: 'credential' });
+    expect((verdict as { message: string }).message).toMatch(/without a usable access_token/);
   });
 
   it('puts the token URL through the same outbound guard as endpoints', async () => {
     const strict = createGuardedHttpSender({ policy: STRICT_ADDRESS_POLICY });
     try {
-      const { outcome } = await sendAttempt(message(), 1, depsFor({}, { sender: strict }));
-      expect(outcome).toMatchObject({ kind: 'permanent', errorClass: 'blocked' });
-      expect((outcome as { message: string }).message).toMatch(/^token URL of credential 42\/oauth: /);
+      const { verdict } = await sendAttempt(message(), 1, depsFor({}, { sender: strict }));
+      expect(verdict).toMatchObject({ kind: 'permanent', errorClass: 'blocked' });
+      expect((verdict as { message: string }).message).toMatch(/^token URL of credential 42\/oauth: /);
       expect(tokens.requests).toHaveLength(0);
     } finally {
       strict.close();

@@ -94,7 +94,7 @@ describe("a credential's header_name follows the custom-header rule", () => {
       store: { ...d.store, recordAttempt: async (_m: unknown, record: AttemptRecord) => void records.push(record) },
     };
     const body = JSON.stringify(makeDeliveryMessage(0, { credential_uuid: 'cred-1' }));
-    expect(await deliverMessage({ body, receiptHandle: 'r', receivedAtMs: NOW }, deps)).toBe('done');
+    expect(await deliverMessage({ body, receiptHandle: 'r', receivedAtMs: NOW }, deps)).toBe('delete');
     expect(sent).toEqual([]);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ error_class: 'credential', status_code: null });

@@ -58,7 +58,7 @@ describe('deliverMessage: redrive and reopen', () => {
   it('drops a plain duplicate of a failed delivery: no reopen, nothing sent', async () => {
     const { store, deps, sent, deadLetters } = setup();
     await failed(store, NOW - 10_000, true);
-    expect(await deliverMessage(received(), deps)).toBe('done');
+    expect(await deliverMessage(received(), deps)).toBe('delete');
     expect(sent).toEqual([]);
     expect(deadLetters).toEqual([]);
     expect((await store.get(message.delivery_id))?.status).toBe('failed');
@@ -67,7 +67,9 @@ describe('deliverMessage: redrive and reopen', () => {
   it('starts a new series when a dead letter is redriven: attempt 1 again, delivered', async () => {
     const { store, deps, sent } = setup();
     await failed(store, NOW - 10_000, true);
-    expect(await deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), deps)).toBe('done');
+    expect(await deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), deps)).toBe(
+      'delete',
+    );
     expect(sent).toHaveLength(1);
     const record = await store.get(message.delivery_id);
     expect(record).toMatchObject({ status: 'delivered', attempts: 1, replayed_at: [new Date(NOW).toISOString()] });
@@ -77,7 +79,7 @@ describe('deliverMessage: redrive and reopen', () => {
   it('finishes a failure whose move to the dead-letter queue never happened: moves it, sends nothing', async () => {
     const { store, deps, sent, deadLetters } = setup();
     await failed(store, NOW - 10_000, false);
-    expect(await deliverMessage(received(), deps)).toBe('done');
+    expect(await deliverMessage(received(), deps)).toBe('delete');
     expect(sent).toEqual([]);
     expect(deadLetters).toEqual([body]);
     expect((await store.get(message.delivery_id))?.dead_letter_pending).toBe(false);
@@ -86,7 +88,9 @@ describe('deliverMessage: redrive and reopen', () => {
   it('reopens a redriven copy whose dead-letter mark was lost, instead of dead-lettering it again', async () => {
     const { store, deps, sent, deadLetters } = setup();
     await failed(store, NOW - 10_000, false);
-    expect(await deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), deps)).toBe('done');
+    expect(await deliverMessage(received({ deadLetteredAt: new Date(NOW - 5_000).toISOString() }), deps)).toBe(
+      'delete',
+    );
     expect(deadLetters).toEqual([]);
     expect(sent).toHaveLength(1);
     expect((await store.get(message.delivery_id))?.status).toBe('delivered');
@@ -95,14 +99,16 @@ describe('deliverMessage: redrive and reopen', () => {
   it('does not reopen for a dead letter older than the failure (a later series failed since)', async () => {
     const { store, deps, sent } = setup();
     await failed(store, NOW - 10_000, true);
-    expect(await deliverMessage(received({ deadLetteredAt: new Date(NOW - 20_000).toISOString() }), deps)).toBe('done');
+    expect(await deliverMessage(received({ deadLetteredAt: new Date(NOW - 20_000).toISOString() }), deps)).toBe(
+      'delete',
+    );
     expect(sent).toEqual([]);
   });
 
   it('sends a delivery that never reached the wire (a bad node, fixed, its run emitted again)', async () => {
     const { store, deps, sent } = setup();
     await store.recordFinal(message, 'failed', 'nodes[0]: bad url', NOW - 10_000);
-    expect(await deliverMessage(received(), deps)).toBe('done');
+    expect(await deliverMessage(received(), deps)).toBe('delete');
     expect(sent).toHaveLength(1);
     expect(await store.get(message.delivery_id)).toMatchObject({ status: 'delivered', attempts: 1 });
   });
@@ -112,7 +118,7 @@ describe('deliverMessage: redrive and reopen', () => {
     await store.claim(message, NOW - 200_000, LEASE);
     const seen = { pending_until: (await store.get(message.delivery_id))!.pending_until! };
     expect(await store.failStranded(message.delivery_id, 'reconciler: lost', NOW - 100_000, seen)).toBe(true);
-    expect(await deliverMessage(received(), deps)).toBe('done');
+    expect(await deliverMessage(received(), deps)).toBe('delete');
     expect(sent).toHaveLength(1);
     expect(await store.get(message.delivery_id)).toMatchObject({ status: 'delivered', stranded: false });
   });
@@ -134,7 +140,7 @@ describe('deliverMessage: redrive and reopen', () => {
         ...deps,
         store: racing,
       }),
-    ).toBe('done');
+    ).toBe('delete');
     expect(reopens).toBe(1);
     expect(sent).toEqual([]);
   });
@@ -151,7 +157,7 @@ describe('deliverMessage: redrive and reopen', () => {
   it('takes a lost attempt over under its own number, and records it once', async () => {
     const { store, deps, sent } = setup();
     await store.claim(message, NOW - 2 * LEASE, LEASE);
-    expect(await deliverMessage(received(), { ...deps, leaseMarginMs: 0 })).toBe('done');
+    expect(await deliverMessage(received(), { ...deps, leaseMarginMs: 0 })).toBe('delete');
     expect(sent).toHaveLength(1);
     const record = await store.get(message.delivery_id);
     expect(record).toMatchObject({ status: 'delivered', attempts: 1 });

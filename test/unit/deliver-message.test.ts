@@ -15,14 +15,14 @@ describe('deliverMessage', () => {
   it('hides a message no longer than SQS allows from this receive, leaving the rest of a long wait to the next receive', async () => {
     const { d, delays } = deps({ claim: { kind: 'wait', seconds: 43_200 } });
     const received = { body: body(), receiptHandle: 'r', receivedAtMs: NOW - 100_000 };
-    expect(await deliverMessage(received, d)).toBe('retry');
+    expect(await deliverMessage(received, d)).toBe('keep');
     // 12 h, less the 15 min margin, less the 100 s already spent since the receive.
     expect(delays).toEqual([43_200 - 900 - 100]);
   });
 
   it('caps a 12-hour backoff the same way', async () => {
     const { d, delays } = deps({ status: 503 });
-    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW - 2_000 }, d)).toBe('retry');
+    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW - 2_000 }, d)).toBe('keep');
     expect(delays).toEqual([43_200 - 900 - 2]);
   });
 
@@ -35,7 +35,7 @@ describe('deliverMessage', () => {
 
   it('drops a copy that has no attempts left while another copy carries the series', async () => {
     const { d, delays, deadLetters } = deps({ claim: { kind: 'exhausted', attempts: 3 } });
-    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('done');
+    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('delete');
     expect(delays).toEqual([]);
     expect(deadLetters).toEqual([]);
   });
@@ -63,13 +63,13 @@ describe('deliverMessage', () => {
 
   it('dead-letters an unreadable message and lets it go', async () => {
     const { d, deadLetters } = deps();
-    expect(await deliverMessage({ body: 'not json', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('done');
+    expect(await deliverMessage({ body: 'not json', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('delete');
     expect(deadLetters).toEqual(['not json']);
   });
 
   it('keeps an unreadable message on the queue when the dead-letter queue refuses it', async () => {
     const { d } = deps({ actions: { deadLetter: async () => Promise.reject(new Error('SQS down')) } });
-    expect(await deliverMessage({ body: '{"v":2}', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('retry');
+    expect(await deliverMessage({ body: '{"v":2}', receiptHandle: 'r', receivedAtMs: NOW }, d)).toBe('keep');
   });
 
   it('leaves a credential rotated too late in the attempt to a retry, not a permanent failure', async () => {
@@ -95,7 +95,7 @@ describe('deliverMessage', () => {
     };
     const retrying = body({ max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 60 });
     const withCredential = JSON.stringify({ ...JSON.parse(retrying), credential_uuid: 'cred' });
-    expect(await deliverMessage({ body: withCredential, receiptHandle: 'r', receivedAtMs: NOW }, late)).toBe('retry');
+    expect(await deliverMessage({ body: withCredential, receiptHandle: 'r', receivedAtMs: NOW }, late)).toBe('keep');
     expect(sent).toEqual(['Bearer old']);
     expect(delays).toEqual([30]);
     expect(deadLetters).toEqual([]);
@@ -125,7 +125,7 @@ describe('deliverMessage', () => {
       receivedAtMs: NOW,
       deadLetteredAt: '2026-11-27T09:00:01.000Z',
     };
-    expect(await deliverMessage(received, { ...d, store })).toBe('done');
+    expect(await deliverMessage(received, { ...d, store })).toBe('delete');
     expect(calls).toEqual([`mark ${finalAt}`, `reopen ${finalAt}`]);
     expect(deadLetters).toEqual([]);
   });
@@ -153,7 +153,7 @@ describe('recording an outcome', () => {
   it('retries a failed outcome write, so a permanent failure is recorded and dead-lettered, not sent again', async () => {
     const { d, deadLetters } = deps({ status: 410 });
     const { deps: flaky, writes } = flakyRecords(d, 'failed', 1);
-    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, flaky)).toBe('done');
+    expect(await deliverMessage({ body: body(), receiptHandle: 'r', receivedAtMs: NOW }, flaky)).toBe('delete');
     expect(writes).toEqual(['failed: refused', 'failed']);
     expect(deadLetters).toHaveLength(1);
   });
@@ -162,7 +162,7 @@ describe('recording an outcome', () => {
     const { d, delays } = deps({ status: 503 });
     const { deps: flaky, writes } = flakyRecords(d, 'retrying', 2);
     const short = body({ max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 30, max_delay_seconds: 60 });
-    expect(await deliverMessage({ body: short, receiptHandle: 'r', receivedAtMs: NOW }, flaky)).toBe('retry');
+    expect(await deliverMessage({ body: short, receiptHandle: 'r', receivedAtMs: NOW }, flaky)).toBe('keep');
     expect(writes).toEqual(['retrying: refused', 'retrying: refused', 'retrying']);
     expect(delays).toEqual([30]);
   });

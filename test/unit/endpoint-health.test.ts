@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  afterOutcome,
+  afterObservation,
   cooldownMs,
   DEFAULT_HEALTH_POLICY,
   gate,
@@ -9,7 +9,7 @@ import {
   type EndpointHealth,
   type Observation,
 } from '../../shared/domain/endpoint-health.ts';
-import type { Outcome } from '../../shared/domain/retry-policy.ts';
+import type { AttemptVerdict } from '../../shared/domain/retry-policy.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 
 // Endpoint health decisions, table by table, on a fake clock (plain numbers).
@@ -47,7 +47,7 @@ function replay(observations: Array<[Observation, number]>): {
   let writes = 0;
   const transitions: string[] = [];
   for (const [observation, at] of observations) {
-    const change = afterOutcome(h, observation, at, policy, context);
+    const change = afterObservation(h, observation, at, policy, context);
     if (change.kind === 'write') {
       writes++;
       h = { ...change.next, version: (h?.version ?? 0) + 1 };
@@ -58,7 +58,7 @@ function replay(observations: Array<[Observation, number]>): {
 }
 
 describe('observationOf', () => {
-  const cases: Array<[string, Outcome, Observation]> = [
+  const cases: Array<[string, AttemptVerdict, Observation]> = [
     ['2xx', { kind: 'success', status: 204 }, 'success'],
     ['503', { kind: 'transient', errorClass: 'http_transient', status: 503, message: '' }, 'transient'],
     ['timeout', { kind: 'transient', errorClass: 'timeout', status: null, message: '' }, 'transient'],
@@ -94,10 +94,10 @@ describe('cooldownMs', () => {
   ])('opening %i in a row waits %i ms', (opens, ms) => expect(cooldownMs(opens, policy)).toBe(ms));
 });
 
-describe('afterOutcome', () => {
+describe('afterObservation', () => {
   it('writes nothing for a success on an endpoint that never failed', () => {
-    expect(afterOutcome(undefined, 'success', T0, policy, context)).toEqual({ kind: 'unchanged' });
-    expect(afterOutcome(health(), 'success', T0, policy, context)).toEqual({ kind: 'unchanged' });
+    expect(afterObservation(undefined, 'success', T0, policy, context)).toEqual({ kind: 'unchanged' });
+    expect(afterObservation(health(), 'success', T0, policy, context)).toEqual({ kind: 'unchanged' });
   });
 
   it('counts transient failures and opens the circuit at the threshold', () => {
@@ -126,7 +126,7 @@ describe('afterOutcome', () => {
 
   it('ignores a late failure on an open circuit (a send that began before it opened)', () => {
     expect(
-      afterOutcome(
+      afterObservation(
         health({ state: 'open', open_until_ms: T0 + 30_000, consecutive_failures: 5, opens: 1 }),
         'transient',
         T0 + 1,
@@ -137,7 +137,7 @@ describe('afterOutcome', () => {
   });
 
   it('a failed probe opens the circuit again for twice as long', () => {
-    const change = afterOutcome(
+    const change = afterObservation(
       health({ state: 'half_open', consecutive_failures: 5, opens: 1, probe_until_ms: T0 + 60_000 }),
       'transient',
       T0,
@@ -152,7 +152,7 @@ describe('afterOutcome', () => {
   });
 
   it('a successful probe closes the circuit and forgets the openings', () => {
-    const change = afterOutcome(
+    const change = afterObservation(
       health({ state: 'half_open', consecutive_failures: 9, opens: 3 }),
       'success',
       T0,
@@ -167,7 +167,7 @@ describe('afterOutcome', () => {
   });
 
   it('a 410 marks the endpoint gone with the hash of the node that got it', () => {
-    const change = afterOutcome(undefined, 'gone', T0, policy, context);
+    const change = afterObservation(undefined, 'gone', T0, policy, context);
     expect(change).toMatchObject({
       kind: 'write',
       next: { state: 'gone', gone_at_ms: T0, gone_node_hash: 'hash-a' },
@@ -178,7 +178,7 @@ describe('afterOutcome', () => {
   it('nothing but a reset or a changed node clears a gone mark', () => {
     const gone = health({ state: 'gone', gone_at_ms: T0, gone_node_hash: 'hash-a' });
     for (const observation of ['success', 'transient', 'gone', 'neutral'] as const) {
-      expect(afterOutcome(gone, observation, T0 + 1, policy, context)).toEqual({ kind: 'unchanged' });
+      expect(afterObservation(gone, observation, T0 + 1, policy, context)).toEqual({ kind: 'unchanged' });
     }
   });
 });

@@ -4,7 +4,7 @@ import {
   classifyStatus,
   nextAttempt,
   parseRetryAfter,
-  type Outcome,
+  type AttemptVerdict,
 } from '../../shared/domain/retry-policy.ts';
 import {
   BlockedRequestError,
@@ -23,7 +23,7 @@ const exponential: RetryConfig = {
   max_delay_seconds: 3600,
 };
 const fixed: RetryConfig = { max_attempts: 3, backoff: 'fixed', initial_delay_seconds: 10, max_delay_seconds: 3600 };
-const transient = (retryAfterSeconds?: number): Outcome => ({
+const transient = (retryAfterSeconds?: number): AttemptVerdict => ({
   kind: 'transient',
   errorClass: 'http_transient',
   status: 503,
@@ -107,7 +107,7 @@ describe('classifyError', () => {
 
 describe('nextAttempt', () => {
   it('is delivered on success', () => {
-    expect(nextAttempt({ kind: 'success', status: 200 }, 1, exponential, MIDDLE)).toEqual({ action: 'delivered' });
+    expect(nextAttempt({ kind: 'success', status: 200 }, 1, exponential, MIDDLE)).toEqual({ outcome: 'delivered' });
   });
   it('fails at once on a permanent outcome, whatever attempts are left', () => {
     const decision = nextAttempt(
@@ -116,48 +116,48 @@ describe('nextAttempt', () => {
       exponential,
       MIDDLE,
     );
-    expect(decision).toEqual({ action: 'fail', reason: 'endpoint answered 404' });
+    expect(decision).toEqual({ outcome: 'failed', reason: 'endpoint answered 404' });
   });
   it('gives exactly one attempt without retry_config', () => {
     expect(nextAttempt(transient(), 1, NO_RETRY, MIDDLE)).toMatchObject({
-      action: 'fail',
+      outcome: 'failed',
       reason: expect.stringContaining('the only attempt'),
     });
   });
   it('doubles the exponential delay from the initial delay', () => {
     expect([1, 2, 3, 4].map((n) => nextAttempt(transient(), n, exponential, MIDDLE))).toEqual([
-      { action: 'retry', delaySeconds: 30 },
-      { action: 'retry', delaySeconds: 60 },
-      { action: 'retry', delaySeconds: 120 },
-      { action: 'retry', delaySeconds: 240 },
+      { outcome: 'retrying', delaySeconds: 30 },
+      { outcome: 'retrying', delaySeconds: 60 },
+      { outcome: 'retrying', delaySeconds: 120 },
+      { outcome: 'retrying', delaySeconds: 240 },
     ]);
   });
   it('waits the same delay with fixed backoff', () => {
-    expect(nextAttempt(transient(), 1, fixed, MIDDLE)).toEqual({ action: 'retry', delaySeconds: 10 });
-    expect(nextAttempt(transient(), 2, fixed, MIDDLE)).toEqual({ action: 'retry', delaySeconds: 10 });
+    expect(nextAttempt(transient(), 1, fixed, MIDDLE)).toEqual({ outcome: 'retrying', delaySeconds: 10 });
+    expect(nextAttempt(transient(), 2, fixed, MIDDLE)).toEqual({ outcome: 'retrying', delaySeconds: 10 });
   });
   it('caps the delay at max_delay_seconds', () => {
     const config = { ...exponential, max_attempts: 25, max_delay_seconds: 100 };
-    expect(nextAttempt(transient(), 10, config, 0.999)).toEqual({ action: 'retry', delaySeconds: 100 });
+    expect(nextAttempt(transient(), 10, config, 0.999)).toEqual({ outcome: 'retrying', delaySeconds: 100 });
   });
   it('spreads delays by at most ten percent either way', () => {
-    expect(nextAttempt(transient(), 2, exponential, 0)).toEqual({ action: 'retry', delaySeconds: 54 });
-    expect(nextAttempt(transient(), 2, exponential, 0.9999)).toEqual({ action: 'retry', delaySeconds: 66 });
+    expect(nextAttempt(transient(), 2, exponential, 0)).toEqual({ outcome: 'retrying', delaySeconds: 54 });
+    expect(nextAttempt(transient(), 2, exponential, 0.9999)).toEqual({ outcome: 'retrying', delaySeconds: 66 });
   });
   it('fails after the last attempt', () => {
     expect(nextAttempt(transient(), 5, exponential, MIDDLE)).toMatchObject({
-      action: 'fail',
+      outcome: 'failed',
       reason: expect.stringContaining('all 5 attempts'),
     });
   });
   it('honours a Retry-After longer than the backoff', () => {
-    expect(nextAttempt(transient(600), 1, exponential, MIDDLE)).toEqual({ action: 'retry', delaySeconds: 600 });
+    expect(nextAttempt(transient(600), 1, exponential, MIDDLE)).toEqual({ outcome: 'retrying', delaySeconds: 600 });
   });
   it('honours Retry-After only up to the node maximum delay', () => {
-    expect(nextAttempt(transient(99_999), 1, exponential, MIDDLE)).toEqual({ action: 'retry', delaySeconds: 3600 });
+    expect(nextAttempt(transient(99_999), 1, exponential, MIDDLE)).toEqual({ outcome: 'retrying', delaySeconds: 3600 });
   });
   it('keeps the backoff when Retry-After is shorter', () => {
-    expect(nextAttempt(transient(1), 2, exponential, MIDDLE)).toEqual({ action: 'retry', delaySeconds: 60 });
+    expect(nextAttempt(transient(1), 2, exponential, MIDDLE)).toEqual({ outcome: 'retrying', delaySeconds: 60 });
   });
 });
 

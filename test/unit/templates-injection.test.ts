@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: one corpus of hostile templates with its canaries, and every describe
+// runs the whole corpus (in one template position or in all of them).
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { renderNode } from '../../shared/domain/render-node.ts';
 import { InvalidTemplateError } from '../../shared/errors.ts';
