@@ -48,8 +48,8 @@ export const METRIC = {
 /** Values of the `Outcome` dimension of {@link METRIC}.deliveries: the outcome words of shared/domain/outcome.ts. */
 export { DELIVERY_OUTCOMES, type DeliveryOutcome } from '../domain/outcome.ts';
 
-/** Values of the `Action` dimension of {@link METRIC}.reconciled. */
-export const RECONCILE_ACTIONS = ['requeued', 'failed'] as const;
+/** Values of the `Action` dimension of {@link METRIC}.reconciled; `paused` counts runs that waited out a backlog. */
+export const RECONCILE_ACTIONS = ['requeued', 'failed', 'paused'] as const;
 
 /** One of {@link RECONCILE_ACTIONS}. */
 export type ReconcileAction = (typeof RECONCILE_ACTIONS)[number];

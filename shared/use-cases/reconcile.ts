@@ -60,7 +60,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const maxReconciles = deps.maxReconciles ?? DEFAULT_MAX_RECONCILES;
   const waiting = await backlogOf(deps);
   if (waiting !== undefined && waiting >= (deps.pauseAtBacklog ?? DEFAULT_RECONCILE_PAUSE_BACKLOG)) {
-    deps.metrics.count(METRIC.reconciled, 1, { Action: 'paused' });
+    deps.metrics.count(METRIC.reconciled, 1, { [DIMENSION.action]: 'paused' });
     deps.log.info('reconciler run paused: the delivery queue has a backlog, overdue deliveries are most likely in it', {
       waiting,
     });
