@@ -7,6 +7,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { convertToAttr, marshall, unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { decideClaim, mayReopen, type DeliveryState } from '../domain/delivery-state.ts';
 import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
@@ -69,7 +70,7 @@ export interface DynamoDeliveryStoreOptions {
 }
 
 // Attribute names of an item. Partition and index keys come from the shared layout.
-const A = {
+const ATTR = {
   pk: OUTCOME_TABLE.partitionKey,
   organizationId: 'organization_id',
   workflowId: 'workflow_id',
@@ -148,15 +149,15 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     },
   };
 
-  const keyOf = (deliveryId: string): Record<string, AttributeValue> => ({ [A.pk]: s(deliveryId) });
-  const expiresAt = (nowMs: number): AttributeValue => n(Math.floor(nowMs / 1000) + retentionDays * 86_400);
+  const keyOf = (deliveryId: string): Key => marshall({ [ATTR.pk]: deliveryId });
+  const expiresAt = (nowMs: number): number => Math.floor(nowMs / 1000) + retentionDays * 86_400;
 
   async function readItem(deliveryId: string): Promise<Item | undefined> {
     counts.reads += 1;
     const out = await client.send(
       new GetItemCommand({ TableName: tableName, Key: keyOf(deliveryId), ConsistentRead: true }),
     );
-    return out.Item;
+    return out.Item === undefined ? undefined : unmarshall(out.Item);
   }
 
   /**
@@ -168,7 +169,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     error: ConditionalCheckFailedException,
     deliveryId: string,
   ): Promise<Item | undefined> {
-    return error.Item ?? (await readItem(deliveryId));
+    return error.Item === undefined ? await readItem(deliveryId) : unmarshall(error.Item);
   }
 
   /**
@@ -184,7 +185,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     try {
       counts.writes += 1;
       const out = await client.send(nextAttemptUpdate(message, claimId, nowMs, leaseMs));
-      const attempt = num(out.Attributes?.[A.attempts]);
+      const attempt = num(unmarshall(out.Attributes ?? {})[ATTR.attempts]);
       if (attempt === undefined)
         throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
       return { kind: 'claimed', attempt };
@@ -216,36 +217,36 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     leaseMs: number,
   ): UpdateItemCommand {
     const e = expression();
-    const now = e.v(n(nowMs));
-    const creates: [string, AttributeValue][] = [
-      [A.organizationId, s(message.organization_id)],
-      [A.workflowId, n(message.workflow_id)],
-      [A.workflowRunId, n(message.workflow_run_id)],
-      [A.runKey, s(String(message.workflow_run_id))],
-      [A.nodeId, s(message.node_id)],
-      [A.nodeName, s(message.node_name)],
-      [A.method, s(message.method)],
-      [A.endpointHost, s(endpointHost(message.url))],
-      [A.createdAt, s(iso(nowMs))],
-      [A.attemptLog, { L: [] }],
+    const now = e.value(nowMs);
+    const creates: [string, NativeAttributeValue][] = [
+      [ATTR.organizationId, message.organization_id],
+      [ATTR.workflowId, message.workflow_id],
+      [ATTR.workflowRunId, message.workflow_run_id],
+      [ATTR.runKey, String(message.workflow_run_id)],
+      [ATTR.nodeId, message.node_id],
+      [ATTR.nodeName, message.node_name],
+      [ATTR.method, message.method],
+      [ATTR.endpointHost, endpointHost(message.url)],
+      [ATTR.createdAt, iso(nowMs)],
+      [ATTR.attemptLog, []],
     ];
-    const maxAttempts = e.v(n(message.retry.max_attempts));
+    const maxAttempts = e.value(message.retry.max_attempts);
     const set = [
-      ...creates.map(([name, value]) => `${e.n(name)} = if_not_exists(${e.n(name)}, ${e.v(value)})`),
-      `${e.n(A.attempts)} = if_not_exists(${e.n(A.attempts)}, ${e.v(n(0))}) + ${e.v(n(1))}`,
+      ...creates.map(([name, value]) => `${e.name(name)} = if_not_exists(${e.name(name)}, ${e.value(value)})`),
+      `${e.name(ATTR.attempts)} = if_not_exists(${e.name(ATTR.attempts)}, ${e.value(0)}) + ${e.value(1)}`,
       ...leaseSets(e, message, claimId, nowMs, leaseMs),
     ];
     // From the message too: the latest render's report of empty placeholders replaces an older one.
     const empty = message.empty_placeholders ?? [];
-    if (empty.length > 0) set.push(`${e.n(A.emptyPlaceholders)} = ${e.v(s(JSON.stringify(empty)))}`);
-    const removes = [e.n(A.nextAttemptAt), ...(empty.length > 0 ? [] : [e.n(A.emptyPlaceholders)])];
+    if (empty.length > 0) set.push(`${e.name(ATTR.emptyPlaceholders)} = ${e.value(JSON.stringify(empty))}`);
+    const removes = [e.name(ATTR.nextAttemptAt), ...(empty.length > 0 ? [] : [e.name(ATTR.emptyPlaceholders)])];
     const condition = [
-      `attribute_not_exists(${e.n(A.pk)}) OR (`,
+      `attribute_not_exists(${e.name(ATTR.pk)}) OR (`,
       // 'sending' with its lease over is a lost attempt: taken over by `takeOver`, not counted again.
-      `NOT (${e.n(A.status)} IN (${finalValues(e)}, ${e.v(s('sending'))}))`,
-      `AND (attribute_not_exists(${e.n(A.leaseUntil)}) OR ${e.n(A.leaseUntil)} <= ${now})`,
-      `AND (attribute_not_exists(${e.n(A.nextAttemptAt)}) OR ${e.n(A.nextAttemptAt)} <= ${now})`,
-      `AND ${e.n(A.attempts)} < ${maxAttempts})`,
+      `NOT (${e.name(ATTR.status)} IN (${finalValues(e)}, ${e.value('sending')}))`,
+      `AND (attribute_not_exists(${e.name(ATTR.leaseUntil)}) OR ${e.name(ATTR.leaseUntil)} <= ${now})`,
+      `AND (attribute_not_exists(${e.name(ATTR.nextAttemptAt)}) OR ${e.name(ATTR.nextAttemptAt)} <= ${now})`,
+      `AND ${e.name(ATTR.attempts)} < ${maxAttempts})`,
     ].join(' ');
     return new UpdateItemCommand({
       TableName: tableName,
@@ -270,16 +271,16 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     return [
       // From the message, not kept from the first sight: a fixed run emitted again, or a
       // replay, brings the node's current retry_config with it.
-      `${e.n(A.maxAttempts)} = ${e.v(n(message.retry.max_attempts))}`,
-      `${e.n(A.status)} = ${e.v(s('sending'))}`,
-      `${e.n(A.leaseUntil)} = ${e.v(n(nowMs + leaseMs))}`,
-      `${e.n(A.claimId)} = ${e.v(s(claimId))}`,
-      `${e.n(A.pendingShard)} = ${e.v(s(shardOf(message.delivery_id)))}`,
-      `${e.n(A.pendingUntil)} = ${e.v(s(iso(nowMs + leaseMs)))}`,
-      `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
+      `${e.name(ATTR.maxAttempts)} = ${e.value(message.retry.max_attempts)}`,
+      `${e.name(ATTR.status)} = ${e.value('sending')}`,
+      `${e.name(ATTR.leaseUntil)} = ${e.value(nowMs + leaseMs)}`,
+      `${e.name(ATTR.claimId)} = ${e.value(claimId)}`,
+      `${e.name(ATTR.pendingShard)} = ${e.value(shardOf(message.delivery_id))}`,
+      `${e.name(ATTR.pendingUntil)} = ${e.value(iso(nowMs + leaseMs))}`,
+      `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
       // Refreshed on every write: a delivery retried for days must not expire mid-way
       // and come back as a new record with a fresh attempt count.
-      `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+      `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
     ];
   }
 
@@ -298,10 +299,12 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     leaseMs: number,
   ): Promise<Claim> {
     const e = expression();
-    const lease = seen[A.leaseUntil];
+    const lease = seen[ATTR.leaseUntil];
     const condition =
-      `${e.n(A.status)} = ${e.v(s('sending'))} AND ${e.n(A.attempts)} = ${e.v(n(attempt))} AND ` +
-      (lease === undefined ? `attribute_not_exists(${e.n(A.leaseUntil)})` : `${e.n(A.leaseUntil)} = ${e.v(lease)}`);
+      `${e.name(ATTR.status)} = ${e.value('sending')} AND ${e.name(ATTR.attempts)} = ${e.value(attempt)} AND ` +
+      (lease === undefined
+        ? `attribute_not_exists(${e.name(ATTR.leaseUntil)})`
+        : `${e.name(ATTR.leaseUntil)} = ${e.value(lease)}`);
     try {
       counts.writes += 1;
       await client.send(
@@ -358,7 +361,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       const held =
         item === undefined
           ? 'the record does not exist'
-          : `the record is at attempt ${num(item[A.attempts]) ?? 0}, ${str(item[A.status])}`;
+          : `the record is at attempt ${num(item[ATTR.attempts]) ?? 0}, ${str(item[ATTR.status])}`;
       throw new DeliveryStateError(
         message.delivery_id,
         `cannot record attempt ${attempt.attempt}: it is no longer in flight (${held})`,
@@ -377,41 +380,44 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   ): UpdateItemCommand {
     const e = expression();
     const set = [
-      `${e.n(A.attemptLog)} = list_append(if_not_exists(${e.n(A.attemptLog)}, ${e.v({ L: [] })}), ${e.v({ L: [attemptValue(attempt)] })})`,
-      `${e.n(A.status)} = ${e.v(s(next.status))}`,
-      `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
-      `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+      `${e.name(ATTR.attemptLog)} = list_append(if_not_exists(${e.name(ATTR.attemptLog)}, ${e.value([])}), ${e.value([attemptItem(attempt)])})`,
+      `${e.name(ATTR.status)} = ${e.value(next.status)}`,
+      `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
+      `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
     ];
-    const remove: string[] = [A.leaseUntil, A.claimId];
-    if (attempt.status_code === null) remove.push(A.lastStatusCode);
-    else set.push(`${e.n(A.lastStatusCode)} = ${e.v(n(attempt.status_code))}`);
-    if (attempt.error_message === null) remove.push(A.lastError);
-    else set.push(`${e.n(A.lastError)} = ${e.v(s(truncate(attempt.error_message)))}`);
+    const remove: string[] = [ATTR.leaseUntil, ATTR.claimId];
+    if (attempt.status_code === null) remove.push(ATTR.lastStatusCode);
+    else set.push(`${e.name(ATTR.lastStatusCode)} = ${e.value(attempt.status_code)}`);
+    if (attempt.error_message === null) remove.push(ATTR.lastError);
+    else set.push(`${e.name(ATTR.lastError)} = ${e.value(truncate(attempt.error_message))}`);
     if (next.status === 'retrying') {
-      set.push(`${e.n(A.nextAttemptAt)} = ${e.v(n(next.atMs))}`, `${e.n(A.pendingUntil)} = ${e.v(s(iso(next.atMs)))}`);
+      set.push(
+        `${e.name(ATTR.nextAttemptAt)} = ${e.value(next.atMs)}`,
+        `${e.name(ATTR.pendingUntil)} = ${e.value(iso(next.atMs))}`,
+      );
       if (request !== undefined)
-        set.push(`${e.n(A.request)} = ${e.v(s(request))}`, `${e.n(A.requestKept)} = ${e.v({ BOOL: true })}`);
+        set.push(`${e.name(ATTR.request)} = ${e.value(request)}`, `${e.name(ATTR.requestKept)} = ${e.value(true)}`);
     } else {
-      remove.push(A.nextAttemptAt, A.pendingShard, A.pendingUntil);
-      set.push(`${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`);
+      remove.push(ATTR.nextAttemptAt, ATTR.pendingShard, ATTR.pendingUntil);
+      set.push(`${e.name(ATTR.finalAt)} = ${e.value(iso(nowMs))}`);
       if (next.status === 'failed') {
         set.push(...failureKeys(e, message.organization_id, nowMs));
         // Cleared by markDeadLettered once the message is on the dead-letter queue: until
         // then any copy of the message that comes back puts it there first.
-        set.push(`${e.n(A.deadLetterPending)} = ${e.v({ BOOL: true })}`);
+        set.push(`${e.name(ATTR.deadLetterPending)} = ${e.value(true)}`);
       }
       // A delivered delivery has nothing left to replay, and a stale request from an
       // earlier failure would make every later write of the item cost more.
-      if (request === undefined) remove.push(A.request, A.requestKept);
-      else set.push(`${e.n(A.request)} = ${e.v(s(request))}`, `${e.n(A.requestKept)} = ${e.v({ BOOL: true })}`);
+      if (request === undefined) remove.push(ATTR.request, ATTR.requestKept);
+      else set.push(`${e.name(ATTR.request)} = ${e.value(request)}`, `${e.name(ATTR.requestKept)} = ${e.value(true)}`);
     }
     return new UpdateItemCommand({
       TableName: tableName,
       Key: keyOf(message.delivery_id),
-      UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.map((name) => e.n(name)).join(', ')}`,
+      UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.map((name) => e.name(name)).join(', ')}`,
       // Only the owner of the attempt in flight may record it: a second record of the
       // same attempt, or one that a later claim overtook, is refused.
-      ConditionExpression: `${e.n(A.attempts)} = ${e.v(n(attempt.attempt))} AND ${e.n(A.status)} = ${e.v(s('sending'))}`,
+      ConditionExpression: `${e.name(ATTR.attempts)} = ${e.value(attempt.attempt)} AND ${e.name(ATTR.status)} = ${e.value('sending')}`,
       ExpressionAttributeNames: e.names,
       ExpressionAttributeValues: e.values,
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -426,35 +432,35 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   ): Promise<void> {
     const at = iso(nowMs);
     const item: Item = {
-      [A.pk]: s(message.delivery_id),
-      [A.organizationId]: s(message.organization_id),
-      [A.workflowId]: n(message.workflow_id),
-      [A.workflowRunId]: n(message.workflow_run_id),
-      [A.runKey]: s(String(message.workflow_run_id)),
-      [A.nodeId]: s(message.node_id),
-      [A.nodeName]: s(message.node_name),
-      [A.method]: s(message.method),
-      [A.endpointHost]: s(endpointHost(message.url)),
-      [A.status]: s(status),
-      [A.attempts]: n(0),
-      [A.maxAttempts]: n(message.retry.max_attempts),
-      [A.lastError]: s(truncate(reason)),
-      [A.createdAt]: s(at),
-      [A.updatedAt]: s(at),
-      [A.finalAt]: s(at),
-      [A.attemptLog]: { L: [] },
-      [A.expiresAt]: expiresAt(nowMs),
-      ...(status === 'failed' ? { [A.failOrg]: s(message.organization_id), [A.failDay]: s(utcDay(nowMs)) } : {}),
+      [ATTR.pk]: message.delivery_id,
+      [ATTR.organizationId]: message.organization_id,
+      [ATTR.workflowId]: message.workflow_id,
+      [ATTR.workflowRunId]: message.workflow_run_id,
+      [ATTR.runKey]: String(message.workflow_run_id),
+      [ATTR.nodeId]: message.node_id,
+      [ATTR.nodeName]: message.node_name,
+      [ATTR.method]: message.method,
+      [ATTR.endpointHost]: endpointHost(message.url),
+      [ATTR.status]: status,
+      [ATTR.attempts]: 0,
+      [ATTR.maxAttempts]: message.retry.max_attempts,
+      [ATTR.lastError]: truncate(reason),
+      [ATTR.createdAt]: at,
+      [ATTR.updatedAt]: at,
+      [ATTR.finalAt]: at,
+      [ATTR.attemptLog]: [],
+      [ATTR.expiresAt]: expiresAt(nowMs),
+      ...(status === 'failed' ? { [ATTR.failOrg]: message.organization_id, [ATTR.failDay]: utcDay(nowMs) } : {}),
     };
     try {
       counts.writes += 1;
       await client.send(
         new PutItemCommand({
           TableName: tableName,
-          Item: item,
+          Item: marshall(item),
           // A record that exists (being delivered, or already final) is the better truth.
           ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': A.pk },
+          ExpressionAttributeNames: { '#pk': ATTR.pk },
         }),
       );
     } catch (error) {
@@ -472,8 +478,8 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           Key: keyOf(deliveryId),
           UpdateExpression: 'REMOVE #pending',
           ConditionExpression: '#final = :seen',
-          ExpressionAttributeNames: { '#pending': A.deadLetterPending, '#final': A.finalAt },
-          ExpressionAttributeValues: { ':seen': s(seen.final_at) },
+          ExpressionAttributeNames: { '#pending': ATTR.deadLetterPending, '#final': ATTR.finalAt },
+          ExpressionAttributeValues: marshall({ ':seen': seen.final_at }),
         }),
       );
     } catch (error) {
@@ -489,25 +495,25 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   ): Promise<DeliveryRecord> {
     const e = expression();
     const set = [
-      `${e.n(A.status)} = ${e.v(s('pending'))}`,
-      `${e.n(A.attempts)} = ${e.v(n(0))}`,
-      `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
-      `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
-      `${e.n(A.replayedAt)} = list_append(if_not_exists(${e.n(A.replayedAt)}, ${e.v({ L: [] })}), ${e.v({ L: [s(iso(nowMs))] })})`,
+      `${e.name(ATTR.status)} = ${e.value('pending')}`,
+      `${e.name(ATTR.attempts)} = ${e.value(0)}`,
+      `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
+      `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
+      `${e.name(ATTR.replayedAt)} = list_append(if_not_exists(${e.name(ATTR.replayedAt)}, ${e.value([])}), ${e.value([iso(nowMs)])})`,
       // Pending again: if the message that is to carry the new series never arrives, the reconciler finds it.
-      `${e.n(A.pendingShard)} = ${e.v(s(shardOf(deliveryId)))}`,
-      `${e.n(A.pendingUntil)} = ${e.v(s(iso(nowMs)))}`,
+      `${e.name(ATTR.pendingShard)} = ${e.value(shardOf(deliveryId))}`,
+      `${e.name(ATTR.pendingUntil)} = ${e.value(iso(nowMs))}`,
     ];
     const remove = [
-      A.nextAttemptAt,
-      A.leaseUntil,
-      A.claimId,
-      A.finalAt,
-      A.failOrg,
-      A.failDay,
-      A.deadLetterPending,
-      A.stranded,
-    ].map((name) => e.n(name));
+      ATTR.nextAttemptAt,
+      ATTR.leaseUntil,
+      ATTR.claimId,
+      ATTR.finalAt,
+      ATTR.failOrg,
+      ATTR.failDay,
+      ATTR.deadLetterPending,
+      ATTR.stranded,
+    ].map((name) => e.name(name));
     try {
       counts.writes += 1;
       const out = await client.send(
@@ -518,29 +524,29 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           // With `seen`, only the very outcome the caller read may be reopened: two copies of
           // a redriven message must not both reopen it, the second after the first delivered.
           ConditionExpression:
-            `${e.n(A.status)} IN (${e.v(s('delivered'))}, ${e.v(s('failed'))})` +
+            `${e.name(ATTR.status)} IN (${e.value('delivered')}, ${e.value('failed')})` +
             (seen === undefined
               ? ''
               : seen.final_at === null
-                ? ` AND attribute_not_exists(${e.n(A.finalAt)})`
-                : ` AND ${e.n(A.finalAt)} = ${e.v(s(seen.final_at))}`),
+                ? ` AND attribute_not_exists(${e.name(ATTR.finalAt)})`
+                : ` AND ${e.name(ATTR.finalAt)} = ${e.value(seen.final_at)}`),
           ExpressionAttributeNames: e.names,
           ExpressionAttributeValues: e.values,
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return toRecord(out.Attributes ?? {});
+      return toRecord(unmarshall(out.Attributes ?? {}));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const item = await itemAfterConflict(error, deliveryId);
       const reason =
         item === undefined
           ? 'no such delivery'
-          : seen !== undefined && optionalStr(item[A.finalAt]) !== seen.final_at
+          : seen !== undefined && optionalStr(item[ATTR.finalAt]) !== seen.final_at
             ? 'it changed since it was read (reopened or finished by someone else)'
-            : !mayReopen(str(item[A.status]) as DeliveryStatus)
-              ? `it is ${str(item[A.status])}; only a delivered or failed delivery can be reopened`
+            : !mayReopen(str(item[ATTR.status]) as DeliveryStatus)
+              ? `it is ${str(item[ATTR.status])}; only a delivered or failed delivery can be reopened`
               : 'it changed since it was read';
       throw new DeliveryStateError(deliveryId, reason, { cause: error });
     }
@@ -554,7 +560,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   async function listByRun(workflowRunId: number): Promise<DeliveryRecord[]> {
     const index = OUTCOME_TABLE.indexes.byRun;
     const ids: string[] = [];
-    let startKey: Item | undefined;
+    let startKey: Key | undefined;
     do {
       counts.reads += 1;
       const out = await client.send(
@@ -563,11 +569,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           IndexName: index.name,
           KeyConditionExpression: '#run = :run',
           ExpressionAttributeNames: { '#run': index.partitionKey },
-          ExpressionAttributeValues: { ':run': s(String(workflowRunId)) },
+          ExpressionAttributeValues: marshall({ ':run': String(workflowRunId) }),
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const key of out.Items ?? []) ids.push(str(key[A.pk]));
+      for (const key of out.Items ?? []) ids.push(str(unmarshall(key)[ATTR.pk]));
       startKey = out.LastEvaluatedKey;
     } while (startKey !== undefined);
 
@@ -584,14 +590,14 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
 
   async function batchGet(ids: readonly string[]): Promise<Item[]> {
     const items: Item[] = [];
-    let keys: Item[] = ids.map(keyOf);
+    let keys: Key[] = ids.map(keyOf);
     for (let round = 0; keys.length > 0; round += 1) {
       if (round > 0) await sleep(Math.min(1000, 25 * 2 ** round));
       counts.reads += 1;
       const out = await client.send(
         new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
       );
-      items.push(...(out.Responses?.[tableName] ?? []));
+      items.push(...(out.Responses?.[tableName] ?? []).map((item) => unmarshall(item)));
       keys = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
       if (round >= 10 && keys.length > 0) {
         throw new WebhookError(`BatchGetItem left ${keys.length} keys unprocessed after ${round + 1} tries`);
@@ -636,7 +642,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     limit: number,
     into: DeliveryRecord[],
   ): Promise<void> {
-    let startKey: Item | undefined;
+    let startKey: Key | undefined;
     do {
       const remaining = limit - into.length;
       counts.reads += 1;
@@ -645,14 +651,14 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           TableName: tableName,
           IndexName: indexName,
           KeyConditionExpression: '#p = :p AND #at BETWEEN :since AND :until',
-          ExpressionAttributeNames: { '#p': partitionKey, '#at': A.finalAt },
-          ExpressionAttributeValues: { ':p': s(partition), ':since': s(since), ':until': s(until) },
+          ExpressionAttributeNames: { '#p': partitionKey, '#at': ATTR.finalAt },
+          ExpressionAttributeValues: marshall({ ':p': partition, ':since': since, ':until': until }),
           ScanIndexForward: false,
           ...(Number.isFinite(remaining) ? { Limit: remaining } : {}),
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of out.Items ?? []) into.push(toRecord(item));
+      for (const item of out.Items ?? []) into.push(toRecord(unmarshall(item)));
       startKey = out.LastEvaluatedKey;
     } while (startKey !== undefined && into.length < limit);
   }
@@ -661,7 +667,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     const index = OUTCOME_TABLE.indexes.pending;
     const ids: string[] = [];
     for (let shard = 0; shard < PENDING_SHARDS && ids.length < limit; shard++) {
-      let startKey: Item | undefined;
+      let startKey: Key | undefined;
       do {
         counts.reads += 1;
         const out = await client.send(
@@ -670,12 +676,12 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
             IndexName: index.name,
             KeyConditionExpression: '#p = :p AND #until < :before',
             ExpressionAttributeNames: { '#p': index.partitionKey, '#until': index.sortKey },
-            ExpressionAttributeValues: { ':p': s(shard.toString(16)), ':before': s(iso(beforeMs)) },
+            ExpressionAttributeValues: marshall({ ':p': shard.toString(16), ':before': iso(beforeMs) }),
             Limit: limit - ids.length,
             ExclusiveStartKey: startKey,
           }),
         );
-        for (const key of out.Items ?? []) ids.push(str(key[A.pk]));
+        for (const key of out.Items ?? []) ids.push(str(unmarshall(key)[ATTR.pk]));
         startKey = out.LastEvaluatedKey;
       } while (startKey !== undefined && ids.length < limit);
     }
@@ -696,8 +702,8 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
         new UpdateItemCommand({
           TableName: tableName,
           Key: keyOf(deliveryId),
-          UpdateExpression: `SET ${set.join(', ')}${remove.length === 0 ? '' : ` REMOVE ${remove.map((name) => e.n(name)).join(', ')}`}`,
-          ConditionExpression: `${e.n(A.pendingUntil)} = ${e.v(s(seen))} AND NOT (${e.n(A.status)} IN (${finalValues(e)}))`,
+          UpdateExpression: `SET ${set.join(', ')}${remove.length === 0 ? '' : ` REMOVE ${remove.map((name) => e.name(name)).join(', ')}`}`,
+          ConditionExpression: `${e.name(ATTR.pendingUntil)} = ${e.value(seen)} AND NOT (${e.name(ATTR.status)} IN (${finalValues(e)}))`,
           ExpressionAttributeNames: e.names,
           ExpressionAttributeValues: e.values,
         }),
@@ -712,10 +718,10 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   function markRequeued(deliveryId: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean> {
     return updatePending(deliveryId, seen.pending_until, (e) => ({
       set: [
-        `${e.n(A.pendingUntil)} = ${e.v(s(iso(nowMs)))}`,
-        `${e.n(A.reconciledAt)} = list_append(if_not_exists(${e.n(A.reconciledAt)}, ${e.v({ L: [] })}), ${e.v({ L: [s(iso(nowMs))] })})`,
-        `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
-        `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+        `${e.name(ATTR.pendingUntil)} = ${e.value(iso(nowMs))}`,
+        `${e.name(ATTR.reconciledAt)} = list_append(if_not_exists(${e.name(ATTR.reconciledAt)}, ${e.value([])}), ${e.value([iso(nowMs)])})`,
+        `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
+        `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
       ],
       remove: [],
     }));
@@ -729,18 +735,25 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   ): Promise<boolean> {
     return updatePending(deliveryId, seen.pending_until, (e) => ({
       set: [
-        `${e.n(A.status)} = ${e.v(s('failed'))}`,
-        `${e.n(A.lastError)} = ${e.v(s(truncate(reason)))}`,
-        `${e.n(A.finalAt)} = ${e.v(s(iso(nowMs)))}`,
+        `${e.name(ATTR.status)} = ${e.value('failed')}`,
+        `${e.name(ATTR.lastError)} = ${e.value(truncate(reason))}`,
+        `${e.name(ATTR.finalAt)} = ${e.value(iso(nowMs))}`,
         // The failure indexes' keys, the organization copied from the item itself.
-        `${e.n(A.failOrg)} = ${e.n(A.organizationId)}`,
-        `${e.n(A.failDay)} = ${e.v(s(utcDay(nowMs)))}`,
-        `${e.n(A.stranded)} = ${e.v({ BOOL: true })}`,
-        `${e.n(A.updatedAt)} = ${e.v(s(iso(nowMs)))}`,
-        `${e.n(A.expiresAt)} = ${e.v(expiresAt(nowMs))}`,
+        `${e.name(ATTR.failOrg)} = ${e.name(ATTR.organizationId)}`,
+        `${e.name(ATTR.failDay)} = ${e.value(utcDay(nowMs))}`,
+        `${e.name(ATTR.stranded)} = ${e.value(true)}`,
+        `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
+        `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
       ],
       // No message to move to the dead-letter queue: it was lost, which is why this runs.
-      remove: [A.pendingShard, A.pendingUntil, A.leaseUntil, A.nextAttemptAt, A.claimId, A.deadLetterPending],
+      remove: [
+        ATTR.pendingShard,
+        ATTR.pendingUntil,
+        ATTR.leaseUntil,
+        ATTR.nextAttemptAt,
+        ATTR.claimId,
+        ATTR.deadLetterPending,
+      ],
     }));
   }
 
@@ -760,16 +773,19 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   };
 }
 
-type Item = Record<string, AttributeValue>;
+/** An item's primary key, or a query's page key, as DynamoDB takes it. */
+type Key = Record<string, AttributeValue>;
+/** An item as `unmarshall` reads it: plain values, numbers as numbers. */
+type Item = Record<string, NativeAttributeValue>;
 
 /** What the state rules read of an item. */
 function stateOf(item: Item): DeliveryState {
   return {
-    status: str(item[A.status]) as DeliveryStatus,
-    attempts: num(item[A.attempts]) ?? 0,
-    leaseUntilMs: num(item[A.leaseUntil]),
-    nextAttemptAtMs: num(item[A.nextAttemptAt]),
-    claimId: item[A.claimId]?.S,
+    status: str(item[ATTR.status]) as DeliveryStatus,
+    attempts: num(item[ATTR.attempts]) ?? 0,
+    leaseUntilMs: num(item[ATTR.leaseUntil]),
+    nextAttemptAtMs: num(item[ATTR.nextAttemptAt]),
+    claimId: optionalStr(item[ATTR.claimId]) ?? undefined,
   };
 }
 
@@ -782,55 +798,55 @@ export function shardOf(deliveryId: string): string {
 
 /** Whether the item already holds exactly this outcome of this attempt as its latest. */
 function alreadyRecorded(item: Item, attempt: AttemptRecord, status: DeliveryStatus): boolean {
-  const last = item[A.attemptLog]?.L?.at(-1);
+  const last = list(item[ATTR.attemptLog]).at(-1);
   return (
-    num(item[A.attempts]) === attempt.attempt &&
-    str(item[A.status]) === status &&
-    last !== undefined &&
-    num(last.M?.attempt) === attempt.attempt &&
-    str(last.M?.at) === attempt.at
+    num(item[ATTR.attempts]) === attempt.attempt &&
+    str(item[ATTR.status]) === status &&
+    isMap(last) &&
+    num(last.attempt) === attempt.attempt &&
+    str(last.at) === attempt.at
   );
 }
 
 function toRecord(item: Item): DeliveryRecord {
-  const nextAttemptAt = num(item[A.nextAttemptAt]);
-  const leaseUntil = num(item[A.leaseUntil]);
+  const nextAttemptAt = num(item[ATTR.nextAttemptAt]);
+  const leaseUntil = num(item[ATTR.leaseUntil]);
   return {
-    delivery_id: str(item[A.pk]),
-    organization_id: str(item[A.organizationId]),
-    workflow_id: num(item[A.workflowId]) ?? 0,
-    workflow_run_id: num(item[A.workflowRunId]) ?? 0,
-    node_id: str(item[A.nodeId]),
-    node_name: str(item[A.nodeName]),
-    method: str(item[A.method]),
-    endpoint_host: str(item[A.endpointHost]),
-    status: str(item[A.status]) as DeliveryStatus,
-    attempts: num(item[A.attempts]) ?? 0,
-    max_attempts: num(item[A.maxAttempts]) ?? 0,
-    last_status_code: num(item[A.lastStatusCode]) ?? null,
-    last_error: optionalStr(item[A.lastError]),
-    created_at: str(item[A.createdAt]),
-    updated_at: str(item[A.updatedAt]),
+    delivery_id: str(item[ATTR.pk]),
+    organization_id: str(item[ATTR.organizationId]),
+    workflow_id: num(item[ATTR.workflowId]) ?? 0,
+    workflow_run_id: num(item[ATTR.workflowRunId]) ?? 0,
+    node_id: str(item[ATTR.nodeId]),
+    node_name: str(item[ATTR.nodeName]),
+    method: str(item[ATTR.method]),
+    endpoint_host: str(item[ATTR.endpointHost]),
+    status: str(item[ATTR.status]) as DeliveryStatus,
+    attempts: num(item[ATTR.attempts]) ?? 0,
+    max_attempts: num(item[ATTR.maxAttempts]) ?? 0,
+    last_status_code: num(item[ATTR.lastStatusCode]) ?? null,
+    last_error: optionalStr(item[ATTR.lastError]),
+    created_at: str(item[ATTR.createdAt]),
+    updated_at: str(item[ATTR.updatedAt]),
     next_attempt_at: nextAttemptAt === undefined ? null : iso(nextAttemptAt),
-    final_at: optionalStr(item[A.finalAt]),
-    attempt_log: (item[A.attemptLog]?.L ?? []).map(toAttempt),
-    replayed_at: (item[A.replayedAt]?.L ?? []).map((value) => str(value)),
-    request: keptRequest(item[A.request]),
-    request_kept: item[A.requestKept]?.BOOL === true,
-    dead_letter_pending: item[A.deadLetterPending]?.BOOL === true,
+    final_at: optionalStr(item[ATTR.finalAt]),
+    attempt_log: list(item[ATTR.attemptLog]).map(toAttempt),
+    replayed_at: list(item[ATTR.replayedAt]).map((value) => str(value)),
+    request: keptRequest(item[ATTR.request]),
+    request_kept: item[ATTR.requestKept] === true,
+    dead_letter_pending: item[ATTR.deadLetterPending] === true,
     lease_until: leaseUntil === undefined ? null : iso(leaseUntil),
-    pending_until: optionalStr(item[A.pendingUntil]),
-    reconciled_at: (item[A.reconciledAt]?.L ?? []).map((value) => str(value)),
-    stranded: item[A.stranded]?.BOOL === true,
-    ...emptyPlaceholdersOf(item[A.emptyPlaceholders]),
+    pending_until: optionalStr(item[ATTR.pendingUntil]),
+    reconciled_at: list(item[ATTR.reconciledAt]).map((value) => str(value)),
+    stranded: item[ATTR.stranded] === true,
+    ...emptyPlaceholdersOf(item[ATTR.emptyPlaceholders]),
   };
 }
 
 /** The stored empty-placeholder report, if there is one that still reads as one. */
-function emptyPlaceholdersOf(value: AttributeValue | undefined): { empty_placeholders?: EmptyPlaceholder[] } {
-  if (value?.S === undefined) return {};
+function emptyPlaceholdersOf(value: unknown): { empty_placeholders?: EmptyPlaceholder[] } {
+  if (typeof value !== 'string') return {};
   try {
-    const parsed = DeliveryMessageSchema.shape.empty_placeholders.safeParse(JSON.parse(value.S));
+    const parsed = DeliveryMessageSchema.shape.empty_placeholders.safeParse(JSON.parse(value));
     return parsed.success && parsed.data !== undefined ? { empty_placeholders: parsed.data } : {};
   } catch {
     return {};
@@ -838,10 +854,10 @@ function emptyPlaceholdersOf(value: AttributeValue | undefined): { empty_placeho
 }
 
 /** The kept request, if there is one and it still reads as a delivery message. */
-function keptRequest(value: AttributeValue | undefined): DeliveryMessage | null {
-  if (value?.S === undefined) return null;
+function keptRequest(value: unknown): DeliveryMessage | null {
+  if (typeof value !== 'string') return null;
   try {
-    const parsed = DeliveryMessageSchema.safeParse(JSON.parse(value.S));
+    const parsed = DeliveryMessageSchema.safeParse(JSON.parse(value));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
@@ -852,23 +868,22 @@ function isValidationException(error: unknown): boolean {
   return error instanceof Error && error.name === 'ValidationException';
 }
 
-function attemptValue(attempt: AttemptRecord): AttributeValue {
+/** An attempt as the attempt log keeps it (a map), its texts bounded. */
+function attemptItem(attempt: AttemptRecord): AttemptRecord {
   return {
-    M: {
-      attempt: n(attempt.attempt),
-      at: s(attempt.at),
-      duration_ms: n(attempt.duration_ms),
-      status_code: attempt.status_code === null ? { NULL: true } : n(attempt.status_code),
-      error_class: s(attempt.error_class),
-      error_message: attempt.error_message === null ? { NULL: true } : s(truncate(attempt.error_message)),
-      response_snippet: attempt.response_snippet === null ? { NULL: true } : s(truncate(attempt.response_snippet)),
-      ...(attempt.resent_after_status === undefined ? {} : { resent_after_status: n(attempt.resent_after_status) }),
-    },
+    attempt: attempt.attempt,
+    at: attempt.at,
+    duration_ms: attempt.duration_ms,
+    status_code: attempt.status_code,
+    error_class: attempt.error_class,
+    error_message: attempt.error_message === null ? null : truncate(attempt.error_message),
+    response_snippet: attempt.response_snippet === null ? null : truncate(attempt.response_snippet),
+    ...(attempt.resent_after_status === undefined ? {} : { resent_after_status: attempt.resent_after_status }),
   };
 }
 
-function toAttempt(value: AttributeValue): AttemptRecord {
-  const m = value.M ?? {};
+function toAttempt(value: unknown): AttemptRecord {
+  const m = isMap(value) ? value : {};
   return {
     attempt: num(m.attempt) ?? 0,
     at: str(m.at),
@@ -883,19 +898,24 @@ function toAttempt(value: AttributeValue): AttemptRecord {
 
 /** The sparse keys that put a failed delivery into both failure indexes. */
 function failureKeys(e: Expression, organizationId: string, nowMs: number): string[] {
-  return [`${e.n(A.failOrg)} = ${e.v(s(organizationId))}`, `${e.n(A.failDay)} = ${e.v(s(utcDay(nowMs)))}`];
+  return [
+    `${e.name(ATTR.failOrg)} = ${e.value(organizationId)}`,
+    `${e.name(ATTR.failDay)} = ${e.value(utcDay(nowMs))}`,
+  ];
 }
 
 function finalValues(e: Expression): string {
-  return [...FINAL_STATUSES].map((status) => e.v(s(status))).join(', ');
+  return [...FINAL_STATUSES].map((status) => e.value(status)).join(', ');
 }
 
 /** Collects expression attribute names and values; every name is aliased, so no reserved word can bite. */
 interface Expression {
   readonly names: Record<string, string>;
   readonly values: Record<string, AttributeValue>;
-  n(name: string): string;
-  v(value: AttributeValue): string;
+  /** Aliases an attribute name: `#name`. */
+  name(name: string): string;
+  /** Aliases a plain value, marshalled as `marshall` does (an array is a list, an object a map, null NULL). */
+  value(value: NativeAttributeValue): string;
 }
 
 function expression(): Expression {
@@ -905,14 +925,14 @@ function expression(): Expression {
   return {
     names,
     values,
-    n(name) {
+    name(name) {
       const alias = `#${name}`;
       names[alias] = name;
       return alias;
     },
-    v(value) {
+    value(value) {
       const alias = `:v${next++}`;
-      values[alias] = value;
+      values[alias] = convertToAttr(value);
       return alias;
     },
   };
@@ -941,9 +961,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const s = (value: string): AttributeValue => ({ S: value });
-const n = (value: number): AttributeValue => ({ N: String(value) });
-const str = (value: AttributeValue | undefined): string => value?.S ?? '';
-const optionalStr = (value: AttributeValue | undefined): string | null => value?.S ?? null;
-const num = (value: AttributeValue | undefined): number | undefined =>
-  value?.N === undefined ? undefined : Number(value.N);
+const str = (value: unknown): string => (typeof value === 'string' ? value : '');
+const optionalStr = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const num = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+const isMap = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
