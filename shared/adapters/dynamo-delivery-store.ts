@@ -7,22 +7,29 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { convertToAttr, marshall, unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+import { convertToAttr, marshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { randomUUID } from 'node:crypto';
-import { decideClaim, mayReopen, type DeliveryState } from '../domain/delivery-state.ts';
-import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
-import { DeliveryMessageSchema, FINAL_STATUSES } from '../domain/delivery.ts';
+import { decideClaim, mayReopen } from '../domain/delivery-state.ts';
+import { FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import { DeliveryStateError, ValidationError, WebhookError } from '../errors.ts';
-import type {
-  AttemptRecord,
-  Claim,
-  DeliveryRecord,
-  DeliveryStore,
-  ErrorClass,
-  FailureQuery,
-} from '../ports/delivery-store.ts';
+import type { AttemptRecord, Claim, DeliveryRecord, DeliveryStore, FailureQuery } from '../ports/delivery-store.ts';
+import {
+  ATTR,
+  attemptItem,
+  claimedAttempt,
+  iso,
+  type OutcomeItem,
+  parseItem,
+  parseKey,
+  type RawItem,
+  shardOf,
+  stateOf,
+  toRecord,
+  truncate,
+  utcDay,
+} from './outcome-item.ts';
 import { OUTCOME_TABLE, PENDING_SHARDS } from './outcome-table-layout.ts';
 
 /** Requests sent to DynamoDB since the store was made; a conditional write that fails still counts (and is billed). */
@@ -69,56 +76,6 @@ export interface DynamoDeliveryStoreOptions {
   readonly retentionDays: number;
 }
 
-// Attribute names of an item. Partition and index keys come from the shared layout.
-const ATTR = {
-  pk: OUTCOME_TABLE.partitionKey,
-  organizationId: 'organization_id',
-  workflowId: 'workflow_id',
-  workflowRunId: 'workflow_run_id',
-  runKey: OUTCOME_TABLE.indexes.byRun.partitionKey,
-  nodeId: OUTCOME_TABLE.indexes.byRun.sortKey,
-  nodeName: 'node_name',
-  method: 'method',
-  endpointHost: 'endpoint_host',
-  status: 'status',
-  attempts: 'attempts',
-  maxAttempts: 'max_attempts',
-  lastStatusCode: 'last_status_code',
-  lastError: 'last_error',
-  createdAt: 'created_at',
-  updatedAt: 'updated_at',
-  /** Epoch ms: compared with `now` in the claim condition. */
-  nextAttemptAt: 'next_attempt_at',
-  /** Epoch ms. */
-  leaseUntil: 'lease_until',
-  finalAt: OUTCOME_TABLE.indexes.failuresByOrg.sortKey,
-  failOrg: OUTCOME_TABLE.indexes.failuresByOrg.partitionKey,
-  failDay: OUTCOME_TABLE.indexes.failuresByDay.partitionKey,
-  attemptLog: 'attempt_log',
-  /** ISO times of each reopen: where a new series of attempts starts in `attempt_log`. */
-  replayedAt: 'replayed_at',
-  /** JSON text of the rendered DeliveryMessage, kept on final failures so an operator can replay them. */
-  request: 'request',
-  /** True while `request` is kept: the failure indexes carry this flag, not the request. */
-  requestKept: 'request_kept',
-  /** Set with a final failure until its message is on the dead-letter queue. */
-  deadLetterPending: 'dead_letter_pending',
-  /** JSON text of the latest render's empty placeholders (bounded by the renderer); absent when none. */
-  emptyPlaceholders: 'empty_placeholders',
-  expiresAt: OUTCOME_TABLE.ttlAttribute,
-  /** The id of the claim that took the attempt in flight: a retried claim recognises its own. */
-  claimId: 'claim_id',
-  /** Pending index keys: set while non-final, removed by a final outcome (sparse). */
-  pendingShard: OUTCOME_TABLE.indexes.pending.partitionKey,
-  pendingUntil: OUTCOME_TABLE.indexes.pending.sortKey,
-  /** ISO times the reconciler put the delivery back on the queue. */
-  reconciledAt: 'reconciled_at',
-  /** Failed by the reconciler: its message was lost and could not be rebuilt. */
-  stranded: 'stranded',
-} as const;
-
-/** Longest text kept per attempt field, so 25 attempts and a few replays stay far below DynamoDB's 400 KB item limit. */
-const MAX_TEXT = 2048;
 /**
  * Largest rendered request kept on a failed delivery, in bytes of its JSON. A
  * webhook payload is a few KB; this leaves room under the 400 KB item limit
@@ -149,15 +106,15 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     },
   };
 
-  const keyOf = (deliveryId: string): Key => marshall({ [ATTR.pk]: deliveryId });
+  const keyOf = (deliveryId: string): RawItem => marshall({ [ATTR.pk]: deliveryId });
   const expiresAt = (nowMs: number): number => Math.floor(nowMs / 1000) + retentionDays * 86_400;
 
-  async function readItem(deliveryId: string): Promise<Item | undefined> {
+  async function readItem(deliveryId: string): Promise<OutcomeItem | undefined> {
     counts.reads += 1;
     const out = await client.send(
       new GetItemCommand({ TableName: tableName, Key: keyOf(deliveryId), ConsistentRead: true }),
     );
-    return out.Item === undefined ? undefined : unmarshall(out.Item);
+    return out.Item === undefined ? undefined : parseItem(out.Item);
   }
 
   /**
@@ -168,8 +125,8 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   async function itemAfterConflict(
     error: ConditionalCheckFailedException,
     deliveryId: string,
-  ): Promise<Item | undefined> {
-    return error.Item === undefined ? await readItem(deliveryId) : unmarshall(error.Item);
+  ): Promise<OutcomeItem | undefined> {
+    return error.Item === undefined ? await readItem(deliveryId) : parseItem(error.Item);
   }
 
   /**
@@ -181,11 +138,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
    */
   async function claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim> {
     const claimId = randomUUID();
-    let item: Item | undefined;
+    let item: OutcomeItem | undefined;
     try {
       counts.writes += 1;
       const out = await client.send(nextAttemptUpdate(message, claimId, nowMs, leaseMs));
-      const attempt = num(unmarshall(out.Attributes ?? {})[ATTR.attempts]);
+      const attempt = claimedAttempt(out.Attributes);
       if (attempt === undefined)
         throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
       return { kind: 'claimed', attempt };
@@ -292,7 +249,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
    */
   async function takeOver(
     message: DeliveryMessage,
-    seen: Item,
+    seen: OutcomeItem,
     attempt: number,
     claimId: string,
     nowMs: number,
@@ -361,7 +318,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
       const held =
         item === undefined
           ? 'the record does not exist'
-          : `the record is at attempt ${num(item[ATTR.attempts]) ?? 0}, ${str(item[ATTR.status])}`;
+          : `the record is at attempt ${item[ATTR.attempts]}, ${item[ATTR.status]}`;
       throw new DeliveryStateError(
         message.delivery_id,
         `cannot record attempt ${attempt.attempt}: it is no longer in flight (${held})`,
@@ -431,7 +388,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     nowMs: number,
   ): Promise<void> {
     const at = iso(nowMs);
-    const item: Item = {
+    const item: Record<string, NativeAttributeValue> = {
       [ATTR.pk]: message.delivery_id,
       [ATTR.organizationId]: message.organization_id,
       [ATTR.workflowId]: message.workflow_id,
@@ -536,17 +493,17 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return toRecord(unmarshall(out.Attributes ?? {}));
+      return toRecord(parseItem(out.Attributes ?? {}));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const item = await itemAfterConflict(error, deliveryId);
       const reason =
         item === undefined
           ? 'no such delivery'
-          : seen !== undefined && optionalStr(item[ATTR.finalAt]) !== seen.final_at
+          : seen !== undefined && (item[ATTR.finalAt] ?? null) !== seen.final_at
             ? 'it changed since it was read (reopened or finished by someone else)'
-            : !mayReopen(str(item[ATTR.status]) as DeliveryStatus)
-              ? `it is ${str(item[ATTR.status])}; only a delivered or failed delivery can be reopened`
+            : !mayReopen(item[ATTR.status])
+              ? `it is ${item[ATTR.status]}; only a delivered or failed delivery can be reopened`
               : 'it changed since it was read';
       throw new DeliveryStateError(deliveryId, reason, { cause: error });
     }
@@ -560,7 +517,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   async function listByRun(workflowRunId: number): Promise<DeliveryRecord[]> {
     const index = OUTCOME_TABLE.indexes.byRun;
     const ids: string[] = [];
-    let startKey: Key | undefined;
+    let startKey: RawItem | undefined;
     do {
       counts.reads += 1;
       const out = await client.send(
@@ -573,14 +530,14 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const key of out.Items ?? []) ids.push(str(unmarshall(key)[ATTR.pk]));
+      for (const key of out.Items ?? []) ids.push(parseKey(key));
       startKey = out.LastEvaluatedKey;
     } while (startKey !== undefined);
 
     const byId = new Map<string, DeliveryRecord>();
     for (let i = 0; i < ids.length; i += BATCH_GET_LIMIT) {
       for (const item of await batchGet(ids.slice(i, i + BATCH_GET_LIMIT))) {
-        const record = toRecord(item);
+        const record = toRecord(parseItem(item));
         byId.set(record.delivery_id, record);
       }
     }
@@ -588,16 +545,16 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
-  async function batchGet(ids: readonly string[]): Promise<Item[]> {
-    const items: Item[] = [];
-    let keys: Key[] = ids.map(keyOf);
+  async function batchGet(ids: readonly string[]): Promise<RawItem[]> {
+    const items: RawItem[] = [];
+    let keys: RawItem[] = ids.map(keyOf);
     for (let round = 0; keys.length > 0; round += 1) {
       if (round > 0) await sleep(Math.min(1000, 25 * 2 ** round));
       counts.reads += 1;
       const out = await client.send(
         new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
       );
-      items.push(...(out.Responses?.[tableName] ?? []).map((item) => unmarshall(item)));
+      items.push(...(out.Responses?.[tableName] ?? []));
       keys = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
       if (round >= 10 && keys.length > 0) {
         throw new WebhookError(`BatchGetItem left ${keys.length} keys unprocessed after ${round + 1} tries`);
@@ -642,7 +599,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     limit: number,
     into: DeliveryRecord[],
   ): Promise<void> {
-    let startKey: Key | undefined;
+    let startKey: RawItem | undefined;
     do {
       const remaining = limit - into.length;
       counts.reads += 1;
@@ -658,7 +615,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of out.Items ?? []) into.push(toRecord(unmarshall(item)));
+      for (const item of out.Items ?? []) into.push(toRecord(parseItem(item)));
       startKey = out.LastEvaluatedKey;
     } while (startKey !== undefined && into.length < limit);
   }
@@ -667,7 +624,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     const index = OUTCOME_TABLE.indexes.pending;
     const ids: string[] = [];
     for (let shard = 0; shard < PENDING_SHARDS && ids.length < limit; shard++) {
-      let startKey: Key | undefined;
+      let startKey: RawItem | undefined;
       do {
         counts.reads += 1;
         const out = await client.send(
@@ -681,7 +638,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
             ExclusiveStartKey: startKey,
           }),
         );
-        for (const key of out.Items ?? []) ids.push(str(unmarshall(key)[ATTR.pk]));
+        for (const key of out.Items ?? []) ids.push(parseKey(key));
         startKey = out.LastEvaluatedKey;
       } while (startKey !== undefined && ids.length < limit);
     }
@@ -773,127 +730,20 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   };
 }
 
-/** An item's primary key, or a query's page key, as DynamoDB takes it. */
-type Key = Record<string, AttributeValue>;
-/** An item as `unmarshall` reads it: plain values, numbers as numbers. */
-type Item = Record<string, NativeAttributeValue>;
-
-/** What the state rules read of an item. */
-function stateOf(item: Item): DeliveryState {
-  return {
-    status: str(item[ATTR.status]) as DeliveryStatus,
-    attempts: num(item[ATTR.attempts]) ?? 0,
-    leaseUntilMs: num(item[ATTR.leaseUntil]),
-    nextAttemptAtMs: num(item[ATTR.nextAttemptAt]),
-    claimId: optionalStr(item[ATTR.claimId]) ?? undefined,
-  };
-}
-
-/** The pending index partition of a delivery: a cheap, stable spread of its id. */
-export function shardOf(deliveryId: string): string {
-  let h = 0;
-  for (let i = 0; i < deliveryId.length; i++) h = (h * 31 + deliveryId.charCodeAt(i)) >>> 0;
-  return (h % PENDING_SHARDS).toString(16);
-}
-
 /** Whether the item already holds exactly this outcome of this attempt as its latest. */
-function alreadyRecorded(item: Item, attempt: AttemptRecord, status: DeliveryStatus): boolean {
-  const last = list(item[ATTR.attemptLog]).at(-1);
+function alreadyRecorded(item: OutcomeItem, attempt: AttemptRecord, status: DeliveryStatus): boolean {
+  const last = item[ATTR.attemptLog]?.at(-1);
   return (
-    num(item[ATTR.attempts]) === attempt.attempt &&
-    str(item[ATTR.status]) === status &&
-    isMap(last) &&
-    num(last.attempt) === attempt.attempt &&
-    str(last.at) === attempt.at
+    item[ATTR.attempts] === attempt.attempt &&
+    item[ATTR.status] === status &&
+    last !== undefined &&
+    last.attempt === attempt.attempt &&
+    last.at === attempt.at
   );
-}
-
-function toRecord(item: Item): DeliveryRecord {
-  const nextAttemptAt = num(item[ATTR.nextAttemptAt]);
-  const leaseUntil = num(item[ATTR.leaseUntil]);
-  return {
-    delivery_id: str(item[ATTR.pk]),
-    organization_id: str(item[ATTR.organizationId]),
-    workflow_id: num(item[ATTR.workflowId]) ?? 0,
-    workflow_run_id: num(item[ATTR.workflowRunId]) ?? 0,
-    node_id: str(item[ATTR.nodeId]),
-    node_name: str(item[ATTR.nodeName]),
-    method: str(item[ATTR.method]),
-    endpoint_host: str(item[ATTR.endpointHost]),
-    status: str(item[ATTR.status]) as DeliveryStatus,
-    attempts: num(item[ATTR.attempts]) ?? 0,
-    max_attempts: num(item[ATTR.maxAttempts]) ?? 0,
-    last_status_code: num(item[ATTR.lastStatusCode]) ?? null,
-    last_error: optionalStr(item[ATTR.lastError]),
-    created_at: str(item[ATTR.createdAt]),
-    updated_at: str(item[ATTR.updatedAt]),
-    next_attempt_at: nextAttemptAt === undefined ? null : iso(nextAttemptAt),
-    final_at: optionalStr(item[ATTR.finalAt]),
-    attempt_log: list(item[ATTR.attemptLog]).map(toAttempt),
-    replayed_at: list(item[ATTR.replayedAt]).map((value) => str(value)),
-    request: keptRequest(item[ATTR.request]),
-    request_kept: item[ATTR.requestKept] === true,
-    dead_letter_pending: item[ATTR.deadLetterPending] === true,
-    lease_until: leaseUntil === undefined ? null : iso(leaseUntil),
-    pending_until: optionalStr(item[ATTR.pendingUntil]),
-    reconciled_at: list(item[ATTR.reconciledAt]).map((value) => str(value)),
-    stranded: item[ATTR.stranded] === true,
-    ...emptyPlaceholdersOf(item[ATTR.emptyPlaceholders]),
-  };
-}
-
-/** The stored empty-placeholder report, if there is one that still reads as one. */
-function emptyPlaceholdersOf(value: unknown): { empty_placeholders?: EmptyPlaceholder[] } {
-  if (typeof value !== 'string') return {};
-  try {
-    const parsed = DeliveryMessageSchema.shape.empty_placeholders.safeParse(JSON.parse(value));
-    return parsed.success && parsed.data !== undefined ? { empty_placeholders: parsed.data } : {};
-  } catch {
-    return {};
-  }
-}
-
-/** The kept request, if there is one and it still reads as a delivery message. */
-function keptRequest(value: unknown): DeliveryMessage | null {
-  if (typeof value !== 'string') return null;
-  try {
-    const parsed = DeliveryMessageSchema.safeParse(JSON.parse(value));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
 }
 
 function isValidationException(error: unknown): boolean {
   return error instanceof Error && error.name === 'ValidationException';
-}
-
-/** An attempt as the attempt log keeps it (a map), its texts bounded. */
-function attemptItem(attempt: AttemptRecord): AttemptRecord {
-  return {
-    attempt: attempt.attempt,
-    at: attempt.at,
-    duration_ms: attempt.duration_ms,
-    status_code: attempt.status_code,
-    error_class: attempt.error_class,
-    error_message: attempt.error_message === null ? null : truncate(attempt.error_message),
-    response_snippet: attempt.response_snippet === null ? null : truncate(attempt.response_snippet),
-    ...(attempt.resent_after_status === undefined ? {} : { resent_after_status: attempt.resent_after_status }),
-  };
-}
-
-function toAttempt(value: unknown): AttemptRecord {
-  const m = isMap(value) ? value : {};
-  return {
-    attempt: num(m.attempt) ?? 0,
-    at: str(m.at),
-    duration_ms: num(m.duration_ms) ?? 0,
-    status_code: num(m.status_code) ?? null,
-    error_class: str(m.error_class) as ErrorClass,
-    error_message: optionalStr(m.error_message),
-    response_snippet: optionalStr(m.response_snippet),
-    ...(num(m.resent_after_status) === undefined ? {} : { resent_after_status: num(m.resent_after_status)! }),
-  };
 }
 
 /** The sparse keys that put a failed delivery into both failure indexes. */
@@ -945,25 +795,6 @@ function isoArgument(name: string, value: string): string {
   return iso(ms);
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-function utcDay(ms: number): string {
-  return iso(ms).slice(0, 10);
-}
-
-function truncate(text: string): string {
-  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-const str = (value: unknown): string => (typeof value === 'string' ? value : '');
-const optionalStr = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-const num = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
-const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-const isMap = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);

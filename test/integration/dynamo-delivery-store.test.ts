@@ -636,6 +636,25 @@ describe('get', () => {
   it('answers undefined for an unknown delivery', async () => {
     expect(await store.get('whd_unknown')).toBeUndefined();
   });
+
+  it('refuses an item that is not a record this store writes, naming the delivery and the attribute', async () => {
+    const msg = message();
+    await store.claim(msg, T0, LEASE_MS);
+    await dynamo.client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: msg.delivery_id } },
+        UpdateExpression: 'SET #s = :s',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':s': { S: 'lost' } },
+      }),
+    );
+    await expect(store.get(msg.delivery_id)).rejects.toThrow(
+      new RegExp(`^outcome record ${msg.delivery_id}: not a record this store writes: status: `),
+    );
+    // A claim reads the same item when its write is refused: it fails too, rather than guess.
+    await expect(store.claim(msg, T0 + 1_000, LEASE_MS)).rejects.toThrow(/status: /);
+  });
 });
 
 describe('listByRun', () => {
