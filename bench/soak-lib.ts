@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
+import { createDynamoDeliveryQueries } from '../shared/adapters/dynamo-delivery-queries.ts';
 import { deliveryId, FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../shared/ports/delivery-store.ts';
@@ -305,7 +305,7 @@ export async function waitAllFinal(
 ): Promise<Map<string, DeliveryRecord>> {
   const client = new DynamoDBClient(emulatorClientConfig(dev.dynamoEndpoint));
   const sqs = new SQSClient(emulatorClientConfig(dev.sqsEndpoint));
-  const store = createDynamoDeliveryStore({ client, tableName: 'dograh-webhooks-outcomes', retentionDays: 30 });
+  const queries = createDynamoDeliveryQueries({ client, tableName: 'dograh-webhooks-outcomes' });
   const records = new Map<string, DeliveryRecord>();
   const total = [...runs.values()].reduce((n, ids) => n + ids.length, 0);
   let open = new Set(runs.keys());
@@ -315,7 +315,7 @@ export async function waitAllFinal(
       for (const run of [...open]) {
         let list: DeliveryRecord[];
         try {
-          list = await store.listByRun(run);
+          list = await queries.listByRun(run);
         } catch {
           continue;
         }

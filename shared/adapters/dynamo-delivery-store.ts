@@ -1,9 +1,7 @@
 import {
-  BatchGetItemCommand,
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -13,8 +11,8 @@ import { decideClaim, mayReopen } from '../domain/delivery-state.ts';
 import { FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
-import { DeliveryStateError, ValidationError, WebhookError } from '../errors.ts';
-import type { AttemptRecord, Claim, DeliveryRecord, DeliveryStore, FailureQuery } from '../ports/delivery-store.ts';
+import { DeliveryStateError, WebhookError } from '../errors.ts';
+import type { AttemptRecord, Claim, DeliveryRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import {
   ATTR,
   attemptItem,
@@ -22,7 +20,6 @@ import {
   iso,
   type OutcomeItem,
   parseItem,
-  parseKey,
   type RawItem,
   shardOf,
   stateOf,
@@ -30,13 +27,12 @@ import {
   truncate,
   utcDay,
 } from './outcome-item.ts';
-import { OUTCOME_TABLE, PENDING_SHARDS } from './outcome-table-layout.ts';
 
 /** Requests sent to DynamoDB since the store was made; a conditional write that fails still counts (and is billed). */
 export interface DeliveryStoreStats {
   /** UpdateItem and PutItem requests. */
   readonly writes: number;
-  /** GetItem, BatchGetItem and Query requests. */
+  /** GetItem requests (a record, or the item a refused write found). */
   readonly reads: number;
 }
 
@@ -53,8 +49,8 @@ export interface DeliveryStoreStats {
  * A final failure recorded by `recordAttempt` also keeps the rendered message
  * (`request`, its JSON, up to {@link MAX_KEPT_REQUEST_BYTES}) in the same
  * UpdateItem, so `webhooks replay` can send it again: no extra request, but
- * that write, and the copies in the two failure indexes (which project every
- * attribute), are billed by the larger item. Only failures pay for it, and the
+ * that write is billed by the larger item (the failure indexes carry only the
+ * `request_kept` flag, not the request). Only failures pay for it, and the
  * same message already sits on the dead-letter queue for 14 days. A delivered
  * outcome removes it again.
  *
@@ -83,11 +79,6 @@ export interface DynamoDeliveryStoreOptions {
  * dead-letter queue can still be redriven).
  */
 export const MAX_KEPT_REQUEST_BYTES = 64 * 1024;
-/** BatchGetItem takes at most 100 keys. */
-const BATCH_GET_LIMIT = 100;
-const DAY_MS = 86_400_000;
-/** Longest retention the config allows, and a day's slack for TTL's lag. */
-const MAX_WINDOW_DAYS = 3651;
 
 /**
  * Creates the DynamoDB `DeliveryStore`. Every state change is one conditional
@@ -514,137 +505,6 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     return item === undefined ? undefined : toRecord(item);
   }
 
-  async function listByRun(workflowRunId: number): Promise<DeliveryRecord[]> {
-    const index = OUTCOME_TABLE.indexes.byRun;
-    const ids: string[] = [];
-    let startKey: RawItem | undefined;
-    do {
-      counts.reads += 1;
-      const out = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: index.name,
-          KeyConditionExpression: '#run = :run',
-          ExpressionAttributeNames: { '#run': index.partitionKey },
-          ExpressionAttributeValues: marshall({ ':run': String(workflowRunId) }),
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const key of out.Items ?? []) ids.push(parseKey(key));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey !== undefined);
-
-    const byId = new Map<string, DeliveryRecord>();
-    for (let i = 0; i < ids.length; i += BATCH_GET_LIMIT) {
-      for (const item of await batchGet(ids.slice(i, i + BATCH_GET_LIMIT))) {
-        const record = toRecord(parseItem(item));
-        byId.set(record.delivery_id, record);
-      }
-    }
-    // The index is sorted by node id; BatchGetItem returns items in any order.
-    return ids.flatMap((id) => byId.get(id) ?? []);
-  }
-
-  async function batchGet(ids: readonly string[]): Promise<RawItem[]> {
-    const items: RawItem[] = [];
-    let keys: RawItem[] = ids.map(keyOf);
-    for (let round = 0; keys.length > 0; round += 1) {
-      if (round > 0) await sleep(Math.min(1000, 25 * 2 ** round));
-      counts.reads += 1;
-      const out = await client.send(
-        new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
-      );
-      items.push(...(out.Responses?.[tableName] ?? []));
-      keys = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
-      if (round >= 10 && keys.length > 0) {
-        throw new WebhookError(`BatchGetItem left ${keys.length} keys unprocessed after ${round + 1} tries`);
-      }
-    }
-    return items;
-  }
-
-  async function listFailures(query: FailureQuery): Promise<DeliveryRecord[]> {
-    const since = isoArgument('since', query.since);
-    const until = isoArgument('until', query.until);
-    const limit = query.limit ?? Number.POSITIVE_INFINITY;
-    if (since > until || limit <= 0) return [];
-    const found: DeliveryRecord[] = [];
-    if (query.organizationId !== undefined) {
-      const index = OUTCOME_TABLE.indexes.failuresByOrg;
-      await queryFailures(index.name, index.partitionKey, query.organizationId, since, until, limit, found);
-      return found;
-    }
-    // One partition per UTC day, newest day first, so results come newest first across days too.
-    const index = OUTCOME_TABLE.indexes.failuresByDay;
-    const firstDay = Date.parse(`${since.slice(0, 10)}T00:00:00.000Z`);
-    if (Date.parse(until) - firstDay > MAX_WINDOW_DAYS * DAY_MS) {
-      // One Query per day: a window of decades is a mistake, not a question.
-      throw new ValidationError([
-        { path: 'since', reason: `a window across all organizations may span at most ${MAX_WINDOW_DAYS} days` },
-      ]);
-    }
-    for (let day = Date.parse(`${until.slice(0, 10)}T00:00:00.000Z`); day >= firstDay; day -= DAY_MS) {
-      if (found.length >= limit) break;
-      await queryFailures(index.name, index.partitionKey, utcDay(day), since, until, limit, found);
-    }
-    return found;
-  }
-
-  async function queryFailures(
-    indexName: string,
-    partitionKey: string,
-    partition: string,
-    since: string,
-    until: string,
-    limit: number,
-    into: DeliveryRecord[],
-  ): Promise<void> {
-    let startKey: RawItem | undefined;
-    do {
-      const remaining = limit - into.length;
-      counts.reads += 1;
-      const out = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: indexName,
-          KeyConditionExpression: '#p = :p AND #at BETWEEN :since AND :until',
-          ExpressionAttributeNames: { '#p': partitionKey, '#at': ATTR.finalAt },
-          ExpressionAttributeValues: marshall({ ':p': partition, ':since': since, ':until': until }),
-          ScanIndexForward: false,
-          ...(Number.isFinite(remaining) ? { Limit: remaining } : {}),
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of out.Items ?? []) into.push(toRecord(parseItem(item)));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey !== undefined && into.length < limit);
-  }
-
-  async function listPending(beforeMs: number, limit: number): Promise<string[]> {
-    const index = OUTCOME_TABLE.indexes.pending;
-    const ids: string[] = [];
-    for (let shard = 0; shard < PENDING_SHARDS && ids.length < limit; shard++) {
-      let startKey: RawItem | undefined;
-      do {
-        counts.reads += 1;
-        const out = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: index.name,
-            KeyConditionExpression: '#p = :p AND #until < :before',
-            ExpressionAttributeNames: { '#p': index.partitionKey, '#until': index.sortKey },
-            ExpressionAttributeValues: marshall({ ':p': shard.toString(16), ':before': iso(beforeMs) }),
-            Limit: limit - ids.length,
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const key of out.Items ?? []) ids.push(parseKey(key));
-        startKey = out.LastEvaluatedKey;
-      } while (startKey !== undefined && ids.length < limit);
-    }
-    return ids;
-  }
-
   /** One conditional write on a pending record, held only if its `pending_until` is still `seen`. */
   async function updatePending(
     deliveryId: string,
@@ -722,9 +582,6 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     recordFinal,
     reopen,
     get,
-    listByRun,
-    listFailures,
-    listPending,
     markRequeued,
     failStranded,
   };
@@ -786,15 +643,4 @@ function expression(): Expression {
       return alias;
     },
   };
-}
-
-function isoArgument(name: string, value: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms))
-    throw new ValidationError([{ path: name, reason: `not an ISO time: ${JSON.stringify(value)}` }]);
-  return iso(ms);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTableCommand, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createDynamoDeliveryQueries,
+  type DynamoDeliveryQueries,
+} from '../../shared/adapters/dynamo-delivery-queries.ts';
 import { createDynamoDeliveryStore, MAX_KEPT_REQUEST_BYTES } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { DeliveryStateError } from '../../shared/errors.ts';
 import type { DynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
@@ -60,6 +64,7 @@ const failedAttempt = (n: number, atMs: number): AttemptRecord =>
 
 let dynamo: LocalDynamo;
 let store: DynamoDeliveryStore;
+let queries: DynamoDeliveryQueries;
 let tableName: string;
 let tables = 0;
 
@@ -77,6 +82,7 @@ beforeEach(async () => {
   tableName = `outcomes-${tables}`;
   await createOutcomeTable(dynamo.client, tableName);
   store = createDynamoDeliveryStore({ client: dynamo.client, tableName, retentionDays: 30 });
+  queries = createDynamoDeliveryQueries({ client: dynamo.client, tableName });
 });
 
 describe('createOutcomeTable', () => {
@@ -385,7 +391,7 @@ describe('the kept request', () => {
     expect(store.stats.writes - writes).toBe(1);
     expect((await store.get(msg.delivery_id))?.request).toEqual(msg);
     // The failure indexes carry only the flag: the request itself is not copied into them.
-    const [listed] = await store.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z' });
+    const [listed] = await queries.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z' });
     expect(listed?.request_kept).toBe(true);
     expect(listed?.request).toBeNull();
   });
@@ -520,7 +526,7 @@ describe('recordFinal', () => {
     const msg = message();
     await store.recordFinal(msg, 'skipped', 'node is disabled', T0);
     expect((await store.get(msg.delivery_id))?.status).toBe('skipped');
-    expect(await store.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-02T00:00:00Z' })).toEqual([]);
+    expect(await queries.listFailures({ since: '2024-05-01T00:00:00Z', until: '2024-05-02T00:00:00Z' })).toEqual([]);
     expect(await store.claim(msg, T0 + 1, LEASE_MS)).toEqual({ kind: 'final', status: 'skipped' });
   });
 
@@ -579,7 +585,7 @@ describe('reopen', () => {
     await store.claim(msg, T0, LEASE_MS);
     await store.recordAttempt(msg, failedAttempt(1, T0), { status: 'failed' }, T0 + 1_000);
     const window = { since: '2024-05-01T00:00:00Z', until: '2024-05-01T23:59:59Z' };
-    expect(await store.listFailures(window)).toHaveLength(1);
+    expect(await queries.listFailures(window)).toHaveLength(1);
 
     const reopened = await store.reopen(msg.delivery_id, T0 + 60_000);
     expect(reopened).toMatchObject({
@@ -591,8 +597,8 @@ describe('reopen', () => {
       updated_at: '2024-05-01T12:01:00.000Z',
     });
     expect(reopened.attempt_log).toHaveLength(1);
-    expect(await store.listFailures(window)).toEqual([]);
-    expect(await store.listFailures({ ...window, organizationId: 'org-1' })).toEqual([]);
+    expect(await queries.listFailures(window)).toEqual([]);
+    expect(await queries.listFailures({ ...window, organizationId: 'org-1' })).toEqual([]);
 
     // A new series of attempts under the same id.
     expect(await store.claim(msg, T0 + 61_000, LEASE_MS)).toEqual({ kind: 'claimed', attempt: 1 });
@@ -663,19 +669,19 @@ describe('listByRun', () => {
       await store.claim(message({ node_id }), T0, LEASE_MS);
     }
     await store.claim(message({ node_id: 'webhook-a', workflow_run_id: 43 }), T0, LEASE_MS);
-    const records = await store.listByRun(42);
+    const records = await queries.listByRun(42);
     expect(records.map((r) => [r.workflow_run_id, r.node_id, r.status])).toEqual([
       [42, 'webhook-a', 'sending'],
       [42, 'webhook-b', 'sending'],
       [42, 'webhook-c', 'sending'],
     ]);
-    expect(await store.listByRun(44)).toEqual([]);
+    expect(await queries.listByRun(44)).toEqual([]);
   });
 
   it('reads runs of more deliveries than one BatchGetItem takes', async () => {
     const nodeIds = Array.from({ length: 130 }, (_, i) => `node-${String(i).padStart(3, '0')}`);
     await Promise.all(nodeIds.map((node_id) => store.claim(message({ node_id }), T0, LEASE_MS)));
-    const records = await store.listByRun(42);
+    const records = await queries.listByRun(42);
     expect(records.map((r) => r.node_id)).toEqual(nodeIds);
   });
 });
@@ -701,7 +707,7 @@ describe('listFailures', () => {
 
   it('lists one organization in a window across two UTC days, newest first', async () => {
     await seed();
-    const records = await store.listFailures({ ...window, organizationId: 'org-a' });
+    const records = await queries.listFailures({ ...window, organizationId: 'org-a' });
     expect(records.map((r) => [r.node_id, r.final_at])).toEqual([
       ['after-midnight', '2024-05-02T00:30:00.000Z'],
       ['before-midnight', '2024-05-01T23:30:00.000Z'],
@@ -712,7 +718,7 @@ describe('listFailures', () => {
 
   it('lists every organization in a window across two UTC days, newest first', async () => {
     await seed();
-    const records = await store.listFailures(window);
+    const records = await queries.listFailures(window);
     expect(records.map((r) => [r.organization_id, r.node_id])).toEqual([
       ['org-b', 'other-org'],
       ['org-a', 'after-midnight'],
@@ -722,18 +728,18 @@ describe('listFailures', () => {
 
   it('honours the limit, keeping the newest', async () => {
     await seed();
-    expect((await store.listFailures({ ...window, limit: 2 })).map((r) => r.node_id)).toEqual([
+    expect((await queries.listFailures({ ...window, limit: 2 })).map((r) => r.node_id)).toEqual([
       'other-org',
       'after-midnight',
     ]);
-    expect((await store.listFailures({ ...window, organizationId: 'org-a', limit: 1 })).map((r) => r.node_id)).toEqual([
-      'after-midnight',
-    ]);
+    expect(
+      (await queries.listFailures({ ...window, organizationId: 'org-a', limit: 1 })).map((r) => r.node_id),
+    ).toEqual(['after-midnight']);
   });
 
   it('includes failures exactly at both ends of the window', async () => {
     await seed();
-    const records = await store.listFailures({
+    const records = await queries.listFailures({
       since: '2024-05-01T23:30:00.000Z',
       until: '2024-05-02T00:30:00.000Z',
     });
@@ -741,13 +747,13 @@ describe('listFailures', () => {
   });
 
   it('rejects a window bound that is not a time', async () => {
-    await expect(store.listFailures({ since: 'yesterday', until: window.until })).rejects.toThrow(
+    await expect(queries.listFailures({ since: 'yesterday', until: window.until })).rejects.toThrow(
       /since: not an ISO time/,
     );
   });
 
   it('refuses a window across all organizations longer than any retention', async () => {
-    await expect(store.listFailures({ since: '1970-01-01T00:00:00Z', until: window.until })).rejects.toThrow(
+    await expect(queries.listFailures({ since: '1970-01-01T00:00:00Z', until: window.until })).rejects.toThrow(
       ValidationError,
     );
   });
@@ -787,17 +793,17 @@ describe('cost', () => {
     await store.claim(done, T0, LEASE_MS);
     await store.recordAttempt(done, attempt(1, T0), { status: 'delivered' }, T0 + 100);
     await store.claim(flying, T0, LEASE_MS);
-    expect(await store.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([flying.delivery_id]);
+    expect(await queries.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([flying.delivery_id]);
     // Not yet past its lease: not a candidate.
-    expect(await store.listPending(T0 + LEASE_MS - 1, 100)).toEqual([]);
+    expect(await queries.listPending(T0 + LEASE_MS - 1, 100)).toEqual([]);
   });
 });
 
 describe('reconciler reads', () => {
   it('costs one Query per pending shard when nothing is stuck, and no Scan', async () => {
-    const before = store.stats.reads;
-    expect(await store.listPending(T0, 500)).toEqual([]);
-    expect(store.stats.reads - before).toBe(16);
+    const before = queries.stats.reads;
+    expect(await queries.listPending(T0, 500)).toEqual([]);
+    expect(queries.stats.reads - before).toBe(16);
   });
 });
 
@@ -830,8 +836,8 @@ describe('reconciler writes', () => {
       pending_until: null,
       lease_until: null,
     });
-    expect(await store.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([]);
-    const [listed] = await store.listFailures({
+    expect(await queries.listPending(T0 + 10 * LEASE_MS, 100)).toEqual([]);
+    const [listed] = await queries.listFailures({
       since: '2024-05-01T00:00:00Z',
       until: '2024-05-01T23:59:59Z',
       organizationId: 'org-1',
