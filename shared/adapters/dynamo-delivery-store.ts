@@ -4,29 +4,15 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { convertToAttr, marshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { decideClaim, mayReopen } from '../domain/delivery-state.ts';
-import { FINAL_STATUSES } from '../domain/delivery.ts';
 import type { DeliveryMessage, DeliveryStatus } from '../domain/delivery.ts';
-import { endpointHost } from '../domain/endpoint.ts';
 import { DeliveryStateError, WebhookError } from '../errors.ts';
 import type { AttemptRecord, Claim, DeliveryRecord, DeliveryStore } from '../ports/delivery-store.ts';
-import {
-  ATTR,
-  attemptItem,
-  claimedAttempt,
-  iso,
-  type OutcomeItem,
-  parseItem,
-  type RawItem,
-  shardOf,
-  stateOf,
-  toRecord,
-  truncate,
-  utcDay,
-} from './outcome-item.ts';
+import { ATTR, claimedAttempt, type OutcomeItem, parseItem, type RawItem, stateOf, toRecord } from './outcome-item.ts';
+import { type ConditionalUpdate, createOutcomeWrites, type NextStep } from './outcome-writes.ts';
 
 /** Requests sent to DynamoDB since the store was made; a conditional write that fails still counts (and is billed). */
 export interface DeliveryStoreStats {
@@ -86,7 +72,8 @@ export const MAX_KEPT_REQUEST_BYTES = 64 * 1024;
  * never take more attempts than a delivery allows.
  */
 export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): DynamoDeliveryStore {
-  const { client, tableName, retentionDays } = options;
+  const { client, tableName } = options;
+  const writes = createOutcomeWrites(options.retentionDays);
   const counts = { writes: 0, reads: 0 };
   const stats: DeliveryStoreStats = {
     get writes() {
@@ -98,7 +85,6 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   };
 
   const keyOf = (deliveryId: string): RawItem => marshall({ [ATTR.pk]: deliveryId });
-  const expiresAt = (nowMs: number): number => Math.floor(nowMs / 1000) + retentionDays * 86_400;
 
   async function readItem(deliveryId: string): Promise<OutcomeItem | undefined> {
     counts.reads += 1;
@@ -122,17 +108,25 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
 
   /**
    * The claim: one conditional UpdateItem that starts the next attempt (the rules are
-   * `decideClaim`; this is their condition). When it is refused, the item as it was decides
-   * why: a retried request of this very claim finds its own claim id (the answer of the first
-   * try was lost) and gets its attempt back; an attempt whose worker died is taken over with a
-   * second conditional write, under its own number.
+   * `decideClaim`; its condition is `claimCondition`). When it is refused, the item as it was
+   * decides why: a retried request of this very claim finds its own claim id (the answer of the
+   * first try was lost) and gets its attempt back; an attempt whose worker died is taken over
+   * with a second conditional write, under its own number.
    */
   async function claim(message: DeliveryMessage, nowMs: number, leaseMs: number): Promise<Claim> {
     const claimId = randomUUID();
     let item: OutcomeItem | undefined;
     try {
       counts.writes += 1;
-      const out = await client.send(nextAttemptUpdate(message, claimId, nowMs, leaseMs));
+      const out = await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keyOf(message.delivery_id),
+          ...writes.claim(message, claimId, nowMs, leaseMs),
+          ReturnValues: 'UPDATED_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
       const attempt = claimedAttempt(out.Attributes);
       if (attempt === undefined)
         throw new WebhookError(`delivery ${message.delivery_id}: claim returned no attempt count`);
@@ -157,81 +151,6 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     }
   }
 
-  /** Starts attempt `attempts + 1`, creating the record on first sight. */
-  function nextAttemptUpdate(
-    message: DeliveryMessage,
-    claimId: string,
-    nowMs: number,
-    leaseMs: number,
-  ): UpdateItemCommand {
-    const e = expression();
-    const now = e.value(nowMs);
-    const creates: [string, NativeAttributeValue][] = [
-      [ATTR.organizationId, message.organization_id],
-      [ATTR.workflowId, message.workflow_id],
-      [ATTR.workflowRunId, message.workflow_run_id],
-      [ATTR.runKey, String(message.workflow_run_id)],
-      [ATTR.nodeId, message.node_id],
-      [ATTR.nodeName, message.node_name],
-      [ATTR.method, message.method],
-      [ATTR.endpointHost, endpointHost(message.url)],
-      [ATTR.createdAt, iso(nowMs)],
-      [ATTR.attemptLog, []],
-    ];
-    const maxAttempts = e.value(message.retry.max_attempts);
-    const set = [
-      ...creates.map(([name, value]) => `${e.name(name)} = if_not_exists(${e.name(name)}, ${e.value(value)})`),
-      `${e.name(ATTR.attempts)} = if_not_exists(${e.name(ATTR.attempts)}, ${e.value(0)}) + ${e.value(1)}`,
-      ...leaseSets(e, message, claimId, nowMs, leaseMs),
-    ];
-    // From the message too: the latest render's report of empty placeholders replaces an older one.
-    const empty = message.empty_placeholders ?? [];
-    if (empty.length > 0) set.push(`${e.name(ATTR.emptyPlaceholders)} = ${e.value(JSON.stringify(empty))}`);
-    const removes = [e.name(ATTR.nextAttemptAt), ...(empty.length > 0 ? [] : [e.name(ATTR.emptyPlaceholders)])];
-    const condition = [
-      `attribute_not_exists(${e.name(ATTR.pk)}) OR (`,
-      // 'sending' with its lease over is a lost attempt: taken over by `takeOver`, not counted again.
-      `NOT (${e.name(ATTR.status)} IN (${finalValues(e)}, ${e.value('sending')}))`,
-      `AND (attribute_not_exists(${e.name(ATTR.leaseUntil)}) OR ${e.name(ATTR.leaseUntil)} <= ${now})`,
-      `AND (attribute_not_exists(${e.name(ATTR.nextAttemptAt)}) OR ${e.name(ATTR.nextAttemptAt)} <= ${now})`,
-      `AND ${e.name(ATTR.attempts)} < ${maxAttempts})`,
-    ].join(' ');
-    return new UpdateItemCommand({
-      TableName: tableName,
-      Key: keyOf(message.delivery_id),
-      UpdateExpression: `SET ${set.join(', ')} REMOVE ${removes.join(', ')}`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: e.names,
-      ExpressionAttributeValues: e.values,
-      ReturnValues: 'UPDATED_NEW',
-      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-    });
-  }
-
-  /** What every claim sets besides the count: the lease, its owner, and the pending index keys. */
-  function leaseSets(
-    e: Expression,
-    message: DeliveryMessage,
-    claimId: string,
-    nowMs: number,
-    leaseMs: number,
-  ): string[] {
-    return [
-      // From the message, not kept from the first sight: a fixed run emitted again, or a
-      // replay, brings the node's current retry_config with it.
-      `${e.name(ATTR.maxAttempts)} = ${e.value(message.retry.max_attempts)}`,
-      `${e.name(ATTR.status)} = ${e.value('sending')}`,
-      `${e.name(ATTR.leaseUntil)} = ${e.value(nowMs + leaseMs)}`,
-      `${e.name(ATTR.claimId)} = ${e.value(claimId)}`,
-      `${e.name(ATTR.pendingShard)} = ${e.value(shardOf(message.delivery_id))}`,
-      `${e.name(ATTR.pendingUntil)} = ${e.value(iso(nowMs + leaseMs))}`,
-      `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
-      // Refreshed on every write: a delivery retried for days must not expire mid-way
-      // and come back as a new record with a fresh attempt count.
-      `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
-    ];
-  }
-
   /**
    * Takes over attempt `attempt`, whose lease ran out with no outcome (its worker died, or
    * its outcome write was lost): the same number again, so a crash never costs an attempt
@@ -246,23 +165,13 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     nowMs: number,
     leaseMs: number,
   ): Promise<Claim> {
-    const e = expression();
-    const lease = seen[ATTR.leaseUntil];
-    const condition =
-      `${e.name(ATTR.status)} = ${e.value('sending')} AND ${e.name(ATTR.attempts)} = ${e.value(attempt)} AND ` +
-      (lease === undefined
-        ? `attribute_not_exists(${e.name(ATTR.leaseUntil)})`
-        : `${e.name(ATTR.leaseUntil)} = ${e.value(lease)}`);
     try {
       counts.writes += 1;
       await client.send(
         new UpdateItemCommand({
           TableName: tableName,
           Key: keyOf(message.delivery_id),
-          UpdateExpression: `SET ${leaseSets(e, message, claimId, nowMs, leaseMs).join(', ')}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: e.names,
-          ExpressionAttributeValues: e.values,
+          ...writes.takeover(message, seen, attempt, claimId, nowMs, leaseMs),
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -282,24 +191,33 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   async function recordAttempt(
     message: DeliveryMessage,
     attempt: AttemptRecord,
-    next: { readonly status: 'delivered' | 'failed' } | { readonly status: 'retrying'; readonly atMs: number },
+    next: NextStep,
     nowMs: number,
   ): Promise<void> {
     // Kept on a retry and a final failure, in this same write (no extra request): what `replay`
     // and the reconciler send again. A first-attempt success never pays for it.
     const request = next.status === 'failed' || next.status === 'retrying' ? JSON.stringify(message) : undefined;
     const keepsRequest = request !== undefined && Buffer.byteLength(request, 'utf8') <= MAX_KEPT_REQUEST_BYTES;
+    const send = (kept: string | undefined) =>
+      client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keyOf(message.delivery_id),
+          ...writes.attempt(message, attempt, next, nowMs, kept),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
     try {
       counts.writes += 1;
       try {
-        await client.send(attemptUpdate(message, attempt, next, nowMs, keepsRequest ? request : undefined));
+        await send(keepsRequest ? request : undefined);
       } catch (error) {
         // The failure must be recorded whatever the kept request does to the item: if
         // DynamoDB refuses the write (an item grown near 400 KB by many replays), it is
         // written once more without the request. Any other refusal repeats and is thrown.
         if (!keepsRequest || !isValidationException(error)) throw error;
         counts.writes += 1;
-        await client.send(attemptUpdate(message, attempt, next, nowMs, undefined));
+        await send(undefined);
       }
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -318,99 +236,15 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     }
   }
 
-  /** The one conditional write that records an attempt's outcome; `request` is the JSON to keep, if any. */
-  function attemptUpdate(
-    message: DeliveryMessage,
-    attempt: AttemptRecord,
-    next: { readonly status: 'delivered' | 'failed' } | { readonly status: 'retrying'; readonly atMs: number },
-    nowMs: number,
-    request: string | undefined,
-  ): UpdateItemCommand {
-    const e = expression();
-    const set = [
-      `${e.name(ATTR.attemptLog)} = list_append(if_not_exists(${e.name(ATTR.attemptLog)}, ${e.value([])}), ${e.value([attemptItem(attempt)])})`,
-      `${e.name(ATTR.status)} = ${e.value(next.status)}`,
-      `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
-      `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
-    ];
-    const remove: string[] = [ATTR.leaseUntil, ATTR.claimId];
-    if (attempt.status_code === null) remove.push(ATTR.lastStatusCode);
-    else set.push(`${e.name(ATTR.lastStatusCode)} = ${e.value(attempt.status_code)}`);
-    if (attempt.error_message === null) remove.push(ATTR.lastError);
-    else set.push(`${e.name(ATTR.lastError)} = ${e.value(truncate(attempt.error_message))}`);
-    if (next.status === 'retrying') {
-      set.push(
-        `${e.name(ATTR.nextAttemptAt)} = ${e.value(next.atMs)}`,
-        `${e.name(ATTR.pendingUntil)} = ${e.value(iso(next.atMs))}`,
-      );
-      if (request !== undefined)
-        set.push(`${e.name(ATTR.request)} = ${e.value(request)}`, `${e.name(ATTR.requestKept)} = ${e.value(true)}`);
-    } else {
-      remove.push(ATTR.nextAttemptAt, ATTR.pendingShard, ATTR.pendingUntil);
-      set.push(`${e.name(ATTR.finalAt)} = ${e.value(iso(nowMs))}`);
-      if (next.status === 'failed') {
-        set.push(...failureKeys(e, message.organization_id, nowMs));
-        // Cleared by markDeadLettered once the message is on the dead-letter queue: until
-        // then any copy of the message that comes back puts it there first.
-        set.push(`${e.name(ATTR.deadLetterPending)} = ${e.value(true)}`);
-      }
-      // A delivered delivery has nothing left to replay, and a stale request from an
-      // earlier failure would make every later write of the item cost more.
-      if (request === undefined) remove.push(ATTR.request, ATTR.requestKept);
-      else set.push(`${e.name(ATTR.request)} = ${e.value(request)}`, `${e.name(ATTR.requestKept)} = ${e.value(true)}`);
-    }
-    return new UpdateItemCommand({
-      TableName: tableName,
-      Key: keyOf(message.delivery_id),
-      UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.map((name) => e.name(name)).join(', ')}`,
-      // Only the owner of the attempt in flight may record it: a second record of the
-      // same attempt, or one that a later claim overtook, is refused.
-      ConditionExpression: `${e.name(ATTR.attempts)} = ${e.value(attempt.attempt)} AND ${e.name(ATTR.status)} = ${e.value('sending')}`,
-      ExpressionAttributeNames: e.names,
-      ExpressionAttributeValues: e.values,
-      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-    });
-  }
-
   async function recordFinal(
     message: DeliveryMessage,
     status: 'failed' | 'skipped',
     reason: string,
     nowMs: number,
   ): Promise<void> {
-    const at = iso(nowMs);
-    const item: Record<string, NativeAttributeValue> = {
-      [ATTR.pk]: message.delivery_id,
-      [ATTR.organizationId]: message.organization_id,
-      [ATTR.workflowId]: message.workflow_id,
-      [ATTR.workflowRunId]: message.workflow_run_id,
-      [ATTR.runKey]: String(message.workflow_run_id),
-      [ATTR.nodeId]: message.node_id,
-      [ATTR.nodeName]: message.node_name,
-      [ATTR.method]: message.method,
-      [ATTR.endpointHost]: endpointHost(message.url),
-      [ATTR.status]: status,
-      [ATTR.attempts]: 0,
-      [ATTR.maxAttempts]: message.retry.max_attempts,
-      [ATTR.lastError]: truncate(reason),
-      [ATTR.createdAt]: at,
-      [ATTR.updatedAt]: at,
-      [ATTR.finalAt]: at,
-      [ATTR.attemptLog]: [],
-      [ATTR.expiresAt]: expiresAt(nowMs),
-      ...(status === 'failed' ? { [ATTR.failOrg]: message.organization_id, [ATTR.failDay]: utcDay(nowMs) } : {}),
-    };
     try {
       counts.writes += 1;
-      await client.send(
-        new PutItemCommand({
-          TableName: tableName,
-          Item: marshall(item),
-          // A record that exists (being delivered, or already final) is the better truth.
-          ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': ATTR.pk },
-        }),
-      );
+      await client.send(new PutItemCommand({ TableName: tableName, ...writes.final(message, status, reason, nowMs) }));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
@@ -421,14 +255,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     try {
       counts.writes += 1;
       await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: keyOf(deliveryId),
-          UpdateExpression: 'REMOVE #pending',
-          ConditionExpression: '#final = :seen',
-          ExpressionAttributeNames: { '#pending': ATTR.deadLetterPending, '#final': ATTR.finalAt },
-          ExpressionAttributeValues: marshall({ ':seen': seen.final_at }),
-        }),
+        new UpdateItemCommand({ TableName: tableName, Key: keyOf(deliveryId), ...writes.deadLettered(seen.final_at) }),
       );
     } catch (error) {
       // Reopened or failed again since: that series keeps its own mark.
@@ -441,45 +268,13 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     nowMs: number,
     seen?: { readonly final_at: string | null },
   ): Promise<DeliveryRecord> {
-    const e = expression();
-    const set = [
-      `${e.name(ATTR.status)} = ${e.value('pending')}`,
-      `${e.name(ATTR.attempts)} = ${e.value(0)}`,
-      `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
-      `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
-      `${e.name(ATTR.replayedAt)} = list_append(if_not_exists(${e.name(ATTR.replayedAt)}, ${e.value([])}), ${e.value([iso(nowMs)])})`,
-      // Pending again: if the message that is to carry the new series never arrives, the reconciler finds it.
-      `${e.name(ATTR.pendingShard)} = ${e.value(shardOf(deliveryId))}`,
-      `${e.name(ATTR.pendingUntil)} = ${e.value(iso(nowMs))}`,
-    ];
-    const remove = [
-      ATTR.nextAttemptAt,
-      ATTR.leaseUntil,
-      ATTR.claimId,
-      ATTR.finalAt,
-      ATTR.failOrg,
-      ATTR.failDay,
-      ATTR.deadLetterPending,
-      ATTR.stranded,
-    ].map((name) => e.name(name));
     try {
       counts.writes += 1;
       const out = await client.send(
         new UpdateItemCommand({
           TableName: tableName,
           Key: keyOf(deliveryId),
-          UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
-          // With `seen`, only the very outcome the caller read may be reopened: two copies of
-          // a redriven message must not both reopen it, the second after the first delivered.
-          ConditionExpression:
-            `${e.name(ATTR.status)} IN (${e.value('delivered')}, ${e.value('failed')})` +
-            (seen === undefined
-              ? ''
-              : seen.final_at === null
-                ? ` AND attribute_not_exists(${e.name(ATTR.finalAt)})`
-                : ` AND ${e.name(ATTR.finalAt)} = ${e.value(seen.final_at)}`),
-          ExpressionAttributeNames: e.names,
-          ExpressionAttributeValues: e.values,
+          ...writes.reopen(deliveryId, nowMs, seen),
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -505,26 +300,11 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     return item === undefined ? undefined : toRecord(item);
   }
 
-  /** One conditional write on a pending record, held only if its `pending_until` is still `seen`. */
-  async function updatePending(
-    deliveryId: string,
-    seen: string,
-    build: (e: Expression) => { set: string[]; remove: string[] },
-  ): Promise<boolean> {
-    const e = expression();
-    const { set, remove } = build(e);
+  /** One of the reconciler's writes: false when the record moved on since it was read. */
+  async function sendPending(deliveryId: string, update: ConditionalUpdate): Promise<boolean> {
     try {
       counts.writes += 1;
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: keyOf(deliveryId),
-          UpdateExpression: `SET ${set.join(', ')}${remove.length === 0 ? '' : ` REMOVE ${remove.map((name) => e.name(name)).join(', ')}`}`,
-          ConditionExpression: `${e.name(ATTR.pendingUntil)} = ${e.value(seen)} AND NOT (${e.name(ATTR.status)} IN (${finalValues(e)}))`,
-          ExpressionAttributeNames: e.names,
-          ExpressionAttributeValues: e.values,
-        }),
-      );
+      await client.send(new UpdateItemCommand({ TableName: tableName, Key: keyOf(deliveryId), ...update }));
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
@@ -533,15 +313,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
   }
 
   function markRequeued(deliveryId: string, nowMs: number, seen: { readonly pending_until: string }): Promise<boolean> {
-    return updatePending(deliveryId, seen.pending_until, (e) => ({
-      set: [
-        `${e.name(ATTR.pendingUntil)} = ${e.value(iso(nowMs))}`,
-        `${e.name(ATTR.reconciledAt)} = list_append(if_not_exists(${e.name(ATTR.reconciledAt)}, ${e.value([])}), ${e.value([iso(nowMs)])})`,
-        `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
-        `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
-      ],
-      remove: [],
-    }));
+    return sendPending(deliveryId, writes.requeued(nowMs, seen.pending_until));
   }
 
   function failStranded(
@@ -550,28 +322,7 @@ export function createDynamoDeliveryStore(options: DynamoDeliveryStoreOptions): 
     nowMs: number,
     seen: { readonly pending_until: string },
   ): Promise<boolean> {
-    return updatePending(deliveryId, seen.pending_until, (e) => ({
-      set: [
-        `${e.name(ATTR.status)} = ${e.value('failed')}`,
-        `${e.name(ATTR.lastError)} = ${e.value(truncate(reason))}`,
-        `${e.name(ATTR.finalAt)} = ${e.value(iso(nowMs))}`,
-        // The failure indexes' keys, the organization copied from the item itself.
-        `${e.name(ATTR.failOrg)} = ${e.name(ATTR.organizationId)}`,
-        `${e.name(ATTR.failDay)} = ${e.value(utcDay(nowMs))}`,
-        `${e.name(ATTR.stranded)} = ${e.value(true)}`,
-        `${e.name(ATTR.updatedAt)} = ${e.value(iso(nowMs))}`,
-        `${e.name(ATTR.expiresAt)} = ${e.value(expiresAt(nowMs))}`,
-      ],
-      // No message to move to the dead-letter queue: it was lost, which is why this runs.
-      remove: [
-        ATTR.pendingShard,
-        ATTR.pendingUntil,
-        ATTR.leaseUntil,
-        ATTR.nextAttemptAt,
-        ATTR.claimId,
-        ATTR.deadLetterPending,
-      ],
-    }));
+    return sendPending(deliveryId, writes.stranded(reason, nowMs, seen.pending_until));
   }
 
   return {
@@ -601,46 +352,4 @@ function alreadyRecorded(item: OutcomeItem, attempt: AttemptRecord, status: Deli
 
 function isValidationException(error: unknown): boolean {
   return error instanceof Error && error.name === 'ValidationException';
-}
-
-/** The sparse keys that put a failed delivery into both failure indexes. */
-function failureKeys(e: Expression, organizationId: string, nowMs: number): string[] {
-  return [
-    `${e.name(ATTR.failOrg)} = ${e.value(organizationId)}`,
-    `${e.name(ATTR.failDay)} = ${e.value(utcDay(nowMs))}`,
-  ];
-}
-
-function finalValues(e: Expression): string {
-  return [...FINAL_STATUSES].map((status) => e.value(status)).join(', ');
-}
-
-/** Collects expression attribute names and values; every name is aliased, so no reserved word can bite. */
-interface Expression {
-  readonly names: Record<string, string>;
-  readonly values: Record<string, AttributeValue>;
-  /** Aliases an attribute name: `#name`. */
-  name(name: string): string;
-  /** Aliases a plain value, marshalled as `marshall` does (an array is a list, an object a map, null NULL). */
-  value(value: NativeAttributeValue): string;
-}
-
-function expression(): Expression {
-  const names: Record<string, string> = {};
-  const values: Record<string, AttributeValue> = {};
-  let next = 0;
-  return {
-    names,
-    values,
-    name(name) {
-      const alias = `#${name}`;
-      names[alias] = name;
-      return alias;
-    },
-    value(value) {
-      const alias = `:v${next++}`;
-      values[alias] = convertToAttr(value);
-      return alias;
-    },
-  };
 }
