@@ -17,10 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
+import { createDynamoDeliveryQueries } from '../shared/adapters/dynamo-delivery-queries.ts';
 import { deliveryId, FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { LOCAL_TABLE_NAME } from '../cli/local-stack.ts';
-import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../shared/config/config.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../shared/ports/delivery-store.ts';
@@ -310,11 +309,7 @@ export async function waitAllFinal(
 ): Promise<Map<string, DeliveryRecord>> {
   const client = new DynamoDBClient(emulatorClientConfig(dev.dynamoEndpoint));
   const sqs = new SQSClient(emulatorClientConfig(dev.sqsEndpoint));
-  const store = createDynamoDeliveryStore({
-    client,
-    tableName: LOCAL_TABLE_NAME,
-    retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
-  });
+  const queries = createDynamoDeliveryQueries({ client, tableName: LOCAL_TABLE_NAME });
   const records = new Map<string, DeliveryRecord>();
   const total = [...runs.values()].reduce((n, ids) => n + ids.length, 0);
   let open = new Set(runs.keys());
@@ -324,7 +319,7 @@ export async function waitAllFinal(
       for (const run of [...open]) {
         let list: DeliveryRecord[];
         try {
-          list = await store.listByRun(run);
+          list = await queries.listByRun(run);
         } catch {
           continue;
         }

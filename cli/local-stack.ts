@@ -7,6 +7,7 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { wireDeliverDeps } from '../functions/deliver/handler.ts';
 import { makeHandler as makeDeliverHandler } from '../functions/deliver/handler.ts';
 import { makeHandler as makeRenderHandler, wireRenderDeps } from '../functions/render/handler.ts';
+import { createDynamoDeliveryQueries } from '../shared/adapters/dynamo-delivery-queries.ts';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { toSqsJson } from '../shared/adapters/sqs-delivery-queue.ts';
 import { createFileCredentialStore } from '../shared/adapters/file-credential-store.ts';
@@ -28,6 +29,7 @@ import { restoreQueues, SavedQueuesSchema } from '../shared/local/sqs-snapshot.t
 import { createDeliveryQueues, startSqsEmulator, type DeliveryQueues } from '../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../shared/net/address-policy.ts';
 import { createLogger, DEFAULT_LOG_LEVEL, type LineSink, type LogLevel } from '../shared/observability/logger.ts';
+import type { DeliveryQueries } from '../shared/ports/delivery-queries.ts';
 import type { DeliveryRecord, DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../shared/schemas/credential.ts';
 import type { DeliverDeps } from '../shared/use-cases/deliver-message.ts';
@@ -83,6 +85,7 @@ export interface LocalStack {
     options?: { readonly attempted?: ReadonlySet<string> },
   ): Promise<DeliveryRecord[]>;
   readonly store: DeliveryStore;
+  readonly queries: DeliveryQueries;
   readonly queues: DeliveryQueues;
   /** SDK clients bound to the emulators, and the emulators' endpoints. */
   readonly sqs: SQSClient;
@@ -173,6 +176,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   return {
     store,
+    queries: createDynamoDeliveryQueries({ client: dynamo.client, tableName: LOCAL_TABLE_NAME }),
     queues,
     sqs: sqs.client,
     dynamo: dynamo.client,

@@ -9,11 +9,13 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '../infra/stack-outputs.ts';
+import { createDynamoDeliveryQueries } from '../shared/adapters/dynamo-delivery-queries.ts';
 import { createDynamoDeliveryStore } from '../shared/adapters/dynamo-delivery-store.ts';
 import { createDynamoEndpointHealthStore } from '../shared/adapters/dynamo-endpoint-health-store.ts';
 import type { EndpointHealthStore } from '../shared/ports/endpoint-health-store.ts';
 import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../shared/config/config.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
+import type { DeliveryQueries } from '../shared/ports/delivery-queries.ts';
 import type { DeliveryStore } from '../shared/ports/delivery-store.ts';
 import { CliError } from './io.ts';
 
@@ -34,7 +36,10 @@ export interface Target {
   readonly kind: 'aws' | 'local';
   /** For people: which stack or dev server this is. */
   readonly description: string;
+  /** A delivery's record and its state changes (`inspect`, `replay`). */
   readonly store: DeliveryStore;
+  /** Listings across deliveries (`failures`, `deliveries`). */
+  readonly queries: DeliveryQueries;
   readonly sqs: SQSClient;
   readonly queues: { readonly delivery: QueueRef; readonly deadLetter: QueueRef };
   /** URLs of the queues holding events that never rendered (for `webhooks resend`); absent when the stack or dev server predates them. */
@@ -138,6 +143,7 @@ export function localTarget(state: DevState): Target {
       tableName: state.tableName,
       retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
     }),
+    queries: createDynamoDeliveryQueries({ client: dynamo, tableName: state.tableName }),
     sqs,
     queues: state.queues,
     eventQueues: {
@@ -188,6 +194,7 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     return value;
   };
   const retentionDays = outcomeRetentionDays(outputs.get(STACK_OUTPUTS.outcomeRetentionDays), stackName);
+  const tableName = output(STACK_OUTPUTS.outcomeTableName);
   const healthTableName = outputs.get(STACK_OUTPUTS.endpointHealthTableName);
   const sqs = new SQSClient(config);
   const dynamo = new DynamoDBClient(config);
@@ -195,11 +202,8 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
   return {
     kind: 'aws',
     description: `stack ${stackName}`,
-    store: createDynamoDeliveryStore({
-      client: dynamo,
-      tableName: output(STACK_OUTPUTS.outcomeTableName),
-      retentionDays,
-    }),
+    store: createDynamoDeliveryStore({ client: dynamo, tableName, retentionDays }),
+    queries: createDynamoDeliveryQueries({ client: dynamo, tableName }),
     sqs,
     queues: {
       delivery: { url: output(STACK_OUTPUTS.deliveryQueueUrl), arn: output(STACK_OUTPUTS.deliveryQueueArn) },

@@ -115,9 +115,9 @@ async function listDeliveries(options: DeliveriesOptions, io: CliIo): Promise<vo
   let records: DeliveryRecord[];
   try {
     if (runId !== undefined) {
-      records = await target.store.listByRun(runId);
+      records = await target.queries.listByRun(runId);
     } else {
-      records = (await target.store.listFailures({ since, until })).filter((r) => r.workflow_id === workflowId);
+      records = (await target.queries.listFailures({ since, until })).filter((r) => r.workflow_id === workflowId);
     }
   } catch (error) {
     if (error instanceof ValidationError)

@@ -124,7 +124,7 @@ async function listFailures(options: FailuresOptions, io: CliIo): Promise<number
   let records: DeliveryRecord[];
   let circuits: Map<string, EndpointHealth> | undefined;
   try {
-    records = await target.store.listFailures({
+    records = await target.queries.listFailures({
       since,
       until,
       ...(options.org === undefined ? {} : { organizationId: options.org.trim() }),

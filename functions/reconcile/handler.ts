@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createDynamoDeliveryQueries } from '../../shared/adapters/dynamo-delivery-queries.ts';
 import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue.ts';
 import { ENV, parseConfig, ReconcileConfigSchema, type ReconcileConfig } from '../../shared/config/config.ts';
@@ -39,6 +40,7 @@ export function wireReconcileDeps(config: ReconcileConfig, ports: ReconcilePorts
       tableName: config[ENV.outcomeTableName],
       retentionDays: config[ENV.outcomeRetentionDays],
     }),
+    queries: createDynamoDeliveryQueries({ client: ports.dynamo, tableName: config[ENV.outcomeTableName] }),
     enqueue: (message) => queue.enqueue([message]),
     clock: systemClock,
     log: ports.log,

@@ -3,7 +3,8 @@ import { decideClaim, mayReopen } from '../domain/delivery-state.ts';
 import { FINAL_STATUSES, type DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import { DeliveryStateError } from '../errors.ts';
-import type { AttemptRecord, Claim, DeliveryRecord, DeliveryStore, FailureQuery } from '../ports/delivery-store.ts';
+import { type DeliveryQueries, type FailureQuery, failureWindow } from '../ports/delivery-queries.ts';
+import type { AttemptRecord, Claim, DeliveryRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import { MAX_KEPT_REQUEST_BYTES } from './dynamo-delivery-store.ts';
 
 /** A record as the memory store holds it: the port's record, and the state the rules read. */
@@ -18,10 +19,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * The outcome log in memory: the same state rules as the DynamoDB store (both decide with
- * `shared/domain/delivery-state.ts`), for unit tests of the use cases and a contract test
- * that runs one suite against both. Single process; every call is atomic.
+ * `shared/domain/delivery-state.ts`), and its listings, for unit tests of the use cases and a
+ * contract test that runs one suite against both. Single process; every call is atomic.
  */
-export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: number } {
+export function createMemoryDeliveryStore(): DeliveryStore & DeliveryQueries & { readonly size: number } {
   const items = new Map<string, Held>();
   const iso = (ms: number) => new Date(ms).toISOString();
   const copy = (r: DeliveryRecord): DeliveryRecord => structuredClone(r);
@@ -183,17 +184,25 @@ export function createMemoryDeliveryStore(): DeliveryStore & { readonly size: nu
     return Promise.resolve(found.sort((a, b) => (a.node_id < b.node_id ? -1 : 1)).map(copy));
   }
 
-  function listFailures(query: FailureQuery): Promise<DeliveryRecord[]> {
+  // async: a bound that is not a time rejects, as the DynamoDB store's does.
+  async function listFailures(query: FailureQuery): Promise<DeliveryRecord[]> {
+    const { since, until } = failureWindow(query);
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    if (limit <= 0) return [];
     const found = [...items.values()]
       .map((h) => h.record)
-      .filter(
-        (r) => r.status === 'failed' && r.final_at !== null && r.final_at >= query.since && r.final_at <= query.until,
-      )
+      .filter((r) => r.status === 'failed' && r.final_at !== null && r.final_at >= since && r.final_at <= until)
       .filter((r) => query.organizationId === undefined || r.organization_id === query.organizationId)
       .sort((a, b) => ((a.final_at ?? '') < (b.final_at ?? '') ? 1 : -1))
-      .slice(0, query.limit ?? Number.POSITIVE_INFINITY)
-      .map((r) => ({ ...copy(r), attempt_log: [], request: null }));
-    return Promise.resolve(found);
+      .slice(0, limit)
+      .map(summaryOf);
+    return found;
+  }
+
+  /** What the failure indexes carry (see FAILURE_SUMMARY_ATTRIBUTES): no log, request, replays or dead-letter mark. */
+  function summaryOf(r: DeliveryRecord): DeliveryRecord {
+    const { empty_placeholders: _, ...summary } = copy(r);
+    return { ...summary, attempt_log: [], replayed_at: [], request: null, dead_letter_pending: false };
   }
 
   function listPending(beforeMs: number, limit: number): Promise<string[]> {

@@ -100,16 +100,10 @@ export type Claim =
   /** This message's `max_attempts` is used up while the series is not final: a copy carrying a lower limit than the one in flight. */
   | { readonly kind: 'exhausted'; readonly attempts: number };
 
-export interface FailureQuery {
-  /** ISO times, inclusive. */
-  readonly since: string;
-  readonly until: string;
-  readonly organizationId?: string;
-  readonly limit?: number;
-}
-
 /**
- * The outcome log. Writes are few and counted: a claim and an outcome per attempt.
+ * The outcome log's state machine: every change of a delivery's state, and the read of one
+ * record those changes start from. Writes are few and counted: a claim and an outcome per
+ * attempt. Listings across deliveries are `DeliveryQueries` (shared/ports/delivery-queries.ts).
  */
 export interface DeliveryStore {
   /**
@@ -146,12 +140,8 @@ export interface DeliveryStore {
    * With `seen`, only if its `final_at` is still what the caller read; else `DeliveryStateError`.
    */
   reopen(deliveryId: string, nowMs: number, seen?: { readonly final_at: string | null }): Promise<DeliveryRecord>;
+  /** The whole record (its attempt log and kept request too), read consistently. */
   get(deliveryId: string): Promise<DeliveryRecord | undefined>;
-  /**
-   * Ids of non-final deliveries whose `pending_until` is before `beforeMs`, oldest first per
-   * shard, at most `limit`: the reconciler's candidates, read from the pending index.
-   */
-  listPending(beforeMs: number, limit: number): Promise<string[]>;
   /**
    * The reconciler put the delivery's kept request back on the queue: notes the time and
    * moves `pending_until` to `nowMs`, only if it is still `seen` (the value the caller read)
@@ -168,7 +158,4 @@ export interface DeliveryStore {
     nowMs: number,
     seen: { readonly pending_until: string },
   ): Promise<boolean>;
-  listByRun(workflowRunId: number): Promise<DeliveryRecord[]>;
-  /** Final failures, newest first, as summaries from the failure indexes: `attempt_log` is empty and `request` null (see `get`). */
-  listFailures(query: FailureQuery): Promise<DeliveryRecord[]>;
 }

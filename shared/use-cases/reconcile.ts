@@ -2,6 +2,7 @@ import type { DeliveryMessage } from '../domain/delivery.ts';
 import { decideReconcile, type StuckCandidate } from '../domain/delivery-state.ts';
 import { countDeliveries, DIMENSION, METRIC } from '../observability/metrics.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { DeliveryQueries } from '../ports/delivery-queries.ts';
 import type { DeliveryRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { Log, Metrics } from './observability.ts';
 
@@ -21,6 +22,8 @@ export const DEFAULT_RECONCILE_PAUSE_BACKLOG = 1_000;
 
 export interface ReconcileDeps {
   readonly store: DeliveryStore;
+  /** Where the candidates come from: the pending index. */
+  readonly queries: Pick<DeliveryQueries, 'listPending'>;
   /** Puts a delivery message back on the delivery queue. */
   readonly enqueue: (message: DeliveryMessage) => Promise<void>;
   readonly clock: Clock;
@@ -67,7 +70,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     return { examined: 0, requeued: [], failed: [], skipped: 0, pausedAtBacklog: waiting };
   }
   const now = deps.clock.now();
-  const ids = await deps.store.listPending(now - graceMs, deps.limit ?? DEFAULT_RECONCILE_LIMIT);
+  const ids = await deps.queries.listPending(now - graceMs, deps.limit ?? DEFAULT_RECONCILE_LIMIT);
   const requeued: string[] = [];
   const failed: string[] = [];
   let skipped = 0;

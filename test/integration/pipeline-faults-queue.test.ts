@@ -236,7 +236,7 @@ describe('a purged delivery queue, recovered by the reconciler', () => {
     expect(failed).toMatchObject({ status: 'failed', attempts: 1, stranded: true, pending_until: null });
     expect(failed?.last_error).toMatch(/^reconciler: stuck sending at attempt 1 with no queue message/);
     expect(nextStep(failed!, ' --local')).toMatch(/emit its run again/);
-    const listed = await stack.store.listFailures({
+    const listed = await stack.queries.listFailures({
       since: new Date(Date.now() - 60_000).toISOString(),
       until: new Date().toISOString(),
     });

@@ -41,9 +41,6 @@ function lateStore(): DeliveryStore {
     'markDeadLettered',
     'reopen',
     'get',
-    'listByRun',
-    'listFailures',
-    'listPending',
     'markRequeued',
     'failStranded',
   ] as const;

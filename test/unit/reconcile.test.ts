@@ -15,6 +15,7 @@ function setup(enqueue: (m: DeliveryMessage) => Promise<void> = async () => unde
   const counts: string[] = [];
   const deps: ReconcileDeps = {
     store,
+    queries: store,
     enqueue,
     clock: { now: () => now },
     log: quiet,
