@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { MAX_EVENT_BYTES, MAX_PUT_EVENTS_ENTRIES, putEventsEntryBytes } from '../../shared/schemas/event.ts';
-import { readEventsFile } from '../events-file.ts';
+import { formatProblem } from '../../shared/errors.ts';
+import { DEFAULT_RULE, readEventsFile, ruleMismatches, type FileEvent } from '../events-file.ts';
 import { action, CliError, readJsonFile, type CliIo } from '../io.ts';
 import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
 import { awsSetupProblem, readDevState } from '../target.ts';
@@ -52,8 +53,24 @@ async function emit(file: string, options: EmitOptions, io: CliIo): Promise<void
     throw new CliError('--local: sends to the webhooks dev intake; it cannot be combined with --endpoint or --region');
   }
   if (options.endpoint !== undefined) checkEndpoint(options.endpoint);
-  const endpoint = options.local === true ? (await readDevState()).intake : options.endpoint;
-  const entries = toEntries(await readJsonFile(file), file, options.bus);
+  // The file first: a mistake in it is named whether or not webhooks dev is running.
+  const events = readEventsFile(await readJsonFile(file), file);
+  const dev = options.local === true ? await readDevState() : undefined;
+  const endpoint = dev?.intake ?? options.endpoint;
+  // An event no rule matches is dropped by EventBridge without an error. The dev stack's rule is
+  // known exactly, so such an event is refused there; a deployed stack's may have been given
+  // another source or detail-type, so against the defaults it is a warning.
+  const many = events.length > 1;
+  const mismatches = events.flatMap(({ raw }, i) =>
+    ruleMismatches(raw, file, dev ?? DEFAULT_RULE, many ? [i] : [], dev === undefined),
+  );
+  if (dev !== undefined && mismatches.length > 0) {
+    throw new CliError(
+      `${formatProblem(mismatches[0]!)}: not sent${mismatches.length > 1 ? ` (and ${mismatches.length - 1} more)` : ''}`,
+    );
+  }
+  for (const problem of mismatches) io.stderr.write(`warning: ${formatProblem(problem)}\n`);
+  const entries = toEntries(events, file, options.bus);
   const client = new EventBridgeClient({
     ...(options.region === undefined
       ? endpoint === undefined
@@ -133,8 +150,8 @@ function errorText(error: unknown): string {
 }
 
 /** Every event checked and sized before any is sent, so bad input sends nothing. */
-function toEntries(value: unknown, file: string, bus: string): PutEventsRequestEntry[] {
-  return readEventsFile(value, file).map(({ raw, parsed, at }) => {
+function toEntries(events: readonly FileEvent[], file: string, bus: string): PutEventsRequestEntry[] {
+  return events.map(({ raw, parsed, at }) => {
     const source = parsed.source;
     const detailType = parsed['detail-type'];
     // Send the detail as written, not as parsed: defaults are the consumer's to apply.

@@ -25,9 +25,34 @@ export function readInputDocument(value: unknown, source: string): InputDocument
       return { kind: 'invalid', problems: problemsFrom(parsed.error, source, prefix), nodes: nodesOf(detail) };
     return { kind: 'event', detail: parsed.data, nodes: parsed.data.workflow_definition.nodes };
   }
+  if (!('nodes' in value)) {
+    const kind = fileKindOf(value);
+    const reason =
+      kind === undefined
+        ? 'neither a workflow definition ({"nodes": [...], "edges": [...]}) nor a run-completed event ({"detail": {...}}): it has no "nodes" and no "detail"'
+        : `this is ${kind}, not a workflow definition or a run-completed event`;
+    return { kind: 'invalid', problems: [{ source, path: '(root)', reason }], nodes: [] };
+  }
   const parsed = safeParse(WorkflowDefinitionSchema, value);
   if (!parsed.success) return { kind: 'invalid', problems: problemsFrom(parsed.error, source), nodes: [] };
   return { kind: 'definition', nodes: parsed.data.nodes };
+}
+
+/** Fields of a run's context (an event's detail without its definition): what a context file holds. */
+const CONTEXT_FIELDS = ['workflow_run_id', 'workflow_id', 'organization_id', 'initial_context', 'gathered_context'];
+
+/**
+ * What a JSON object that is no definition and no event most likely is, in words a user
+ * recognises (the other files the CLI takes), or undefined when it looks like none of them.
+ */
+export function fileKindOf(value: Record<string, unknown>): string | undefined {
+  const keys = Object.keys(value);
+  if (keys.length > 0 && keys.every((k) => k.includes('/')) && Object.values(value).every(isRecord))
+    return 'a secrets file (credentials by secret name, for --secrets)';
+  if (typeof value['type'] === 'string' && isRecord(value['data']))
+    return 'a single workflow node (put it in a definition: {"nodes": [<the node>], "edges": []})';
+  if (CONTEXT_FIELDS.some((k) => k in value)) return "a run's context (template variables, for render --context)";
+  return undefined;
 }
 
 /** The nodes of a detail that failed to parse, if its definition still holds an array of them. */

@@ -277,9 +277,7 @@ describe('webhooks dev and webhooks emit', () => {
     );
     const result = await runCliInProcess(['emit', file, '--endpoint', server.intake.endpoint]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(
-      `error: ${file}: 1.detail.workflow_id: Invalid input: expected number, received string\n`,
-    );
+    expect(result.stderr).toBe(`error: ${file}: 1.detail.workflow_id: must be a number, not the text "seven"\n`);
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.to('/run/7006')).toHaveLength(0);
   });

@@ -3,9 +3,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, runCliInProcess, type Run } from '../fixtures/cli.ts';
 import { makeEventJson } from '../fixtures/factories.ts';
+import { writeDevState } from '../../cli/target.ts';
 
 // `webhooks emit`'s mistakes, each one line with the fix: nothing here reaches AWS (no
 // region or no credentials fail before a request; endpoints are loopback).
@@ -66,6 +68,56 @@ describe('webhooks emit with a mistake', () => {
     );
     expect(errorLine(await webhooks(['emit', file, '--local', '--endpoint', 'http://127.0.0.1:1']))).toMatch(
       /^error: --local: .* cannot be combined with --endpoint or --region$/,
+    );
+  });
+
+  it('refuses, with --local, an event webhooks dev would ignore: nothing is sent', async () => {
+    const state = join(dir, '.webhooks', 'dev.json');
+    const other = join(dir, 'other-source.json');
+    await writeFile(other, JSON.stringify({ ...makeEventJson(), source: 'dograh.workflow' }));
+    await writeDevState(
+      {
+        pid: process.pid,
+        // Nothing listens here: a refused event must not even try.
+        intake: 'http://127.0.0.1:9/',
+        sqsEndpoint: 'http://127.0.0.1:9/',
+        dynamoEndpoint: 'http://127.0.0.1:9/',
+        tableName: 't',
+        busName: 'default',
+        source: 'dograh.workflows',
+        detailType: 'Workflow Run Completed',
+        queues: {
+          delivery: { url: 'http://127.0.0.1:9/q', arn: 'arn:aws:sqs:us-east-1:000000000000:q' },
+          deadLetter: { url: 'http://127.0.0.1:9/d', arn: 'arn:aws:sqs:us-east-1:000000000000:d' },
+          renderDeadLetter: { url: 'http://127.0.0.1:9/r', arn: 'arn:aws:sqs:us-east-1:000000000000:r' },
+        },
+      },
+      state,
+    );
+    try {
+      const result = await webhooks(['emit', other, '--local']);
+      expect(result.stdout).toBe('');
+      expect(errorLine(result)).toBe(
+        `error: ${other}: source: "dograh.workflow": webhooks dev matches only "dograh.workflows"; an event that matches no rule is dropped without an error: not sent`,
+      );
+    } finally {
+      await rm(state, { force: true });
+    }
+  });
+
+  it('warns, sending to an endpoint, about an event the default rule would not match', async () => {
+    const other = join(dir, 'other-type.json');
+    await writeFile(other, JSON.stringify([makeEventJson(), { ...makeEventJson(), 'detail-type': 'Run Completed' }]));
+    const result = await webhooks(['emit', other, '--endpoint', 'http://127.0.0.1:9']);
+    expect(result.stderr.split('\n')[0]).toBe(
+      `warning: ${other}: 1.detail-type: "Run Completed": the stack's rule matches "Workflow Run Completed" (unless it was deployed with -c detailType=...); an event that matches no rule is dropped without an error`,
+    );
+  });
+
+  it('names a context file given instead of an event', async () => {
+    const context = fileURLToPath(new URL('../../examples/context.json', import.meta.url));
+    expect(errorLine(await webhooks(['emit', context, '--local']))).toBe(
+      `error: ${context}: (root): this is a run's context (template variables, for render --context), not a run-completed event or its detail`,
     );
   });
 

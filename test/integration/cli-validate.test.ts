@@ -46,7 +46,7 @@ describe('webhooks validate', () => {
     const result = await webhooks('validate', file('too-deep.json'));
     expect(result.code).toBe(1);
     expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
-      'deep: data.payload_template: nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe',
+      `${file('too-deep.json')}: deep: data.payload_template: nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`,
       `${file('too-deep.json')}: initial_context: the run's context is too deep: nested more than 64 levels deep (arrays and objects); the limit keeps rendering and logging safe`,
     ]);
     expect(errorLine(result)).toBe(`error: ${file('too-deep.json')}: 2 problems found`);
@@ -88,11 +88,11 @@ describe('webhooks validate', () => {
     const result = await webhooks('validate', definition);
     expect(result.code).toBe(1);
     expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
-      'bad-method: data.http_method: Invalid option: expected one of "GET"|"POST"|"PUT"|"PATCH"|"DELETE"',
-      'bad-retry: data.retry_config.max_attempts: Too small: expected number to be >=1',
-      'bad-retry: data.retry_config.max_delay_seconds: Too big: expected number to be <=43200',
-      'nodes[7]: id: duplicate node id "good": an earlier node has it, and delivery ids are one per run and node',
-      'bad-url: data.endpoint_url: the URL template has braces that are not a placeholder (write {{ path }} or {{ path | default }})',
+      `${definition}: bad-method: data.http_method: must be one of GET, POST, PUT, PATCH, DELETE, not the text "TRACE"`,
+      `${definition}: bad-retry: data.retry_config.max_attempts: must be at least 1`,
+      `${definition}: bad-retry: data.retry_config.max_delay_seconds: must be at most 43200`,
+      `${definition}: nodes[7]: id: duplicate node id "good": an earlier node has it, and delivery ids are one per run and node`,
+      `${definition}: bad-url: data.endpoint_url: the URL template has braces that are not a placeholder (write {{ path }} or {{ path | default }})`,
     ]);
     // The fine nodes render (as in Dograh), with warnings about their braces on stderr.
     const stderr = result.stderr.split('\n').filter((line) => line !== '');
@@ -116,7 +116,7 @@ describe('webhooks validate', () => {
     );
     const result = await webhooks('validate', event);
     expect(result.stdout).toBe(
-      'crm: data.endpoint_url: {{initial_context.account_id}} has no value, so the URL cannot be built\n',
+      `${event}: crm: data.endpoint_url: {{initial_context.account_id}} has no value, so the URL cannot be built\n`,
     );
     expect(errorLine(result)).toBe(`error: ${event}: 1 problem found`);
   });
@@ -138,7 +138,7 @@ describe('webhooks validate', () => {
     );
     const result = await webhooks('validate', event);
     expect(result.stdout).toBe(
-      'crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n',
+      `${event}: crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n`,
     );
     expect(result.code).toBe(1);
   });
@@ -151,7 +151,7 @@ describe('webhooks validate', () => {
     const result = await webhooks('validate', event);
     expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
       `${event}: detail.organization_id: organization_id may hold only letters, digits, "-" and "_"`,
-      `${event}: detail.workflow_run_id: Invalid input: expected number, received string`,
+      `${event}: detail.workflow_run_id: must be a number, not the text "abc"`,
     ]);
     expect(errorLine(result)).toBe(`error: ${event}: 2 problems found`);
   });
@@ -172,9 +172,9 @@ describe('webhooks validate', () => {
     );
     const result = await webhooks('validate', event);
     expect(result.stdout.split('\n').filter((line) => line !== '')).toEqual([
-      `${event}: detail.workflow_run_id: Invalid input: expected number, received string`,
-      'bad-method: data.http_method: Invalid option: expected one of "GET"|"POST"|"PUT"|"PATCH"|"DELETE"',
-      'bad-url: data.endpoint_url: the URL template has a "{{" without its "}}"',
+      `${event}: detail.workflow_run_id: must be a number, not the text "abc"`,
+      `${event}: bad-method: data.http_method: must be one of GET, POST, PUT, PATCH, DELETE, not the text "TRACE"`,
+      `${event}: bad-url: data.endpoint_url: the URL template has a "{{" without its "}}"`,
     ]);
     expect(errorLine(result)).toBe(`error: ${event}: 3 problems found`);
   });
@@ -195,7 +195,7 @@ describe('webhooks validate', () => {
       ]),
     );
     const result = await webhooks('validate', definition);
-    expect(result.stdout).toBe('crm: data.custom_headers.1: "X Tenant: 1" is not a valid header name\n');
+    expect(result.stdout).toBe(`${definition}: crm: data.custom_headers.1: "X Tenant: 1" is not a valid header name\n`);
     expect(errorLine(result)).toBe(`error: ${definition}: 1 problem found`);
   });
 
@@ -208,7 +208,7 @@ describe('webhooks validate', () => {
     );
     const result = await webhooks('validate', definition);
     expect(result.stdout).toBe(
-      'crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n',
+      `${definition}: crm: data.custom_headers.0: the value of header "X-Note" contains a line break or NUL\n`,
     );
     expect(result.code).toBe(1);
   });
@@ -234,9 +234,43 @@ describe('webhooks validate', () => {
       code: 0,
       stdout: 'ok: 1 webhook node\n',
       stderr:
-        'warning: crm: data.custom_headers.1: header "Authorization" will be dropped: looks like a secret: put it in a credential\n' +
-        'warning: crm: data.custom_headers.2: header "X-Custom-Auth" will be dropped: looks like a secret: put it in a credential\n',
+        `warning: ${definition}: crm: data.custom_headers.1: header "Authorization" will be dropped: looks like a secret: put it in a credential\n` +
+        `warning: ${definition}: crm: data.custom_headers.2: header "X-Custom-Auth" will be dropped: looks like a secret: put it in a credential\n`,
     });
+  });
+
+  it('names the kind of file it was given when that is no definition and no event', async () => {
+    const cases: [string, string][] = [
+      ['examples/context.json', "this is a run's context (template variables, for render --context)"],
+      ['examples/secrets.json', 'this is a secrets file (credentials by secret name, for --secrets)'],
+      [
+        await writeJson('one-node.json', makeNodeJson({ id: 'crm' })),
+        'this is a single workflow node (put it in a definition: {"nodes": [<the node>], "edges": []})',
+      ],
+    ];
+    for (const [input, kind] of cases) {
+      const result = await webhooks('validate', input);
+      expect(result.code, input).toBe(1);
+      expect(result.stdout).toBe(`${input}: (root): ${kind}, not a workflow definition or a run-completed event\n`);
+    }
+    const template = await webhooks('validate', 'examples/payload-template.json');
+    expect(template.stdout).toBe(
+      'examples/payload-template.json: (root): neither a workflow definition ({"nodes": [...], "edges": [...]}) nor a run-completed event ({"detail": {...}}): it has no "nodes" and no "detail"\n',
+    );
+  });
+
+  it("warns about an event whose source or detail-type the stack's rule does not match, and still passes", async () => {
+    const event = await writeJson('other-source.json', {
+      ...makeEventJson(),
+      source: 'dograh.workflow',
+      'detail-type': 'Run Completed',
+    });
+    const result = await webhooks('validate', event);
+    expect(result.code).toBe(0);
+    expect(result.stderr.split('\n').filter((line) => line !== '')).toEqual([
+      `warning: ${event}: source: "dograh.workflow": the stack's rule matches "dograh.workflows" (unless it was deployed with -c eventSource=...); an event that matches no rule is dropped without an error`,
+      `warning: ${event}: detail-type: "Run Completed": the stack's rule matches "Workflow Run Completed" (unless it was deployed with -c detailType=...); an event that matches no rule is dropped without an error`,
+    ]);
   });
 
   it('refuses a file that is not a JSON object', async () => {

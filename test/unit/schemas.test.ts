@@ -109,7 +109,7 @@ describe('run-completed event detail', () => {
 
   it('rejects a string workflow_run_id', () => {
     expect(problems(RunCompletedDetailSchema, makeDetailJson({ workflow_run_id: '1234' }))).toEqual([
-      { path: 'workflow_run_id', reason: 'Invalid input: expected number, received string' },
+      { path: 'workflow_run_id', reason: 'must be a number, not the text "1234"' },
     ]);
   });
 
@@ -189,9 +189,7 @@ describe('input documents for the CLI', () => {
   it('names the file and the "detail." path of a bad event', () => {
     expect(readInputDocument(makeEventJson({ detail: { workflow_run_id: null } }), 'e.json')).toMatchObject({
       kind: 'invalid',
-      problems: [
-        { source: 'e.json', path: 'detail.workflow_run_id', reason: 'Invalid input: expected number, received null' },
-      ],
+      problems: [{ source: 'e.json', path: 'detail.workflow_run_id', reason: 'must be a number, not null' }],
     });
   });
 

@@ -24,9 +24,51 @@ describe('zod error messages', () => {
     expect(problemsFrom(parsed.error)).toContainEqual({ path: 'data.endpoint_url', reason: 'required (string)' });
   });
 
-  it('keeps zod’s own wording for a value of the wrong type', () => {
+  it('words a value of the wrong type as what is wanted and what was found', () => {
     const parsed = safeParse(z.object({ n: z.number() }), { n: 'x' });
     expect(parsed.success).toBe(false);
-    expect(parsed.error?.issues[0]?.message).not.toMatch(/^required/);
+    expect(parsed.error?.issues[0]?.message).toBe('must be a number, not the text "x"');
+  });
+
+  describe('in our words, never zod’s own texts', () => {
+    const Schema = z.object({
+      count: z.int().min(1).max(10),
+      method: z.enum(['GET', 'POST']),
+      name: z.string().min(1),
+      tags: z.array(z.string()).min(1),
+      strict: z.strictObject({}),
+      flag: z.boolean(),
+    });
+
+    it('says what is wanted and what was found', () => {
+      const result = safeParse(Schema, {
+        count: 11.5,
+        method: 'TRACE',
+        name: '',
+        tags: [],
+        strict: { x: 1 },
+        flag: 'yes',
+      });
+      expect(result.success).toBe(false);
+      const reasons = Object.fromEntries(problemsFrom(result.error!).map((p) => [p.path, p.reason]));
+      expect(reasons).toEqual({
+        count: 'must be a whole number, not the number 11.5',
+        method: 'must be one of GET, POST, not the text "TRACE"',
+        name: 'must not be empty',
+        tags: 'must have at least 1 item',
+        strict: 'unknown field "x"',
+        flag: 'must be true or false, not the text "yes"',
+      });
+    });
+
+    it('says required for a missing field, names the bound of a number out of range, cuts a long value', () => {
+      const missing = problemsFrom(safeParse(Schema, { count: 0 }).error!);
+      expect(missing.find((p) => p.path === 'count')?.reason).toBe('must be at least 1');
+      expect(missing.find((p) => p.path === 'method')?.reason).toBe('required (one of GET, POST)');
+      expect(missing.find((p) => p.path === 'flag')?.reason).toBe('required (boolean)');
+      expect(problemsFrom(safeParse(Schema, { count: 'x'.repeat(100) }).error!)[0]?.reason).toBe(
+        `must be a number, not the text "${'x'.repeat(39)}…"`,
+      );
+    });
   });
 });
