@@ -16,11 +16,12 @@ import { createDashboard } from './webhook-delivery/dashboard.ts';
 import { createDeliveryFunctions, createReconcileFunction } from './webhook-delivery/functions.ts';
 import type { WebhookDeliveryProps } from './webhook-delivery/props.ts';
 import { createQueries } from './webhook-delivery/queries.ts';
-import { checkProps, resolveSettings } from './webhook-delivery/settings.ts';
+import { checkProps, InvalidPropsError, resolveSettings } from './webhook-delivery/settings.ts';
 import { createQueues, createTables } from './webhook-delivery/storage.ts';
 import { createReconcileSchedule, createRunCompletedRule } from './webhook-delivery/triggers.ts';
 
 export type { LogLevel, WebhookDeliveryProps } from './webhook-delivery/props.ts';
+export { InvalidPropsError } from './webhook-delivery/settings.ts';
 
 /**
  * Outbound webhook delivery for Dograh run-completed events, as one construct:
@@ -86,8 +87,7 @@ export class WebhookDelivery extends Construct {
 
     // Fail before anything is built (and bundled), naming every bad prop at once.
     const problems = checkProps(settings);
-    if (problems.length > 0)
-      throw new Error(`WebhookDelivery ${this.node.path}: invalid props:\n- ${problems.join('\n- ')}`);
+    if (problems.length > 0) throw new InvalidPropsError(this.node.path, 'props', problems);
 
     // Every part builds its resources in this construct's own scope, under the ids they always
     // had, and in the order they always were: the synthesized template (logical ids and resource

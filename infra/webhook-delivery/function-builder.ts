@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { z } from 'zod';
 import { safeParse } from '../../shared/schemas/issues.ts';
+import { InvalidPropsError } from './settings.ts';
 
 /** Stands in for an unresolved token (a queue URL, a table name) when the environment is parsed at synth time. */
 const TOKEN_PLACEHOLDER = 'https://sqs.us-east-1.amazonaws.com/123456789012/placeholder';
@@ -153,6 +154,5 @@ export function createFunctions(
 }
 
 function throwOnProblems(scope: Construct, problems: string[]): void {
-  if (problems.length > 0)
-    throw new Error(`WebhookDelivery ${scope.node.path}: invalid function environment:\n- ${problems.join('\n- ')}`);
+  if (problems.length > 0) throw new InvalidPropsError(scope.node.path, 'function environment', problems);
 }

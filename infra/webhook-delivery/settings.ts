@@ -86,6 +86,19 @@ export function resolveSettings(props: WebhookDeliveryProps): DeliverySettings {
 }
 
 /** The props the services or the pipeline would refuse later, as one list of problems. */
+/**
+ * Props (or the function environments made from them) that cannot deploy, every one named:
+ * `infra/app.ts` prints them as `error:` lines, without a stack trace.
+ */
+export class InvalidPropsError extends Error {
+  readonly problems: readonly string[];
+  constructor(path: string, what: string, problems: readonly string[]) {
+    super(`WebhookDelivery ${path}: invalid ${what}:\n- ${problems.join('\n- ')}`);
+    this.name = 'InvalidPropsError';
+    this.problems = problems;
+  }
+}
+
 export function checkProps(p: DeliverySettings): string[] {
   const problems: string[] = [];
   if (p.eventSource.trim() === '') problems.push('eventSource must not be empty');

@@ -72,4 +72,14 @@ describe('infra/app.ts', () => {
       'error: context alarmEmail must be an email address such as oncall@example.com, got "notanemail"',
     ]);
   }, 180_000);
+
+  it('names a value the construct refuses (it parses, but cannot deploy) on an error line, with no stack trace', () => {
+    const { outdir, result } = synthApp({ deliverMaxConcurrency: '1', requestTimeoutSeconds: '100' });
+    rmSync(outdir, { recursive: true, force: true });
+    expect(result.status).toBe(1);
+    expect(result.stderr.split('\n').filter((line) => line !== '')).toEqual([
+      'error: deliverMaxConcurrency must be an integer from 2 to 1000 (SQS event source limits), got 1',
+      'error: deliverTimeout (1 minute) must exceed requestTimeout (1 minute 40 seconds) by at least 10 seconds: after a request times out the function still records the outcome and settles the message',
+    ]);
+  }, 180_000);
 });
