@@ -38,8 +38,10 @@ interface FailuresOptions extends TargetFlags {
 /** Exit code of `failures --fail-on-any` when it found some. */
 export const EXIT_FAILURES_FOUND = 3;
 
-/** The error column of the table is cut here; --json has it whole. */
-const ERROR_WIDTH = 60;
+/** The table, and each line under a row, fit this many columns; --json has every text whole. */
+const TABLE_WIDTH = 100;
+/** TIME 19 + RUN (up to 10 digits) + NODE 16 + CODE 4 + ATT 5 + DELIVERY ID 36, two spaces apart: 100. */
+const NODE_WIDTH = 16;
 
 /** One failure as `--json` prints it: the record's summary fields, and what an operator can do. */
 export type FailureEntry = Pick<
@@ -83,12 +85,12 @@ export function registerFailures(program: Command): void {
     .addHelpText(
       'after',
       `
-Columns: TIME (UTC) when the delivery became final; ORG, WORKFLOW, RUN, NODE whose webhook it is;
-ENDPOINT the receiver's host; CODE its last HTTP status (- when no answer: timeout, refused, blocked);
-ERROR why it failed (cut to ${ERROR_WIDTH} characters; --json has it all); ATTEMPTS used of allowed;
-RECONCILED whether the reconciler found it stuck with no queue message: "failed" (it could not be
-rebuilt), or how many times it put it back on the queue (- never);
-DELIVERY ID for "webhooks inspect" and "webhooks replay".
+Columns: TIME (UTC) when the delivery became final; RUN and NODE whose webhook it is; CODE its
+last HTTP status (- when no answer: timeout, refused, blocked); ATT attempts used of allowed;
+DELIVERY ID for "webhooks inspect" and "webhooks replay". The line under each row: the
+organization, the workflow, the receiver's host, what the reconciler did if it found the delivery
+stuck with no queue message ("failed it": it could not be rebuilt; "requeued Nx"), and why it
+failed. The table fits ${TABLE_WIDTH} columns: long node ids and errors are cut (…); --json has them whole.
 
 ${TARGET_HELP}
 
@@ -225,34 +227,31 @@ function printTable(
   }
   const rows = records.map((r) => [
     formatTime(r.final_at),
-    oneLine(r.organization_id),
-    String(r.workflow_id),
     String(r.workflow_run_id),
-    truncate(oneLine(r.node_id), 24),
-    truncate(hostOnly(r.endpoint_host), 32),
+    truncate(oneLine(r.node_id), NODE_WIDTH),
     r.last_status_code === null ? '-' : style.red(String(r.last_status_code)),
-    truncate(oneLine(r.last_error ?? ''), ERROR_WIDTH),
     `${r.attempts}/${r.max_attempts}`,
-    reconciledMark(r, style),
     r.delivery_id,
   ]);
-  const lines = table(
+  const [header = '', ...body] = table(
     [
       { header: 'TIME (UTC)' },
-      { header: 'ORG' },
-      { header: 'WORKFLOW', align: 'right' },
       { header: 'RUN', align: 'right' },
       { header: 'NODE' },
-      { header: 'ENDPOINT' },
       { header: 'CODE', align: 'right' },
-      { header: 'ERROR' },
-      { header: 'ATTEMPTS', align: 'right' },
-      { header: 'RECONCILED' },
+      { header: 'ATT', align: 'right' },
       { header: 'DELIVERY ID' },
     ],
     rows,
     style,
   );
+  // Whose it is, where it went and why, on the line under each row: the table stays in 100 columns.
+  const lines = [header];
+  body.forEach((line, i) => {
+    lines.push(line);
+    const r = records[i];
+    if (r !== undefined) lines.push(style.dim(truncate(detailLine(r), TABLE_WIDTH)));
+  });
   const more =
     context.more && records.length === context.limit ? `; the newest ${context.limit} shown, --limit shows more` : '';
   // The circuits of the endpoints listed, where they say something (open, gone, a failure streak).
@@ -271,9 +270,21 @@ function printTable(
   io.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** The RECONCILED column: what the reconciler did with a delivery whose queue message was lost. */
-function reconciledMark(r: DeliveryRecord, style: ReturnType<typeof createStyle>): string {
-  if (r.stranded === true) return style.yellow('failed');
+/** The line under a row: organization, workflow, endpoint, what the reconciler did (if anything), the error. */
+function detailLine(r: DeliveryRecord): string {
   const times = r.reconciled_at?.length ?? 0;
-  return times === 0 ? '-' : style.yellow(`${times}x requeued`);
+  const reconciled =
+    r.stranded === true
+      ? ['reconciler: failed it (message lost, not rebuildable)']
+      : times > 0
+        ? [`reconciler: requeued ${times}x`]
+        : [];
+  const parts = [
+    `org ${oneLine(r.organization_id)}`,
+    `workflow ${r.workflow_id}`,
+    hostOnly(r.endpoint_host),
+    ...reconciled,
+    oneLine(r.last_error ?? ''),
+  ];
+  return `  ${parts.filter((part) => part !== '').join(' · ')}`;
 }
