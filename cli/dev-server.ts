@@ -146,7 +146,7 @@ async function startAround(
   say(
     `${paint(1, 'webhooks dev')} is up: PutEvents intake ${intake.endpoint}${receiver === undefined ? '' : `, sample receiver ${receiver.origin}`}`,
   );
-  say(`emit with: npx webhooks emit examples/event.json --endpoint ${intake.endpoint}`);
+  say(`emit with: npx webhooks emit examples/event-2.json --local (or --endpoint ${intake.endpoint})`);
   if (opened !== undefined && opened.pending.length > 0) {
     // Accepted before a crash and not yet rendered: the intake had answered OK, so they go now.
     say(`rendering ${opened.pending.length} event(s) accepted before the last stop and not yet rendered`);

@@ -125,7 +125,7 @@ function summarize(rendered: RenderedDelivery, record: DeliveryRecord | undefine
     workflow_run_id: rendered.workflow_run_id,
   };
   if (rendered.status === 'skipped' || record === undefined) {
-    return { ...base, status: 'skipped', attempts: 0, last_status_code: null, error: null };
+    return { ...base, status: 'skipped', attempts: 0, last_status_code: null, error: rendered.error };
   }
   return {
     ...base,

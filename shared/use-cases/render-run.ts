@@ -35,6 +35,9 @@ export interface RenderedDelivery {
   readonly error: string | null;
 }
 
+/** Why a skipped node sent nothing. */
+export const SKIPPED_REASON = 'disabled in the workflow ("enabled": false): not sent, not recorded';
+
 /**
  * Renders every enabled webhook node of a completed run and enqueues it; a bad
  * node becomes a failed delivery with its reason while the others still go.
@@ -75,7 +78,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
   for (const node of nodes) {
     const base = skeleton(detail, node.id, node, now);
     if (!node.data.enabled) {
-      results.push(resultOf(base, 'skipped', null));
+      // Not recorded (a node that sends nothing costs no write): the reason goes with the result.
+      results.push(resultOf(base, 'skipped', SKIPPED_REASON));
       continue;
     }
     if (deepContext !== undefined) {
@@ -156,6 +160,8 @@ export async function renderRun(event: unknown, deps: RenderRunDeps): Promise<Re
     enqueued: enqueued.length,
     failed: failures.length,
     skipped,
+    // Disabled nodes leave no record: this line is where "why did node X send nothing?" is answered.
+    ...(skipped > 0 ? { skipped_nodes: results.filter((r) => r.status === 'skipped').map((r) => r.node_id) } : {}),
   });
   return results.sort((a, b) => (positions.get(a.node_id) ?? 0) - (positions.get(b.node_id) ?? 0));
 

@@ -41,7 +41,9 @@ describe('npm start, as a new user runs it', () => {
       await waitForLine(lines, /sample receiver ← POST \/webhook\/dograh \(attempt 1/);
       await waitForLine(lines, /✓ delivered webhook-1 → 127\.0\.0\.1:8787 200/);
       await waitForLine(lines, /✓ delivered webhook-2 → 127\.0\.0\.1:8787 200/);
-      expect(lines.some((l) => /skipped\s+webhook-3/.test(l))).toBe(true);
+      expect(
+        lines.some((l) => /skipped\s+webhook-3 whd_\w+: disabled in the workflow \("enabled": false\)/.test(l)),
+      ).toBe(true);
     } finally {
       const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
       process.kill(-child.pid!, 'SIGINT');

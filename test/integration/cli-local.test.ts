@@ -65,7 +65,7 @@ describe('webhooks local', () => {
         status: 'skipped',
         attempts: 0,
         last_status_code: null,
-        error: null,
+        error: 'disabled in the workflow ("enabled": false): not sent, not recorded',
       },
     ]);
     expect(receiver.to('/twice')).toHaveLength(1);

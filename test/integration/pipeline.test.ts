@@ -339,8 +339,17 @@ describe('pipeline on the emulators', () => {
 
   it('skips disabled nodes', async () => {
     const { rendered } = await run([node('off', '/off', { enabled: false })]);
-    expect(rendered).toEqual([expect.objectContaining({ node_id: 'off', status: 'skipped' })]);
+    expect(rendered).toEqual([
+      expect.objectContaining({
+        node_id: 'off',
+        status: 'skipped',
+        error: 'disabled in the workflow ("enabled": false): not sent, not recorded',
+      }),
+    ]);
     expect(receiver.to('/off')).toHaveLength(0);
+    // Nothing is recorded for it: the render function's info line names it.
+    const line = lines.map((l) => JSON.parse(l)).find((l) => l.message === 'run rendered' && l.skipped === 1);
+    expect(line?.skipped_nodes).toEqual(['off']);
   });
 
   it('rejects a malformed event and keeps it, with its reason, in the render dead-letter queue', async () => {
