@@ -26,8 +26,8 @@ interface ReplayOptions extends TargetFlags {
 /** What `replay --json` prints. */
 export interface ReplayResult {
   readonly delivery_id: string;
-  /** When the new series of attempts was opened (ISO). */
-  readonly replayed_at: string;
+  /** When the new series of attempts was opened (ISO); for a delivery already delivered, its latest replay, or null. */
+  readonly replayed_at: string | null;
   /** `pending` without --wait; the final status with it. */
   readonly status: string;
   readonly attempts: number;
@@ -56,13 +56,14 @@ old attempts and marks where the new series starts) and puts that request back o
 queue. The receiver sees the same X-Dograh-Delivery-Id, with X-Dograh-Delivery-Attempt from 1.
 The node's retry_config applies again.
 
-Not replayable: a delivered delivery (nothing to do), one still in progress (wait for it), and one
-that never rendered (a bad node: fix it and emit its run again). To send every dead letter again
-at once, use "webhooks redrive".
+A delivery that is already delivered (a redrive or an earlier replay sent it) is not sent again:
+replay says so and exits 0. Not replayable: one still in progress (wait for it), and one that never
+rendered (a bad node: fix it and emit its run again). To send every dead letter again at once, use
+"webhooks redrive".
 
 ${TARGET_HELP}
 
-Exit codes: 0 replayed (with --wait: and delivered), 1 bad input, not replayable, the target
+Exit codes: 0 replayed (with --wait: and delivered) or already delivered, 1 bad input, not replayable, the target
 cannot be read, or (with --wait) failed again or still not final at --timeout,
 ${EXIT_NOT_FOUND} no such delivery.
 
@@ -82,6 +83,11 @@ async function replay(deliveryId: string, options: ReplayOptions, io: CliIo): Pr
   try {
     const record = await target.store.get(id);
     if (record === undefined) throw notFound(id, target.description);
+    if (record.status === 'delivered') {
+      // What a replay is for has happened (a redrive, or an earlier replay, sent it): said, not refused.
+      alreadyDelivered(record, options, io);
+      return;
+    }
     const { request, resend } = replayable(record, targetArgs(options));
     let replayedAt: string;
     if (resend) {
@@ -146,11 +152,6 @@ async function replay(deliveryId: string, options: ReplayOptions, io: CliIo): Pr
  */
 function replayable(record: DeliveryRecord, again: string): { request: DeliveryMessage; resend: boolean } {
   const id = record.delivery_id;
-  if (record.status === 'delivered') {
-    throw new CliError(
-      `delivery ${id} was delivered at ${formatTime(record.final_at)} UTC: nothing to replay (a delivered delivery keeps no request)`,
-    );
-  }
   if (record.status === 'skipped')
     throw new CliError(`delivery ${id} was skipped (its node is disabled): nothing to replay`);
   const reopenedUnsent = record.status === 'pending' && record.attempts === 0 && record.replayed_at.length > 0;
@@ -204,6 +205,25 @@ async function waitUntilFinal(target: Target, id: string, timeoutSeconds: number
     }
     await sleep(POLL_MS);
   }
+}
+
+/** A delivered delivery: nothing is sent (a delivered delivery keeps no request), and that is success. */
+function alreadyDelivered(record: DeliveryRecord, options: ReplayOptions, io: CliIo): void {
+  if (options.json) {
+    print(io, {
+      delivery_id: record.delivery_id,
+      replayed_at: record.replayed_at.at(-1) ?? null,
+      status: 'delivered',
+      attempts: record.attempts,
+      last_status_code: record.last_status_code,
+      error: null,
+    });
+    return;
+  }
+  const code = record.last_status_code === null ? '' : `, HTTP ${record.last_status_code}`;
+  io.stdout.write(
+    `delivery ${record.delivery_id} is already delivered (${formatTime(record.final_at)} UTC, attempt ${record.attempts}/${record.max_attempts}${code}): nothing to send again\n`,
+  );
 }
 
 function print(io: CliIo, result: ReplayResult): void {

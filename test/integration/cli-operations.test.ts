@@ -482,17 +482,29 @@ describe('with failures on record', () => {
       expect(receiver.to('/still-down')).toHaveLength(2);
     });
 
-    it('refuses a delivered delivery, one that never rendered, and an unknown one, each with a clear error', async () => {
+    it('says a delivered delivery is already delivered (exit 0, nothing sent); refuses one that never rendered and an unknown one', async () => {
       const delivered = (await run([node('fine', '/fine')])).get('fine')!;
       expect(delivered.status).toBe('delivered');
-      const [ok, bad, unknown] = await Promise.all([
-        webhooks(['replay', delivered.delivery_id, '--local']),
+      const [ok, okJson, bad, unknown] = await Promise.all([
+        webhooks(['replay', delivered.delivery_id, '--local', '--wait']),
+        webhooks(['replay', delivered.delivery_id, '--local', '--json']),
         webhooks(['replay', badNode.delivery_id, '--local']),
         webhooks(['replay', 'whd_ffffffffffffffffffffffffffffffff', '--local']),
       ]);
-      expect(errorLine(ok, 1)).toMatch(
-        new RegExp(`^error: delivery ${delivered.delivery_id} was delivered at .*: nothing to replay`),
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(
+        new RegExp(
+          `^delivery ${delivered.delivery_id} is already delivered \\(.* UTC, attempt 1/1, HTTP 200\\): nothing to send again\\n$`,
+        ),
       );
+      expect(json(okJson)).toEqual({
+        delivery_id: delivered.delivery_id,
+        replayed_at: null,
+        status: 'delivered',
+        attempts: 1,
+        last_status_code: 200,
+        error: null,
+      });
       expect(errorLine(bad, 1)).toMatch(
         /never rendered, so there is no request to send again \(cannot render: .*\): fix the node and emit its run again$/,
       );
