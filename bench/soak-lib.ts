@@ -312,6 +312,11 @@ export async function waitAllFinal(
   const queries = createDynamoDeliveryQueries({ client, tableName: LOCAL_TABLE_NAME });
   const records = new Map<string, DeliveryRecord>();
   const total = [...runs.values()].reduce((n, ids) => n + ids.length, 0);
+  // Created during this soak: a day back and the wait ahead, a Query or three per run, not the retention's 32.
+  const window = {
+    since: new Date(Date.now() - 86_400_000).toISOString(),
+    until: new Date(Date.now() + timeoutMs + 3_600_000).toISOString(),
+  };
   let open = new Set(runs.keys());
   const deadline = Date.now() + timeoutMs;
   try {
@@ -319,7 +324,7 @@ export async function waitAllFinal(
       for (const run of [...open]) {
         let list: DeliveryRecord[];
         try {
-          list = await queries.listByRun(run);
+          list = await queries.listByRun(run, window);
         } catch {
           continue;
         }

@@ -203,7 +203,7 @@ async function awsTarget(options: TargetOptions): Promise<Target> {
     kind: 'aws',
     description: `stack ${stackName}`,
     store: createDynamoDeliveryStore({ client: dynamo, tableName, retentionDays }),
-    queries: createDynamoDeliveryQueries({ client: dynamo, tableName }),
+    queries: createDynamoDeliveryQueries({ client: dynamo, tableName, retentionDays }),
     sqs,
     queues: {
       delivery: { url: output(STACK_OUTPUTS.deliveryQueueUrl), arn: output(STACK_OUTPUTS.deliveryQueueArn) },

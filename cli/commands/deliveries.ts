@@ -28,6 +28,8 @@ interface DeliveriesOptions extends TargetFlags {
   readonly run?: string;
   readonly workflow?: string;
   readonly since?: string;
+  readonly until?: string;
+  readonly limit: string;
   readonly json?: boolean;
 }
 
@@ -56,32 +58,33 @@ export function registerDeliveries(program: Command): void {
   const command = program
     .command('deliveries')
     .description(
-      "every delivery of a run (--run), or a workflow's failures in a window (--workflow --since): status, attempts, last code",
+      'every delivery of a run (--run), or of a workflow in a window (--workflow --since): status, attempts, last code',
     )
-    .option('--run <id>', 'the workflow run id: every delivery of it, one per webhook node (the by-run index)')
-    .option(
-      '--workflow <id>',
-      'a workflow id: its deliveries that failed in the window of --since (the failure index; see below)',
-    )
+    .option('--run <id>', 'the workflow run id: every delivery of it, one per webhook node')
+    .option('--workflow <id>', 'a workflow id: every delivery of it created in the window, newest first')
     .option(
       '--since <when>',
-      'with --workflow: start of the window, a duration back from now (30m, 24h, 7d) or an ISO time',
-      '24h',
+      'deliveries created since: a duration back from now (30m, 24h, 7d) or an ISO time (default: 24h with --workflow, the outcome retention with --run)',
     )
+    .option('--until <when>', 'deliveries created until, same forms (default: now)')
+    .option('--limit <n>', 'with --workflow: show at most this many, the newest', '200')
     .option('--json', 'print a JSON array (full error text) instead of the table');
   addTargetOptions(command)
     .addHelpText(
       'after',
       `
-Columns: NODE the webhook node; STATUS delivered, failed, skipped, or still in flight (pending,
-sending, retrying); ATT attempts used of allowed; CODE the last HTTP status (- when no answer);
-ENDPOINT the receiver's host; DELIVERY ID for "webhooks inspect". A delivery that did not go out
-has its last error on the line under it.
+Columns: NODE the webhook node; STATUS delivered, failed, or still in flight (pending, sending,
+retrying); ATT attempts used of allowed; CODE the last HTTP status (- when no answer); ENDPOINT
+the receiver's host (--run; --workflow has RUN, the run id, first instead); DELIVERY ID for
+"webhooks inspect". A delivery that did not go out has its last error on the line under it.
 The table fits ${TABLE_WIDTH} columns: long node ids, hosts and errors are cut (…); --json has them whole.
 
---workflow reads the failure index, one Query per UTC day of the window: the outcome table has no
-index by workflow for delivered ones, and a Scan of the whole table is never done. For a run's
-delivered webhooks, use --run.
+Both read the by-day index (deliveries by the UTC day they were created), never a Scan. --run
+makes one small Query per day of its window (by default the outcome retention, 30 days). The
+index is ordered by run, so --workflow reads the (small, keys-only) index entries of every
+delivery created in its window and keeps that workflow's: on a busy stack keep the window short.
+Deliveries created before the by-day index existed are found by --run only. Disabled nodes
+send nothing and are not recorded: dev, local and the render log ("run rendered") name them.
 
 ${TARGET_HELP}
 
@@ -90,7 +93,8 @@ Exit codes: 0 listed (even none), 1 bad input or the target cannot be read.
 Examples:
   $ webhooks deliveries --run 1234 --local
   $ webhooks deliveries --run 1234 --json | jq -r '.[] | select(.status != "delivered") | .delivery_id'
-  $ webhooks deliveries --workflow 77 --since 24h`,
+  $ webhooks deliveries --workflow 77 --since 24h
+  $ webhooks deliveries --workflow 77 --since 2h --json | jq -r '.[] | select(.status == "failed") | .workflow_run_id'`,
     )
     .action(action(listDeliveries));
 }
@@ -108,16 +112,33 @@ async function listDeliveries(options: DeliveriesOptions, io: CliIo): Promise<vo
     options.workflow === undefined
       ? undefined
       : parseInteger(options.workflow, '--workflow', { min: 0, max: Number.MAX_SAFE_INTEGER });
-  const since = parseTimeArgument(options.since ?? '24h', '--since', now);
-  const until = new Date(now).toISOString();
+  const limit = parseInteger(options.limit, '--limit', { min: 1, max: 100_000 });
+  const until =
+    options.until === undefined ? new Date(now).toISOString() : parseTimeArgument(options.until, '--until', now);
+  const since =
+    options.since === undefined
+      ? runId === undefined
+        ? parseTimeArgument('24h', '--since', now)
+        : undefined
+      : parseTimeArgument(options.since, '--since', now);
+  if (since !== undefined && since > until) throw new CliError(`--since ${options.since} is after --until`);
 
   const target = await resolveTarget(targetOptions(options));
   let records: DeliveryRecord[];
+  let more = false;
   try {
     if (runId !== undefined) {
-      records = await target.queries.listByRun(runId);
+      records = await target.queries.listByRun(runId, since === undefined ? undefined : { since, until });
     } else {
-      records = (await target.queries.listFailures({ since, until })).filter((r) => r.workflow_id === workflowId);
+      // One more than shown: whether to say there are more.
+      const found = await target.queries.listByWorkflow({
+        workflowId: workflowId ?? 0,
+        since: since ?? until,
+        until,
+        limit: limit + 1,
+      });
+      more = found.length > limit;
+      records = found.slice(0, limit);
     }
   } catch (error) {
     if (error instanceof ValidationError)
@@ -131,8 +152,18 @@ async function listDeliveries(options: DeliveriesOptions, io: CliIo): Promise<vo
     io.stdout.write(`${JSON.stringify(records.map(toEntry), null, 2)}\n`);
     return;
   }
-  const what = runId !== undefined ? `run ${runId}` : `workflow ${workflowId}: failures since ${formatTime(since)} UTC`;
-  printTable(records, `${what} (${target.description})`, targetArgs(options), io);
+  const window = since === undefined ? '' : `created between ${formatTime(since)} and ${formatTime(until)} UTC `;
+  printTable(
+    records,
+    {
+      what: runId !== undefined ? `run ${runId}` : `workflow ${workflowId}`,
+      where: `${window}(${target.description})`,
+      again: targetArgs(options),
+      byWorkflow: runId === undefined,
+      more: more ? `; the newest ${limit} shown, --limit shows more` : '',
+    },
+    io,
+  );
 }
 
 export function toEntry(r: DeliveryRecord): DeliveryEntry {
@@ -154,34 +185,45 @@ export function toEntry(r: DeliveryRecord): DeliveryEntry {
   };
 }
 
-// NODE 18 + STATUS 9 + ATT 5 + CODE 4 + ENDPOINT 18 + DELIVERY ID 36, two spaces apart: 100 columns.
+// --run: NODE 18 + STATUS 9 + ATT 5 + CODE 4 + ENDPOINT 18 + DELIVERY ID 36, two spaces apart: 100 columns.
+// --workflow: RUN (up to 10 digits) + NODE 18 + STATUS 9 + ATT 5 + CODE 4 + DELIVERY ID 36: 92 columns.
 // The error of a delivery that did not go out goes on a line of its own under it, cut to fit.
 const NODE_WIDTH = 18;
 const ENDPOINT_WIDTH = 18;
 const ERROR_INDENT = '  error: ';
 const ERROR_WIDTH = TABLE_WIDTH - ERROR_INDENT.length;
 
-function printTable(records: readonly DeliveryRecord[], what: string, again: string, io: CliIo): void {
+function printTable(
+  records: readonly DeliveryRecord[],
+  context: { what: string; where: string; again: string; byWorkflow: boolean; more: string },
+  io: CliIo,
+): void {
+  const { what, where, again, byWorkflow } = context;
   const style = createStyle(colourEnabled(io.stdout, io.env));
   if (records.length === 0) {
-    io.stdout.write(`no deliveries for ${what}\n`);
+    const why = byWorkflow
+      ? ''
+      : ': the run was not emitted (or not yet rendered), all its webhook nodes are disabled (not recorded), or its records expired';
+    io.stdout.write(`no deliveries for ${what} ${where}${why}\n`);
     return;
   }
   const rows = records.map((r) => [
+    ...(byWorkflow ? [String(r.workflow_run_id)] : []),
     truncate(oneLine(r.node_id), NODE_WIDTH),
     styleStatus(r.status, style),
     truncate(`${r.attempts}/${r.max_attempts}`, 5),
     r.last_status_code === null ? '-' : String(r.last_status_code),
-    truncate(hostOnly(r.endpoint_host), ENDPOINT_WIDTH),
+    ...(byWorkflow ? [] : [truncate(hostOnly(r.endpoint_host), ENDPOINT_WIDTH)]),
     r.delivery_id,
   ]);
   const [header = '', ...body] = table(
     [
+      ...(byWorkflow ? [{ header: 'RUN', align: 'right' as const }] : []),
       { header: 'NODE' },
       { header: 'STATUS' },
       { header: 'ATT', align: 'right' },
       { header: 'CODE', align: 'right' },
-      { header: 'ENDPOINT' },
+      ...(byWorkflow ? [] : [{ header: 'ENDPOINT' }]),
       { header: 'DELIVERY ID' },
     ],
     rows,
@@ -198,7 +240,10 @@ function printTable(records: readonly DeliveryRecord[], what: string, again: str
   const counts = new Map<string, number>();
   for (const r of records) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
   const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
-  lines.push('', `${plural(records.length, 'delivery', 'deliveries')} for ${what}: ${summary}`);
+  const count = `${plural(records.length, 'delivery', 'deliveries')} for ${what}`;
+  // With a window the summary takes two lines, to stay in 100 columns.
+  if (where.startsWith('(')) lines.push('', `${count} ${where}: ${summary}${context.more}`);
+  else lines.push('', `${count}: ${summary}${context.more}`, where);
   lines.push(style.dim(`read one with: webhooks inspect <DELIVERY ID>${again}`));
   io.stdout.write(`${lines.join('\n')}\n`);
 }

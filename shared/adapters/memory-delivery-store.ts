@@ -3,7 +3,13 @@ import { decideClaim, mayReopen } from '../domain/delivery-state.ts';
 import { FINAL_STATUSES, type DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import { DeliveryStateError } from '../errors.ts';
-import { type DeliveryQueries, type FailureQuery, failureWindow } from '../ports/delivery-queries.ts';
+import {
+  type CreatedWindow,
+  type DeliveryQueries,
+  type FailureQuery,
+  failureWindow,
+  type WorkflowQuery,
+} from '../ports/delivery-queries.ts';
 import type { AttemptRecord, Claim, DeliveryRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import { MAX_KEPT_REQUEST_BYTES } from './dynamo-delivery-store.ts';
 
@@ -179,9 +185,26 @@ export function createMemoryDeliveryStore(): DeliveryStore & DeliveryQueries & {
     return Promise.resolve(r === undefined ? undefined : copy(r));
   }
 
-  function listByRun(workflowRunId: number): Promise<DeliveryRecord[]> {
-    const found = [...items.values()].map((h) => h.record).filter((r) => r.workflow_run_id === workflowRunId);
-    return Promise.resolve(found.sort((a, b) => (a.node_id < b.node_id ? -1 : 1)).map(copy));
+  // async: a bound that is not a time rejects, as the DynamoDB queries' do.
+  async function listByRun(workflowRunId: number, window?: CreatedWindow): Promise<DeliveryRecord[]> {
+    const bounds = window === undefined ? undefined : failureWindow(window);
+    const found = [...items.values()]
+      .map((h) => h.record)
+      .filter((r) => r.workflow_run_id === workflowRunId)
+      .filter((r) => bounds === undefined || (r.created_at >= bounds.since && r.created_at <= bounds.until));
+    return found.sort((a, b) => (a.node_id < b.node_id ? -1 : 1)).map(copy);
+  }
+
+  async function listByWorkflow(query: WorkflowQuery): Promise<DeliveryRecord[]> {
+    const { since, until } = failureWindow(query);
+    return [...items.values()]
+      .map((h) => h.record)
+      .filter((r) => r.workflow_id === query.workflowId && r.created_at >= since && r.created_at <= until)
+      .sort((a, b) =>
+        a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.delivery_id < b.delivery_id ? -1 : 1,
+      )
+      .slice(0, query.limit ?? Number.POSITIVE_INFINITY)
+      .map(copy);
   }
 
   // async: a bound that is not a time rejects, as the DynamoDB store's does.
@@ -268,6 +291,7 @@ export function createMemoryDeliveryStore(): DeliveryStore & DeliveryQueries & {
     reopen,
     get,
     listByRun,
+    listByWorkflow,
     listFailures,
     listPending,
     markRequeued,

@@ -20,8 +20,12 @@ export const ATTR = {
   organizationId: 'organization_id',
   workflowId: 'workflow_id',
   workflowRunId: 'workflow_run_id',
+  /** Legacy by-run key: read for records created before by-day, no longer written. */
   runKey: OUTCOME_TABLE.indexes.byRun.partitionKey,
   nodeId: OUTCOME_TABLE.indexes.byRun.sortKey,
+  /** By-day index keys, written once with the record (`byDayKeys`). */
+  dayShard: OUTCOME_TABLE.indexes.byDay.partitionKey,
+  runNode: OUTCOME_TABLE.indexes.byDay.sortKey,
   nodeName: 'node_name',
   method: 'method',
   endpointHost: 'endpoint_host',
@@ -140,6 +144,8 @@ export type OutcomeItem = z.infer<typeof OutcomeItemSchema>;
 
 /** What an index that projects keys only (by-run, pending) returns per item. */
 const KeyItemSchema = z.object({ [ATTR.pk]: z.string() });
+/** What the by-day index returns per item: the id and the sort key that names run, workflow, time and node. */
+const ByDayKeyItemSchema = z.object({ [ATTR.pk]: z.string(), [ATTR.runNode]: z.string() });
 /** What the claim's write returns (`UPDATED_NEW`): the attempt count it set, among others. */
 const ClaimedItemSchema = z.object({ [ATTR.attempts]: z.number() });
 
@@ -155,6 +161,12 @@ export function parseItem(raw: RawItem): OutcomeItem {
 /** The delivery id of an item from a keys-only index. */
 export function parseKey(raw: RawItem): string {
   return parse(KeyItemSchema, raw)[ATTR.pk];
+}
+
+/** The delivery id and `run_node` sort key of a by-day index entry. */
+export function parseByDayKey(raw: RawItem): { readonly id: string; readonly runNode: string } {
+  const item = parse(ByDayKeyItemSchema, raw);
+  return { id: item[ATTR.pk], runNode: item[ATTR.runNode] };
 }
 
 /** The attempt number the claim's write set, if its answer carries one. */

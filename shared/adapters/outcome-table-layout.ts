@@ -31,6 +31,9 @@ export const FAILURE_SUMMARY_ATTRIBUTES = [
   'stranded',
 ] as const;
 
+/** Partitions of each day of the by-day index, by run: no one index partition takes a day's writes. */
+export const BY_DAY_SHARDS = 16;
+
 /** Partitions of the pending index: enough that no one index partition takes a hot write load. */
 export const PENDING_SHARDS = 16;
 
@@ -45,7 +48,28 @@ export const OUTCOME_TABLE = {
   /** Epoch seconds; DynamoDB's TTL deletes the item after the retention period. */
   ttlAttribute: 'expires_at',
   indexes: {
-    /** Every delivery of a run: partition `run_key` (the run id), sort `node_id`. Keys only, so updates don't write it. */
+    /**
+     * Every delivery by the UTC day it was created, spread over {@link BY_DAY_SHARDS} partitions
+     * by its run (`day_shard`: `YYYY-MM-DD#<shard of the run id>`), sorted by
+     * `run_node` (`<run id>#<workflow id>#<created_at>#<node id>`). One index serves both
+     * `webhooks deliveries --run` (one Query per day of the window, on the run's shard, with
+     * `begins_with(run_node, "<run id>#")`) and `--workflow --since` (every shard of each day of
+     * the window, keeping the entries of that workflow). Keys only, and both keys are written once,
+     * when the record is created: one index write per delivery, the one `by-run` used to cost.
+     */
+    byDay: {
+      name: 'by-day',
+      partitionKey: 'day_shard',
+      sortKey: 'run_node',
+      projection: 'KEYS_ONLY',
+      nonKeyAttributes: undefined,
+    },
+    /**
+     * Legacy, read only: every delivery of a run, partition `run_key` (the run id), sort `node_id`,
+     * as records created before `by-day` carry it. New records no longer set `run_key`, so it gets
+     * no new entries (and costs no write); `listByRun` still reads it for the older records. Drop
+     * it, in a deploy of its own, once every stack has run `by-day` for its outcome retention.
+     */
     byRun: {
       name: 'by-run',
       partitionKey: 'run_key',
@@ -86,3 +110,41 @@ export const OUTCOME_TABLE = {
     },
   },
 } as const;
+
+/** What a delivery's by-day entry is made of; all of it fixed when the record is created. */
+export interface ByDayFields {
+  readonly workflow_run_id: number;
+  readonly workflow_id: number;
+  /** ISO time the record was created. */
+  readonly created_at: string;
+  readonly node_id: string;
+}
+
+/** The by-day partition of a run's deliveries created on `day` (YYYY-MM-DD). */
+export function byDayPartition(day: string, workflowRunId: number): string {
+  return `${day}#${(Math.abs(Math.trunc(workflowRunId)) % BY_DAY_SHARDS).toString(16)}`;
+}
+
+/** Every by-day partition of `day`: where a listing that does not know the run looks. */
+export function byDayPartitions(day: string): string[] {
+  return Array.from({ length: BY_DAY_SHARDS }, (_, shard) => `${day}#${shard.toString(16)}`);
+}
+
+/** The by-day index keys of a delivery. */
+export function byDayKeys(fields: ByDayFields): { readonly day_shard: string; readonly run_node: string } {
+  return {
+    day_shard: byDayPartition(fields.created_at.slice(0, 10), fields.workflow_run_id),
+    run_node: `${fields.workflow_run_id}#${fields.workflow_id}#${fields.created_at}#${fields.node_id}`,
+  };
+}
+
+/**
+ * Reads a `run_node` sort key back (the node id, last, may itself hold `#`); undefined for one
+ * not written by {@link byDayKeys}. Digits and one ISO time before it: a linear-time pattern.
+ */
+export function parseRunNode(value: string): ByDayFields | undefined {
+  const match = /^(\d+)#(-?\d+)#([0-9T:.Z-]+)#(.*)$/s.exec(value);
+  if (match === null) return undefined;
+  const [, run = '', workflow = '', created = '', node = ''] = match;
+  return { workflow_run_id: Number(run), workflow_id: Number(workflow), created_at: created, node_id: node };
+}

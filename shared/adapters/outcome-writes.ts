@@ -4,6 +4,7 @@ import { FINAL_STATUSES, type DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import type { AttemptRecord } from '../ports/delivery-store.ts';
 import { ATTR, attemptItem, iso, type OutcomeItem, shardOf, truncate, utcDay } from './outcome-item.ts';
+import { byDayKeys } from './outcome-table-layout.ts';
 
 /**
  * Every state change of the outcome log as one DynamoDB write: the update, and the condition
@@ -69,11 +70,13 @@ export function createOutcomeWrites(retentionDays: number) {
     /** Starts attempt `attempts + 1` under {@link claimCondition}, creating the record on first sight. */
     claim(message: DeliveryMessage, claimId: string, nowMs: number, leaseMs: number): ConditionalUpdate {
       const e = expression();
+      const keys = byDayKeys({ ...message, created_at: iso(nowMs) });
       const creates: [string, NativeAttributeValue][] = [
         [ATTR.organizationId, message.organization_id],
         [ATTR.workflowId, message.workflow_id],
         [ATTR.workflowRunId, message.workflow_run_id],
-        [ATTR.runKey, String(message.workflow_run_id)],
+        [ATTR.dayShard, keys.day_shard],
+        [ATTR.runNode, keys.run_node],
         [ATTR.nodeId, message.node_id],
         [ATTR.nodeName, message.node_name],
         [ATTR.method, message.method],
@@ -167,12 +170,14 @@ export function createOutcomeWrites(retentionDays: number) {
     /** A delivery that never reached the queue or the wire, as a whole item: put only where none exists. */
     final(message: DeliveryMessage, status: 'failed' | 'skipped', reason: string, nowMs: number) {
       const at = iso(nowMs);
+      const keys = byDayKeys({ ...message, created_at: at });
       const item: Record<string, NativeAttributeValue> = {
         [ATTR.pk]: message.delivery_id,
         [ATTR.organizationId]: message.organization_id,
         [ATTR.workflowId]: message.workflow_id,
         [ATTR.workflowRunId]: message.workflow_run_id,
-        [ATTR.runKey]: String(message.workflow_run_id),
+        [ATTR.dayShard]: keys.day_shard,
+        [ATTR.runNode]: keys.run_node,
         [ATTR.nodeId]: message.node_id,
         [ATTR.nodeName]: message.node_name,
         [ATTR.method]: message.method,

@@ -3,12 +3,15 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
+  PutItemCommand,
+  ScanCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { AttributeDefinition, GlobalSecondaryIndex } from '@aws-sdk/client-dynamodb';
-import { OUTCOME_TABLE } from '../adapters/outcome-table-layout.ts';
+import type { AttributeDefinition, AttributeValue, GlobalSecondaryIndex } from '@aws-sdk/client-dynamodb';
+import { byDayKeys, OUTCOME_TABLE } from '../adapters/outcome-table-layout.ts';
 import { emulatorClientConfig } from './emulator-client-config.ts';
 
 /** The part of dynalite's options this module uses. */
@@ -76,13 +79,85 @@ export async function startDynalite(options: { path?: string } = {}): Promise<Lo
 
 /**
  * Creates the outcome table exactly as `OUTCOME_TABLE` describes it (on-demand,
- * its three GSIs) and waits until it and its indexes are ACTIVE. An existing
- * table of that name (a persistent `path`) is kept as it is.
+ * its GSIs) and waits until it and its indexes are ACTIVE. An existing table of
+ * that name (a persistent `path`) is kept as it is, its items too; one made by an
+ * older version that lacks an index of the layout is rebuilt with it (below).
  *
  * TTL is switched on where the service supports it; dynalite does not implement
  * `UpdateTimeToLive`, and locally nothing expires anyway, so it is skipped there.
  */
 export async function createOutcomeTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const created = await createTable(client, tableName);
+  if (!created) await addMissingIndexes(client, tableName);
+  await waitUntilActive(client, tableName);
+  try {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: OUTCOME_TABLE.ttlAttribute, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    // dynalite answers UnknownOperationException; a table whose TTL is already on
+    // answers ValidationException ("TimeToLive is already enabled").
+    if (!isNamed(error, 'UnknownOperationException') && !isNamed(error, 'ValidationException')) throw error;
+  }
+}
+
+/**
+ * A `webhooks dev --data` folder from before an index was added (by-day): dynalite cannot add a
+ * GSI to a table (UpdateTable has no index creation there), so the table is read whole, made
+ * again with every index, and its items written back, each given the by-day keys of its own
+ * creation time, run, workflow and node. Local data only, and small; AWS adds the index in place
+ * (see docs/operations.md, upgrades).
+ */
+async function addMissingIndexes(client: DynamoDBClient, tableName: string): Promise<void> {
+  await waitUntilActive(client, tableName);
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  if (Object.values(OUTCOME_TABLE.indexes).every((index) => present.has(index.name))) return;
+  const items: Record<string, AttributeValue>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey }));
+    items.push(...(out.Items ?? []));
+    startKey = out.LastEvaluatedKey;
+  } while (startKey !== undefined);
+  await client.send(new DeleteTableCommand({ TableName: tableName }));
+  for (;;) {
+    try {
+      await client.send(new DescribeTableCommand({ TableName: tableName }));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } catch (error) {
+      if (isNamed(error, 'ResourceNotFoundException')) break;
+      throw error;
+    }
+  }
+  await createTable(client, tableName);
+  await waitUntilActive(client, tableName);
+  for (const item of items) await client.send(new PutItemCommand({ TableName: tableName, Item: withByDayKeys(item) }));
+}
+
+/** An item of an older layout with the by-day keys it would have had (when it has what they are made of). */
+function withByDayKeys(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  const { partitionKey, sortKey } = OUTCOME_TABLE.indexes.byDay;
+  const run = item['workflow_run_id']?.N;
+  const workflow = item['workflow_id']?.N;
+  const created = item['created_at']?.S;
+  const node = item['node_id']?.S;
+  if (item[partitionKey] !== undefined || run === undefined || workflow === undefined) return item;
+  if (created === undefined || node === undefined) return item;
+  const keys = byDayKeys({
+    workflow_run_id: Number(run),
+    workflow_id: Number(workflow),
+    created_at: created,
+    node_id: node,
+  });
+  return { ...item, [partitionKey]: { S: keys.day_shard }, [sortKey]: { S: keys.run_node } };
+}
+
+/** CreateTable as the layout says; false when a table of that name is there already. */
+async function createTable(client: DynamoDBClient, tableName: string): Promise<boolean> {
   const { indexes } = OUTCOME_TABLE;
   const keyNames = new Set<string>([OUTCOME_TABLE.partitionKey]);
   const gsis: GlobalSecondaryIndex[] = Object.values(indexes).map((index) => {
@@ -114,21 +189,10 @@ export async function createOutcomeTable(client: DynamoDBClient, tableName: stri
         GlobalSecondaryIndexes: gsis,
       }),
     );
+    return true;
   } catch (error) {
     if (!isNamed(error, 'ResourceInUseException')) throw error;
-  }
-  await waitUntilActive(client, tableName);
-  try {
-    await client.send(
-      new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: OUTCOME_TABLE.ttlAttribute, Enabled: true },
-      }),
-    );
-  } catch (error) {
-    // dynalite answers UnknownOperationException; a table whose TTL is already on
-    // answers ValidationException ("TimeToLive is already enabled").
-    if (!isNamed(error, 'UnknownOperationException') && !isNamed(error, 'ValidationException')) throw error;
+    return false;
   }
 }
 

@@ -25,6 +25,18 @@ function isoBound(name: string, value: string): string {
   return new Date(ms).toISOString();
 }
 
+/** When deliveries were created (ISO times, inclusive): the window of the listings by run and by workflow. */
+export interface CreatedWindow {
+  readonly since: string;
+  readonly until: string;
+}
+
+export interface WorkflowQuery extends CreatedWindow {
+  readonly workflowId: number;
+  /** At most this many, the newest. */
+  readonly limit?: number;
+}
+
 /**
  * Listings across deliveries, read from the outcome log's indexes: what the CLI shows and
  * where the reconciler finds its candidates. Reads only; every change of state is
@@ -32,8 +44,19 @@ function isoBound(name: string, value: string): string {
  * indexes are eventually consistent): read one record with `DeliveryStore.get` to act on it.
  */
 export interface DeliveryQueries {
-  /** Every delivery of one run, ordered by node id, as whole records. */
-  listByRun(workflowRunId: number): Promise<DeliveryRecord[]>;
+  /**
+   * Every delivery of one run created in `window` (default: the outcome retention up to now),
+   * ordered by node id, as whole records. No Scan: one Query per UTC day of the window on the
+   * by-day index (and one on the legacy by-run index, for records created before by-day).
+   */
+  listByRun(workflowRunId: number, window?: CreatedWindow): Promise<DeliveryRecord[]>;
+  /**
+   * Every delivery of a workflow created in the window, whatever its status, newest first, as
+   * whole records. No Scan, but it reads the by-day entries of every delivery of the window (each
+   * of its days, every shard) and keeps the workflow's: its cost grows with all deliveries of the
+   * window. Records created before the by-day index are not found.
+   */
+  listByWorkflow(query: WorkflowQuery): Promise<DeliveryRecord[]>;
   /**
    * Final failures in the window, newest first, as summaries from the failure indexes:
    * `attempt_log` and `replayed_at` are empty, `request` null and `dead_letter_pending` false

@@ -181,18 +181,59 @@ describe('deliveries --run', () => {
 });
 
 describe('deliveries --workflow --since', () => {
-  it("lists the workflow's failures in the window, locally and on the deployed stack", async () => {
+  it('lists every delivery of the workflow in the window, delivered and failed, in 100 columns', async () => {
+    const result = await webhooks(['deliveries', '--workflow', '77', '--since', '1h', '--local']);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n').filter((l) => l !== '');
+    expect(lines[0]).toMatch(/^\s*RUN\s+NODE\s+STATUS\s+ATT\s+CODE\s+DELIVERY ID$/);
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(100);
+    const crm = records.get(`${RUN}/crm-with-a-very-long-node-id`)!;
+    const billing = records.get(`${RUN}/billing`)!;
+    expect(lines.find((l) => l.endsWith(crm.delivery_id))).toMatch(
+      new RegExp(`^${RUN}\\s+crm-with-a-very-l…\\s+delivered\\s+1/\\d+\\s+200\\s+whd_`),
+    );
+    const billingRow = lines.findIndex((l) => l.endsWith(billing.delivery_id));
+    expect(lines[billingRow]).toMatch(new RegExp(`^${RUN}\\s+billing\\s+failed\\s+1/1\\s+500\\s+whd_`));
+    expect(lines[billingRow + 1]).toBe(`  error: ${billing.last_error}`);
+    // Workflow 78's run is not listed for 77.
+    expect(result.stdout).not.toContain(records.get(`${RUN + 1}/other`)!.delivery_id);
+    expect(result.stdout).toMatch(
+      /\n2 deliveries for workflow 77: (1 delivered, 1 failed|1 failed, 1 delivered)\ncreated between .* UTC \(webhooks dev \(pid \d+\)\)\n/,
+    );
+  });
+
+  it('prints --json with stable types, newest first, locally and on the deployed stack', async () => {
     const local = await webhooks(['deliveries', '--workflow', '78', '--since', '1h', '--local', '--json']);
     expect(local.code, local.stderr).toBe(0);
-    expect((JSON.parse(local.stdout) as { delivery_id: string }[]).map((e) => e.delivery_id)).toEqual([
-      records.get(`${RUN + 1}/other`)!.delivery_id,
+    expect(JSON.parse(local.stdout)).toEqual([
+      expect.objectContaining({
+        delivery_id: records.get(`${RUN + 1}/other`)!.delivery_id,
+        organization_id: '42',
+        workflow_id: 78,
+        workflow_run_id: RUN + 1,
+        status: 'failed',
+        attempts: 1,
+        last_status_code: 500,
+      }),
     ]);
-    const aws = await webhooks(['deliveries', '--workflow', '77', '--stack', STACK], awsEnv());
+    const aws = await webhooks(['deliveries', '--workflow', '77', '--stack', STACK, '--json'], awsEnv());
     expect(aws.code, aws.stderr).toBe(0);
-    expect(aws.stdout).toContain(records.get(`${RUN}/billing`)!.delivery_id);
-    expect(aws.stdout).toMatch(
-      /1 delivery for workflow 77: failures since .* UTC \(stack DograhWebhooks-desk\): 1 failed/,
+    const entries = JSON.parse(aws.stdout) as { delivery_id: string; created_at: string; status: string }[];
+    expect(entries.map((e) => e.delivery_id).sort()).toEqual(
+      [
+        records.get(`${RUN}/crm-with-a-very-long-node-id`)!.delivery_id,
+        records.get(`${RUN}/billing`)!.delivery_id,
+      ].sort(),
     );
+    expect(entries[0]!.created_at >= entries[1]!.created_at).toBe(true);
+    expect(entries.map((e) => e.status).sort()).toEqual(['delivered', 'failed']);
+  });
+
+  it('keeps to the window and the limit', async () => {
+    const none = await webhooks(['deliveries', '--workflow', '77', '--since', '1h', '--until', '30m', '--local']);
+    expect(none.stdout).toMatch(/^no deliveries for workflow 77 created between/);
+    const one = await webhooks(['deliveries', '--workflow', '77', '--limit', '1', '--local']);
+    expect(one.stdout).toMatch(/\n1 delivery for workflow 77: .*; the newest 1 shown, --limit shows more\n/);
   });
 });
 

@@ -211,7 +211,8 @@ describe.each(stores)('DeliveryQueries contract: %s', (_name, make) => {
     for (const m of [b, a, c, inRun(43, 'webhook-a')]) await store.claim(m, T0, LEASE);
     await store.recordAttempt(a, attempt(1, T0, 200), { status: 'delivered' }, T0 + 10);
     await store.recordFinal(inRun(42, 'webhook-d'), 'skipped', 'node is disabled', T0);
-    const listed = await queries.listByRun(42);
+    const window = { since: new Date(T0 - 60_000).toISOString(), until: new Date(T0 + 60_000).toISOString() };
+    const listed = await queries.listByRun(42, window);
     expect(listed.map((r) => r.node_id)).toEqual(['webhook-a', 'webhook-b', 'webhook-c', 'webhook-d']);
     expect(listed.slice(0, 3)).toEqual([
       await store.get(a.delivery_id),
@@ -219,7 +220,7 @@ describe.each(stores)('DeliveryQueries contract: %s', (_name, make) => {
       await store.get(c.delivery_id),
     ]);
     expect(listed[0]?.attempt_log).toHaveLength(1);
-    expect(await queries.listByRun(44)).toEqual([]);
+    expect(await queries.listByRun(44, window)).toEqual([]);
   });
 
   // Failures around midnight UTC of 2026-11-28 in two organizations, and what never shows.
@@ -316,5 +317,30 @@ describe.each(stores)('DeliveryQueries contract: %s', (_name, make) => {
     const two = await pending(T0 + 10 * LEASE, 2);
     expect(two).toHaveLength(2);
     for (const id of two) expect(all).toContain(id);
+  });
+
+  it('lists by run and by workflow within a window of creation times, the same way', async () => {
+    const { store, queries } = await make();
+    const [a, b, c, other] = [4, 5, 6, 7].map((i) => makeDeliveryMessage(i));
+    await store.claim(a!, T0, LEASE);
+    await store.recordAttempt(a!, attempt(1, T0, 200), { status: 'delivered' }, T0 + 1);
+    await store.claim(b!, T0 + 1_000, LEASE);
+    await store.recordFinal({ ...c!, workflow_run_id: a!.workflow_run_id }, 'failed', 'bad node', T0 + 2_000);
+    await store.claim({ ...other!, workflow_id: 8 }, T0 + 3_000, LEASE);
+    const window = { since: new Date(T0 - 60_000).toISOString(), until: new Date(T0 + 60_000).toISOString() };
+    expect((await queries.listByWorkflow({ workflowId: 7, ...window })).map((r) => [r.delivery_id, r.status])).toEqual([
+      [c!.delivery_id, 'failed'],
+      [b!.delivery_id, 'sending'],
+      [a!.delivery_id, 'delivered'],
+    ]);
+    expect((await queries.listByRun(a!.workflow_run_id, window)).map((r) => r.node_id)).toEqual([
+      a!.node_id,
+      c!.node_id,
+    ]);
+    const later = { since: new Date(T0 + 500).toISOString(), until: window.until };
+    expect((await queries.listByWorkflow({ workflowId: 7, ...later, limit: 1 })).map((r) => r.delivery_id)).toEqual([
+      c!.delivery_id,
+    ]);
+    expect(await queries.listByRun(a!.workflow_run_id, later)).toHaveLength(1);
   });
 });

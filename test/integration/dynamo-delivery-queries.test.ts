@@ -1,3 +1,4 @@
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DynamoDeliveryQueries } from '../../shared/adapters/dynamo-delivery-queries.ts';
 import type { DynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
@@ -11,6 +12,7 @@ import { attempt, failedAttempt, freshOutcomeTable, LEASE_MS, message, T0 } from
 let dynamo: LocalDynamo;
 let store: DynamoDeliveryStore;
 let queries: DynamoDeliveryQueries;
+let tableName: string;
 
 beforeAll(async () => {
   dynamo = await startDynalite();
@@ -21,8 +23,12 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  ({ store, queries } = await freshOutcomeTable(dynamo));
+  ({ store, queries, tableName } = await freshOutcomeTable(dynamo));
 });
+
+/** The window of the listings by day around T0. */
+const AROUND_T0 = { since: '2024-04-25T00:00:00.000Z', until: '2024-05-10T00:00:00.000Z' };
+const DAY = 86_400_000;
 
 describe('listByRun', () => {
   it('lists every delivery of one run, ordered by node id', async () => {
@@ -30,20 +36,124 @@ describe('listByRun', () => {
       await store.claim(message({ node_id }), T0, LEASE_MS);
     }
     await store.claim(message({ node_id: 'webhook-a', workflow_run_id: 43 }), T0, LEASE_MS);
-    const records = await queries.listByRun(42);
+    const records = await queries.listByRun(42, AROUND_T0);
     expect(records.map((r) => [r.workflow_run_id, r.node_id, r.status])).toEqual([
       [42, 'webhook-a', 'sending'],
       [42, 'webhook-b', 'sending'],
       [42, 'webhook-c', 'sending'],
     ]);
-    expect(await queries.listByRun(44)).toEqual([]);
+    expect(await queries.listByRun(44, AROUND_T0)).toEqual([]);
   });
 
   it('reads runs of more deliveries than one BatchGetItem takes', async () => {
     const nodeIds = Array.from({ length: 130 }, (_, i) => `node-${String(i).padStart(3, '0')}`);
     await Promise.all(nodeIds.map((node_id) => store.claim(message({ node_id }), T0, LEASE_MS)));
-    const records = await queries.listByRun(42);
+    const records = await queries.listByRun(42, AROUND_T0);
     expect(records.map((r) => r.node_id)).toEqual(nodeIds);
+  });
+
+  it('finds a run whose deliveries were created on different days, within the window only', async () => {
+    await store.claim(message({ node_id: 'a' }), T0, LEASE_MS);
+    // A backlog: the second node's first claim came two days later; a bad node recorded at render.
+    await store.claim(message({ node_id: 'b' }), T0 + 2 * DAY, LEASE_MS);
+    await store.recordFinal(message({ node_id: 'c' }), 'failed', 'cannot render: x', T0 - DAY);
+    // Run 58 shares run 42's shard (58 % 16 = 42 % 16) and day: not listed for 42.
+    await store.claim(message({ node_id: 'a', workflow_run_id: 58 }), T0, LEASE_MS);
+    expect((await queries.listByRun(42, AROUND_T0)).map((r) => [r.node_id, r.status])).toEqual([
+      ['a', 'sending'],
+      ['b', 'sending'],
+      ['c', 'failed'],
+    ]);
+    const narrow = { since: new Date(T0 - 1000).toISOString(), until: new Date(T0 + DAY).toISOString() };
+    expect((await queries.listByRun(42, narrow)).map((r) => r.node_id)).toEqual(['a']);
+  });
+
+  it('still finds a record of the older layout, which only the legacy by-run index holds', async () => {
+    await store.claim(message({ node_id: 'new' }), T0, LEASE_MS);
+    const old = message({ node_id: 'old' });
+    await dynamo.client.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          pk: { S: old.delivery_id },
+          organization_id: { S: old.organization_id },
+          workflow_id: { N: '7' },
+          workflow_run_id: { N: '42' },
+          run_key: { S: '42' },
+          node_id: { S: 'old' },
+          node_name: { S: 'Notify CRM' },
+          method: { S: 'POST' },
+          endpoint_host: { S: 'https://crm.example.com:8443' },
+          status: { S: 'delivered' },
+          attempts: { N: '1' },
+          max_attempts: { N: '3' },
+          created_at: { S: new Date(T0 - DAY).toISOString() },
+          updated_at: { S: new Date(T0 - DAY).toISOString() },
+          attempt_log: { L: [] },
+        },
+      }),
+    );
+    expect((await queries.listByRun(42, AROUND_T0)).map((r) => [r.node_id, r.status])).toEqual([
+      ['new', 'sending'],
+      ['old', 'delivered'],
+    ]);
+  });
+
+  it('writes no legacy by-run key any more: one index entry per delivery, by day', async () => {
+    const m = message();
+    await store.claim(m, T0, LEASE_MS);
+    const { Item } = await dynamo.client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: m.delivery_id } } }),
+    );
+    expect(Item?.['run_key']).toBeUndefined();
+    expect(Item?.['day_shard']).toEqual({ S: '2024-05-01#a' });
+    expect(Item?.['run_node']).toEqual({ S: '42#7#2024-05-01T12:00:00.000Z#webhook-1' });
+  });
+});
+
+describe('listByWorkflow', () => {
+  async function seed(): Promise<void> {
+    // Workflow 7: runs 42 to 45 (four shards), over three days, every status; workflow 9 beside it.
+    await store.claim(message({ workflow_run_id: 42 }), T0, LEASE_MS);
+    await store.recordAttempt(message({ workflow_run_id: 42 }), attempt(1, T0), { status: 'delivered' }, T0 + 10);
+    const failing = message({ workflow_run_id: 43, max_attempts: 1 });
+    await store.claim(failing, T0 + DAY, LEASE_MS);
+    await store.recordAttempt(failing, failedAttempt(1, T0 + DAY), { status: 'failed' }, T0 + DAY + 10);
+    await store.claim(message({ workflow_run_id: 44 }), T0 + 2 * DAY, LEASE_MS);
+    await store.recordFinal(message({ workflow_run_id: 45 }), 'failed', 'cannot render: x', T0 + 2 * DAY + 1);
+    await store.claim(message({ workflow_run_id: 46, workflow_id: 9 }), T0 + DAY, LEASE_MS);
+    await store.claim(message({ workflow_run_id: 47 }), T0 - 10 * DAY, LEASE_MS);
+  }
+
+  it('lists every delivery of the workflow in the window, whatever its status, newest first', async () => {
+    await seed();
+    const records = await queries.listByWorkflow({ workflowId: 7, ...AROUND_T0 });
+    expect(records.map((r) => [r.workflow_run_id, r.status, r.attempts, r.last_status_code])).toEqual([
+      [45, 'failed', 0, null],
+      [44, 'sending', 1, null],
+      [43, 'failed', 1, 503],
+      [42, 'delivered', 1, 200],
+    ]);
+    expect(await queries.listByWorkflow({ workflowId: 9, ...AROUND_T0 })).toHaveLength(1);
+    expect(await queries.listByWorkflow({ workflowId: 8, ...AROUND_T0 })).toEqual([]);
+  });
+
+  it('keeps to the window, to the second, and gives the newest first with a limit', async () => {
+    await seed();
+    const since = new Date(T0 + DAY).toISOString();
+    const until = new Date(T0 + 2 * DAY).toISOString();
+    expect((await queries.listByWorkflow({ workflowId: 7, since, until })).map((r) => r.workflow_run_id)).toEqual([
+      44, 43,
+    ]);
+    expect(
+      (await queries.listByWorkflow({ workflowId: 7, ...AROUND_T0, limit: 2 })).map((r) => r.workflow_run_id),
+    ).toEqual([45, 44]);
+  });
+
+  it('refuses a window of decades, which would be a Query per day and shard', async () => {
+    await expect(
+      queries.listByWorkflow({ workflowId: 7, since: '1900-01-01T00:00:00Z', until: '2024-01-01T00:00:00Z' }),
+    ).rejects.toThrow(ValidationError);
   });
 });
 

@@ -1,9 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { DynamoDeliveryQueries } from '../../shared/adapters/dynamo-delivery-queries.ts';
+import {
+  createDynamoDeliveryQueries,
+  type DynamoDeliveryQueries,
+} from '../../shared/adapters/dynamo-delivery-queries.ts';
 import { createDynamoDeliveryStore, type DynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
 import { DeliveryStateError } from '../../shared/errors.ts';
@@ -55,6 +58,71 @@ describe('createOutcomeTable', () => {
         status: 'ACTIVE',
       });
     }
+  });
+
+  it('rebuilds a table of an older layout (no by-day index) with every index, keeping its items', async () => {
+    // As a `webhooks dev --data` folder made before the by-day index: the other indexes only.
+    const old = 'outcomes-old-layout';
+    const indexes = Object.values(OUTCOME_TABLE.indexes).filter((i) => i.name !== OUTCOME_TABLE.indexes.byDay.name);
+    await dynamo.client.send(
+      new CreateTableCommand({
+        TableName: old,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          ...[...new Set(indexes.flatMap((i) => [i.partitionKey, i.sortKey]))].map((name) => ({
+            AttributeName: name,
+            AttributeType: 'S' as const,
+          })),
+        ],
+        GlobalSecondaryIndexes: indexes.map((i) => ({
+          IndexName: i.name,
+          KeySchema: [
+            { AttributeName: i.partitionKey, KeyType: 'HASH' as const },
+            { AttributeName: i.sortKey, KeyType: 'RANGE' as const },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' as const },
+        })),
+      }),
+    );
+    const m = message();
+    await dynamo.client.send(
+      new PutItemCommand({
+        TableName: old,
+        Item: {
+          pk: { S: m.delivery_id },
+          organization_id: { S: m.organization_id },
+          workflow_id: { N: '7' },
+          workflow_run_id: { N: '42' },
+          run_key: { S: '42' },
+          node_id: { S: m.node_id },
+          node_name: { S: 'Notify CRM' },
+          method: { S: 'POST' },
+          endpoint_host: { S: 'https://crm.example.com:8443' },
+          status: { S: 'delivered' },
+          attempts: { N: '1' },
+          max_attempts: { N: '3' },
+          created_at: { S: new Date(T0).toISOString() },
+          updated_at: { S: new Date(T0).toISOString() },
+          attempt_log: { L: [] },
+        },
+      }),
+    );
+    await createOutcomeTable(dynamo.client, old);
+    const { Table } = await dynamo.client.send(new DescribeTableCommand({ TableName: old }));
+    expect((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName).sort()).toEqual(
+      Object.values(OUTCOME_TABLE.indexes)
+        .map((i) => i.name)
+        .sort(),
+    );
+    const again = createDynamoDeliveryStore({ client: dynamo.client, tableName: old, retentionDays: 30 });
+    expect((await again.get(m.delivery_id))?.status).toBe('delivered');
+    const listed = createDynamoDeliveryQueries({ client: dynamo.client, tableName: old });
+    const aroundT0 = { since: new Date(T0 - 86_400_000).toISOString(), until: new Date(T0 + 86_400_000).toISOString() };
+    expect((await listed.listByWorkflow({ workflowId: 7, ...aroundT0 })).map((r) => r.delivery_id)).toEqual([
+      m.delivery_id,
+    ]);
   });
 
   it('keeps an existing table and its items when called again', async () => {
