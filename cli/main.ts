@@ -58,7 +58,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   deliveries: {
     term: '[options]',
     description:
-      "every delivery of a run (--run), or a workflow's failures in a window (--workflow --since): status, attempts, last code",
+      'every delivery of a run (--run), or of a workflow in a window (--workflow --since): status, attempts, last code',
     load: async () => (await import('./commands/deliveries.ts')).registerDeliveries,
   },
   inspect: {
