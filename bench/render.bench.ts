@@ -14,7 +14,7 @@
  *
  * See bench/README.md for how to read the numbers.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { renderNode } from '../shared/domain/render-node.ts';
 import type { TemplateContext } from '../shared/schemas/event.ts';
@@ -23,7 +23,11 @@ import { templateCacheStats, type Scope } from '../shared/templates/engine.ts';
 import { renderBody } from '../shared/templates/render.ts';
 
 const { values: args } = parseArgs({
-  options: { time: { type: 'string', default: '500' }, rounds: { type: 'string', default: '5' } },
+  options: {
+    time: { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '5' },
+    json: { type: 'string' },
+  },
 });
 const MEASURE_MS = Number(args.time);
 const ROUNDS = Number(args.rounds);
@@ -216,4 +220,8 @@ for (const r of rows) {
   console.log(`  ${r.name}: ratio ${ratio.toFixed(2)} ${ratio >= 0.5 ? 'meets' : 'misses'} the goal`);
 }
 console.log(`template strings compiled during the timed rounds: ${compiledWhileMeasuring} (the cache was warm)`);
+if (args.json !== undefined) {
+  const out = rows.map((r) => ({ ...r, ratio: r.renderAndStringify / r.stringifyOnly }));
+  writeFileSync(args.json, `${JSON.stringify({ rounds: ROUNDS, timeMs: MEASURE_MS, rows: out }, null, 2)}\n`);
+}
 if (sink === -1) console.log('unreachable: keeps results alive');

@@ -14,6 +14,7 @@ import { createFileCredentialStore } from '../shared/adapters/file-credential-st
 import {
   DEFAULT_OUTCOME_RETENTION_DAYS,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
+  DELIVER_EVENT_SOURCE_DEFAULTS,
   DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   DeliverConfigSchema,
   ENV,
@@ -54,9 +55,9 @@ export interface LocalStackOptions {
   readonly visibilityTimeoutSeconds?: number;
   /** Changes the deliver function's dependencies: fault injection in tests, taps for the dev server. */
   readonly adaptDeliverDeps?: (deps: DeliverDeps) => DeliverDeps;
-  /** The event source mapping's MaximumConcurrency (batches in the handler at once). Default 4. */
+  /** The event source mapping's MaximumConcurrency (batches in the handler at once). Default the construct's, 10. */
   readonly pollerConcurrency?: number;
-  /** The event source mapping's batch size. Default 10. */
+  /** The event source mapping's batch size. Default the construct's, 10. */
   readonly batchSize?: number;
   /** Tenant isolation (issue 8): endpoint circuits and early settling. Default on; off is the "before" of the isolation bench. */
   readonly isolation?: boolean;
@@ -164,8 +165,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     queueArn: queues.delivery.arn,
     handler: timed(deliver, options.onDeliverBatch),
     waitTimeSeconds: 1,
-    concurrency: options.pollerConcurrency ?? 4,
-    batchSize: options.batchSize ?? 10,
+    concurrency: options.pollerConcurrency ?? DELIVER_EVENT_SOURCE_DEFAULTS.maxConcurrency,
+    batchSize: options.batchSize ?? DELIVER_EVENT_SOURCE_DEFAULTS.batchSize,
     onError: (error, stage) => log.error('poller error', { stage, error }),
   });
   const store = createDynamoDeliveryStore({
@@ -208,27 +209,32 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // wrote, and all that are still open every few seconds (a write by another
       // process: a replay, a redrive). A run of any size costs a read per write,
       // not a read per delivery per tick.
-      let toRead: ReadonlySet<string> = new Set(deliveryIds);
+      const all: ReadonlySet<string> = new Set(deliveryIds);
+      let toRead = all;
       let lastFullRead = Date.now();
+      let fullReadEveryMs = FULL_READ_INTERVAL_MS;
       const feed = changes.subscribe();
       try {
         for (;;) {
           const open = deliveryIds.filter((id) => !final.has(id));
           const reading = open.filter((id) => toRead.has(id));
+          const readStart = Date.now();
           for (let i = 0; i < reading.length; i += READ_CONCURRENCY) {
             const records = await Promise.all(
               reading.slice(i, i + READ_CONCURRENCY).map((id) => readTolerantly(store, id, log)),
             );
             for (const r of records) if (settled(r)) final.set(r.delivery_id, r);
           }
-          if (final.size === new Set(deliveryIds).size) return deliveryIds.map((id) => final.get(id) as DeliveryRecord);
+          if (toRead === all)
+            fullReadEveryMs = Math.max(FULL_READ_INTERVAL_MS, FULL_READ_SHARE * (Date.now() - readStart));
+          if (final.size === all.size) return deliveryIds.map((id) => final.get(id) as DeliveryRecord);
           if (Date.now() > deadline)
             throw new Error(
               `${deliveryIds.length - final.size} deliveries not final after ${Math.round(timeoutMs / 1000)} s`,
             );
-          const written = await feed.next(Math.min(FULL_READ_INTERVAL_MS, Math.max(0, deadline - Date.now())));
-          if (Date.now() - lastFullRead >= FULL_READ_INTERVAL_MS) {
-            toRead = new Set(deliveryIds);
+          const written = await feed.next(Math.min(fullReadEveryMs, Math.max(0, deadline - Date.now())));
+          if (Date.now() - lastFullRead >= fullReadEveryMs) {
+            toRead = all;
             lastFullRead = Date.now();
           } else {
             toRead = written;
@@ -282,6 +288,12 @@ function isolationEnv(options: LocalStackOptions): Record<string, string> {
 const READ_CONCURRENCY = 50;
 /** How often every open record is read again while waiting, whatever was written. */
 const FULL_READ_INTERVAL_MS = 3_000;
+/**
+ * Full reads take at most 1/this of the wait: with thousands open, a pass is thousands of
+ * GetItems against the emulator the deliver function is writing to, so the interval grows
+ * to this many times the last pass took.
+ */
+const FULL_READ_SHARE = 10;
 
 /** A record read that an emulator hiccup does not turn into a failed run: it is read again later. */
 async function readTolerantly(store: DeliveryStore, id: string, log: Log): Promise<DeliveryRecord | undefined> {

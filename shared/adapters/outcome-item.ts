@@ -1,6 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DeliveryState } from '../domain/delivery-state.ts';
 import { DeliveryMessageSchema, type DeliveryMessage, type DeliveryStatus } from '../domain/delivery.ts';
 import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HttpMethodSchema, MAX_TIMEOUT_SECONDS, RetryConfigSchema } from '../schemas/node.ts';
 
 /**

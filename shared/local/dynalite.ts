@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   DeleteTableCommand,
@@ -14,18 +13,29 @@ import type { AttributeDefinition, AttributeValue, GlobalSecondaryIndex } from '
 import { byDayKeys, OUTCOME_TABLE } from '../adapters/outcome-table-layout.ts';
 import { emulatorClientConfig } from './emulator-client-config.ts';
 
-/** The part of dynalite's options this module uses. */
-interface DynaliteOptions {
-  readonly path?: string;
-  readonly createTableMs?: number;
-  readonly deleteTableMs?: number;
-  readonly updateTableMs?: number;
-}
-
-// dynalite is CommonJS and ships no types; loading it through `require` with a
-// local signature keeps strict mode without a global declaration file.
+// dynalite is CommonJS and ships no types: the worker below loads it with `require`, from the
+// path this module resolves.
 const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (options: DynaliteOptions) => Server;
+
+/**
+ * dynalite runs in a worker thread, so its request parsing (a PEG parser per expression, the
+ * largest CPU cost of the local pipeline: docs/performance.md) uses a second core. CommonJS,
+ * evaluated as is (no TypeScript in a worker): starts the server on a loopback port, posts the
+ * port, and on "stop" closes its connections and the server, then posts "stopped".
+ */
+const DYNALITE_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const server = require(workerData.dynalite)({
+  ...(workerData.path === undefined ? {} : { path: workerData.path }),
+  createTableMs: 0, deleteTableMs: 0, updateTableMs: 0,
+});
+server.once('error', (error) => parentPort.postMessage({ error: String(error) }));
+server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+parentPort.on('message', () => {
+  server.closeAllConnections();
+  server.close(() => parentPort.postMessage('stopped'));
+});
+`;
 
 /** A running in-process DynamoDB emulator and a client bound to it. */
 export interface LocalDynamo {
@@ -45,20 +55,24 @@ export interface LocalDynamo {
  * ACTIVE as soon as it is created.
  */
 export async function startDynalite(options: { path?: string } = {}): Promise<LocalDynamo> {
-  const server = dynalite({
-    ...(options.path === undefined ? {} : { path: options.path }),
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
+  const worker = new Worker(DYNALITE_WORKER, {
+    eval: true,
+    workerData: { dynalite: require.resolve('dynalite'), path: options.path },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('message', (m: { port?: number; error?: string }) =>
+        m.port === undefined ? reject(new Error(`dynalite did not start: ${m.error}`)) : resolve(m.port),
+      );
     });
-  });
-  const { port } = server.address() as AddressInfo;
+  } catch (error) {
+    await worker.terminate();
+    throw error;
+  }
+  // An error of the emulator after its start: the client's next request fails with it.
+  worker.on('error', (error) => process.stderr.write(`dynalite worker: ${String(error)}\n`));
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient(emulatorClientConfig(endpoint));
   let stopped: Promise<void> | undefined;
@@ -66,12 +80,18 @@ export async function startDynalite(options: { path?: string } = {}): Promise<Lo
     endpoint,
     client,
     stop() {
-      stopped ??= new Promise<void>((resolve, reject) => {
+      stopped ??= (async () => {
         client.destroy();
-        // Keep-alive sockets of the client would hold `close` open until they time out.
-        server.closeAllConnections?.();
-        server.close((err?: Error) => (err ? reject(err) : resolve()));
-      });
+        // The worker closes its connections and the server (so the data folder is written and
+        // released), answers, and is then ended.
+        const closed = new Promise<void>((resolve) => {
+          worker.once('message', () => resolve());
+          worker.once('exit', () => resolve());
+        });
+        worker.postMessage('stop');
+        await closed;
+        await worker.terminate();
+      })();
       return stopped;
     },
   };

@@ -1,5 +1,5 @@
 import { SendMessageBatchCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SQS_MAX_BATCH_BYTES } from '../adapters/sqs-delivery-queue.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_SIGNING_SECRETS, signingSecretProblem } from '../domain/signing.ts';
 import { credentialHeaderProblem } from '../domain/headers.ts';
 

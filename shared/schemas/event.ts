@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SAFE_ID, WorkflowDefinitionSchema } from './node.ts';
 
 export const DEFAULT_EVENT_SOURCE = 'dograh.workflows';

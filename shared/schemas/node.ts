@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Ids that become part of a secret name: no `/`, so one organization can never name another's secret. */
 export const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 // Every module that defines or parses our schemas: none of them may change zod for the rest of the process.
 import '../../shared/config/config.ts';
 import '../../shared/schemas/credential.ts';
