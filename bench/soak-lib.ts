@@ -16,7 +16,8 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { messagesHeld, readQueueDepth } from '../shared/adapters/sqs-queue-depth.ts';
 import { createDynamoDeliveryQueries } from '../shared/adapters/dynamo-delivery-queries.ts';
 import { deliveryId, FINAL_STATUSES } from '../shared/domain/delivery.ts';
 import { LOCAL_TABLE_NAME } from '../cli/local-stack.ts';
@@ -351,21 +352,7 @@ export async function waitAllFinal(
 /** Messages in a queue: visible, in flight and delayed; -1 when it cannot be read. */
 async function messagesIn(sqs: SQSClient, queueUrl: string): Promise<number> {
   try {
-    const { Attributes: a = {} } = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: [
-          'ApproximateNumberOfMessages',
-          'ApproximateNumberOfMessagesNotVisible',
-          'ApproximateNumberOfMessagesDelayed',
-        ],
-      }),
-    );
-    return (
-      Number(a.ApproximateNumberOfMessages ?? 0) +
-      Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
-      Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
-    );
+    return messagesHeld(await readQueueDepth(sqs, queueUrl));
   } catch {
     return -1;
   }

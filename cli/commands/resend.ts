@@ -3,7 +3,6 @@ import { PutEventsCommand, type PutEventsRequestEntry, type PutEventsResultEntry
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
-  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   type Message,
 } from '@aws-sdk/client-sqs';
@@ -19,6 +18,7 @@ import {
   type Target,
   type TargetFlags,
 } from '../target.ts';
+import { readQueueDepth } from '../../shared/adapters/sqs-queue-depth.ts';
 
 interface ResendOptions extends TargetFlags {
   readonly from: string;
@@ -163,10 +163,7 @@ async function drain(
   perRequest: number,
   io: CliIo,
 ): Promise<HeldEvent[]> {
-  const { Attributes = {} } = await target.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
-  );
-  const waiting = Number(Attributes.ApproximateNumberOfMessages ?? '0');
+  const { waiting } = await readQueueDepth(target.sqs, url);
   if (waiting === 0) return [];
   io.stderr.write(
     `${dryRun ? 'listing' : 're-sending'} ${plural(waiting, 'held event')} from the ${QUEUE_NAMES[source]} (${target.description})\n`,

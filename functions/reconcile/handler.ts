@@ -1,8 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoDeliveryQueries } from '../../shared/adapters/dynamo-delivery-queries.ts';
 import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue.ts';
+import { readQueueDepth } from '../../shared/adapters/sqs-queue-depth.ts';
 import { ENV, parseConfig, ReconcileConfigSchema, type ReconcileConfig } from '../../shared/config/config.ts';
 import { createLogger, type LineSink } from '../../shared/observability/logger.ts';
 import { createMetrics } from '../../shared/observability/metrics.ts';
@@ -49,15 +50,7 @@ export function wireReconcileDeps(config: ReconcileConfig, ports: ReconcilePorts
       ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
     }),
     graceMs: config[ENV.reconcileGraceSeconds] * 1000,
-    backlog: async () => {
-      const { Attributes = {} } = await ports.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: config[ENV.deliveryQueueUrl],
-          AttributeNames: ['ApproximateNumberOfMessages'],
-        }),
-      );
-      return Number(Attributes.ApproximateNumberOfMessages ?? 0);
-    },
+    backlog: async () => (await readQueueDepth(ports.sqs, config[ENV.deliveryQueueUrl])).waiting,
   };
 }
 

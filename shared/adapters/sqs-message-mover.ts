@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
-  GetQueueAttributesCommand,
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -14,6 +13,7 @@ import type { Clock } from '../ports/clock.ts';
 import { systemClock } from '../ports/clock.ts';
 import { MOVE_DONE_STATUSES } from '../ports/message-mover.ts';
 import type { MessageMover, MoveProgress, MoveQueue, MoveStatus, MoveTask } from '../ports/message-mover.ts';
+import { readQueueDepth } from './sqs-queue-depth.ts';
 
 /** SQS's bounds on MaxNumberOfMessagesPerSecond of a move task. */
 export const MOVE_RATE_LIMITS = { min: 1, max: 500 } as const;
@@ -28,10 +28,7 @@ export interface SqsMessageMoverOptions {
 
 /** Approximate count of visible messages: what a move would take now. */
 async function waitingOn(client: SQSClient, queue: MoveQueue): Promise<number> {
-  const { Attributes } = await client.send(
-    new GetQueueAttributesCommand({ QueueUrl: queue.url, AttributeNames: ['ApproximateNumberOfMessages'] }),
-  );
-  return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+  return (await readQueueDepth(client, queue.url)).waiting;
 }
 
 /**

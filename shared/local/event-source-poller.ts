@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttribute, SQSRecord, SQSRecordAttributes } from 'aws-lambda';
+import { messagesHeld, readQueueDepth } from '../adapters/sqs-queue-depth.ts';
 
 /** The handler of an SQS-triggered Lambda with ReportBatchItemFailures on. */
 export type SqsBatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
@@ -154,20 +155,7 @@ export function startPoller(options: PollerOptions): Poller {
       for (;;) {
         if (stopping) throw new Error('the poller was stopped before the queue was idle');
         if (inHandler === 0) {
-          const { Attributes: a = {} } = await client.send(
-            new GetQueueAttributesCommand({
-              QueueUrl: queueUrl,
-              AttributeNames: [
-                'ApproximateNumberOfMessages',
-                'ApproximateNumberOfMessagesNotVisible',
-                'ApproximateNumberOfMessagesDelayed',
-              ],
-            }),
-          );
-          const held =
-            Number(a.ApproximateNumberOfMessages ?? 0) +
-            Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
-            Number(a.ApproximateNumberOfMessagesDelayed ?? 0);
+          const held = messagesHeld(await readQueueDepth(client, queueUrl));
           if (held === 0 && inHandler === 0) return;
         }
         await sleep(IDLE_CHECK_INTERVAL_MS);
