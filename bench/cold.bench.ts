@@ -4,8 +4,8 @@
  *   npm run bench -- cold               (node bench/cold.bench.ts)
  *   node bench/cold.bench.ts --runs 31 --json /tmp/cold.json --metafile /tmp/meta
  *
- * Each function is bundled with esbuild as the stack bundles it (BUNDLING in
- * infra/webhook-delivery/function-builder.ts: ESM, node24, minified, no source map, the AWS SDK
+ * Each function is bundled with esbuild as the stack bundles it (FUNCTION_BUNDLE in
+ * infra/webhook-delivery/bundle-options.ts: ESM, node24, minified, no source map, the AWS SDK
  * bundled, the createRequire banner), and so is a baseline entry that imports only the SDK
  * clients the function constructs. Each bundle is then imported in a fresh `node` process
  * (`NODE_OPTIONS=--enable-source-maps`, as the functions run), timing `import()` inside it,
@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { FUNCTION_BUNDLE } from '../infra/webhook-delivery/bundle-options.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,19 +33,17 @@ const { values: args } = parseArgs({
 const RUNS = Number(args.runs);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The bundling options of the stack's functions (function-builder.ts BUNDLING), as esbuild options. */
+/** The bundling options of the stack's functions (FUNCTION_BUNDLE, as function-builder.ts uses it), as esbuild options. */
 const STACK_BUNDLING: BuildOptions = {
   bundle: true,
   format: 'esm',
-  platform: 'node',
-  target: 'node24',
-  mainFields: ['module', 'main'],
-  minify: true,
+  platform: FUNCTION_BUNDLE.platform,
+  target: FUNCTION_BUNDLE.target,
+  mainFields: [...FUNCTION_BUNDLE.mainFields],
+  minify: FUNCTION_BUNDLE.minify,
   sourcemap: false,
   external: [],
-  banner: {
-    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-  },
+  banner: { js: FUNCTION_BUNDLE.banner },
   logLevel: 'warning',
   metafile: true,
 };

@@ -12,6 +12,7 @@ import type { Construct } from 'constructs';
 import type { z } from 'zod';
 import { safeParse } from '../../shared/schemas/issues.ts';
 import { InvalidPropsError } from './settings.ts';
+import { FUNCTION_BUNDLE } from './bundle-options.ts';
 
 /** Stands in for an unresolved token (a queue URL, a table name) when the environment is parsed at synth time. */
 const TOKEN_PLACEHOLDER = 'https://sqs.us-east-1.amazonaws.com/123456789012/placeholder';
@@ -28,18 +29,16 @@ const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
  */
 const BUNDLING = {
   format: nodejs.OutputFormat.ESM,
-  target: 'node24',
-  platform: 'node',
-  mainFields: ['module', 'main'],
-  minify: true,
+  target: FUNCTION_BUNDLE.target,
+  platform: FUNCTION_BUNDLE.platform,
+  mainFields: [...FUNCTION_BUNDLE.mainFields],
+  minify: FUNCTION_BUNDLE.minify,
   sourceMap: false,
   // Stack traces need names and lines, not the sources: keeps the .map small.
   sourcesContent: false,
   externalModules: [],
   bundleAwsSDK: true,
-  // Some CommonJS dependencies call require() for Node built-ins, which an ES module lacks.
-  banner:
-    "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  banner: FUNCTION_BUNDLE.banner,
   logLevel: nodejs.LogLevel.WARNING,
 } satisfies nodejs.BundlingOptions;
 
