@@ -2,8 +2,6 @@
 // a file per command would start a stack and repeat that setup for each.
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
@@ -20,6 +18,7 @@ import { describeStacks } from '../fixtures/fake-cloudformation.ts';
 import { errorLine, runCli, runCliInProcess, type Run } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
+import { fakeServer } from '../fixtures/fake-aws-server.ts';
 
 // The operations commands (failures, inspect, redrive, replay) run against a local stack
 // started here: through the `webhooks dev` state file (--local), and through CloudFormation
@@ -93,29 +92,6 @@ async function deliveryQueueDrained(): Promise<boolean> {
     }),
   );
   return Attributes.ApproximateNumberOfMessages === '0' && Attributes.ApproximateNumberOfMessagesNotVisible === '0';
-}
-
-/** A loopback HTTP server that answers with `handle` and records each request's body. */
-async function fakeServer(handle: (request: IncomingMessage, body: string, response: ServerResponse) => void) {
-  const bodies: { target: string; body: string }[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (c: Buffer) => chunks.push(c));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      bodies.push({ target: String(request.headers['x-amz-target'] ?? ''), body });
-      handle(request, body, response);
-    });
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    bodies,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
 }
 
 beforeAll(async () => {

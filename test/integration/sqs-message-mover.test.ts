@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -12,6 +10,7 @@ import { createSqsCopyMover, createSqsMoveTaskMover } from '../../shared/adapter
 import { emulatorClientConfig } from '../../shared/local/emulator-client-config.ts';
 import { startSqsEmulator, type LocalSqs } from '../../shared/local/fauxqs.ts';
 import type { MoveProgress, MoveQueue } from '../../shared/ports/message-mover.ts';
+import { fakeServer } from '../fixtures/fake-aws-server.ts';
 
 // The two movers behind `webhooks redrive`: the local one against the SQS emulator (fauxqs), the
 // move-task one against a loopback fake of the SQS API (fauxqs has no move tasks).
@@ -25,29 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sqs?.stop();
 });
-
-/** A loopback HTTP server that answers with `handle` and records each request's body. */
-async function fakeServer(handle: (request: IncomingMessage, body: string, response: ServerResponse) => void) {
-  const bodies: { target: string; body: string }[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (c: Buffer) => chunks.push(c));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      bodies.push({ target: String(request.headers['x-amz-target'] ?? ''), body });
-      handle(request, body, response);
-    });
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    bodies,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((done) => server.close(() => done()));
-    },
-  };
-}
 
 describe('the local mover (receive, send, delete)', () => {
   let queueCount = 0;
