@@ -181,6 +181,8 @@ async function attemptDelivery(
   const durationMs = response?.durationMs ?? Math.max(0, deps.clock.now() - startedAt);
   const decision = nextAttempt(verdict, attempt, message.retry, deps.random());
   await deps.health?.after(message, verdict, log);
+  // Every request on the wire is on record: a resend after a refused cached credential too.
+  const resent = resentAfterStatus === undefined ? {} : { resent_after_status: resentAfterStatus };
   const record: AttemptRecord = {
     attempt,
     at: new Date(startedAt).toISOString(),
@@ -197,8 +199,7 @@ async function attemptDelivery(
       response === undefined || response.bodySnippet === '' || verdict.kind === 'success'
         ? null
         : scrub(deps.snippet(scrub(response.bodySnippet, secrets) ?? ''), secrets),
-    // Every request on the wire is on record: a resend after a refused cached credential too.
-    ...(resentAfterStatus === undefined ? {} : { resent_after_status: resentAfterStatus }),
+    ...resent,
   };
   const fields = {
     attempt,
@@ -207,7 +208,7 @@ async function attemptDelivery(
     error_class: record.error_class,
     duration_ms: record.duration_ms,
     endpoint_host: endpointHost(message.url),
-    ...(resentAfterStatus === undefined ? {} : { resent_after_status: resentAfterStatus }),
+    ...resent,
   };
   deps.metrics.duration(METRIC.attemptDuration, durationMs);
 
