@@ -19,6 +19,7 @@ import {
 import { createFunctions, type FunctionEnvironment } from './function-builder.ts';
 import type { DeliverySettings } from './settings.ts';
 import type { DeliveryQueues, DeliveryTables } from './storage.ts';
+import { DEFAULT_FAIR_SHARE, DEFAULT_SLOW_ENDPOINT_MS } from '../../shared/domain/lanes.ts';
 
 /** How far past its lease or due time a delivery counts as stuck. */
 const RECONCILE_GRACE = Duration.seconds(DEFAULT_RECONCILE_GRACE_SECONDS);
@@ -104,6 +105,9 @@ export function createDeliveryFunctions(
     [ENV.maxPayloadBytes]: String(maxPayloadBytes),
     [ENV.metricsNamespace]: s.metricsNamespace,
     [ENV.logLevel]: logLevel,
+    [ENV.endpointHealthTableName]: healthTable.tableName,
+    [ENV.fairShareDeliveries]: String(DEFAULT_FAIR_SHARE.deliveries),
+    [ENV.fairShareWindowSeconds]: String(DEFAULT_FAIR_SHARE.windowSeconds),
   } satisfies FunctionEnvironment<typeof RenderConfigSchema>;
   const deliverEnvironment = {
     [ENV.deliveryQueueUrl]: deliveryQueue.queueUrl,
@@ -117,6 +121,7 @@ export function createDeliveryFunctions(
     [ENV.metricsNamespace]: s.metricsNamespace,
     [ENV.logLevel]: logLevel,
     ...circuitEnvironment,
+    [ENV.slowEndpointMs]: String(DEFAULT_SLOW_ENDPOINT_MS),
   } satisfies FunctionEnvironment<typeof DeliverConfigSchema>;
   const secretsArnPattern = secretArnPattern(s.secretsPrefix);
   const deliverStatements = [

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { DEFAULT_HEALTH_POLICY } from '../domain/endpoint-health.ts';
+import { DEFAULT_FAIR_SHARE, DEFAULT_SLOW_ENDPOINT_MS } from '../domain/lanes.ts';
 import { ValidationError } from '../errors.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
@@ -35,6 +36,11 @@ export const ENV = {
   circuitCooldownMaxSeconds: 'CIRCUIT_COOLDOWN_MAX_SECONDS',
   healthCacheTtlMs: 'ENDPOINT_HEALTH_CACHE_TTL_MS',
   settleEarly: 'SETTLE_EARLY',
+  // Fairness (issue 8): the slow lane, see shared/domain/lanes.ts
+  slowDeliveryQueueUrl: 'SLOW_DELIVERY_QUEUE_URL',
+  fairShareDeliveries: 'FAIR_SHARE_DELIVERIES',
+  fairShareWindowSeconds: 'FAIR_SHARE_WINDOW_SECONDS',
+  slowEndpointMs: 'SLOW_ENDPOINT_MS',
 } as const;
 
 /**
@@ -55,6 +61,13 @@ export const DELIVERY_QUEUE_MAX_RECEIVE_COUNT = 4 * MAX_ATTEMPTS_LIMIT;
  * `batchSize`), here so the local stack and the isolation bench poll exactly as the stack does.
  */
 export const DELIVER_EVENT_SOURCE_DEFAULTS = { maxConcurrency: 10, batchSize: 10 } as const;
+
+/**
+ * The slow lane's event source (the construct's `slowLaneMaxConcurrency`): two
+ * concurrent batches, so what waits there (a campaign past its fair share, a slow or
+ * broken endpoint) never takes more than a sixth of the deliver function's Lambdas.
+ */
+export const SLOW_LANE_EVENT_SOURCE_DEFAULTS = { maxConcurrency: 2, batchSize: 10 } as const;
 
 /**
  * Defaults the config schemas fall back to and the construct (`infra/`) writes into each
@@ -89,6 +102,10 @@ export const RenderConfigSchema = z.object({
   [ENV.maxPayloadBytes]: int(1024, 250 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
   [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
+  // Fairness (issue 8): without a slow lane (or the health table, which keeps the counts), one lane.
+  [ENV.endpointHealthTableName]: z.string().min(1).optional(),
+  [ENV.fairShareDeliveries]: int(1, 1_000_000).default(DEFAULT_FAIR_SHARE.deliveries),
+  [ENV.fairShareWindowSeconds]: int(1, 3600).default(DEFAULT_FAIR_SHARE.windowSeconds),
 });
 export type RenderConfig = z.infer<typeof RenderConfigSchema>;
 
@@ -122,6 +139,8 @@ export const DeliverConfigSchema = z
     [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMaxSeconds),
     [ENV.healthCacheTtlMs]: int(0, 600_000).default(CIRCUIT_DEFAULTS.healthCacheTtlMs),
     [ENV.settleEarly]: bool.default(true),
+    // Fairness (issue 8): without a slow lane, slow and broken endpoints stay on the main queue.
+    [ENV.slowEndpointMs]: int(100, 900_000).default(DEFAULT_SLOW_ENDPOINT_MS),
   })
   .refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
     message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
