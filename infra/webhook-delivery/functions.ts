@@ -73,7 +73,7 @@ export function createDeliveryFunctions(
   queues: DeliveryQueues,
   tables: DeliveryTables,
 ): DeliveryFunctions {
-  const { deliveryQueue, deadLetterQueue, renderDeadLetterQueue } = queues;
+  const { deliveryQueue, slowDeliveryQueue, deadLetterQueue, renderDeadLetterQueue } = queues;
   const { table, healthTable } = tables;
   const circuitEnvironment = {
     [ENV.endpointHealthTableName]: healthTable.tableName,
@@ -106,6 +106,7 @@ export function createDeliveryFunctions(
     [ENV.metricsNamespace]: s.metricsNamespace,
     [ENV.logLevel]: logLevel,
     [ENV.endpointHealthTableName]: healthTable.tableName,
+    [ENV.slowDeliveryQueueUrl]: slowDeliveryQueue.queueUrl,
     [ENV.fairShareDeliveries]: String(DEFAULT_FAIR_SHARE.deliveries),
     [ENV.fairShareWindowSeconds]: String(DEFAULT_FAIR_SHARE.windowSeconds),
   } satisfies FunctionEnvironment<typeof RenderConfigSchema>;
@@ -121,6 +122,7 @@ export function createDeliveryFunctions(
     [ENV.metricsNamespace]: s.metricsNamespace,
     [ENV.logLevel]: logLevel,
     ...circuitEnvironment,
+    [ENV.slowDeliveryQueueUrl]: slowDeliveryQueue.queueUrl,
     [ENV.slowEndpointMs]: String(DEFAULT_SLOW_ENDPOINT_MS),
   } satisfies FunctionEnvironment<typeof DeliverConfigSchema>;
   const secretsArnPattern = secretArnPattern(s.secretsPrefix);

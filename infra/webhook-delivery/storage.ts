@@ -11,6 +11,8 @@ import type { DeliverySettings } from './settings.ts';
 export interface DeliveryQueues {
   readonly deadLetterQueue: sqs.Queue;
   readonly deliveryQueue: sqs.Queue;
+  /** The slow lane (shared/domain/lanes.ts): same settings as the delivery queue, the same dead-letter queue. */
+  readonly slowDeliveryQueue: sqs.Queue;
   readonly renderDeadLetterQueue: sqs.Queue;
   readonly eventDeadLetterQueue: sqs.Queue;
 }
@@ -34,14 +36,16 @@ export function createQueues(scope: Construct, s: DeliverySettings): DeliveryQue
   // batching window), so a message is not received again while a throttled or retried
   // invocation still holds it.
   const visibilityTimeout = Duration.seconds(6 * deliverTimeout.toSeconds() + maxBatchingWindow.toSeconds());
-  const deliveryQueue = new sqs.Queue(scope, 'DeliveryQueue', {
+  const laneProps: sqs.QueueProps = {
     retentionPeriod: fourteenDays,
     visibilityTimeout,
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
     // Well above the receives of any healthy delivery: see DELIVERY_QUEUE_MAX_RECEIVE_COUNT.
     deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: DELIVERY_QUEUE_MAX_RECEIVE_COUNT },
-  });
+  };
+  const deliveryQueue = new sqs.Queue(scope, 'DeliveryQueue', laneProps);
+  const slowDeliveryQueue = new sqs.Queue(scope, 'SlowDeliveryQueue', laneProps);
   const renderDeadLetterQueue = new sqs.Queue(scope, 'RenderDeadLetterQueue', {
     retentionPeriod: fourteenDays,
     encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -61,7 +65,7 @@ export function createQueues(scope: Construct, s: DeliverySettings): DeliveryQue
         'This queue is itself a dead-letter queue (a Lambda on-failure destination or an EventBridge target DLQ); a DLQ of a DLQ only moves the problem.',
     });
   }
-  return { deadLetterQueue, deliveryQueue, renderDeadLetterQueue, eventDeadLetterQueue };
+  return { deadLetterQueue, deliveryQueue, slowDeliveryQueue, renderDeadLetterQueue, eventDeadLetterQueue };
 }
 
 /** The outcome table (the log of record) and the endpoint health table, in `scope`. */

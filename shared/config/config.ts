@@ -103,6 +103,7 @@ export const RenderConfigSchema = z.object({
   [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
   // Fairness (issue 8): without a slow lane (or the health table, which keeps the counts), one lane.
+  [ENV.slowDeliveryQueueUrl]: z.url().optional(),
   [ENV.endpointHealthTableName]: z.string().min(1).optional(),
   [ENV.fairShareDeliveries]: int(1, 1_000_000).default(DEFAULT_FAIR_SHARE.deliveries),
   [ENV.fairShareWindowSeconds]: int(1, 3600).default(DEFAULT_FAIR_SHARE.windowSeconds),
@@ -140,6 +141,7 @@ export const DeliverConfigSchema = z
     [ENV.healthCacheTtlMs]: int(0, 600_000).default(CIRCUIT_DEFAULTS.healthCacheTtlMs),
     [ENV.settleEarly]: bool.default(true),
     // Fairness (issue 8): without a slow lane, slow and broken endpoints stay on the main queue.
+    [ENV.slowDeliveryQueueUrl]: z.url().optional(),
     [ENV.slowEndpointMs]: int(100, 900_000).default(DEFAULT_SLOW_ENDPOINT_MS),
   })
   .refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
