@@ -77,7 +77,7 @@ export interface AppSettings {
 /**
  * The stack's settings from CDK context, e.g. `npx cdk deploy -c allowPrivateEndpoints=true`.
  * Keys: stackName, nag, eventBusName, alarmEmail, eventSource, detailType, secretsPrefix,
- * allowPrivateEndpoints, deliverMaxConcurrency, logRetentionDays, outcomeRetentionDays, logLevel,
+ * allowPrivateEndpoints, deliverMaxConcurrency, slowLaneMaxConcurrency, fairShareDeliveries, logRetentionDays, outcomeRetentionDays, logLevel,
  * requestTimeoutSeconds, deliverTimeoutSeconds. Fails naming every bad value at once.
  */
 export function settingsFromContext(read: ContextReader, defaultStackName: string): AppSettings {
@@ -134,6 +134,8 @@ export function settingsFromContext(read: ContextReader, defaultStackName: strin
     secretsPrefix: str('secretsPrefix'),
     allowPrivateEndpoints: bool('allowPrivateEndpoints'),
     deliverMaxConcurrency: int('deliverMaxConcurrency'),
+    slowLaneMaxConcurrency: int('slowLaneMaxConcurrency'),
+    fairShareDeliveries: int('fairShareDeliveries'),
     logRetention: logRetentionDays as logs.RetentionDays | undefined,
     outcomeRetentionDays: int('outcomeRetentionDays'),
     logLevel: logLevel !== undefined && isLogLevel(logLevel) ? logLevel : undefined,

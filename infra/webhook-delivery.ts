@@ -39,6 +39,8 @@ export class WebhookDelivery extends Construct {
   readonly rule: events.Rule;
   /** One message per rendered delivery; the deliver function consumes it. */
   readonly deliveryQueue: sqs.Queue;
+  /** The slow lane: deliveries past an organization's fair share, and to slow or broken endpoints. */
+  readonly slowDeliveryQueue: sqs.Queue;
   /** Final failures (moved by the deliver function) and messages the redrive policy caught. */
   readonly deadLetterQueue: sqs.Queue;
   /** Render invocations that failed after Lambda's retries (malformed events, crashes), with their error. */
@@ -53,6 +55,8 @@ export class WebhookDelivery extends Construct {
   readonly deliverLogGroup: logs.LogGroup;
   /** The deliver function's SQS event source mapping. */
   readonly deliverEventSource: lambda.EventSourceMapping;
+  /** The deliver function's event source mapping on the slow lane, with its own concurrency cap. */
+  readonly slowLaneEventSource: lambda.EventSourceMapping;
   /** The reconciler: finds stuck deliveries on a schedule and puts them back on the queue. */
   readonly reconcileFunction: nodejs.NodejsFunction;
   readonly reconcileLogGroup: logs.LogGroup;
@@ -96,6 +100,7 @@ export class WebhookDelivery extends Construct {
     const queues = createQueues(this, settings);
     ({
       deliveryQueue: this.deliveryQueue,
+      slowDeliveryQueue: this.slowDeliveryQueue,
       deadLetterQueue: this.deadLetterQueue,
       renderDeadLetterQueue: this.renderDeadLetterQueue,
       eventDeadLetterQueue: this.eventDeadLetterQueue,
@@ -110,6 +115,7 @@ export class WebhookDelivery extends Construct {
     this.renderLogGroup = functions.renderLogGroup;
     this.deliverLogGroup = functions.deliverLogGroup;
     this.deliverEventSource = functions.deliverEventSource;
+    this.slowLaneEventSource = functions.slowLaneEventSource;
 
     this.rule = createRunCompletedRule(this, settings, this.bus, this.renderFunction, this.eventDeadLetterQueue);
 

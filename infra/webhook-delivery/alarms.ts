@@ -99,6 +99,17 @@ export function addDeliveryAlarms(
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     alarmDescription: `A delivery has waited over ${s.oldestMessageAgeThreshold.toHumanString()} on the delivery queue: the deliver function is failing, throttled or too slow for the load. Check its errors and throttles, then maxConcurrency.`,
   });
+  alarms.add('SlowLaneBacklog', {
+    metric: queues.slowDeliveryQueue.metricApproximateAgeOfOldestMessage({
+      period: fiveMinutes,
+      statistic: cloudwatch.Stats.MAXIMUM,
+    }),
+    threshold: s.oldestMessageAgeThreshold.toSeconds(),
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    alarmDescription: `A delivery has waited over ${s.oldestMessageAgeThreshold.toHumanString()} on the slow lane: an organization past its fair share, or slow and broken endpoints, hold more than its ${s.slowLaneMaxConcurrency} concurrent batches can send. Find the organizations with \`webhooks endpoints\` and the SlowLaneRouted and SlowLaneDiverted metrics, then raise slowLaneMaxConcurrency or fairShareDeliveries.`,
+  });
   alarms.add(
     'RenderErrors',
     anyOf(

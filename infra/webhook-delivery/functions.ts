@@ -19,7 +19,6 @@ import {
 import { createFunctions, type FunctionEnvironment } from './function-builder.ts';
 import type { DeliverySettings } from './settings.ts';
 import type { DeliveryQueues, DeliveryTables } from './storage.ts';
-import { DEFAULT_FAIR_SHARE, DEFAULT_SLOW_ENDPOINT_MS } from '../../shared/domain/lanes.ts';
 
 /** How far past its lease or due time a delivery counts as stuck. */
 const RECONCILE_GRACE = Duration.seconds(DEFAULT_RECONCILE_GRACE_SECONDS);
@@ -61,6 +60,7 @@ export interface DeliveryFunctions {
   readonly renderLogGroup: logs.LogGroup;
   readonly deliverLogGroup: logs.LogGroup;
   readonly deliverEventSource: lambda.EventSourceMapping;
+  readonly slowLaneEventSource: lambda.EventSourceMapping;
 }
 
 /**
@@ -107,8 +107,8 @@ export function createDeliveryFunctions(
     [ENV.logLevel]: logLevel,
     [ENV.endpointHealthTableName]: healthTable.tableName,
     [ENV.slowDeliveryQueueUrl]: slowDeliveryQueue.queueUrl,
-    [ENV.fairShareDeliveries]: String(DEFAULT_FAIR_SHARE.deliveries),
-    [ENV.fairShareWindowSeconds]: String(DEFAULT_FAIR_SHARE.windowSeconds),
+    [ENV.fairShareDeliveries]: String(s.fairShareDeliveries),
+    [ENV.fairShareWindowSeconds]: String(s.fairShareWindow.toSeconds()),
   } satisfies FunctionEnvironment<typeof RenderConfigSchema>;
   const deliverEnvironment = {
     [ENV.deliveryQueueUrl]: deliveryQueue.queueUrl,
@@ -123,7 +123,7 @@ export function createDeliveryFunctions(
     [ENV.logLevel]: logLevel,
     ...circuitEnvironment,
     [ENV.slowDeliveryQueueUrl]: slowDeliveryQueue.queueUrl,
-    [ENV.slowEndpointMs]: String(DEFAULT_SLOW_ENDPOINT_MS),
+    [ENV.slowEndpointMs]: String(s.slowEndpointThreshold.toMilliseconds()),
   } satisfies FunctionEnvironment<typeof DeliverConfigSchema>;
   const secretsArnPattern = secretArnPattern(s.secretsPrefix);
   const deliverStatements = [
@@ -131,8 +131,10 @@ export function createDeliveryFunctions(
     // (retry backoff). DeleteMessage is the mapping's, for the successful items of a batch.
     new iam.PolicyStatement({
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
-      resources: [deliveryQueue.queueArn],
+      resources: [deliveryQueue.queueArn, slowDeliveryQueue.queueArn],
     }),
+    // The slow lane (issue 8): deliveries to a slow or broken endpoint move there from the main queue.
+    new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [slowDeliveryQueue.queueArn] }),
     // Final failures are moved to the DLQ by the handler.
     new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deadLetterQueue.queueArn] }),
     new iam.PolicyStatement({
@@ -165,7 +167,13 @@ export function createDeliveryFunctions(
       roleDescription: 'Dograh webhooks render function: writes its logs, enqueues deliveries, records bad nodes',
       statements: [
         // SendMessageBatch is authorised as sqs:SendMessage.
-        new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deliveryQueue.queueArn] }),
+        // The slow lane takes an organization's deliveries past its fair share (issue 8).
+        new iam.PolicyStatement({
+          actions: ['sqs:SendMessage'],
+          resources: [deliveryQueue.queueArn, slowDeliveryQueue.queueArn],
+        }),
+        // Each organization's delivery count per fair-share window, kept in the health table.
+        new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [healthTable.tableArn] }),
         // The on-failure destination: Lambda sends the failure record with the function's role.
         new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [renderDeadLetterQueue.queueArn] }),
         // recordFinal of nodes that cannot be rendered.
@@ -220,12 +228,22 @@ export function createDeliveryFunctions(
     // The handler reports the messages to retry; the others of the batch are deleted.
     reportBatchItemFailures: true,
   });
+  // The slow lane: the same function, a small concurrency of its own (issue 8, shared/domain/lanes.ts).
+  const slowLaneEventSource = new lambda.EventSourceMapping(scope, 'SlowLaneEventSource', {
+    target: deliverFunction,
+    eventSourceArn: slowDeliveryQueue.queueArn,
+    batchSize,
+    maxBatchingWindow,
+    maxConcurrency: s.slowLaneMaxConcurrency,
+    reportBatchItemFailures: true,
+  });
   return {
     renderFunction,
     deliverFunction,
     renderLogGroup: render!.logGroup,
     deliverLogGroup: deliver!.logGroup,
     deliverEventSource,
+    slowLaneEventSource,
   };
 }
 

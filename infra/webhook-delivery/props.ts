@@ -184,4 +184,30 @@ export interface WebhookDeliveryProps {
    * @default Duration.seconds(5)
    */
   readonly endpointHealthCacheTtl?: Duration;
+
+  // --- Fairness (issue 8): the slow lane -------------------------------------------------------
+  /**
+   * Most concurrent deliver invocations on the slow lane (2–1000): the queue that takes an
+   * organization's deliveries past its fair share and deliveries to slow or broken endpoints, so
+   * they never hold more than this many of the deliver function's Lambdas.
+   * @default 2
+   */
+  readonly slowLaneMaxConcurrency?: number;
+  /**
+   * An organization's fair share of the main delivery queue: this many deliveries per
+   * `fairShareWindow`; render routes the rest of its deliveries in the window to the slow lane.
+   * @default 100
+   */
+  readonly fairShareDeliveries?: number;
+  /**
+   * The window of `fairShareDeliveries` (1 s to 1 h).
+   * @default Duration.seconds(10)
+   */
+  readonly fairShareWindow?: Duration;
+  /**
+   * A request still unanswered after this long marks its endpoint slow for a minute: its next
+   * deliveries go to the slow lane, before any timeout or circuit (100 ms to the request timeout).
+   * @default Duration.seconds(2)
+   */
+  readonly slowEndpointThreshold?: Duration;
 }

@@ -3,6 +3,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import {
   CIRCUIT_DEFAULTS,
+  SLOW_LANE_EVENT_SOURCE_DEFAULTS,
   DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_METRICS_NAMESPACE,
@@ -10,6 +11,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
   DELIVER_EVENT_SOURCE_DEFAULTS,
 } from '../../shared/config/config.ts';
+import { DEFAULT_FAIR_SHARE, DEFAULT_SLOW_ENDPOINT_MS } from '../../shared/domain/lanes.ts';
 import { DEFAULT_LOG_LEVEL } from '../../shared/observability/logger.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../../shared/schemas/credential.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../../shared/schemas/event.ts';
@@ -50,6 +52,10 @@ export interface DeliverySettings {
   readonly circuitCooldownMin: Duration;
   readonly circuitCooldownMax: Duration;
   readonly endpointHealthCacheTtl: Duration;
+  readonly slowLaneMaxConcurrency: number;
+  readonly fairShareDeliveries: number;
+  readonly fairShareWindow: Duration;
+  readonly slowEndpointThreshold: Duration;
 }
 
 /** Applies the defaults of {@link WebhookDeliveryProps}; names and config defaults come from `shared/config`. */
@@ -82,6 +88,10 @@ export function resolveSettings(props: WebhookDeliveryProps): DeliverySettings {
     circuitCooldownMin: props.circuitCooldownMin ?? Duration.seconds(CIRCUIT_DEFAULTS.cooldownMinSeconds),
     circuitCooldownMax: props.circuitCooldownMax ?? Duration.seconds(CIRCUIT_DEFAULTS.cooldownMaxSeconds),
     endpointHealthCacheTtl: props.endpointHealthCacheTtl ?? Duration.millis(CIRCUIT_DEFAULTS.healthCacheTtlMs),
+    slowLaneMaxConcurrency: props.slowLaneMaxConcurrency ?? SLOW_LANE_EVENT_SOURCE_DEFAULTS.maxConcurrency,
+    fairShareDeliveries: props.fairShareDeliveries ?? DEFAULT_FAIR_SHARE.deliveries,
+    fairShareWindow: props.fairShareWindow ?? Duration.seconds(DEFAULT_FAIR_SHARE.windowSeconds),
+    slowEndpointThreshold: props.slowEndpointThreshold ?? Duration.millis(DEFAULT_SLOW_ENDPOINT_MS),
   };
 }
 
@@ -111,6 +121,24 @@ export function checkProps(p: DeliverySettings): string[] {
   if (!Number.isInteger(p.deliverMaxConcurrency) || p.deliverMaxConcurrency < 2 || p.deliverMaxConcurrency > 1000) {
     problems.push(
       `deliverMaxConcurrency must be an integer from 2 to 1000 (SQS event source limits), got ${p.deliverMaxConcurrency}`,
+    );
+  }
+  if (!Number.isInteger(p.slowLaneMaxConcurrency) || p.slowLaneMaxConcurrency < 2 || p.slowLaneMaxConcurrency > 1000) {
+    problems.push(
+      `slowLaneMaxConcurrency must be an integer from 2 to 1000 (SQS event source limits), got ${p.slowLaneMaxConcurrency}`,
+    );
+  }
+  if (!Number.isInteger(p.fairShareDeliveries) || p.fairShareDeliveries < 1 || p.fairShareDeliveries > 1_000_000) {
+    problems.push(`fairShareDeliveries must be an integer from 1 to 1000000, got ${p.fairShareDeliveries}`);
+  }
+  const windowSeconds = p.fairShareWindow.toMilliseconds() / 1000;
+  if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 3600) {
+    problems.push(`fairShareWindow must be whole seconds from 1 s to 1 hour, got ${p.fairShareWindow.toHumanString()}`);
+  }
+  const slowMs = p.slowEndpointThreshold.toMilliseconds();
+  if (slowMs < 100 || slowMs > p.requestTimeout.toMilliseconds()) {
+    problems.push(
+      `slowEndpointThreshold must be from 100 ms to requestTimeout (${p.requestTimeout.toHumanString()}), got ${p.slowEndpointThreshold.toHumanString()}`,
     );
   }
   const requestMs = p.requestTimeout.toMilliseconds();

@@ -173,6 +173,47 @@ describe('WebhookDelivery props', { timeout: 120_000 }, () => {
   });
 });
 
+describe('slow lane props (issue 8)', () => {
+  const environments = (delivery: ReturnType<typeof build>['delivery']) => {
+    const resources = Template.fromStack(Stack.of(delivery)).toJSON().Resources as Record<
+      string,
+      { Properties: Record<string, any> }
+    >;
+    const props = (c: Parameters<typeof logicalId>[0]) => resources[logicalId(c)]!.Properties;
+    return {
+      render: props(delivery.renderFunction).Environment.Variables,
+      deliver: props(delivery.deliverFunction).Environment.Variables,
+      slowMapping: props(delivery.slowLaneEventSource),
+    };
+  };
+
+  it('passes the fair share, the slow-endpoint threshold and the slow lane concurrency through', () => {
+    const { delivery } = build({
+      slowLaneMaxConcurrency: 4,
+      fairShareDeliveries: 250,
+      fairShareWindow: Duration.seconds(30),
+      slowEndpointThreshold: Duration.millis(1500),
+    });
+    const env = environments(delivery);
+    expect(env.render).toMatchObject({ [ENV.fairShareDeliveries]: '250', [ENV.fairShareWindowSeconds]: '30' });
+    expect(env.deliver).toMatchObject({ [ENV.slowEndpointMs]: '1500' });
+    expect(env.slowMapping.ScalingConfig).toEqual({ MaximumConcurrency: 4 });
+  });
+
+  it('refuses a slow lane concurrency, a fair share or a threshold that cannot work, every one named', () => {
+    expect(() =>
+      build({
+        slowLaneMaxConcurrency: 1,
+        fairShareDeliveries: 0,
+        fairShareWindow: Duration.millis(1500),
+        slowEndpointThreshold: Duration.seconds(40),
+      }),
+    ).toThrow(
+      /slowLaneMaxConcurrency must be an integer from 2 to 1000[\s\S]*fairShareDeliveries must be an integer from 1[\s\S]*fairShareWindow must be whole seconds[\s\S]*slowEndpointThreshold must be from 100 ms to requestTimeout/,
+    );
+  });
+});
+
 describe('settingsFromContext', () => {
   const reader = (context: Record<string, unknown>) => (key: string) => context[key];
 
@@ -181,6 +222,8 @@ describe('settingsFromContext', () => {
       reader({
         allowPrivateEndpoints: 'true',
         deliverMaxConcurrency: '25',
+        slowLaneMaxConcurrency: '3',
+        fairShareDeliveries: '500',
         eventBusName: 'voice',
         alarmEmail: 'ops@example.com',
         logRetentionDays: '90',
@@ -197,6 +240,8 @@ describe('settingsFromContext', () => {
     expect(settings.stackProps.delivery).toMatchObject({
       allowPrivateEndpoints: true,
       deliverMaxConcurrency: 25,
+      slowLaneMaxConcurrency: 3,
+      fairShareDeliveries: 500,
       logRetention: 90,
     });
     expect(settings.stackProps.delivery?.requestTimeout?.toSeconds()).toBe(20);

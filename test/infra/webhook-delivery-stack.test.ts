@@ -248,7 +248,7 @@ describe('queues', () => {
   });
 
   it('deliver consumes the delivery queue with partial batch responses, batching and a concurrency cap', () => {
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     expect(resourceOf(delivery.deliverEventSource).Properties).toEqual({
       EventSourceArn: getAtt(delivery.deliveryQueue, 'Arn'),
       FunctionName: ref(delivery.deliverFunction),
@@ -257,6 +257,25 @@ describe('queues', () => {
       MaximumBatchingWindowInSeconds: 0,
       ScalingConfig: { MaximumConcurrency: 10 },
     });
+  });
+
+  it('deliver consumes the slow lane too, with a concurrency of its own (issue 8)', () => {
+    expect(resourceOf(delivery.slowLaneEventSource).Properties).toEqual({
+      EventSourceArn: getAtt(delivery.slowDeliveryQueue, 'Arn'),
+      FunctionName: ref(delivery.deliverFunction),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: 0,
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+    const slow = resourceOf(delivery.slowDeliveryQueue).Properties;
+    const main = resourceOf(delivery.deliveryQueue).Properties;
+    // The same visibility, retention, encryption and dead-letter queue as the main lane.
+    expect(slow).toEqual(main);
+    const slowUrl = ref(delivery.slowDeliveryQueue);
+    for (const fn of [delivery.deliverFunction, delivery.renderFunction]) {
+      expect(resourceOf(fn).Properties.Environment.Variables[ENV.slowDeliveryQueueUrl]).toEqual(slowUrl);
+    }
   });
 });
 
@@ -335,6 +354,10 @@ describe('least privilege', () => {
         `sqs:SendMessage <${id(delivery.renderDeadLetterQueue)}.Arn>`,
         `dynamodb:PutItem <${id(delivery.table)}.Arn>`,
         `dynamodb:UpdateItem <${id(delivery.table)}.Arn>`,
+        // Fairness (issue 8): past its fair share an organization's deliveries take the slow
+        // lane; the counts per window are kept in the health table.
+        `sqs:SendMessage <${id(delivery.slowDeliveryQueue)}.Arn>`,
+        `dynamodb:UpdateItem <${id(delivery.healthTable)}.Arn>`,
       ].sort(),
     );
   });
@@ -351,6 +374,12 @@ describe('least privilege', () => {
         `sqs:GetQueueAttributes <${id(delivery.deliveryQueue)}.Arn>`,
         `sqs:ChangeMessageVisibility <${id(delivery.deliveryQueue)}.Arn>`,
         `sqs:SendMessage <${id(delivery.deadLetterQueue)}.Arn>`,
+        // The slow lane: consumed like the main queue; deliveries to slow or broken endpoints move there.
+        `sqs:ReceiveMessage <${id(delivery.slowDeliveryQueue)}.Arn>`,
+        `sqs:DeleteMessage <${id(delivery.slowDeliveryQueue)}.Arn>`,
+        `sqs:GetQueueAttributes <${id(delivery.slowDeliveryQueue)}.Arn>`,
+        `sqs:ChangeMessageVisibility <${id(delivery.slowDeliveryQueue)}.Arn>`,
+        `sqs:SendMessage <${id(delivery.slowDeliveryQueue)}.Arn>`,
         `dynamodb:GetItem <${id(delivery.table)}.Arn>`,
         `dynamodb:PutItem <${id(delivery.table)}.Arn>`,
         `dynamodb:UpdateItem <${id(delivery.table)}.Arn>`,
@@ -448,6 +477,7 @@ describe('alarms', () => {
         'RenderDeadLetters',
         'EventDeadLetters',
         'DeliveryBacklog',
+        'SlowLaneBacklog',
         'RenderErrors',
         'DeliverErrors',
         'RenderThrottles',
@@ -457,7 +487,7 @@ describe('alarms', () => {
         'ReconcileErrors',
       ].sort(),
     );
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
     for (const name of Object.keys(delivery.alarms)) {
       expect(alarm(name).AlarmActions, name).toEqual([ref(delivery.alarmTopic)]);
       expect(alarm(name).OKActions, name).toEqual([ref(delivery.alarmTopic)]);
