@@ -95,6 +95,7 @@ async function startAround(
     sqs: stack.sqs,
     dynamo: stack.dynamo,
     queueUrl: stack.queues.delivery.url,
+    slowQueueUrl: stack.queues.slow.url,
     tableName: LOCAL_TABLE_NAME,
     log: createLogger({ base: { function: 'reconcile' }, sink: options.logSink ?? (() => undefined) }),
     onReport: (r) =>

@@ -16,6 +16,8 @@ export interface LocalReconcilerOptions {
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBClient;
   readonly queueUrl: string;
+  /** The slow lane, whose backlog counts toward the pause. */
+  readonly slowQueueUrl?: string;
   readonly tableName: string;
   readonly log: Log;
   readonly intervalMs?: number;
@@ -42,6 +44,7 @@ export function startLocalReconciler(options: LocalReconcilerOptions): LocalReco
   const config = parseConfig(ReconcileConfigSchema, {
     [ENV.deliveryQueueUrl]: options.queueUrl,
     [ENV.outcomeTableName]: options.tableName,
+    ...(options.slowQueueUrl === undefined ? {} : { [ENV.slowDeliveryQueueUrl]: options.slowQueueUrl }),
   });
   const wired = wireReconcileDeps(config, {
     sqs: options.sqs,

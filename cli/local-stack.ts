@@ -15,6 +15,7 @@ import {
   DEFAULT_OUTCOME_RETENTION_DAYS,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
   DELIVER_EVENT_SOURCE_DEFAULTS,
+  SLOW_LANE_EVENT_SOURCE_DEFAULTS,
   DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
   DeliverConfigSchema,
   ENV,
@@ -61,6 +62,20 @@ export interface LocalStackOptions {
   readonly batchSize?: number;
   /** Tenant isolation (issue 8): endpoint circuits and early settling. Default on; off is the "before" of the isolation bench. */
   readonly isolation?: boolean;
+  /**
+   * Fairness (issue 8): the slow lane with its own poller, render's fair share and the deliver
+   * side's slow-endpoint mark. Default on with `isolation`; off is one queue, as before.
+   */
+  readonly slowLane?: {
+    readonly enabled?: boolean;
+    /** An organization's deliveries per window on the main queue. Default the construct's, 100 per 10 s. */
+    readonly fairShareDeliveries?: number;
+    readonly fairShareWindowSeconds?: number;
+    /** A request unanswered this long marks its endpoint slow. Default the construct's, 2,000 ms. */
+    readonly slowEndpointMs?: number;
+    /** The slow lane's MaximumConcurrency. Default the construct's, 2. */
+    readonly concurrency?: number;
+  };
   /** Told how long each deliver invocation (one batch) took, in ms: the bench's Lambda GB-s. */
   readonly onDeliverBatch?: (ms: number, records: number) => void;
   /** Circuit settings, as the construct props set them (failure threshold, cool-downs in seconds, cache TTL in ms). */
@@ -139,6 +154,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.requestTimeoutMs]: String(requestTimeoutMs),
     [ENV.metricsNamespace]: 'DograhWebhooksLocal',
     ...isolationEnv(options),
+    ...slowLaneEnv(options, queues.slow.url),
   };
   const render = makeRenderHandler(
     wireRenderDeps(parseConfig(RenderConfigSchema, env), {
@@ -169,6 +185,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     batchSize: options.batchSize ?? DELIVER_EVENT_SOURCE_DEFAULTS.batchSize,
     onError: (error, stage) => log.error('poller error', { stage, error }),
   });
+  // The slow lane's event source mapping: the same function, a concurrency of its own.
+  const slowPoller = slowLaneOn(options)
+    ? startPoller({
+        client: sqs.client,
+        queueUrl: queues.slow.url,
+        queueArn: queues.slow.arn,
+        handler: timed(deliver, options.onDeliverBatch),
+        waitTimeSeconds: 1,
+        concurrency: options.slowLane?.concurrency ?? SLOW_LANE_EVENT_SOURCE_DEFAULTS.maxConcurrency,
+        batchSize: options.batchSize ?? DELIVER_EVENT_SOURCE_DEFAULTS.batchSize,
+        onError: (error, stage) => log.error('slow lane poller error', { stage, error }),
+      })
+    : undefined;
   const store = createDynamoDeliveryStore({
     client: dynamo.client,
     tableName: LOCAL_TABLE_NAME,
@@ -245,7 +274,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }
     },
     async stop() {
-      await poller.stop();
+      await Promise.all([poller.stop(), slowPoller?.stop()]);
       // The deliver function's keep-alive sockets to the endpoints would hold the process open.
       wired.sender.close?.();
       await sqs.stop();
@@ -281,6 +310,24 @@ function isolationEnv(options: LocalStackOptions): Record<string, string> {
     ...(c.cooldownMinSeconds === undefined ? {} : { [ENV.circuitCooldownMinSeconds]: String(c.cooldownMinSeconds) }),
     ...(c.cooldownMaxSeconds === undefined ? {} : { [ENV.circuitCooldownMaxSeconds]: String(c.cooldownMaxSeconds) }),
     ...(c.cacheTtlMs === undefined ? {} : { [ENV.healthCacheTtlMs]: String(c.cacheTtlMs) }),
+  };
+}
+
+function slowLaneOn(options: LocalStackOptions): boolean {
+  return options.slowLane?.enabled ?? options.isolation ?? true;
+}
+
+/** The slow lane's keys, as the construct sets them; none when it is off (one queue). */
+function slowLaneEnv(options: LocalStackOptions, slowQueueUrl: string): Record<string, string> {
+  if (!slowLaneOn(options)) return {};
+  const lane = options.slowLane ?? {};
+  return {
+    [ENV.slowDeliveryQueueUrl]: slowQueueUrl,
+    ...(lane.fairShareDeliveries === undefined ? {} : { [ENV.fairShareDeliveries]: String(lane.fairShareDeliveries) }),
+    ...(lane.fairShareWindowSeconds === undefined
+      ? {}
+      : { [ENV.fairShareWindowSeconds]: String(lane.fairShareWindowSeconds) }),
+    ...(lane.slowEndpointMs === undefined ? {} : { [ENV.slowEndpointMs]: String(lane.slowEndpointMs) }),
   };
 }
 

@@ -50,7 +50,13 @@ export function wireReconcileDeps(config: ReconcileConfig, ports: ReconcilePorts
       ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
     }),
     graceMs: config[ENV.reconcileGraceSeconds] * 1000,
-    backlog: async () => (await readQueueDepth(ports.sqs, config[ENV.deliveryQueueUrl])).waiting,
+    // Both lanes: an overdue delivery behind a slow-lane backlog is queued, not stuck.
+    backlog: async () => {
+      const slowUrl = config[ENV.slowDeliveryQueueUrl];
+      const lanes = [config[ENV.deliveryQueueUrl], ...(slowUrl === undefined ? [] : [slowUrl])];
+      const depths = await Promise.all(lanes.map((url) => readQueueDepth(ports.sqs, url)));
+      return depths.reduce((sum, d) => sum + d.waiting, 0);
+    },
   };
 }
 

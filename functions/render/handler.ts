@@ -6,7 +6,10 @@ import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue
 import { ENV, parseConfig, RenderConfigSchema, type RenderConfig } from '../../shared/config/config.ts';
 import type { Log } from '../../shared/use-cases/observability.ts';
 import { createLogger, type LineSink } from '../../shared/observability/logger.ts';
-import { createMetrics } from '../../shared/observability/metrics.ts';
+import { createMetrics, METRIC, type Metrics } from '../../shared/observability/metrics.ts';
+import { createDynamoTrafficCounter } from '../../shared/adapters/dynamo-traffic-counter.ts';
+import { createLaneRoutingQueue } from '../../shared/adapters/lane-routing-queue.ts';
+import type { DeliveryQueue } from '../../shared/ports/delivery-queue.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
 import { renderRun, type RenderedDelivery, type RenderRunDeps } from '../../shared/use-cases/render-run.ts';
 
@@ -37,8 +40,12 @@ export interface RenderPorts {
 
 /** Builds the render function's dependencies from its parsed config; the local stack calls this too. */
 export function wireRenderDeps(config: RenderConfig, ports: RenderPorts): RenderRunDeps {
+  const metrics = createMetrics({
+    namespace: config[ENV.metricsNamespace],
+    ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
+  });
   return {
-    queue: createSqsDeliveryQueue({ client: ports.sqs, queueUrl: config[ENV.deliveryQueueUrl] }),
+    queue: deliveryQueueOf(config, ports, metrics),
     store: createDynamoDeliveryStore({
       client: ports.dynamo,
       tableName: config[ENV.outcomeTableName],
@@ -46,14 +53,43 @@ export function wireRenderDeps(config: RenderConfig, ports: RenderPorts): Render
     }),
     clock: systemClock,
     log: ports.log,
-    metrics: createMetrics({
-      namespace: config[ENV.metricsNamespace],
-      ...(ports.metricsSink === undefined ? {} : { sink: ports.metricsSink }),
-    }),
+    metrics,
     eventSource: config[ENV.eventSource],
     detailType: config[ENV.eventDetailType],
     maxMessageBytes: config[ENV.maxPayloadBytes],
   };
+}
+
+/**
+ * The main delivery queue, or, with a slow lane and the health table to count in, the two lanes
+ * with each organization's fair share (issue 8, shared/domain/lanes.ts).
+ */
+function deliveryQueueOf(config: RenderConfig, ports: RenderPorts, metrics: Metrics): DeliveryQueue {
+  const main = createSqsDeliveryQueue({ client: ports.sqs, queueUrl: config[ENV.deliveryQueueUrl] });
+  const slowUrl = config[ENV.slowDeliveryQueueUrl];
+  const tableName = config[ENV.endpointHealthTableName];
+  if (slowUrl === undefined || tableName === undefined) return main;
+  const policy = {
+    deliveries: config[ENV.fairShareDeliveries],
+    windowSeconds: config[ENV.fairShareWindowSeconds],
+  };
+  return createLaneRoutingQueue({
+    main,
+    slow: createSqsDeliveryQueue({ client: ports.sqs, queueUrl: slowUrl }),
+    counter: createDynamoTrafficCounter({ client: ports.dynamo, tableName, policy, log: ports.log }),
+    policy,
+    clock: systemClock,
+    onRouted: (organizationId, lane, deliveries) => {
+      if (lane !== 'slow') return;
+      metrics.count(METRIC.slowLaneRouted, deliveries);
+      ports.log.debug('past its fair share: deliveries routed to the slow lane', {
+        organization_id: organizationId,
+        deliveries,
+        fair_share: policy.deliveries,
+        window_seconds: policy.windowSeconds,
+      });
+    },
+  });
 }
 
 /** Production wiring, built once per cold start from the validated environment. */

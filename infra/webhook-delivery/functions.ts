@@ -260,7 +260,7 @@ export function createReconcileFunction(
   queues: DeliveryQueues,
   tables: DeliveryTables,
 ): ReconcileFunction {
-  const { deliveryQueue } = queues;
+  const { deliveryQueue, slowDeliveryQueue } = queues;
   const { table } = tables;
   const { outcomeRetentionDays, logLevel, logRetention } = s;
   // Stuck deliveries back on the queue: on its schedule, the reconciler reads the sparse pending
@@ -272,6 +272,7 @@ export function createReconcileFunction(
     [ENV.outcomeTableName]: table.tableName,
     [ENV.outcomeRetentionDays]: String(outcomeRetentionDays),
     [ENV.reconcileGraceSeconds]: String(RECONCILE_GRACE.toSeconds()),
+    [ENV.slowDeliveryQueueUrl]: slowDeliveryQueue.queueUrl,
     [ENV.metricsNamespace]: s.metricsNamespace,
     [ENV.logLevel]: logLevel,
   } satisfies FunctionEnvironment<typeof ReconcileConfigSchema>;
@@ -295,6 +296,8 @@ export function createReconcileFunction(
           actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
           resources: [deliveryQueue.queueArn],
         }),
+        // The slow lane's backlog counts toward the pause; nothing is sent there.
+        new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [slowDeliveryQueue.queueArn] }),
       ],
       environment: reconcileEnvironment,
       schema: ReconcileConfigSchema,

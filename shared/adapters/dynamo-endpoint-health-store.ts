@@ -9,7 +9,7 @@ import {
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CIRCUIT_STATES, type CircuitState, type EndpointHealth } from '../domain/endpoint-health.ts';
 import type { EndpointHealthStore } from '../ports/endpoint-health-store.ts';
-import { ENDPOINT_HEALTH_TABLE } from './endpoint-health-table-layout.ts';
+import { ENDPOINT_HEALTH_TABLE, TRAFFIC_SORT_KEY_PREFIX } from './endpoint-health-table-layout.ts';
 
 /** Requests sent since the store was made. */
 export interface EndpointHealthStoreStats {
@@ -101,6 +101,7 @@ export function createDynamoEndpointHealthStore(options: DynamoEndpointHealthSto
         start = out.LastEvaluatedKey;
       } while (start !== undefined);
       return items
+        .filter((item) => !item[SK]?.S?.startsWith(TRAFFIC_SORT_KEY_PREFIX))
         .map(fromItem)
         .sort((a, b) => (a.organization_id + a.endpoint < b.organization_id + b.endpoint ? -1 : 1));
     },

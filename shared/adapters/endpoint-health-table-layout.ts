@@ -11,3 +11,10 @@ export const ENDPOINT_HEALTH_TABLE = {
   /** Epoch seconds: an endpoint not heard of for the retention period is forgotten (gone marks excepted). */
   ttlAttribute: 'expires_at',
 } as const;
+
+/**
+ * Sort keys of the fair-share counts render keeps beside the endpoints (shared/domain/lanes.ts):
+ * `traffic#<window>`. An endpoint key is `scheme://host[:port]`, so none starts this way; the
+ * store's list leaves these items out.
+ */
+export const TRAFFIC_SORT_KEY_PREFIX = 'traffic#';

@@ -155,6 +155,8 @@ export const ReconcileConfigSchema = z.object({
   [ENV.outcomeTableName]: z.string().min(1),
   [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
   [ENV.reconcileGraceSeconds]: int(60, 86_400).default(DEFAULT_RECONCILE_GRACE_SECONDS),
+  // Its backlog counts toward the pause too: a delivery waiting there is not stuck.
+  [ENV.slowDeliveryQueueUrl]: z.url().optional(),
   [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
 });

@@ -119,6 +119,8 @@ export interface QueueRef {
 export interface DeliveryQueues {
   /** Rendered deliveries; redrives to `deadLetter` after `maxReceiveCount` receives. */
   readonly delivery: QueueRef;
+  /** The slow lane (shared/domain/lanes.ts): the delivery queue's settings and dead-letter queue. */
+  readonly slow: QueueRef;
   /** Final failures of the deliver function, and whatever the redrive policy moves there. */
   readonly deadLetter: QueueRef;
   /** Run-completed events the render function could not process. */
@@ -145,8 +147,8 @@ export interface DeliveryQueuesOptions {
 const FOURTEEN_DAYS_SECONDS = 14 * 24 * 3600;
 
 /**
- * Creates the delivery queue with a RedrivePolicy to its dead-letter queue,
- * and the render dead-letter queue. Idempotent for the same options, as
+ * Creates the delivery queue and the slow lane, each with a RedrivePolicy to the
+ * dead-letter queue, and the render and event dead-letter queues. Idempotent for the same options, as
  * CreateQueue is; the dead-letter queue is created first because the redrive
  * policy names its ARN.
  */
@@ -161,14 +163,16 @@ export async function createDeliveryQueues(client: SQSClient, options: DeliveryQ
   const eventDeadLetter = await createQueue(client, `${prefix}-event-dlq`, {
     MessageRetentionPeriod: String(FOURTEEN_DAYS_SECONDS),
   });
-  const delivery = await createQueue(client, `${prefix}-delivery`, {
+  const lane = {
     VisibilityTimeout: String(options.visibilityTimeoutSeconds),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetter.arn,
       maxReceiveCount: options.maxReceiveCount,
     }),
-  });
-  return { delivery, deadLetter, renderDeadLetter, eventDeadLetter };
+  };
+  const delivery = await createQueue(client, `${prefix}-delivery`, lane);
+  const slow = await createQueue(client, `${prefix}-delivery-slow`, lane);
+  return { delivery, slow, deadLetter, renderDeadLetter, eventDeadLetter };
 }
 
 async function createQueue(client: SQSClient, name: string, attributes: Record<string, string>): Promise<QueueRef> {

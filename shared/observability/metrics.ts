@@ -43,6 +43,8 @@ export const METRIC = {
   goneDeliveries: 'GoneDeliveries',
   /** Count: a message deleted as soon as it settled, before the rest of its batch. */
   earlySettled: 'EarlySettledMessages',
+  /** Count: deliveries render put on the slow lane, their organization past its fair share of the window. */
+  slowLaneRouted: 'SlowLaneRouted',
 } as const;
 
 /** Values of the `Outcome` dimension of {@link METRIC}.deliveries: the outcome words of shared/domain/outcome.ts. */
