@@ -16,7 +16,9 @@
  *   lanes           with the campaign, the slow lane on: past its fair share the campaign waits there
  *
  * Reported: the nine organizations' p50/p99 from emit to the request reaching their
- * receiver, as ratios against the baseline of the same run; the campaign's drain time
+ * receiver, as ratios against the baseline of the same run, and from render's answer to
+ * the request (the queues' part: locally render shares one event loop with the campaign's
+ * renders and every delivery, which a Lambda per event does not); the campaign's drain time
  * and deliveries per second (what fairness costs it); how many of its deliveries took
  * the slow lane. fauxqs ignores MessageGroupId, so SQS fair queues play no part here.
  */
@@ -58,6 +60,9 @@ interface Result {
   readonly p50: number;
   readonly p99: number;
   readonly max: number;
+  /** From render's answer (the message on a queue) to the request: the queues' share of the wait. */
+  readonly queuedP50: number;
+  readonly queuedP99: number;
   readonly campaignDelivered: number;
   readonly campaignDrainS: number | null;
   readonly campaignOnSlowLane: number;
@@ -123,6 +128,7 @@ function event(org: string, runId: number, origin: string) {
 
 async function runScenario(scenario: Scenario, runBase: number): Promise<Result> {
   const emittedAt = new Map<number, number>();
+  const enqueuedAt = new Map<number, number>();
   const othersAt = new Map<number, number>();
   const campaignIds = new Set<number>();
   let campaignLastAt = 0;
@@ -177,7 +183,12 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
     while (sent < elapsed * RATE) {
       const id = runId++;
       emittedAt.set(id, performance.now());
-      emits.push(stack.emit(event(`org-${sent % OTHER_ORGS}`, id, good.origin)).catch(() => undefined));
+      emits.push(
+        stack
+          .emit(event(`org-${sent % OTHER_ORGS}`, id, good.origin))
+          .then(() => enqueuedAt.set(id, performance.now()))
+          .catch(() => undefined),
+      );
       sent++;
     }
     await new Promise((r) => setTimeout(r, 20));
@@ -191,7 +202,10 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
   )
     await new Promise((r) => setTimeout(r, 100));
   const latencies = [...othersAt.entries()].map(([id, at]) => at - (emittedAt.get(id) ?? at)).sort((a, b) => a - b);
+  const queued = [...othersAt.entries()].map(([id, at]) => at - (enqueuedAt.get(id) ?? at)).sort((a, b) => a - b);
   const result: Result = {
+    queuedP50: percentile(queued, 50),
+    queuedP99: percentile(queued, 99),
     scenario,
     othersEmitted: emittedAt.size,
     othersDelivered: othersAt.size,
@@ -230,12 +244,12 @@ const ms = (v: number) => (Number.isNaN(v) ? '-' : `${Math.round(v)} ms`);
 const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? '-' : `${(a / b).toFixed(2)}x`);
 console.log('');
 console.log(
-  '| scenario | others delivered | others p50 | others p99 | p99 vs baseline | others max | campaign delivered | campaign drained in | campaign /s | campaign on the slow lane |',
+  '| scenario | others delivered | others p50 | others p99 | p99 vs baseline | others max | queued p50 / p99 | campaign delivered | campaign drained in | campaign /s | campaign on the slow lane |',
 );
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   const drain = r.campaignDrainS;
   console.log(
-    `| ${r.scenario.name} | ${r.othersDelivered}/${r.othersEmitted} | ${ms(r.p50)} | ${ms(r.p99)} | ${ratio(r.p99, baseline?.p99)} | ${ms(r.max)} | ${r.scenario.campaign ? `${r.campaignDelivered}/${BACKLOG}` : '-'} | ${drain === null ? '-' : `${drain.toFixed(1)} s`} | ${drain === null ? '-' : (BACKLOG / drain).toFixed(0)} | ${r.scenario.campaign ? r.campaignOnSlowLane : '-'} |`,
+    `| ${r.scenario.name} | ${r.othersDelivered}/${r.othersEmitted} | ${ms(r.p50)} | ${ms(r.p99)} | ${ratio(r.p99, baseline?.p99)} | ${ms(r.max)} | ${ms(r.queuedP50)} / ${ms(r.queuedP99)} | ${r.scenario.campaign ? `${r.campaignDelivered}/${BACKLOG}` : '-'} | ${drain === null ? '-' : `${drain.toFixed(1)} s`} | ${drain === null ? '-' : (BACKLOG / drain).toFixed(0)} | ${r.scenario.campaign ? r.campaignOnSlowLane : '-'} |`,
   );
 }
