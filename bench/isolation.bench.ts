@@ -14,7 +14,8 @@
  * Scenarios, each on a fresh local stack, in one process:
  *   baseline        the nine healthy organizations alone (isolation on)
  *   bad, before     with the bad tenant, isolation off (no circuits, no early settling): the old behaviour
- *   bad, after      with the bad tenant, isolation on
+ *   one lane        with the bad tenant, circuits and early settling but no slow lane
+ *   bad, after      with the bad tenant, isolation on: circuits, settling, the slow lane
  *
  * Reported for the healthy organizations: deliveries per second during the load
  * window, p50/p99 from emit to the request reaching the receiver (whole run, and
@@ -51,6 +52,8 @@ interface Scenario {
   readonly name: string;
   readonly bad: boolean;
   readonly isolation: boolean;
+  /** The slow lane (slow mark, diverts, fair share); default with isolation. */
+  readonly lanes?: boolean;
 }
 
 interface Result {
@@ -119,6 +122,7 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
     pollerConcurrency: DELIVER_EVENT_SOURCE_DEFAULTS.maxConcurrency,
     batchSize: DELIVER_EVENT_SOURCE_DEFAULTS.batchSize,
     isolation: scenario.isolation,
+    slowLane: { enabled: scenario.lanes ?? scenario.isolation },
     logLevel: 'info',
     logSink: (line) => {
       if (openedAt === null && line.includes('endpoint circuit opened')) openedAt = performance.now();
@@ -235,7 +239,8 @@ async function runScenario(scenario: Scenario, runBase: number): Promise<Result>
 const scenarios: Scenario[] = [
   { name: 'baseline (healthy only)', bad: false, isolation: true },
   { name: 'bad tenant, before (isolation off)', bad: true, isolation: false },
-  { name: 'bad tenant, after (isolation on)', bad: true, isolation: true },
+  { name: 'bad tenant, circuits and settling, one lane', bad: true, isolation: true, lanes: false },
+  { name: 'bad tenant, after (isolation on, slow lane)', bad: true, isolation: true },
 ];
 
 console.log(
