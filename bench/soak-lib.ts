@@ -213,6 +213,8 @@ export interface DevProcess {
   readonly sqsEndpoint: string;
   /** The delivery queue's URL. */
   readonly deliveryQueue: string;
+  /** The slow lane's URL, when the dev server has one. */
+  readonly slowQueue?: string;
   readonly output: () => string;
   /** SIGKILL, and wait until it is gone. */
   kill(): Promise<void>;
@@ -226,7 +228,7 @@ interface DevStateRead {
   readonly intake: string;
   readonly dynamoEndpoint: string;
   readonly sqsEndpoint: string;
-  readonly queues: { readonly delivery: { readonly url: string } };
+  readonly queues: { readonly delivery: { readonly url: string }; readonly slow?: { readonly url: string } };
 }
 
 /** Starts the real bin: `webhooks dev --data DIR --no-receiver --no-example --port 0`, in `cwd` (where .webhooks/dev.json goes). */
@@ -283,6 +285,7 @@ export async function startDev(options: {
     dynamoEndpoint: state.dynamoEndpoint,
     sqsEndpoint: state.sqsEndpoint,
     deliveryQueue: state.queues.delivery.url,
+    ...(state.queues.slow === undefined ? {} : { slowQueue: state.queues.slow.url }),
     output: () => output,
     async kill() {
       child.kill('SIGKILL');
@@ -297,13 +300,13 @@ export async function startDev(options: {
 
 /**
  * Reads the outcome log of a running dev stack until every id is final and the
- * delivery queue is empty, or the time is up. Final alone is not the end: a
+ * delivery queues (main and slow lane) are empty, or the time is up. Final alone is not the end: a
  * record the reconciler failed as stranded (its first attempt's outcome lost, no
  * request kept) comes back to life when its message turns up late behind a
  * backlog, so every run is read again until no message is left to change one.
  */
 export async function waitAllFinal(
-  dev: Pick<DevProcess, 'dynamoEndpoint' | 'sqsEndpoint' | 'deliveryQueue'>,
+  dev: Pick<DevProcess, 'dynamoEndpoint' | 'sqsEndpoint' | 'deliveryQueue' | 'slowQueue'>,
   runs: ReadonlyMap<number, readonly string[]>,
   timeoutMs: number,
   progress?: (final: number, total: number, queued: number) => void,
@@ -333,7 +336,9 @@ export async function waitAllFinal(
         if ((runs.get(run) ?? []).every((id) => isFinal(records.get(id)))) open.delete(run);
       }
       const final = [...runs.values()].flat().filter((id) => isFinal(records.get(id))).length;
-      const queued = open.size === 0 ? await messagesIn(sqs, dev.deliveryQueue) : -1;
+      const lanes = [dev.deliveryQueue, ...(dev.slowQueue === undefined ? [] : [dev.slowQueue])];
+      const queued =
+        open.size === 0 ? (await Promise.all(lanes.map((url) => messagesIn(sqs, url)))).reduce((a, b) => a + b, 0) : -1;
       progress?.(final, total, queued);
       if (Date.now() > deadline) return records;
       if (open.size === 0) {

@@ -76,6 +76,8 @@ export const DevStateSchema = z.object({
   detailType: z.string(),
   queues: z.object({
     delivery: z.object({ url: z.string(), arn: z.string() }),
+    /** The slow lane; absent when the dev server predates it. */
+    slow: z.object({ url: z.string(), arn: z.string() }).optional(),
     deadLetter: z.object({ url: z.string(), arn: z.string() }),
     renderDeadLetter: z.object({ url: z.string(), arn: z.string() }),
     eventDeadLetter: z.object({ url: z.string(), arn: z.string() }).optional(),
