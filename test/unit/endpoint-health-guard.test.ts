@@ -1,45 +1,16 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
-import type { EndpointHealthStore } from '../../shared/ports/endpoint-health-store.ts';
 import { createEndpointHealthGuard } from '../../shared/use-cases/endpoint-health.ts';
 import { NOW, quiet } from '../fixtures/deliver-deps.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
+import { memoryHealthStore } from '../fixtures/memory-health-store.ts';
 
 // The guard's costs and failure modes, on an in-memory store and a fake clock.
-function memoryStore() {
-  const items = new Map<string, EndpointHealth>();
-  const calls = { get: 0, put: 0 };
-  let failing = false;
-  const key = (org: string, endpoint: string) => `${org}|${endpoint}`;
-  const store: EndpointHealthStore = {
-    async get(org, endpoint) {
-      calls.get++;
-      if (failing) throw new Error('DynamoDB unavailable');
-      return items.get(key(org, endpoint));
-    },
-    async put(next, expected) {
-      calls.put++;
-      const current = items.get(key(next.organization_id, next.endpoint));
-      if ((current?.version ?? 0) !== expected) return false;
-      items.set(key(next.organization_id, next.endpoint), { ...next, version: expected + 1 });
-      return true;
-    },
-    async remove(org, endpoint) {
-      return items.delete(key(org, endpoint));
-    },
-    async list() {
-      return [...items.values()];
-    },
-  };
-  return { store, calls, fail: () => void (failing = true) };
-}
-
 const transient = { kind: 'transient', errorClass: 'timeout', status: null, message: 'timed out' } as const;
 const success = { kind: 'success', status: 200 } as const;
 
 function setup(slowAfterMs?: number) {
   let now = NOW;
-  const memory = memoryStore();
+  const memory = memoryHealthStore();
   const counted: string[] = [];
   const guard = createEndpointHealthGuard({
     store: memory.store,
