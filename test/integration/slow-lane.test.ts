@@ -6,7 +6,11 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devStatePath, writeDevState } from '../../cli/target.ts';
 import { makeHandler, wireDeliverDeps } from '../../functions/deliver/handler.ts';
 import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { createDynamoEndpointHealthStore } from '../../shared/adapters/dynamo-endpoint-health-store.ts';
@@ -23,6 +27,7 @@ import {
   type LocalSqs,
 } from '../../shared/local/fauxqs.ts';
 import { LOCAL_ADDRESS_POLICY } from '../../shared/net/address-policy.ts';
+import { runCliInProcess } from '../fixtures/cli.ts';
 import { quiet } from '../fixtures/deliver-deps.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
@@ -159,5 +164,62 @@ describe('an endpoint that hangs, with a slow lane', () => {
     // The two hanging requests end (the endpoint drops them) and are retried as usual.
     await receiver.close();
     expect((await hanging).batchItemFailures).toHaveLength(2);
+  });
+});
+
+describe('webhooks endpoints', () => {
+  it('lists a slow mark while it holds, in the table and as JSON', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'webhooks-slow-lane-'));
+    try {
+      await writeDevState(
+        {
+          pid: process.pid,
+          intake: 'http://127.0.0.1:9/',
+          sqsEndpoint: sqs.endpoint,
+          dynamoEndpoint: dynamo.endpoint,
+          tableName: 'outcomes',
+          healthTableName: 'health',
+          busName: 'default',
+          source: 'dograh.workflows',
+          detailType: 'Workflow Run Completed',
+          queues,
+        },
+        devStatePath(dir),
+      );
+      const until = Date.parse('2126-01-01T10:20:30Z');
+      const health = createDynamoEndpointHealthStore({ client: dynamo.client, tableName: 'health', retentionDays: 30 });
+      await health.put(
+        {
+          organization_id: 'org-cli',
+          endpoint: 'https://slow.example.com',
+          state: 'closed',
+          consecutive_failures: 0,
+          opens: 0,
+          open_until_ms: null,
+          probe_until_ms: null,
+          last_success_ms: null,
+          last_failure_ms: null,
+          last_error: null,
+          gone_at_ms: null,
+          gone_node_hash: null,
+          slow_until_ms: until,
+          updated_at_ms: Date.now(),
+          version: 0,
+        },
+        0,
+      );
+      const env = { PATH: process.env['PATH'] ?? '', HOME: dir, NO_COLOR: '1', AWS_EC2_METADATA_DISABLED: 'true' };
+      const json = await runCliInProcess(['endpoints', '--local', '--org', 'org-cli', '--json'], { cwd: dir, env });
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject([
+        { endpoint: 'https://slow.example.com', slow_until: new Date(until).toISOString() },
+      ]);
+      const table = await runCliInProcess(['endpoints', '--local', '--org', 'org-cli'], { cwd: dir, env });
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toContain('SLOW UNTIL (UTC)');
+      expect(table.stdout).toMatch(/https:\/\/slow\.example\.com\s+closed\s+0\s+-\s+-\s+2126-01-01 10:20:30/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
