@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { hostOf, type EndpointHealth } from '../../shared/domain/endpoint-health.ts';
+import { hostOf, isSlow, type EndpointHealth } from '../../shared/domain/endpoint-health.ts';
 import type { EndpointHealthStore } from '../../shared/ports/endpoint-health-store.ts';
 import { colourEnabled, createStyle, formatTime, oneLine, plural, table, truncate, type Style } from '../format.ts';
 import { action, CliError, type CliIo } from '../io.ts';
@@ -29,6 +29,8 @@ export interface EndpointEntry {
   readonly last_failure: string | null;
   readonly last_error: string | null;
   readonly gone_at: string | null;
+  /** Until when the endpoint is marked slow (its main-lane deliveries go to the slow lane); null when it is not. */
+  readonly slow_until: string | null;
 }
 
 export function registerEndpoints(program: Command): void {
@@ -41,10 +43,12 @@ export function registerEndpoints(program: Command): void {
     .addHelpText(
       'after',
       `
-Only endpoints that have failed are tracked. STATE is closed (deliveries go; FAILURES counts the
-current streak of transient failures), open (deliveries are deferred without an attempt until
-OPEN UNTIL, then one probe goes), half_open (a probe is in flight), or gone (the endpoint answered
-410 Gone: deliveries fail at once until "webhooks endpoints reset HOST" or the node changes).
+Only endpoints that have failed or been slow are tracked. STATE is closed (deliveries go; FAILURES
+counts the current streak of transient failures), open (deliveries are deferred without an attempt
+until OPEN UNTIL, then one probe goes), half_open (a probe is in flight), or gone (the endpoint
+answered 410 Gone: deliveries fail at once until "webhooks endpoints reset HOST" or the node
+changes). SLOW UNTIL: a request to it went unanswered past the slow threshold, so until then its
+deliveries go to the slow lane instead of the main one.
 
 ${TARGET_HELP}
 
@@ -105,7 +109,13 @@ async function listEndpoints(options: EndpointsOptions, io: CliIo): Promise<void
     target.close();
   }
   if (options.json) {
-    io.stdout.write(`${JSON.stringify(found.map(toEntry), null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify(
+        found.map((h) => toEntry(h)),
+        null,
+        2,
+      )}\n`,
+    );
     return;
   }
   const style = createStyle(colourEnabled(io.stdout, io.env));
@@ -124,6 +134,7 @@ async function listEndpoints(options: EndpointsOptions, io: CliIo): Promise<void
       String(e.consecutive_failures),
       e.open_until === null ? '-' : formatTime(e.open_until),
       e.last_success === null ? '-' : formatTime(e.last_success),
+      e.slow_until === null ? '-' : formatTime(e.slow_until),
       truncate(oneLine(e.last_error ?? ''), 24),
     ];
   });
@@ -135,6 +146,7 @@ async function listEndpoints(options: EndpointsOptions, io: CliIo): Promise<void
       { header: 'FAILURES', align: 'right' },
       { header: 'OPEN UNTIL (UTC)' },
       { header: 'LAST SUCCESS (UTC)' },
+      { header: 'SLOW UNTIL (UTC)' },
       { header: 'LAST ERROR' },
     ],
     rows,
@@ -166,7 +178,7 @@ async function resetEndpoint(host: string, options: EndpointsOptions, io: CliIo)
     );
   }
   if (options.json) {
-    io.stdout.write(`${JSON.stringify({ reset: reset.map(toEntry) }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ reset: reset.map((h) => toEntry(h)) }, null, 2)}\n`);
     return;
   }
   for (const h of reset)
@@ -178,7 +190,7 @@ async function resetEndpoint(host: string, options: EndpointsOptions, io: CliIo)
   }
 }
 
-function toEntry(h: EndpointHealth): EndpointEntry {
+function toEntry(h: EndpointHealth, nowMs = Date.now()): EndpointEntry {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     organization_id: h.organization_id,
@@ -190,6 +202,7 @@ function toEntry(h: EndpointHealth): EndpointEntry {
     last_failure: iso(h.last_failure_ms),
     last_error: h.last_error,
     gone_at: iso(h.gone_at_ms),
+    slow_until: isSlow(h, nowMs) ? iso(h.slow_until_ms) : null,
   };
 }
 
@@ -201,9 +214,17 @@ function styleState(state: EndpointHealth['state'], style: Style): string {
       : style.yellow(state);
 }
 
-/** One line on an endpoint's circuit for `inspect` and `failures`; undefined when there is nothing to say. */
-export function circuitLine(h: EndpointHealth | undefined): string | undefined {
-  if (h === undefined || (h.state === 'closed' && h.consecutive_failures === 0)) return undefined;
+/** One line on an endpoint's circuit (and slow mark) for `inspect` and `failures`; undefined when there is nothing to say. */
+export function circuitLine(h: EndpointHealth | undefined, nowMs = Date.now()): string | undefined {
+  if (h === undefined) return undefined;
+  const circuit = circuitText(h);
+  if (!isSlow(h, nowMs)) return circuit;
+  const slow = `marked slow until ${formatTime(new Date(h.slow_until_ms ?? 0).toISOString())} UTC: deliveries go to the slow lane`;
+  return circuit === undefined ? slow : `${circuit}; ${slow}`;
+}
+
+function circuitText(h: EndpointHealth): string | undefined {
+  if (h.state === 'closed' && h.consecutive_failures === 0) return undefined;
   switch (h.state) {
     case 'closed':
       return `closed, ${plural(h.consecutive_failures, 'transient failure')} in a row`;

@@ -14,9 +14,17 @@ import { redactText } from '../../shared/observability/redact.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
 import type { CredentialStore } from '../../shared/ports/credential-store.ts';
 import type { Log } from '../../shared/use-cases/observability.ts';
-import { deliverMessage, type DeliverDeps, type MessageFate } from '../../shared/use-cases/deliver-message.ts';
+import {
+  deliverMessage,
+  type DeliverDeps,
+  type MessageFate,
+  type SlowLaneDeps,
+} from '../../shared/use-cases/deliver-message.ts';
 import { createDynamoEndpointHealthStore } from '../../shared/adapters/dynamo-endpoint-health-store.ts';
 import { createSqsMessageSettler } from '../../shared/adapters/sqs-message-settler.ts';
+import { createSqsSlowLane } from '../../shared/adapters/sqs-slow-lane.ts';
+import type { Lane } from '../../shared/domain/lanes.ts';
+import type { MessageSettler } from '../../shared/ports/message-settler.ts';
 import { createEndpointHealthGuard } from '../../shared/use-cases/endpoint-health.ts';
 import { METRIC } from '../../shared/observability/metrics.ts';
 
@@ -33,14 +41,21 @@ export const RESPONSE_SNIPPET_BYTES = 512;
  * A message leaves the queue when its own attempt ends: with a settler, the
  * messages done while others of the batch still run are deleted early (see
  * {@link createEarlySettle}), and the event source's final delete of them is a no-op.
+ *
+ * With a slow lane, the same function consumes both queues: a record's event source
+ * ARN says which lane it came from, and its visibility changes and early deletes go to
+ * that lane's queue.
  */
 export function makeHandler(deps: DeliverDeps): DeliverHandler {
+  const slow = deps.slowLane;
+  const slowDeps: DeliverDeps | undefined = slow === undefined ? undefined : { ...deps, actions: slow.actions };
   return async (event) => {
     const receivedAtMs = deps.clock.now();
     const early = createEarlySettle(deps, event.Records.length);
     const fates = await Promise.all(
       event.Records.map(async (record) => {
         let fate: MessageFate;
+        const lane = laneOf(record.eventSourceARN, slow);
         try {
           const deadLetteredAt = record.messageAttributes?.[DEAD_LETTERED_AT_ATTRIBUTE]?.stringValue;
           fate = await deliverMessage(
@@ -48,9 +63,10 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
               body: record.body,
               receiptHandle: record.receiptHandle,
               receivedAtMs,
+              lane,
               ...(deadLetteredAt === undefined ? {} : { deadLetteredAt }),
             },
-            deps,
+            lane === 'slow' && slowDeps !== undefined ? slowDeps : deps,
           );
         } catch (error) {
           // Unsettled (the store or the queue failed us): SQS brings it back after its
@@ -58,7 +74,7 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
           deps.log.error('message not settled: it will be received again', { message_id: record.messageId, error });
           fate = 'keep';
         }
-        early.settled(record.receiptHandle, fate);
+        early.settled(record.receiptHandle, fate, lane === 'slow' ? slow?.settler : deps.settler);
         return fate;
       }),
     );
@@ -72,38 +88,55 @@ export function makeHandler(deps: DeliverDeps): DeliverHandler {
   };
 }
 
+/** The lane a record came from: the slow lane when its event source ARN names the slow lane's queue. */
+export function laneOf(eventSourceArn: string | undefined, slow: Pick<SlowLaneDeps, 'queueName'> | undefined): Lane {
+  if (slow === undefined || eventSourceArn === undefined) return 'main';
+  return eventSourceArn.slice(eventSourceArn.lastIndexOf(':') + 1) === slow.queueName ? 'slow' : 'main';
+}
+
+/** A queue's name: the last path segment of its URL (SQS's and the emulator's alike). */
+export function queueNameOf(queueUrl: string): string {
+  return (
+    new URL(queueUrl).pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .at(-1) ?? ''
+  );
+}
+
 /**
  * Early deletes for one batch. When a message settles `delete` while others still
  * run, it waits `settleAfterMs` (so a batch that ends at once costs nothing extra),
- * then every such message not yet deleted goes in one DeleteMessageBatch. The
- * batch response still leaves them out of `batchItemFailures`: the event source
- * deletes them again in the request it sends anyway, which costs no extra request.
- * A failed early delete only leaves the message to that final delete.
+ * then every such message not yet deleted goes in one DeleteMessageBatch per queue
+ * (its lane's settler). The batch response still leaves them out of `batchItemFailures`:
+ * the event source deletes them again in the request it sends anyway, which costs no
+ * extra request. A failed early delete only leaves the message to that final delete.
  */
 function createEarlySettle(deps: DeliverDeps, size: number) {
-  const settler = deps.settler;
   const waitMs = deps.settleAfterMs ?? 1000;
   let running = size;
-  let due: string[] = [];
+  let due = new Map<MessageSettler, string[]>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const flushes: Promise<void>[] = [];
   const flush = () => {
     timer = undefined;
-    if (running === 0 || due.length === 0 || settler === undefined) return;
-    const handles = due;
-    due = [];
-    flushes.push(
-      settler.delete(handles).then(
-        (left) => deps.metrics.count(METRIC.earlySettled, handles.length - left.length),
-        (error: unknown) => deps.log.warn('early delete failed: left to the end of the batch', { error }),
-      ),
-    );
+    if (running === 0) return;
+    const settling = due;
+    due = new Map();
+    for (const [settler, handles] of settling) {
+      flushes.push(
+        settler.delete(handles).then(
+          (left) => deps.metrics.count(METRIC.earlySettled, handles.length - left.length),
+          (error: unknown) => deps.log.warn('early delete failed: left to the end of the batch', { error }),
+        ),
+      );
+    }
   };
   return {
-    settled(receiptHandle: string, fate: MessageFate) {
+    settled(receiptHandle: string, fate: MessageFate, settler: MessageSettler | undefined) {
       running--;
       if (settler === undefined || fate !== 'delete' || running === 0) return;
-      due.push(receiptHandle);
+      due.set(settler, [...(due.get(settler) ?? []), receiptHandle]);
       timer ??= setTimeout(flush, waitMs);
     },
     async end() {
@@ -153,17 +186,19 @@ export function wireDeliverDeps(config: DeliverConfig, ports: DeliverPorts): Del
   };
 }
 
-/** Tenant isolation (issue 8): endpoint circuits and early settling, each switched by its config key. */
+/** Tenant isolation (issue 8): endpoint circuits, early settling and the slow lane, each switched by its config key. */
 function isolationDeps(
   config: DeliverConfig,
   ports: DeliverPorts,
   metrics: Metrics,
-): Pick<DeliverDeps, 'health' | 'settler' | 'settleAfterMs'> {
+): Pick<DeliverDeps, 'health' | 'settler' | 'settleAfterMs' | 'slowLane'> {
   const tableName = config[ENV.endpointHealthTableName];
+  const slowLane = slowLaneDeps(config, ports);
   return {
     ...(config[ENV.settleEarly]
       ? { settler: createSqsMessageSettler({ client: ports.sqs, queueUrl: config[ENV.deliveryQueueUrl] }) }
       : {}),
+    ...(slowLane === undefined ? {} : { slowLane }),
     ...(tableName === undefined || !config[ENV.circuitsEnabled]
       ? {}
       : {
@@ -182,8 +217,26 @@ function isolationDeps(
             },
             cacheTtlMs: config[ENV.healthCacheTtlMs],
             random: Math.random,
+            // Slow marks only send deliveries somewhere: without a slow lane they would cost writes for nothing.
+            ...(slowLane === undefined ? {} : { slowAfterMs: config[ENV.slowEndpointMs] }),
           }),
         }),
+  };
+}
+
+/** The slow lane's queue, its actions and its settler, when the config names one. */
+function slowLaneDeps(config: DeliverConfig, ports: DeliverPorts): SlowLaneDeps | undefined {
+  const queueUrl = config[ENV.slowDeliveryQueueUrl];
+  if (queueUrl === undefined) return undefined;
+  return {
+    queue: createSqsSlowLane({ client: ports.sqs, queueUrl }),
+    queueName: queueNameOf(queueUrl),
+    actions: createSqsMessageActions({
+      client: ports.sqs,
+      queueUrl,
+      deadLetterQueueUrl: config[ENV.deadLetterQueueUrl],
+    }),
+    ...(config[ENV.settleEarly] ? { settler: createSqsMessageSettler({ client: ports.sqs, queueUrl }) } : {}),
   };
 }
 

@@ -126,6 +126,7 @@ function toItem(h: EndpointHealth, retentionDays: number): Item {
     ['last_error', h.last_error],
     ['gone_at_ms', h.gone_at_ms],
     ['gone_node_hash', h.gone_node_hash],
+    ['slow_until_ms', h.slow_until_ms],
   ];
   for (const [name, value] of optional) {
     if (value === null) continue;
@@ -155,6 +156,8 @@ function fromItem(item: Item): EndpointHealth {
     last_error: str('last_error'),
     gone_at_ms: num('gone_at_ms'),
     gone_node_hash: str('gone_node_hash'),
+    // Absent on items written before slow marks existed.
+    slow_until_ms: num('slow_until_ms'),
     updated_at_ms: num('updated_at_ms') ?? 0,
     version: num('version') ?? 0,
   };

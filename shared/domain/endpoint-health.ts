@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DeliveryMessage } from './delivery.ts';
+import { SLOW_MARK_SECONDS, type Lane } from './lanes.ts';
 import type { AttemptVerdict } from './retry-policy.ts';
 
 /**
@@ -40,6 +41,12 @@ export interface EndpointHealth {
   readonly gone_at_ms: number | null;
   /** {@link nodeConfigHash} of the delivery that got the 410. */
   readonly gone_node_hash: string | null;
+  /**
+   * Until when the endpoint counts as slow: a request to it waited past the slow
+   * threshold without an answer ({@link markSlow}). Main-lane deliveries to it go to
+   * the slow lane meanwhile (see shared/domain/lanes.ts). Independent of the circuit.
+   */
+  readonly slow_until_ms: number | null;
   readonly updated_at_ms: number;
   /** Optimistic lock: each write expects the version it read. */
   readonly version: number;
@@ -118,7 +125,18 @@ export type Gate =
   /** Hide the message this long, without an attempt. */
   | { readonly kind: 'defer'; readonly seconds: number; readonly state: CircuitState }
   /** Fail it now: the endpoint is gone. */
-  | { readonly kind: 'gone'; readonly reason: string };
+  | { readonly kind: 'gone'; readonly reason: string }
+  /**
+   * Main lane only: move the message to the slow lane, hidden there `seconds`, without an
+   * attempt. `otherwise` is what to do if it cannot be moved (what the gate says without lanes).
+   */
+  | { readonly kind: 'divert'; readonly seconds: number; readonly cause: DivertCause; readonly otherwise: Fallback };
+
+/** Why a delivery leaves the main lane: its circuit is not closed, or its endpoint is marked slow. */
+export type DivertCause = 'open' | 'half_open' | 'slow';
+
+/** What a divert falls back to when the slow lane cannot take the message. */
+export type Fallback = Extract<Gate, { readonly kind: 'send' | 'defer' }>;
 
 /**
  * While a probe is in flight the other deliveries look again this often, so they
@@ -133,6 +151,12 @@ export const HALF_OPEN_RECHECK_SECONDS = 5;
  * open or half-open circuit lets it go at once; its success closes the circuit. The
  * redrive's own rate limit (`--max-per-second`) paces them. A gone mark still holds:
  * the operator resets it first.
+ *
+ * `lane`: where the message was received, when there is a slow lane (undefined: there is
+ * none). On the main lane, a delivery the circuit would defer, or one to an endpoint
+ * marked slow, is diverted to the slow lane instead, so it holds no main-lane Lambda and
+ * no main-lane receive; a probe still goes from where it is, and a redriven delivery is
+ * never diverted (it goes at once). On the slow lane the gate is as without lanes.
  */
 export function gate(
   health: EndpointHealth | undefined,
@@ -140,7 +164,54 @@ export function gate(
   nodeHash: string,
   probeLeaseMs: number,
   redriven = false,
+  lane?: Lane,
 ): Gate {
+  const decision = circuitGate(health, nowMs, nodeHash, probeLeaseMs, redriven);
+  if (lane !== 'main' || redriven || health === undefined) return decision;
+  if (decision.kind === 'defer') {
+    return {
+      kind: 'divert',
+      seconds: decision.seconds,
+      cause: decision.state === 'open' ? 'open' : 'half_open',
+      otherwise: decision,
+    };
+  }
+  if (decision.kind === 'send' && isSlow(health, nowMs)) {
+    return { kind: 'divert', seconds: 0, cause: 'slow', otherwise: decision };
+  }
+  return decision;
+}
+
+/** Whether the endpoint's slow mark holds at `nowMs`. */
+export function isSlow(health: EndpointHealth | undefined, nowMs: number): boolean {
+  return health?.slow_until_ms != null && health.slow_until_ms > nowMs;
+}
+
+/**
+ * The health with the endpoint marked slow until `SLOW_MARK_SECONDS` from now, or
+ * undefined when there is nothing to write: the mark still holds, or the endpoint is
+ * gone (nothing is sent to it). Nothing else changes: a slow endpoint is not a failing one.
+ */
+export function markSlow(
+  health: EndpointHealth | undefined,
+  nowMs: number,
+  context: Pick<OutcomeContext, 'organizationId' | 'endpoint'>,
+): EndpointHealth | undefined {
+  if (health?.state === 'gone' || isSlow(health, nowMs)) return undefined;
+  return {
+    ...(health ?? fresh(context, nowMs)),
+    slow_until_ms: nowMs + SLOW_MARK_SECONDS * 1000,
+    updated_at_ms: nowMs,
+  };
+}
+
+function circuitGate(
+  health: EndpointHealth | undefined,
+  nowMs: number,
+  nodeHash: string,
+  probeLeaseMs: number,
+  redriven: boolean,
+): Exclude<Gate, { kind: 'divert' }> {
   if (health === undefined) return { kind: 'send' };
   if (redriven && (health.state === 'open' || health.state === 'half_open')) return { kind: 'send' };
   switch (health.state) {
@@ -282,7 +353,7 @@ export function hostOf(endpoint: string): string {
   }
 }
 
-function fresh(context: OutcomeContext, nowMs: number): EndpointHealth {
+function fresh(context: Pick<OutcomeContext, 'organizationId' | 'endpoint'>, nowMs: number): EndpointHealth {
   return {
     organization_id: context.organizationId,
     endpoint: context.endpoint,
@@ -296,6 +367,7 @@ function fresh(context: OutcomeContext, nowMs: number): EndpointHealth {
     last_error: null,
     gone_at_ms: null,
     gone_node_hash: null,
+    slow_until_ms: null,
     updated_at_ms: nowMs,
     version: 0,
   };

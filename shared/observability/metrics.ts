@@ -45,6 +45,10 @@ export const METRIC = {
   earlySettled: 'EarlySettledMessages',
   /** Count: deliveries render put on the slow lane, their organization past its fair share of the window. */
   slowLaneRouted: 'SlowLaneRouted',
+  /** Count, dimension `Cause` (open, half_open, slow): a main-lane delivery moved to the slow lane without an attempt. */
+  divertedDeliveries: 'DivertedDeliveries',
+  /** Count: an endpoint marked slow, a request to it still unanswered past the slow threshold. */
+  slowEndpointMarks: 'SlowEndpointMarks',
 } as const;
 
 /** Values of the `Outcome` dimension of {@link METRIC}.deliveries: the outcome words of shared/domain/outcome.ts. */
@@ -66,6 +70,8 @@ export const DIMENSION = {
   to: 'To',
   /** Of `DeferredDeliveries`: the state of the circuit that deferred it. */
   state: 'State',
+  /** Of `DivertedDeliveries`: why it left the main lane (a `DivertCause` of shared/domain/endpoint-health.ts). */
+  cause: 'Cause',
 } as const;
 
 /** CloudWatch units this module writes. */

@@ -1,5 +1,6 @@
 import { DeliveryMessageSchema, requestTimeoutOf, type DeliveryMessage } from '../domain/delivery.ts';
 import type { Gate } from '../domain/endpoint-health.ts';
+import type { Lane } from '../domain/lanes.ts';
 import { endpointHost } from '../domain/endpoint.ts';
 import { isFinalStatus, type MessageFate } from '../domain/outcome.ts';
 import { nextAttempt } from '../domain/retry-policy.ts';
@@ -11,7 +12,8 @@ import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { HttpSender } from '../ports/http-sender.ts';
 import type { MessageSettler } from '../ports/message-settler.ts';
 import { problemsFrom, safeParse } from '../schemas/issues.ts';
-import { countDeliveries, METRIC } from '../observability/metrics.ts';
+import { countDeliveries, DIMENSION, METRIC } from '../observability/metrics.ts';
+import type { SlowLane } from '../ports/slow-lane.ts';
 import type { EndpointHealthGuard } from './endpoint-health.ts';
 import type { Log, Metrics } from './observability.ts';
 import { scrub, sendAttempt } from './send-attempt.ts';
@@ -40,6 +42,19 @@ export interface DeliverDeps {
   readonly settler?: MessageSettler;
   /** How long the handler waits after a message settles before deleting it early, so a batch that ends at once costs no extra request. Default 1000 ms. */
   readonly settleAfterMs?: number;
+  /** The slow lane (see shared/domain/lanes.ts). Absent: one lane, and nothing is diverted. */
+  readonly slowLane?: SlowLaneDeps;
+}
+
+/** The slow lane as the deliver side sees it: where diverted deliveries go, and how to act on messages received from it. */
+export interface SlowLaneDeps {
+  readonly queue: SlowLane;
+  /** The slow lane queue's name: a record whose event source ARN ends in it came from the slow lane. */
+  readonly queueName: string;
+  /** Visibility and dead-letter actions on the slow lane's messages (a receipt handle belongs to its queue). */
+  readonly actions: MessageActions;
+  /** Early deletes of the slow lane's messages (absent: the event source deletes them at the end of the batch). */
+  readonly settler?: MessageSettler;
 }
 
 /** One received queue message. */
@@ -50,6 +65,8 @@ export interface ReceivedMessage {
   readonly deadLetteredAt?: string;
   /** When the batch was handed over: SQS caps a visibility change at 12 h from the receive. */
   readonly receivedAtMs: number;
+  /** The lane it was received from; default main. */
+  readonly lane?: Lane;
 }
 
 /** SQS refuses a visibility past 12 h from the receive; the margin covers the time before the invocation started. */
@@ -79,11 +96,15 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
   });
   const timeoutMs = requestTimeoutOf(message, deps.requestTimeoutMs);
   const leaseMs = timeoutMs + (deps.leaseMarginMs ?? 30_000);
-  // Before the claim: a deferred delivery uses no attempt and no write, only its visibility.
-  const gate: Gate =
+  // Before the claim: a deferred or diverted delivery uses no attempt and no write, only its visibility
+  // or a copy on the slow lane.
+  const lane = deps.slowLane === undefined ? undefined : (received.lane ?? 'main');
+  const decided: Gate =
     deps.health === undefined
       ? { kind: 'send' }
-      : await deps.health.before(message, leaseMs, log, received.deadLetteredAt !== undefined);
+      : await deps.health.before(message, leaseMs, log, received.deadLetteredAt !== undefined, lane);
+  if (decided.kind === 'divert' && (await divert(received, message, decided, log, deps))) return 'delete';
+  const gate = decided.kind === 'divert' ? decided.otherwise : decided;
   if (gate.kind === 'defer') {
     await hide(received, gate.seconds, deps);
     log.debug('endpoint circuit not closed: delivery deferred without an attempt', {
@@ -159,6 +180,33 @@ export async function deliverMessage(received: ReceivedMessage, deps: DeliverDep
 }
 
 /**
+ * Moves a delivery to the slow lane: a copy there first, so the original is deleted
+ * ('delete') only once the copy is safe; resolves false if the slow lane did not take
+ * it (the caller then does what the gate says without lanes). A copy sent twice (the
+ * delete of the original lost) only finds the delivery busy or final: the claim decides.
+ */
+async function divert(
+  received: ReceivedMessage,
+  message: DeliveryMessage,
+  gate: Extract<Gate, { kind: 'divert' }>,
+  log: Log,
+  deps: DeliverDeps,
+): Promise<boolean> {
+  if (deps.slowLane === undefined) return false;
+  try {
+    await deps.slowLane.queue.forward(received, message, gate.seconds);
+  } catch (error) {
+    log.warn('the slow lane did not take the delivery: it stays on the main lane', { cause: gate.cause, error });
+    if (gate.otherwise.kind === 'defer')
+      deps.metrics.count(METRIC.deferredDeliveries, 1, { [DIMENSION.state]: gate.otherwise.state });
+    return false;
+  }
+  deps.metrics.count(METRIC.divertedDeliveries, 1, { [DIMENSION.cause]: gate.cause });
+  log.debug('delivery moved to the slow lane without an attempt', { cause: gate.cause, seconds: gate.seconds });
+  return true;
+}
+
+/**
  * Hides the message until its next attempt is due, within the 12 hours SQS allows
  * from this receive; a longer wait is covered by the next receive's claim, which
  * finds the attempt not yet due and hides it again.
@@ -177,7 +225,9 @@ async function attemptDelivery(
   deps: DeliverDeps,
 ): Promise<MessageFate> {
   const startedAt = deps.clock.now();
-  const { verdict, response, secrets, resentAfterStatus } = await sendAttempt(message, attempt, deps);
+  // Marks the endpoint slow if the answer is long in coming (with a slow lane only).
+  const answered = deps.health?.watch(message, log);
+  const { verdict, response, secrets, resentAfterStatus } = await sendAttempt(message, attempt, deps).finally(answered);
   const durationMs = response?.durationMs ?? Math.max(0, deps.clock.now() - startedAt);
   const decision = nextAttempt(verdict, attempt, message.retry, deps.random());
   await deps.health?.after(message, verdict, log);

@@ -4,6 +4,7 @@ import {
   afterObservation,
   DEFAULT_HEALTH_POLICY,
   gate,
+  markSlow,
   nodeConfigHash,
   observationOf,
   type EndpointHealth,
@@ -11,6 +12,7 @@ import {
   type HealthPolicy,
   type Transition,
 } from '../domain/endpoint-health.ts';
+import { SLOW_MARK_SECONDS, type Lane } from '../domain/lanes.ts';
 import type { AttemptVerdict } from '../domain/retry-policy.ts';
 import { DIMENSION, METRIC } from '../observability/metrics.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -19,10 +21,21 @@ import type { Log, Metrics } from './observability.ts';
 
 /** The deliver side's view of endpoint health: a gate before a delivery is claimed, an update after each attempt's verdict. */
 export interface EndpointHealthGuard {
-  /** What to do with this delivery. Never rejects: a store that fails lets deliveries go (health is an optimisation, not a guarantee). */
-  before(message: DeliveryMessage, probeLeaseMs: number, log: Log, redriven?: boolean): Promise<Gate>;
+  /**
+   * What to do with this delivery. `lane`: where its message was received, when there is a
+   * slow lane (see `gate`). Never rejects: a store that fails lets deliveries go (health is
+   * an optimisation, not a guarantee).
+   */
+  before(message: DeliveryMessage, probeLeaseMs: number, log: Log, redriven?: boolean, lane?: Lane): Promise<Gate>;
   /** Counts the attempt's verdict; writes only on a failure or a change of state. Never rejects. */
   after(message: DeliveryMessage, verdict: AttemptVerdict, log: Log): Promise<void>;
+  /**
+   * Call as a request to the message's endpoint starts; call what it returns when the answer
+   * (or the error) comes. A request still waiting after `slowAfterMs` marks its endpoint slow
+   * at once, in the background: at most one write per endpoint per container while the mark
+   * holds, never a delay or an error for the request. Without `slowAfterMs`, nothing.
+   */
+  watch(message: DeliveryMessage, log: Log): () => void;
 }
 
 export interface EndpointHealthGuardOptions {
@@ -36,6 +49,8 @@ export interface EndpointHealthGuardOptions {
   readonly cacheEntries?: number;
   /** In [0, 1): spreads deferrals over up to a fifth more, so a backlog does not come back all at once. Default Math.random. */
   readonly random?: () => number;
+  /** A request unanswered this long marks its endpoint slow (the slow lane's threshold). Absent: no slow marks. */
+  readonly slowAfterMs?: number;
 }
 
 interface Cached {
@@ -57,6 +72,8 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
   const maxEntries = options.cacheEntries ?? 10_000;
   const cache = new Map<string, Cached>();
   const random = options.random ?? Math.random;
+  // Until when each endpoint's slow mark holds, as this container wrote or tried it: one write per mark.
+  const slowMarks = new Map<string, number>();
 
   const keyOf = (org: string, endpoint: string) => `${org}\u0000${endpoint}`;
   function remember(org: string, endpoint: string, health: EndpointHealth | undefined): void {
@@ -93,23 +110,78 @@ export function createEndpointHealthGuard(options: EndpointHealthGuardOptions): 
     metrics.count(METRIC.circuitTransitions, 1, { [DIMENSION.to]: transition.to });
   }
 
+  /** A deferral spread over up to a fifth more; 0 stays 0. */
+  const spread = (seconds: number) => seconds + Math.floor(random() * Math.max(1, seconds / 5));
+
+  async function writeSlowMark(org: string, endpoint: string, log: Log): Promise<void> {
+    try {
+      let health = await read(org, endpoint);
+      for (let i = 0; i <= CONFLICT_RETRIES; i++) {
+        const next = markSlow(health, clock.now(), { organizationId: org, endpoint });
+        if (next === undefined) {
+          // Another container marked it (or it is gone): remember its mark, write nothing.
+          if (health?.slow_until_ms != null) slowMarks.set(keyOf(org, endpoint), health.slow_until_ms);
+          return;
+        }
+        const expected = health?.version ?? 0;
+        if (await store.put(next, expected)) {
+          remember(org, endpoint, { ...next, version: expected + 1 });
+          slowMarks.set(keyOf(org, endpoint), next.slow_until_ms ?? 0);
+          log.info('endpoint marked slow: its next main-lane deliveries go to the slow lane', {
+            endpoint_host: endpoint,
+            slow_until: new Date(next.slow_until_ms ?? 0).toISOString(),
+          });
+          metrics.count(METRIC.slowEndpointMarks, 1);
+          return;
+        }
+        health = await read(org, endpoint, true);
+      }
+      log.warn('endpoint not marked slow: too many concurrent writes', { endpoint_host: endpoint });
+    } catch (error) {
+      log.warn('endpoint not marked slow', { endpoint_host: endpoint, error });
+    }
+  }
+
   return {
-    async before(message, probeLeaseMs, log, redriven = false) {
+    watch(message, log) {
+      const slowAfterMs = options.slowAfterMs;
+      const endpoint = endpointHost(message.url);
+      if (slowAfterMs === undefined || endpoint === '') return () => undefined;
+      const timer = setTimeout(() => {
+        const key = keyOf(message.organization_id, endpoint);
+        const now = clock.now();
+        if ((slowMarks.get(key) ?? 0) > now) return;
+        // Taken before the write, so the other requests hanging on it in this container write nothing.
+        slowMarks.delete(key);
+        if (slowMarks.size >= maxEntries) slowMarks.delete(slowMarks.keys().next().value as string);
+        slowMarks.set(key, now + SLOW_MARK_SECONDS * 1000);
+        void writeSlowMark(message.organization_id, endpoint, log);
+      }, slowAfterMs);
+      // A hanging request must not keep a process that is done alive.
+      timer.unref();
+      return () => clearTimeout(timer);
+    },
+
+    async before(message, probeLeaseMs, log, redriven = false, lane) {
       const endpoint = endpointHost(message.url);
       if (endpoint === '') return { kind: 'send' };
       const hash = nodeConfigHash(message);
       try {
         let health = await read(message.organization_id, endpoint);
         for (let i = 0; ; i++) {
-          const decision = gate(health, clock.now(), hash, probeLeaseMs, redriven);
-          if (decision.kind === 'send' || decision.kind === 'gone' || decision.kind === 'defer') {
-            if (decision.kind === 'defer') {
-              metrics.count(METRIC.deferredDeliveries, 1, { [DIMENSION.state]: decision.state });
-              return {
-                ...decision,
-                seconds: decision.seconds + Math.floor(random() * Math.max(1, decision.seconds / 5)),
-              };
-            }
+          const decision = gate(health, clock.now(), hash, probeLeaseMs, redriven, lane);
+          if (decision.kind === 'defer') {
+            metrics.count(METRIC.deferredDeliveries, 1, { [DIMENSION.state]: decision.state });
+            return { ...decision, seconds: spread(decision.seconds) };
+          }
+          if (decision.kind === 'divert') {
+            // Counted by the caller, which knows whether the slow lane took it or it fell back.
+            const seconds = spread(decision.seconds);
+            const otherwise =
+              decision.otherwise.kind === 'defer' ? { ...decision.otherwise, seconds } : decision.otherwise;
+            return { ...decision, seconds, otherwise };
+          }
+          if (decision.kind === 'send' || decision.kind === 'gone') {
             if (decision.kind === 'gone') metrics.count(METRIC.goneDeliveries, 1);
             return decision;
           }

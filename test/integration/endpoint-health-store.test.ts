@@ -38,6 +38,7 @@ function health(org: string, endpoint: string, overrides: Partial<EndpointHealth
     last_error: 'HTTP 503',
     gone_at_ms: null,
     gone_node_hash: null,
+    slow_until_ms: null,
     updated_at_ms: 1_000,
     version: 0,
     ...overrides,
@@ -68,6 +69,16 @@ describe('the DynamoDB endpoint health store', () => {
     expect(await s.remove('o2', 'https://b.example')).toBe(true);
     expect(await s.remove('o2', 'https://b.example')).toBe(false);
     expect(await s.get('o2', 'https://b.example')).toBeUndefined();
+  });
+
+  it('keeps a slow mark, and reads an item without one as unmarked', async () => {
+    const s = store();
+    expect(await s.put(health('o4', 'https://f.example', { slow_until_ms: 61_000 }), 0)).toBe(true);
+    expect(await s.get('o4', 'https://f.example')).toMatchObject({ slow_until_ms: 61_000, version: 1 });
+    const read = await s.get('o4', 'https://f.example');
+    expect(await s.put({ ...read!, slow_until_ms: null }, 1)).toBe(true);
+    expect((await s.get('o4', 'https://f.example'))?.slow_until_ms).toBeNull();
+    expect((await s.list('o4'))[0]?.slow_until_ms).toBeNull();
   });
 
   it('lets tracked endpoints expire, but never a gone mark', async () => {

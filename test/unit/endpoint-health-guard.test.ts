@@ -1,52 +1,25 @@
-import { describe, expect, it } from 'vitest';
-import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
-import type { EndpointHealthStore } from '../../shared/ports/endpoint-health-store.ts';
+import { describe, expect, it, vi } from 'vitest';
 import { createEndpointHealthGuard } from '../../shared/use-cases/endpoint-health.ts';
 import { NOW, quiet } from '../fixtures/deliver-deps.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
+import { memoryHealthStore } from '../fixtures/memory-health-store.ts';
 
 // The guard's costs and failure modes, on an in-memory store and a fake clock.
-function memoryStore() {
-  const items = new Map<string, EndpointHealth>();
-  const calls = { get: 0, put: 0 };
-  let failing = false;
-  const key = (org: string, endpoint: string) => `${org}|${endpoint}`;
-  const store: EndpointHealthStore = {
-    async get(org, endpoint) {
-      calls.get++;
-      if (failing) throw new Error('DynamoDB unavailable');
-      return items.get(key(org, endpoint));
-    },
-    async put(next, expected) {
-      calls.put++;
-      const current = items.get(key(next.organization_id, next.endpoint));
-      if ((current?.version ?? 0) !== expected) return false;
-      items.set(key(next.organization_id, next.endpoint), { ...next, version: expected + 1 });
-      return true;
-    },
-    async remove(org, endpoint) {
-      return items.delete(key(org, endpoint));
-    },
-    async list() {
-      return [...items.values()];
-    },
-  };
-  return { store, calls, fail: () => void (failing = true) };
-}
-
 const transient = { kind: 'transient', errorClass: 'timeout', status: null, message: 'timed out' } as const;
 const success = { kind: 'success', status: 200 } as const;
 
-function setup() {
+function setup(slowAfterMs?: number) {
   let now = NOW;
-  const memory = memoryStore();
+  const memory = memoryHealthStore();
+  const counted: string[] = [];
   const guard = createEndpointHealthGuard({
     store: memory.store,
     clock: { now: () => now },
-    metrics: { count() {}, duration() {}, flush() {} },
+    metrics: { count: (name) => void counted.push(name), duration() {}, flush() {} },
     random: () => 0,
+    ...(slowAfterMs === undefined ? {} : { slowAfterMs }),
   });
-  return { guard, ...memory, advance: (ms: number) => void (now += ms) };
+  return { guard, ...memory, counted, advance: (ms: number) => void (now += ms) };
 }
 
 describe('the endpoint health guard', () => {
@@ -88,5 +61,75 @@ describe('the endpoint health guard', () => {
     fail();
     expect(await guard.before(message, 60_000, quiet)).toEqual({ kind: 'send' });
     await expect(guard.after(message, transient, quiet)).resolves.toBeUndefined();
+  });
+
+  it('diverts from the main lane while the circuit is open, and defers on the slow lane', async () => {
+    const { guard } = setup();
+    for (let i = 0; i < 5; i++) await guard.after(message, transient, quiet);
+    expect(await guard.before(message, 60_000, quiet, false, 'main')).toEqual({
+      kind: 'divert',
+      seconds: 30,
+      cause: 'open',
+      otherwise: { kind: 'defer', seconds: 30, state: 'open' },
+    });
+    expect(await guard.before(message, 60_000, quiet, false, 'slow')).toEqual({
+      kind: 'defer',
+      seconds: 30,
+      state: 'open',
+    });
+  });
+});
+
+describe('slow marks', () => {
+  const message = makeDeliveryMessage(1);
+  const other = makeDeliveryMessage(2, { url: 'https://other.example.com/hook' });
+
+  it('marks the endpoint once while several requests to it hang, and the next main-lane delivery is diverted without a read', async () => {
+    const { guard, calls, counted } = setup(10);
+    const stops = [guard.watch(message, quiet), guard.watch(makeDeliveryMessage(3), quiet)];
+    await vi.waitFor(() => expect(counted).toContain('SlowEndpointMarks'));
+    // Both timers have fired once the other endpoint's has (timers of one delay fire in order).
+    const stopOther = guard.watch(other, quiet);
+    await vi.waitFor(() => expect(counted.filter((c) => c === 'SlowEndpointMarks')).toHaveLength(2));
+    for (const stop of [...stops, stopOther]) stop();
+    expect(calls.put).toBe(2);
+    const reads = calls.get;
+    expect(await guard.before(makeDeliveryMessage(4), 60_000, quiet, false, 'main')).toEqual({
+      kind: 'divert',
+      seconds: 0,
+      cause: 'slow',
+      otherwise: { kind: 'send' },
+    });
+    expect(await guard.before(makeDeliveryMessage(4), 60_000, quiet, false, 'slow')).toEqual({ kind: 'send' });
+    expect(calls.get).toBe(reads);
+  });
+
+  it('marks nothing for a request answered before the threshold', async () => {
+    const { guard, calls, counted } = setup(20);
+    guard.watch(message, quiet)();
+    // A later timer of the same delay fires after the cleared one would have.
+    guard.watch(other, quiet);
+    await vi.waitFor(() => expect(counted).toContain('SlowEndpointMarks'));
+    expect(calls.put).toBe(1);
+    expect((await guard.before(message, 60_000, quiet, false, 'main')).kind).toBe('send');
+  });
+
+  it('marks again once the mark has run out', async () => {
+    const { guard, calls, advance } = setup(10);
+    guard.watch(message, quiet);
+    await vi.waitFor(() => expect(calls.put).toBe(1));
+    advance(60_000);
+    guard.watch(message, quiet);
+    await vi.waitFor(() => expect(calls.put).toBe(2));
+  });
+
+  it('never fails the request when the store fails, and marks nothing without a threshold', async () => {
+    const failing = setup(10);
+    failing.fail();
+    failing.guard.watch(message, quiet);
+    await vi.waitFor(() => expect(failing.calls.get).toBe(1));
+    const off = setup();
+    off.guard.watch(message, quiet)();
+    expect(off.calls).toEqual({ get: 0, put: 0 });
   });
 });

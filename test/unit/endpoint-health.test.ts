@@ -4,6 +4,8 @@ import {
   cooldownMs,
   DEFAULT_HEALTH_POLICY,
   gate,
+  isSlow,
+  markSlow,
   nodeConfigHash,
   observationOf,
   type EndpointHealth,
@@ -31,6 +33,7 @@ function health(overrides: Partial<EndpointHealth> = {}): EndpointHealth {
     last_error: null,
     gone_at_ms: null,
     gone_node_hash: null,
+    slow_until_ms: null,
     updated_at_ms: T0,
     version: 1,
     ...overrides,
@@ -238,6 +241,100 @@ describe('gate', () => {
       kind: 'clear_gone',
       next: null,
     });
+  });
+});
+
+describe('gate with a slow lane', () => {
+  const lease = 60_000;
+  const open = health({ state: 'open', open_until_ms: T0 + 12_500, opens: 1 });
+  const halfOpen = health({ state: 'half_open', probe_until_ms: T0 + lease });
+  const slow = health({ slow_until_ms: T0 + 30_000 });
+
+  it('diverts from the main lane what the circuit would defer, with the deferral as its delay and the deferral to fall back to', () => {
+    expect(gate(open, T0, 'hash-a', lease, false, 'main')).toEqual({
+      kind: 'divert',
+      seconds: 13,
+      cause: 'open',
+      otherwise: { kind: 'defer', seconds: 13, state: 'open' },
+    });
+    expect(gate(halfOpen, T0, 'hash-a', lease, false, 'main')).toEqual({
+      kind: 'divert',
+      seconds: 5,
+      cause: 'half_open',
+      otherwise: { kind: 'defer', seconds: 5, state: 'half_open' },
+    });
+  });
+
+  it('diverts from the main lane a delivery to an endpoint marked slow, at once, falling back to sending it', () => {
+    expect(gate(slow, T0, 'hash-a', lease, false, 'main')).toEqual({
+      kind: 'divert',
+      seconds: 0,
+      cause: 'slow',
+      otherwise: { kind: 'send' },
+    });
+    // The mark has run out: the main lane again.
+    expect(gate(slow, T0 + 30_000, 'hash-a', lease, false, 'main')).toEqual({ kind: 'send' });
+  });
+
+  it('sends a probe from the main lane, slow mark or not: the probe is the one the circuit lets go', () => {
+    const due = health({ state: 'open', open_until_ms: T0, opens: 1, slow_until_ms: T0 + 30_000 });
+    expect(gate(due, T0, 'hash-a', lease, false, 'main').kind).toBe('probe');
+  });
+
+  it('never diverts a redriven delivery: it goes at once', () => {
+    expect(gate(open, T0, 'hash-a', lease, true, 'main')).toEqual({ kind: 'send' });
+    expect(gate(slow, T0, 'hash-a', lease, true, 'main')).toEqual({ kind: 'send' });
+  });
+
+  it('on the slow lane, and without lanes, defers as before and sends to a slow endpoint', () => {
+    for (const lane of ['slow', undefined] as const) {
+      expect(gate(open, T0, 'hash-a', lease, false, lane)).toEqual({ kind: 'defer', seconds: 13, state: 'open' });
+      expect(gate(slow, T0, 'hash-a', lease, false, lane)).toEqual({ kind: 'send' });
+    }
+  });
+
+  it('fails a gone endpoint from either lane', () => {
+    const gone = health({ state: 'gone', gone_node_hash: 'hash-a', slow_until_ms: T0 + 30_000 });
+    expect(gate(gone, T0, 'hash-a', lease, false, 'main').kind).toBe('gone');
+  });
+});
+
+describe('markSlow', () => {
+  const where = { organizationId: 'org-1', endpoint: 'https://crm.example.com' };
+
+  it('marks an untracked endpoint slow for a minute, with a fresh health and nothing else', () => {
+    const next = markSlow(undefined, T0, where);
+    expect(next).toMatchObject({
+      organization_id: 'org-1',
+      endpoint: 'https://crm.example.com',
+      state: 'closed',
+      consecutive_failures: 0,
+      slow_until_ms: T0 + 60_000,
+      version: 0,
+    });
+    expect(isSlow(next, T0 + 59_999)).toBe(true);
+    expect(isSlow(next, T0 + 60_000)).toBe(false);
+  });
+
+  it('keeps the circuit as it is', () => {
+    const open = health({ state: 'open', open_until_ms: T0 + 5_000, consecutive_failures: 5, opens: 1 });
+    expect(markSlow(open, T0, where)).toEqual({ ...open, slow_until_ms: T0 + 60_000, updated_at_ms: T0 });
+  });
+
+  it('writes nothing while a mark holds, and marks again once it has run out', () => {
+    const marked = health({ slow_until_ms: T0 + 60_000 });
+    expect(markSlow(marked, T0 + 59_000, where)).toBeUndefined();
+    expect(markSlow(marked, T0 + 60_000, where)?.slow_until_ms).toBe(T0 + 120_000);
+  });
+
+  it('writes nothing for a gone endpoint: nothing is sent to it', () => {
+    expect(markSlow(health({ state: 'gone', gone_node_hash: 'hash-a' }), T0, where)).toBeUndefined();
+  });
+
+  it('survives the circuit changes after it: an attempt outcome keeps the mark', () => {
+    const marked = health({ slow_until_ms: T0 + 60_000 });
+    const change = afterObservation(marked, 'transient', T0 + 1, policy, context);
+    expect(change.kind === 'write' && change.next.slow_until_ms).toBe(T0 + 60_000);
   });
 });
 
