@@ -34,14 +34,25 @@ import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 // Tenant isolation (issue 8) on the emulators with loopback receivers: early settling of a
 // batch, per-node timeouts, endpoint circuits, gone endpoints and `webhooks endpoints`.
 
-async function queueCounts(client: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
+async function queueCounts(
+  client: SQSClient,
+  url: string,
+): Promise<{ visible: number; inFlight: number; delayed: number }> {
   const { Attributes: a = {} } = await client.send(
     new GetQueueAttributesCommand({
       QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
     }),
   );
-  return { visible: Number(a.ApproximateNumberOfMessages), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible) };
+  return {
+    visible: Number(a.ApproximateNumberOfMessages),
+    inFlight: Number(a.ApproximateNumberOfMessagesNotVisible),
+    delayed: Number(a.ApproximateNumberOfMessagesDelayed),
+  };
 }
 
 async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
@@ -140,7 +151,7 @@ describe('a batch with one hanging endpoint and nine fast ones', () => {
       5_000,
     );
     expect(finished).toBe(false);
-    expect(await queueCounts(sqs.client, queues.delivery.url)).toEqual({ visible: 0, inFlight: 1 });
+    expect(await queueCounts(sqs.client, queues.delivery.url)).toEqual({ visible: 0, inFlight: 1, delayed: 0 });
 
     expect(await response).toEqual({ batchItemFailures: [] });
     const store = createDynamoDeliveryStore({ client: dynamo.client, tableName: 'outcomes', retentionDays: 30 });
@@ -222,7 +233,7 @@ describe('endpoint circuits on the local pipeline', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  it('opens after five transient failures in a row and then defers without an attempt or a request', async () => {
+  it('opens after five transient failures in a row and then moves deliveries to the slow lane, delayed, without an attempt or a request', async () => {
     for (let i = 0; i < 5; i++) expect((await deliver('org-down', [node('n', '/down')]))[0]?.status).toBe('failed');
     expect(receiver.to('/down')).toHaveLength(5);
     const health = createDynamoEndpointHealthStore({
@@ -239,11 +250,17 @@ describe('endpoint circuits on the local pipeline', () => {
     expect(lines.some((l) => l.includes('"CircuitTransitions"') && l.includes('"open"'))).toBe(true);
 
     const [deferred] = await emit('org-down', [node('n', '/down')]);
-    await until(() => lines.some((l) => l.includes('"DeferredDeliveries"')), 'a deferred delivery');
-    // Deferred: no request, no claim, no attempt; the message waits hidden on the queue.
+    await until(() => lines.some((l) => l.includes('"DivertedDeliveries"')), 'a diverted delivery');
+    // Diverted: no request, no claim, no attempt; the message waits on the slow lane for the
+    // cool-down (delayed), and nothing of it is left on the main queue.
     expect(receiver.to('/down')).toHaveLength(5);
     expect(await stack.store.get(deferred!)).toBeUndefined();
-    expect((await queueCounts(stack.sqs, stack.queues.delivery.url)).inFlight).toBe(1);
+    await until(
+      async () => (await queueCounts(stack.sqs, stack.queues.delivery.url)).inFlight === 0,
+      'the main queue to let go of the diverted message',
+    );
+    expect(await queueCounts(stack.sqs, stack.queues.delivery.url)).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(await queueCounts(stack.sqs, stack.queues.slow.url)).toMatchObject({ visible: 0, delayed: 1 });
 
     // Another organization's deliveries to the same endpoint are its own: they go.
     expect((await deliver('org-other', [node('n', '/down')]))[0]?.attempts).toBe(1);
