@@ -24,6 +24,7 @@ import { LOCAL_TABLE_NAME } from '../cli/local-stack.ts';
 import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../shared/schemas/event.ts';
 import { emulatorClientConfig } from '../shared/local/emulator-client-config.ts';
 import type { DeliveryRecord } from '../shared/ports/delivery-store.ts';
+import { addReconcilerLine, isJsonLogLine, NO_RECONCILER_RUNS, type ReconcilerTally } from './reconciler-log.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 const NODE = existsSync(join(ROOT, 'node_modules/.bin/node')) ? join(ROOT, 'node_modules/.bin/node') : process.execPath;
@@ -215,7 +216,10 @@ export interface DevProcess {
   readonly deliveryQueue: string;
   /** The slow lane's URL, when the dev server has one. */
   readonly slowQueue?: string;
+  /** What it printed; with `logs`, less the JSON log lines, which are read as they come. */
   readonly output: () => string;
+  /** With `logs`: what its reconciler did so far, from the reconciler's JSON log lines. */
+  readonly reconciled: () => ReconcilerTally;
   /** SIGKILL, and wait until it is gone. */
   kill(): Promise<void>;
   /** SIGINT, and wait for the clean stop. */
@@ -231,12 +235,16 @@ interface DevStateRead {
   readonly queues: { readonly delivery: { readonly url: string }; readonly slow?: { readonly url: string } };
 }
 
-/** Starts the real bin: `webhooks dev --data DIR --no-receiver --no-example --port 0`, in `cwd` (where .webhooks/dev.json goes). */
+/**
+ * Starts the real bin: `webhooks dev --data DIR --no-receiver --no-example --port 0`, in `cwd` (where
+ * .webhooks/dev.json goes); with `logs`, `--logs` too, and its JSON log lines are tallied, not kept.
+ */
 export async function startDev(options: {
   cwd: string;
   dataDir: string;
   requestTimeoutSeconds: number;
   circuitThreshold?: number;
+  logs?: boolean;
 }): Promise<DevProcess> {
   const statePath = join(options.cwd, '.webhooks', 'dev.json');
   await rm(statePath, { force: true });
@@ -256,12 +264,25 @@ export async function startDev(options: {
       String(options.requestTimeoutSeconds),
       '--circuit-threshold',
       String(options.circuitThreshold ?? 5),
+      ...(options.logs === true ? ['--logs'] : []),
     ],
     { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
+  let reconciled = NO_RECONCILER_RUNS;
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  if (options.logs === true) {
+    // One JSON line per thing the functions do: tens of thousands in a soak, so read, not kept.
+    let partial = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      const lines = (partial + c.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (isJsonLogLine(line)) reconciled = addReconcilerLine(reconciled, line);
+        else output += `${line}\n`;
+      }
+    });
+  } else child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const deadline = Date.now() + 60_000;
   let state: DevStateRead | undefined;
@@ -287,6 +308,7 @@ export async function startDev(options: {
     deliveryQueue: state.queues.delivery.url,
     ...(state.queues.slow === undefined ? {} : { slowQueue: state.queues.slow.url }),
     output: () => output,
+    reconciled: () => reconciled,
     async kill() {
       child.kill('SIGKILL');
       await exited;

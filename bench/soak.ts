@@ -23,6 +23,7 @@ import {
   waitAllFinal,
   type DevProcess,
 } from './soak-lib.ts';
+import { sumReconcilerTallies } from './reconciler-log.ts';
 
 const { values } = parseArgs({
   options: {
@@ -67,7 +68,8 @@ say(
 );
 
 const started = Date.now();
-let dev: DevProcess = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold });
+// --logs: the reconciler's counts come from its JSON log lines.
+let dev: DevProcess = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold, logs: true });
 say(`webhooks dev up (pid ${dev.child.pid}), intake ${dev.intake}`);
 
 // The first part of the events (half, or more for a late kill), then wait until the
@@ -93,13 +95,13 @@ await putEvents(dev.intake, details.slice(half, half + extra));
 await sleep(300);
 kills.push(Date.now());
 await dev.kill();
-const outputBeforeKill = dev.output();
+const reconciledBeforeKill = dev.reconciled();
 const seenAtKill = receiver.log.length;
 say(
   `SIGKILL of webhooks dev ${extra} events and 300 ms after the last emit; the receiver had seen ${seenAtKill} requests (${new Set(receiver.log.map((s) => s.deliveryId)).size} deliveries)`,
 );
 
-dev = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold });
+dev = await startDev({ cwd: work, dataDir, requestTimeoutSeconds, circuitThreshold, logs: true });
 say(`webhooks dev restarted (pid ${dev.child.pid}) from the same data folder`);
 await putEvents(dev.intake, details.slice(half + extra));
 say(`sent the other ${runs - half - extra} events`);
@@ -118,14 +120,8 @@ await receiver.close();
 
 const result = account(ids, records, receiver, kills);
 say(`done in ${elapsedS.toFixed(0)} s: ${(total / elapsedS).toFixed(1)} deliveries/s, ${result.requests} requests`);
-// What the reconciler did, from both dev processes' own lines.
-const reconciled = { requeued: 0, failed: 0 };
-for (const m of `${outputBeforeKill}\n${dev.output()}`.matchAll(
-  /reconciler: (\d+) stuck put back on the queue, (\d+) failed/g,
-)) {
-  reconciled.requeued += Number(m[1]);
-  reconciled.failed += Number(m[2]);
-}
+// What the reconciler did, from both dev processes' JSON log lines.
+const reconciled = sumReconcilerTallies(reconciledBeforeKill, dev.reconciled());
 const lines = [
   `deliveries        ${result.total}`,
   `delivered         ${result.delivered}`,
@@ -136,7 +132,7 @@ const lines = [
   `duplicates        ${result.duplicates.length} (a 2xx answered more than once for one delivery id)`,
   `same attempt sent twice  ${result.attemptResent}`,
   `series over max_attempts ${result.overMaxAttempts}`,
-  `reconciler        ${reconciled.requeued} put back on the queue, ${reconciled.failed} failed as stranded (a late message reopens those)`,
+  `reconciler        ${reconciled.runs} runs (and ${reconciled.paused} paused at a backlog): ${reconciled.requeued} put back on the queue, ${reconciled.failed} failed as stranded (a late message reopens those)`,
   `receiver answers  ${Object.entries(result.behaviours)
     .map(([k, v]) => `${k}: ${v}`)
     .join(', ')}`,

@@ -1,28 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDynamoDeliveryQueries } from '../../shared/adapters/dynamo-delivery-queries.ts';
-import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { describe, expect, it } from 'vitest';
 import { createMemoryDeliveryStore } from '../../shared/adapters/memory-delivery-store.ts';
 import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
 import { DeliveryStateError, ValidationError } from '../../shared/errors.ts';
-import { createOutcomeTable, startDynalite, type LocalDynamo } from '../../shared/local/dynalite.ts';
 import type { DeliveryQueries } from '../../shared/ports/delivery-queries.ts';
 import type { AttemptRecord, DeliveryRecord, DeliveryStore } from '../../shared/ports/delivery-store.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
+import { freshOutcomeTable, useDynalite } from '../fixtures/outcome-store.ts';
 
 // One contract, two stores: the in-memory one the unit tests use must decide exactly as the
 // DynamoDB one does on dynalite, and list the same deliveries the same way.
 
 const T0 = Date.parse('2026-11-27T10:00:00.000Z');
 const LEASE = 60_000;
-let dynamo: LocalDynamo;
-let tables = 0;
-
-beforeAll(async () => {
-  dynamo = await startDynalite();
-});
-afterAll(async () => {
-  await dynamo.stop();
-});
+const dynalite = useDynalite();
 
 interface Stores {
   readonly store: DeliveryStore;
@@ -37,17 +27,7 @@ const stores: [string, () => Promise<Stores>][] = [
       return { store: memory, queries: memory };
     },
   ],
-  [
-    'dynalite',
-    async () => {
-      const tableName = `contract-${++tables}`;
-      await createOutcomeTable(dynamo.client, tableName);
-      return {
-        store: createDynamoDeliveryStore({ client: dynamo.client, tableName, retentionDays: 30 }),
-        queries: createDynamoDeliveryQueries({ client: dynamo.client, tableName }),
-      };
-    },
-  ],
+  ['dynalite', () => freshOutcomeTable(dynalite.dynamo)],
 ];
 
 const msg = (max = 3) =>

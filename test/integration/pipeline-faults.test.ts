@@ -195,6 +195,33 @@ describe('pipeline under faults', () => {
     ]);
   });
 
+  it("marks the delivery's log line with the status that refused a cached credential before the resend, and an ordinary attempt's not", async () => {
+    receiver.on('/rotating-log', (req) => ({
+      status: req.headers['authorization'] === `Bearer ${rotatingToken}` ? 200 : 403,
+    }));
+    // The cached credential is the current one (whether or not an earlier test rotated it).
+    const before = rotatingToken;
+    const [ordinary] = await emit([node('rotlog1', '/rotating-log', { credential_uuid: 'rotating' })]);
+    await stack.waitUntilFinal([ordinary!], 10_000);
+    rotatingToken = `${before}-rotated`;
+    const [resent] = await emit([node('rotlog2', '/rotating-log', { credential_uuid: 'rotating' })]);
+    await stack.waitUntilFinal([resent!], 10_000);
+    expect(receiver.to('/rotating-log').map((r) => r.headers['authorization'])).toEqual([
+      `Bearer ${before}`,
+      `Bearer ${before}`,
+      `Bearer ${rotatingToken}`,
+    ]);
+    const delivered = (id: string) =>
+      lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.function === 'deliver' && l.message === 'delivered' && l.delivery_id === id);
+    expect(delivered(resent!)).toEqual([
+      expect.objectContaining({ level: 'info', attempt: 1, status_code: 200, resent_after_status: 403 }),
+    ]);
+    expect(delivered(ordinary!)).toEqual([expect.objectContaining({ level: 'info', attempt: 1, status_code: 200 })]);
+    expect(delivered(ordinary!)[0]).not.toHaveProperty('resent_after_status');
+  });
+
   it('starts a new series of attempts when an operator redrives a dead letter', async () => {
     let up = false;
     receiver.on('/redrive', () => ({ status: up ? 200 : 500 }));
