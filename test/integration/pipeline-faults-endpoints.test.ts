@@ -54,10 +54,13 @@ beforeAll(async () => {
   stack = await startLocalStack({
     secrets: {},
     requestTimeoutMs: 1000,
-    visibilityTimeoutSeconds: 2,
+    // Visibility and lease margin well past the 1 s request timeout: on a loaded machine an
+    // attempt's bookkeeping can take seconds, and a copy received meanwhile would take over its
+    // lease (a real path, tested in pipeline-faults-queue), not the one this file checks.
+    visibilityTimeoutSeconds: 6,
     logSink: (line) => lines.push(line),
     logLevel: 'debug',
-    adaptDeliverDeps: (deps: DeliverDeps) => ({ ...deps, leaseMarginMs: 500 }),
+    adaptDeliverDeps: (deps: DeliverDeps) => ({ ...deps, leaseMarginMs: 4_000 }),
   });
   const nodes = [
     node('5xx-run', `${o}/5xx-run`, 4),
