@@ -21,8 +21,12 @@ export interface DynamoTrafficCounterOptions {
 
 interface Known {
   readonly window: number;
-  /** The table's count at the last write, plus what this container added since. */
-  count: number;
+  /** This container's own deliveries in the window, exact. */
+  own: number;
+  /** What this container's samples added to the table (ten times the sampled deliveries). */
+  sampled: number;
+  /** The other containers' part of the table's count at the last write. */
+  others: number;
 }
 
 /**
@@ -31,8 +35,9 @@ interface Known {
  * adds `sampleEvery` × its deliveries and reads the total back; the others add to
  * the last total this container read. An organization sending a few runs mostly
  * costs nothing and takes the main lane; one sending hundreds per window is counted
- * within a few per cent. The error is on the cheap side: a sample missed leaves a
- * count low, which only lets a few more deliveries onto the main lane.
+ * within a few per cent. A container counts its own deliveries exactly and takes only
+ * the other containers' part from the table (the total less what its own samples added),
+ * so one sampled write never makes a quiet organization look ten times its size.
  */
 export function createDynamoTrafficCounter(options: DynamoTrafficCounterOptions): TrafficCounter {
   const { client, tableName, policy, log } = options;
@@ -47,13 +52,13 @@ export function createDynamoTrafficCounter(options: DynamoTrafficCounterOptions)
       const window = windowOf(nowMs, policy);
       let entry = known.get(organizationId);
       if (entry === undefined || entry.window !== window) {
-        entry = { window, count: 0 };
+        entry = { window, own: 0, sampled: 0, others: 0 };
         known.delete(organizationId);
         if (known.size >= maxEntries) known.delete(known.keys().next().value as string);
         known.set(organizationId, entry);
       }
-      entry.count += deliveries;
-      if (random() * every >= 1) return entry.count;
+      entry.own += deliveries;
+      if (random() * every >= 1) return entry.own + entry.others;
       try {
         const windowEndS = (window + 1) * policy.windowSeconds;
         const out = await client.send(
@@ -72,14 +77,14 @@ export function createDynamoTrafficCounter(options: DynamoTrafficCounterOptions)
             ReturnValues: 'UPDATED_NEW',
           }),
         );
-        const total = Number(out.Attributes?.count?.N ?? entry.count);
-        // The table's estimate, unless this container alone has seen more.
-        entry.count = Math.max(entry.count, total);
+        entry.sampled += deliveries * every;
+        const total = Number(out.Attributes?.count?.N ?? entry.sampled);
+        entry.others = Math.max(0, total - entry.sampled);
       } catch (error) {
         if (!warned) log.warn('fair-share count not written: deliveries take the main lane meanwhile', { error });
         warned = true;
       }
-      return entry.count;
+      return entry.own + entry.others;
     },
   };
 }

@@ -65,10 +65,15 @@ describe('the fair-share count in the endpoint health table', () => {
     expect(await sampled.add('org-sampled', 2, now)).toBe(2);
     expect(await sampled.add('org-sampled', 2, now)).toBe(4);
     expect(await stored('org-sampled', now)).toBeUndefined();
-    // The sample: +20 in the table; the container keeps the larger of its own count and the table's.
-    expect(await sampled.add('org-sampled', 2, now)).toBe(20);
+    // The sample: +20 in the table; the container's own count stays exact (6), nothing else wrote.
+    expect(await sampled.add('org-sampled', 2, now)).toBe(6);
     expect((await stored('org-sampled', now))?.count?.N).toBe('20');
-    expect(await sampled.add('org-sampled', 1, now)).toBe(21);
+    expect(await sampled.add('org-sampled', 1, now)).toBe(7);
+    // Another container's sample (+50) is the others' part the next sample reads back.
+    const other = counter(dynamo.client, () => 0);
+    expect(await other.add('org-sampled', 5, now)).toBe(5 + 20);
+    draws.push(0.05);
+    expect(await sampled.add('org-sampled', 1, now)).toBe(8 + 50);
   });
 
   it('answers its own count when the table fails, so deliveries take the main lane', async () => {
