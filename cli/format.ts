@@ -56,6 +56,40 @@ export function truncate(text: string, max: number): string {
   return chars.length <= max ? text : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
 }
 
+/**
+ * `text` (one line, from `oneLine`) as lines of at most `width` characters (code points), broken
+ * at spaces; a word longer than `width` (a URL, a token) is broken inside. Past `maxLines` the
+ * rest is cut, the last line ending in `…`. Always at least one line.
+ */
+export function wrap(text: string, width: number, maxLines = Number.POSITIVE_INFINITY): string[] {
+  const size = Math.max(1, Math.floor(width));
+  const lines: string[] = [];
+  let line: string[] = [];
+  for (const word of text.split(' ')) {
+    const chars = Array.from(word);
+    if (chars.length === 0) continue;
+    if (line.length > 0 && line.length + 1 + chars.length <= size) {
+      line.push(' ', ...chars);
+      continue;
+    }
+    let start = 0;
+    if (chars.length > size && line.length > 0 && line.length + 1 < size) {
+      // Too long for any line: it starts where the line stands, and breaks inside.
+      start = size - line.length - 1;
+      line.push(' ', ...chars.slice(0, start));
+    }
+    if (line.length > 0) lines.push(line.join(''));
+    for (; chars.length - start > size; start += size) lines.push(chars.slice(start, start + size).join(''));
+    line = chars.slice(start);
+  }
+  if (line.length > 0 || lines.length === 0) lines.push(line.join(''));
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, Math.max(1, maxLines));
+  const last = Array.from(kept.at(-1) ?? '');
+  kept[kept.length - 1] = `${(last.length < size ? last : last.slice(0, size - 1)).join('')}…`;
+  return kept;
+}
+
 /** Width on screen, ignoring colour codes. */
 export function visibleWidth(text: string): number {
   return Array.from(text.replace(ANSI, '')).length;

@@ -306,7 +306,8 @@ export function targetOptions(flags: TargetFlags): TargetFlags {
 /** Help text shared by the operations commands. */
 export const TARGET_HELP = `Target: a deployed stack, found from its CloudFormation outputs (--stack, default DograhWebhooks;
 credentials and region from the standard AWS chain: AWS_PROFILE, AWS_REGION, ...), or, with
---local, the webhooks dev started in this checkout (any folder of it), or in this folder outside one.`;
+--local, the webhooks dev started in this checkout (any folder of it), or in this folder outside
+one.`;
 
 /** The target flags as they were given, to repeat in a suggested next command (` --local`, ` --stack X`). */
 export function targetArgs(flags: TargetFlags): string {

@@ -13,7 +13,7 @@ import { STACK_OUTPUTS } from '../../infra/stack-outputs.ts';
 import { OUTCOME_TABLE } from '../../shared/adapters/outcome-table-layout.ts';
 import { deliveryId, type DeliveryMessage } from '../../shared/domain/delivery.ts';
 import { LOCAL_CREDENTIALS } from '../../shared/local/emulator-client-config.ts';
-import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
+import type { AttemptRecord, DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import { describeStacks } from '../fixtures/fake-cloudformation.ts';
 import { errorLine, runCli, runCliInProcess, type Run } from '../fixtures/cli.ts';
 import { makeEventJson, makeNodeJson, type NodeJson } from '../fixtures/factories.ts';
@@ -338,9 +338,9 @@ describe('with failures on record', () => {
       expect(out).toContain('  attempts     1 of 1\n');
       expect(out).toMatch(/ {2}last error {3}endpoint answered 500/);
       expect(out).toContain(`webhooks replay ${a.delivery_id} --local`);
-      expect(out).toMatch(/#\s+TIME \(UTC\)\s+DURATION\s+CODE\s+CLASS\s+MESSAGE\s+RESPONSE/);
+      expect(out).toMatch(/#\s+TIME \(UTC\)\s+DURATION\s+CODE\s+CLASS\n/);
       expect(out).toMatch(
-        /\n\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+ ms\s+500\s+http_transient\s+endpoint answered 500.*\{"error":"database down"\}/,
+        /\n {2}1 {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+ ms\s+500\s+http_transient\n {5}endpoint answered 500[^\n]*\n {5}response: \{"error":"database down"\}\n/,
       );
     });
 
@@ -366,6 +366,89 @@ describe('with failures on record', () => {
         }),
       ]);
       expect(record).not.toHaveProperty('request');
+    });
+
+    it('keeps every line within 100 columns for long values, wrapping them, with the cut texts whole in --json', async () => {
+      // Written to the store as the deliver function would have, for a host that is never dialled.
+      const host = `https://${'customer-relationship-management.'.repeat(3)}example.com:8443`;
+      const reason = `endpoint answered 503: ${Array.from({ length: 40 }, (_, i) => `reason-${i}`).join(' ')}`;
+      const body = JSON.stringify({ error: 'upstream unavailable', detail: 'x'.repeat(400) });
+      const field = `data.payload_template.${'nested.'.repeat(6)}value`;
+      const long: DeliveryMessage = {
+        ...old,
+        delivery_id: deliveryId('44', 6001, 'long'),
+        organization_id: '44',
+        workflow_run_id: 6001,
+        node_id: 'notify-the-crm-of-the-completed-call',
+        node_name: `Notify ${'the CRM of the call '.repeat(5)}end`,
+        url: `${host}/hooks/${'segment/'.repeat(20)}?token=s3cret`,
+        retry: { max_attempts: 2, backoff: 'fixed', initial_delay_seconds: 1, max_delay_seconds: 1 },
+        empty_placeholders: [{ field, placeholder: '{{initial_context.nope}}', reason: 'missing' }],
+      };
+      const nowMs = Date.now();
+      const attempt = (n: number, fields: Partial<AttemptRecord> = {}): AttemptRecord => ({
+        attempt: n,
+        at: new Date(nowMs + n * 1000).toISOString(),
+        duration_ms: 1200,
+        status_code: 503,
+        error_class: 'http_transient',
+        error_message: reason,
+        response_snippet: body,
+        ...fields,
+      });
+      const refused = `endpoint answered 401: ${reason}`;
+      await stack.store.claim(long, nowMs, 60_000);
+      await stack.store.recordAttempt(long, attempt(1), { status: 'retrying', atMs: nowMs + 2_000 }, nowMs + 1_500);
+      await stack.store.claim(long, nowMs + 2_000, 60_000);
+      await stack.store.recordAttempt(
+        long,
+        attempt(2, {
+          status_code: 401,
+          error_class: 'http_permanent',
+          error_message: refused,
+          resent_after_status: 401,
+        }),
+        { status: 'failed' },
+        nowMs + 3_000,
+      );
+
+      const result = await webhooks(['inspect', long.delivery_id, '--local']);
+      expect(result.code, result.stderr).toBe(0);
+      const lines = result.stdout.trimEnd().split('\n');
+      for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(100);
+      // A field's value wraps under itself: read whole again, nothing is lost.
+      const value = (name: string, joiner: string) => {
+        const start = lines.findIndex((line) => line.startsWith(`  ${name.padEnd(13)}`));
+        expect(start, name).toBeGreaterThan(0);
+        const rest = lines.slice(start + 1);
+        const end = rest.findIndex((line) => !line.startsWith(' '.repeat(15)));
+        return [lines[start], ...rest.slice(0, end)].map((line) => line?.slice(15)).join(joiner);
+      };
+      expect(value('request', '')).toBe(`POST ${host}`);
+      expect(value('node', ' ')).toBe(`${long.node_id} (${long.node_name})`);
+      expect(value('last error', ' ')).toBe(refused);
+      expect(value('empty values', ' ')).toBe(`${field}: {{initial_context.nope}} is missing from the run's context`);
+      expect(value('what next', ' ')).toBe(
+        `the endpoint refused the credential (401): update the secret or the endpoint's keys, then: webhooks replay ${long.delivery_id} --local (or webhooks redrive --local)`,
+      );
+      // The timeline: a row per attempt, its message and response under it, cut past a few lines.
+      const row = (n: number) => lines.findIndex((line) => line.startsWith(`  ${n}  `));
+      expect(lines[row(1)]).toMatch(/^ {2}1 {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+1\.2 s\s+503\s+http_transient$/);
+      const under1 = lines.slice(row(1) + 1, row(2));
+      expect(under1[0]).toMatch(/^ {5}endpoint answered 503: reason-0 reason-1 /);
+      expect(under1.filter((line) => line.startsWith('     response: {"error":"upstream unavailable"'))).toHaveLength(
+        1,
+      );
+      expect(under1.filter((line) => line.endsWith('…'))).toHaveLength(2);
+      expect(lines[row(2)]).toMatch(/\s+401\s+http_permanent$/);
+      expect(lines[row(2) + 1]).toMatch(/^ {5}resent after 401 \(cached credential refused\); endpoint answered 401: /);
+      const record = json<{ attempt_log: AttemptRecord[] }>(
+        await webhooks(['inspect', long.delivery_id, '--local', '--json']),
+      );
+      expect(record.attempt_log.map((a) => [a.error_message, a.response_snippet])).toEqual([
+        [reason, body],
+        [refused, body],
+      ]);
     });
 
     it('says how to fix a delivery that never rendered', async () => {

@@ -14,6 +14,7 @@ import {
   table,
   truncate,
   visibleWidth,
+  wrap,
 } from '../../cli/format.ts';
 import { CliError } from '../../cli/io.ts';
 import { targetArgs, targetOptions } from '../../cli/target.ts';
@@ -85,6 +86,38 @@ describe('truncate', () => {
 
   it('never splits a character made of two UTF-16 units', () => {
     expect(truncate('😀😀😀', 2)).toBe('😀…');
+  });
+});
+
+describe('wrap', () => {
+  it('keeps text that fits on one line, and gives one empty line for no text', () => {
+    expect(wrap('endpoint answered 500', 21)).toEqual(['endpoint answered 500']);
+    expect(wrap('', 10)).toEqual(['']);
+  });
+
+  it('breaks at spaces, each line at most the width, dropping the space it breaks at', () => {
+    expect(wrap('the endpoint kept failing for 3 attempts', 12)).toEqual([
+      'the endpoint',
+      'kept failing',
+      'for 3',
+      'attempts',
+    ]);
+  });
+
+  it('breaks a word longer than the width inside it, starting where the line stands, and loses no character', () => {
+    const host = 'https://customer-relationship-management.example.com:8443';
+    const lines = wrap(`POST ${host}`, 20);
+    expect(lines).toEqual(['POST https://custome', 'r-relationship-manag', 'ement.example.com:84', '43']);
+    expect(lines.join('')).toBe(`POST ${host}`);
+  });
+
+  it('cuts past maxLines, the last line kept ending in an ellipsis within the width', () => {
+    expect(wrap('one two three four five six', 9, 2)).toEqual(['one two', 'three…']);
+    expect(wrap('abcdefghijklmnopqrstuvwxyz', 10, 2)).toEqual(['abcdefghij', 'klmnopqrs…']);
+  });
+
+  it('counts characters, never splitting one made of two UTF-16 units', () => {
+    expect(wrap('😀😀😀😀😀', 2)).toEqual(['😀😀', '😀😀', '😀']);
   });
 });
 
