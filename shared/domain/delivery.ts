@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
-import { HttpMethodSchema, intBetween, MAX_TIMEOUT_SECONDS, RetryConfigSchema } from '../schemas/node.ts';
+import { HttpMethodSchema, intBetween, MAX_TIMEOUT_SECONDS, RetryConfigSchema } from '../schemas/fields.ts';
 
 /**
  * One rendered webhook node of one run, as it travels on the delivery queue.

@@ -1,8 +1,7 @@
 import * as z from 'zod/mini';
 import { SAFE_ID, WorkflowDefinitionSchema } from './node.ts';
 
-export const DEFAULT_EVENT_SOURCE = 'dograh.workflows';
-export const DEFAULT_DETAIL_TYPE = 'Workflow Run Completed';
+export { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from './event-source.ts';
 /** EventBridge refuses an event over 256 KB, and a PutEvents request whose entries add up to more. */
 export const MAX_EVENT_BYTES = 256 * 1024;
 /** EventBridge takes at most ten entries per PutEvents request. */
