@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
-import { FUNCTION_BUNDLE } from '../infra/webhook-delivery/bundle-options.ts';
+import { esbuildOptions } from '../infra/webhook-delivery/bundle-options.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,19 +34,7 @@ const RUNS = Number(args.runs);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The bundling options of the stack's functions (FUNCTION_BUNDLE, as function-builder.ts uses it), as esbuild options. */
-const STACK_BUNDLING: BuildOptions = {
-  bundle: true,
-  format: 'esm',
-  platform: FUNCTION_BUNDLE.platform,
-  target: FUNCTION_BUNDLE.target,
-  mainFields: [...FUNCTION_BUNDLE.mainFields],
-  minify: FUNCTION_BUNDLE.minify,
-  sourcemap: false,
-  external: [],
-  banner: { js: FUNCTION_BUNDLE.banner },
-  logLevel: 'warning',
-  metafile: true,
-};
+const STACK_BUNDLING: BuildOptions = esbuildOptions();
 
 const out = mkdtempSync(join(tmpdir(), 'cold-bench-'));
 const SDK = {

@@ -11,7 +11,7 @@ import {
   SigningSecretSchema,
 } from '../schemas/credential.ts';
 import type { Credential, SigningSecret } from '../schemas/credential.ts';
-import { SAFE_ID } from '../schemas/node.ts';
+import { SAFE_ID } from '../schemas/fields.ts';
 import { safeParse } from '../schemas/issues.ts';
 
 /**

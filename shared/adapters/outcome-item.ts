@@ -1,10 +1,11 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { DeliveryState } from '../domain/delivery-state.ts';
 import { DeliveryMessageSchema, type DeliveryMessage, type DeliveryStatus } from '../domain/delivery.ts';
 import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 import { WebhookError } from '../errors.ts';
+import { safeParse } from '../schemas/issues.ts';
 import type { AttemptRecord, DeliveryRecord, ErrorClass } from '../ports/delivery-store.ts';
 import { OUTCOME_TABLE, PENDING_SHARDS } from './outcome-table-layout.ts';
 
@@ -97,12 +98,12 @@ const AttemptItemSchema = z.object({
   attempt: z.number(),
   at: z.string(),
   duration_ms: z.number(),
-  status_code: z.number().nullable(),
+  status_code: z.nullable(z.number()),
   error_class: z.enum(ERROR_CLASSES),
-  error_message: z.string().nullable(),
-  response_snippet: z.string().nullable(),
+  error_message: z.nullable(z.string()),
+  response_snippet: z.nullable(z.string()),
   /** Only on an attempt resent after a refused cached credential. */
-  resent_after_status: z.number().optional(),
+  resent_after_status: z.optional(z.number()),
 });
 
 /**
@@ -122,23 +123,23 @@ const OutcomeItemSchema = z.object({
   [ATTR.status]: z.enum(STATUSES),
   [ATTR.attempts]: z.number(),
   [ATTR.maxAttempts]: z.number(),
-  [ATTR.lastStatusCode]: z.number().optional(),
-  [ATTR.lastError]: z.string().optional(),
+  [ATTR.lastStatusCode]: z.optional(z.number()),
+  [ATTR.lastError]: z.optional(z.string()),
   [ATTR.createdAt]: z.string(),
   [ATTR.updatedAt]: z.string(),
-  [ATTR.nextAttemptAt]: z.number().optional(),
-  [ATTR.leaseUntil]: z.number().optional(),
-  [ATTR.finalAt]: z.string().optional(),
-  [ATTR.attemptLog]: z.array(AttemptItemSchema).optional(),
-  [ATTR.replayedAt]: z.array(z.string()).optional(),
-  [ATTR.request]: z.string().optional(),
-  [ATTR.requestKept]: z.boolean().optional(),
-  [ATTR.deadLetterPending]: z.boolean().optional(),
-  [ATTR.emptyPlaceholders]: z.string().optional(),
-  [ATTR.claimId]: z.string().optional(),
-  [ATTR.pendingUntil]: z.string().optional(),
-  [ATTR.reconciledAt]: z.array(z.string()).optional(),
-  [ATTR.stranded]: z.boolean().optional(),
+  [ATTR.nextAttemptAt]: z.optional(z.number()),
+  [ATTR.leaseUntil]: z.optional(z.number()),
+  [ATTR.finalAt]: z.optional(z.string()),
+  [ATTR.attemptLog]: z.optional(z.array(AttemptItemSchema)),
+  [ATTR.replayedAt]: z.optional(z.array(z.string())),
+  [ATTR.request]: z.optional(z.string()),
+  [ATTR.requestKept]: z.optional(z.boolean()),
+  [ATTR.deadLetterPending]: z.optional(z.boolean()),
+  [ATTR.emptyPlaceholders]: z.optional(z.string()),
+  [ATTR.claimId]: z.optional(z.string()),
+  [ATTR.pendingUntil]: z.optional(z.string()),
+  [ATTR.reconciledAt]: z.optional(z.array(z.string())),
+  [ATTR.stranded]: z.optional(z.boolean()),
 });
 export type OutcomeItem = z.infer<typeof OutcomeItemSchema>;
 
@@ -175,9 +176,9 @@ export function claimedAttempt(raw: RawItem | undefined): number | undefined {
   return parsed.success ? parsed.data[ATTR.attempts] : undefined;
 }
 
-function parse<T>(schema: z.ZodType<T>, raw: RawItem): T {
+function parse<T>(schema: z.ZodMiniType<T>, raw: RawItem): T {
   const item = unmarshall(raw);
-  const parsed = schema.safeParse(item);
+  const parsed = safeParse(schema, item);
   if (parsed.success) return parsed.data;
   const id = typeof item[ATTR.pk] === 'string' ? item[ATTR.pk] : '(no id)';
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`);

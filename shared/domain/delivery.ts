@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
-import { HttpMethodSchema, MAX_TIMEOUT_SECONDS, RetryConfigSchema } from '../schemas/node.ts';
+import * as z from 'zod/mini';
+import { HttpMethodSchema, intBetween, MAX_TIMEOUT_SECONDS, RetryConfigSchema } from '../schemas/fields.ts';
 
 /**
  * One rendered webhook node of one run, as it travels on the delivery queue.
@@ -9,28 +9,28 @@ import { HttpMethodSchema, MAX_TIMEOUT_SECONDS, RetryConfigSchema } from '../sch
  */
 export const DeliveryMessageSchema = z.object({
   v: z.literal(1),
-  delivery_id: z.string().min(1),
-  organization_id: z.string().min(1),
-  workflow_id: z.number().int(),
-  workflow_run_id: z.number().int(),
-  node_id: z.string().min(1),
+  delivery_id: z.string().check(z.minLength(1)),
+  organization_id: z.string().check(z.minLength(1)),
+  workflow_id: z.number().check(z.int()),
+  workflow_run_id: z.number().check(z.int()),
+  node_id: z.string().check(z.minLength(1)),
   node_name: z.string(),
   method: HttpMethodSchema,
   url: z.string(),
   /** Custom headers after rendering and filtering; auth and X-Dograh-* are added at send time. */
   headers: z.record(z.string(), z.string()),
   /** JSON text of the rendered payload; null for GET and DELETE. */
-  body: z.string().nullable(),
-  credential_uuid: z.string().nullable(),
+  body: z.nullable(z.string()),
+  credential_uuid: z.nullable(z.string()),
   /** The node's signing secret; null (or absent, in messages from before signing): the organization's, if any. */
-  signing_credential_uuid: z.string().nullish(),
+  signing_credential_uuid: z.nullish(z.string()),
   /** Placeholders that rendered empty, and why; bounded by the renderer. Absent in older messages. */
-  empty_placeholders: z
-    .array(z.object({ field: z.string(), placeholder: z.string(), reason: z.enum(['missing', 'null']) }))
-    .optional(),
+  empty_placeholders: z.optional(
+    z.array(z.object({ field: z.string(), placeholder: z.string(), reason: z.enum(['missing', 'null']) })),
+  ),
   retry: RetryConfigSchema,
   /** The node's `timeout_seconds`; absent: the stack's request timeout. */
-  timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
+  timeout_seconds: z.optional(intBetween(1, MAX_TIMEOUT_SECONDS)),
   /** ISO time the run's event was rendered. */
   rendered_at: z.string(),
 });

@@ -1,50 +1,57 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { MAX_SIGNING_SECRETS, signingSecretProblem } from '../domain/signing.ts';
 import { credentialHeaderProblem } from '../domain/headers.ts';
 
 // Dograh stores type names in lower case; both spellings are accepted and normalised to upper case.
 
 /** A header a credential sends under: a valid name the transport and the delivery system leave alone (the custom-header rule). */
-const HeaderNameSchema = z
-  .string()
-  .min(1)
-  .superRefine((name, ctx) => {
+const HeaderNameSchema = z.string().check(
+  z.minLength(1),
+  z.superRefine((name, ctx) => {
     // An empty name already has its issue ("must not be empty").
     const problem = name === '' ? undefined : credentialHeaderProblem(name);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-  });
+  }),
+);
+
+/** A type name in either spelling, normalised to `name`. */
+function typeName<const T extends string, const L extends string>(name: T, lower: L) {
+  return z.pipe(
+    z.literal([name, lower]),
+    z.transform(() => name),
+  );
+}
+const nonEmpty = () => z.string().check(z.minLength(1));
 
 export const CredentialSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal(['NONE', 'none']).transform(() => 'NONE' as const) }),
+  z.object({ type: typeName('NONE', 'none') }),
   z.object({
-    type: z.literal(['API_KEY', 'api_key']).transform(() => 'API_KEY' as const),
-    api_key: z.string().min(1),
-    header_name: HeaderNameSchema.default('X-API-Key'),
+    type: typeName('API_KEY', 'api_key'),
+    api_key: nonEmpty(),
+    header_name: z._default(HeaderNameSchema, 'X-API-Key'),
   }),
   z.object({
-    type: z.literal(['BEARER_TOKEN', 'bearer_token']).transform(() => 'BEARER_TOKEN' as const),
-    token: z.string().min(1),
+    type: typeName('BEARER_TOKEN', 'bearer_token'),
+    token: nonEmpty(),
   }),
   z.object({
-    type: z.literal(['BASIC_AUTH', 'basic_auth']).transform(() => 'BASIC_AUTH' as const),
+    type: typeName('BASIC_AUTH', 'basic_auth'),
     username: z.string(),
     password: z.string(),
   }),
   z.object({
-    type: z.literal(['CUSTOM_HEADER', 'custom_header']).transform(() => 'CUSTOM_HEADER' as const),
+    type: typeName('CUSTOM_HEADER', 'custom_header'),
     header_name: HeaderNameSchema,
     header_value: z.string(),
   }),
   z.object({
-    type: z
-      .literal(['OAUTH2_CLIENT_CREDENTIALS', 'oauth2_client_credentials'])
-      .transform(() => 'OAUTH2_CLIENT_CREDENTIALS' as const),
-    token_url: z.string().regex(/^https?:\/\//i, 'must start with http:// or https://'),
-    client_id: z.string().min(1),
-    client_secret: z.string().min(1),
-    scope: z.string().min(1).optional(),
-    audience: z.string().min(1).optional(),
-    client_auth: z.enum(['basic', 'body']).default('basic'),
+    type: typeName('OAUTH2_CLIENT_CREDENTIALS', 'oauth2_client_credentials'),
+    token_url: z.string().check(z.regex(/^https?:\/\//i, 'must start with http:// or https://')),
+    client_id: nonEmpty(),
+    client_secret: nonEmpty(),
+    scope: z.optional(nonEmpty()),
+    audience: z.optional(nonEmpty()),
+    client_auth: z._default(z.enum(['basic', 'body']), 'basic'),
   }),
 ]);
 /** A credential as stored in Secrets Manager. */
@@ -66,16 +73,17 @@ export const ORG_SIGNING_SECRET = 'signing';
  * `whsec_` secrets (several during a rotation; each one signs every request).
  */
 export const SigningSecretSchema = z.object({
-  type: z.literal(['SIGNING', 'signing']).transform(() => 'SIGNING' as const),
+  type: typeName('SIGNING', 'signing'),
   secrets: z
     .array(
-      z.string().superRefine((secret, ctx) => {
-        const problem = signingSecretProblem(secret);
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-      }),
+      z.string().check(
+        z.superRefine((secret, ctx) => {
+          const problem = signingSecretProblem(secret);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      ),
     )
-    .min(1)
-    .max(MAX_SIGNING_SECRETS),
+    .check(z.minLength(1), z.maxLength(MAX_SIGNING_SECRETS)),
 });
 export type SigningSecret = z.infer<typeof SigningSecretSchema>;
 

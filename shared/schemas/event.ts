@@ -1,8 +1,7 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { SAFE_ID, WorkflowDefinitionSchema } from './node.ts';
 
-export const DEFAULT_EVENT_SOURCE = 'dograh.workflows';
-export const DEFAULT_DETAIL_TYPE = 'Workflow Run Completed';
+export { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from './event-source.ts';
 /** EventBridge refuses an event over 256 KB, and a PutEvents request whose entries add up to more. */
 export const MAX_EVENT_BYTES = 256 * 1024;
 /** EventBridge takes at most ten entries per PutEvents request. */
@@ -34,68 +33,59 @@ export function putEventsEntryBytes(entry: PutEventsEntrySize): number {
 }
 
 const JsonObject = z.record(z.string(), z.unknown());
-const objectOrEmpty = JsonObject.nullish().transform((o) => o ?? {});
+const objectOrEmpty = z.pipe(
+  z.nullish(JsonObject),
+  z.transform((o) => o ?? {}),
+);
+/** `schema`, or `fallback` when null or left out. */
+function nullishOr<T extends z.core.SomeType, F>(schema: T, fallback: F) {
+  return z.pipe(
+    z.nullish(schema),
+    z.transform((v: z.output<T> | null | undefined) => v ?? fallback),
+  );
+}
 
 export const RunCompletedDetailSchema = z.looseObject({
-  organization_id: z
-    .union([z.string(), z.number().int()], {
-      // zod's own message for a failed union is a bare "Invalid input".
-      error: (issue) =>
-        issue.input === undefined ? 'required (string or integer)' : 'expected a string or an integer',
-    })
-    .transform(String)
-    .pipe(z.string().regex(SAFE_ID, 'organization_id may hold only letters, digits, "-" and "_"')),
-  workflow_run_id: z.number().int(),
+  organization_id: z.pipe(
+    z.pipe(
+      z.union([z.string(), z.number().check(z.int())], {
+        // zod's own message for a failed union is a bare "Invalid input".
+        error: (issue) =>
+          issue.input === undefined ? 'required (string or integer)' : 'expected a string or an integer',
+      }),
+      z.transform(String),
+    ),
+    z.string().check(z.regex(SAFE_ID, 'organization_id may hold only letters, digits, "-" and "_"')),
+  ),
+  workflow_run_id: z.number().check(z.int()),
   // Dograh's render context has None here when the run has no workflow (renders "", as missing).
-  workflow_run_name: z
-    .string()
-    .nullish()
-    .transform((n) => n ?? ''),
-  workflow_id: z.number().int(),
-  workflow_name: z
-    .string()
-    .nullish()
-    .transform((n) => n ?? ''),
-  campaign_id: z
-    .number()
-    .int()
-    .nullish()
-    .transform((c) => c ?? null),
+  workflow_run_name: nullishOr(z.string(), ''),
+  workflow_id: z.number().check(z.int()),
+  workflow_name: nullishOr(z.string(), ''),
+  campaign_id: nullishOr(z.number().check(z.int()), null),
   // Only ever a template variable, passed through as written: Dograh may send Python's
   // str(datetime) ("2026-11-27 09:30:00"), and a format quibble must not drop a whole run.
-  call_time: z.string().nullish(),
+  call_time: z.nullish(z.string()),
   initial_context: objectOrEmpty,
   gathered_context: objectOrEmpty,
   cost_info: objectOrEmpty,
   annotations: objectOrEmpty,
   // The run's `extra` (Dograh passes it to templates whole) and its per-side recordings.
   extra: objectOrEmpty,
-  recording_url: z
-    .string()
-    .nullish()
-    .transform((u) => u ?? null),
-  transcript_url: z
-    .string()
-    .nullish()
-    .transform((u) => u ?? null),
-  user_recording_url: z
-    .string()
-    .nullish()
-    .transform((u) => u ?? null),
-  bot_recording_url: z
-    .string()
-    .nullish()
-    .transform((u) => u ?? null),
+  recording_url: nullishOr(z.string(), null),
+  transcript_url: nullishOr(z.string(), null),
+  user_recording_url: nullishOr(z.string(), null),
+  bot_recording_url: nullishOr(z.string(), null),
   workflow_definition: WorkflowDefinitionSchema,
 });
 export type RunCompletedDetail = z.infer<typeof RunCompletedDetailSchema>;
 
 /** The EventBridge envelope. Source and detail-type are checked against the stack's config, not here. */
 export const RunCompletedEventSchema = z.looseObject({
-  id: z.string().optional(),
+  id: z.optional(z.string()),
   source: z.string(),
   'detail-type': z.string(),
-  time: z.string().optional(),
+  time: z.optional(z.string()),
   detail: RunCompletedDetailSchema,
 });
 export type RunCompletedEvent = z.infer<typeof RunCompletedEventSchema>;

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Problem } from '../errors.ts';
 
 /**
@@ -93,13 +93,16 @@ function bound(
   }
 }
 
-/** `schema.safeParse(value)` with {@link errorMap}: how every input of ours is parsed. */
-export function safeParse<S extends z.ZodType>(schema: S, value: unknown): z.ZodSafeParseResult<z.output<S>> {
-  return schema.safeParse(value, { error: errorMap });
+/** `schema.safeParse(value)` with {@link errorMap}: how every input of ours is parsed (a zod/mini or a zod schema). */
+export function safeParse<S extends z.core.$ZodType>(
+  schema: S,
+  value: unknown,
+): z.core.util.SafeParseResult<z.output<S>> {
+  return z.safeParse(schema, value, { error: errorMap });
 }
 
 /** Turns zod issues into problems with dotted paths, every one of them, never a stack trace. */
-export function problemsFrom(error: z.ZodError, source?: string, prefix: readonly PropertyKey[] = []): Problem[] {
+export function problemsFrom(error: z.core.$ZodError, source?: string, prefix: readonly PropertyKey[] = []): Problem[] {
   return error.issues.map((issue) => ({
     ...(source === undefined ? {} : { source }),
     path: [...prefix, ...issue.path].map(String).join('.') || '(root)',

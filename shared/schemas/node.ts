@@ -1,92 +1,74 @@
-import * as z from 'zod';
+// zod/mini, not zod: see fields.ts.
+import * as z from 'zod/mini';
 
-/** Ids that become part of a secret name: no `/`, so one organization can never name another's secret. */
-export const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+import { HttpMethodSchema, intBetween, MAX_TIMEOUT_SECONDS, RetryConfigSchema, SAFE_ID } from './fields.ts';
 
-export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
-export const HttpMethodSchema = z.enum(HTTP_METHODS);
-export type HttpMethod = z.infer<typeof HttpMethodSchema>;
+export {
+  SAFE_ID,
+  HTTP_METHODS,
+  HttpMethodSchema,
+  type HttpMethod,
+  MAX_ATTEMPTS_LIMIT,
+  MAX_DELAY_SECONDS_LIMIT,
+  DEFAULT_INITIAL_DELAY_SECONDS,
+  MAX_TIMEOUT_SECONDS,
+  intBetween,
+  RetryConfigSchema,
+  type RetryConfig,
+  NO_RETRY,
+} from './fields.ts';
 
-/** Largest `max_attempts` a node may ask for; the queue's maxReceiveCount sits above it. */
-export const MAX_ATTEMPTS_LIMIT = 25;
-export const MAX_DELAY_SECONDS_LIMIT = 43_200;
-
-export const DEFAULT_INITIAL_DELAY_SECONDS = 30;
-
-/** Longest `timeout_seconds` a node may ask for: the contract's default request timeout. */
-export const MAX_TIMEOUT_SECONDS = 30;
-
-export const RetryConfigSchema = z
-  .object({
-    max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT),
-    backoff: z.enum(['exponential', 'fixed']).default('exponential'),
-    initial_delay_seconds: z.number().int().min(1).optional(),
-    max_delay_seconds: z.number().int().min(1).max(MAX_DELAY_SECONDS_LIMIT).default(3600),
-  })
-  .refine((r) => r.initial_delay_seconds === undefined || r.initial_delay_seconds <= r.max_delay_seconds, {
-    message: 'initial_delay_seconds must not exceed max_delay_seconds',
-    path: ['initial_delay_seconds'],
-  })
-  // Left out, the first delay is 30 s, or max_delay_seconds when that is shorter: a node
-  // that only writes `max_delay_seconds: 10` is valid, not an error about a field it never wrote.
-  .transform((r) => ({
-    max_attempts: r.max_attempts,
-    backoff: r.backoff,
-    initial_delay_seconds: r.initial_delay_seconds ?? Math.min(DEFAULT_INITIAL_DELAY_SECONDS, r.max_delay_seconds),
-    max_delay_seconds: r.max_delay_seconds,
-  }));
-export type RetryConfig = z.infer<typeof RetryConfigSchema>;
-
-/** Without `retry_config` a delivery gets exactly one attempt, as in Dograh. */
-export const NO_RETRY: RetryConfig = {
-  max_attempts: 1,
-  backoff: 'fixed',
-  initial_delay_seconds: 30,
-  max_delay_seconds: 3600,
-};
+/** `schema`, or `null` when null or left out. */
+function orNull<T extends z.core.SomeType>(schema: T) {
+  return z.pipe(
+    z.nullish(schema),
+    z.transform((v: z.output<T> | null | undefined) => v ?? null),
+  );
+}
 
 export const CustomHeaderSchema = z.object({
-  key: z.string().min(1, 'header name must not be empty'),
+  key: z.string().check(z.minLength(1, 'header name must not be empty')),
   value: z.string(),
 });
 export type CustomHeader = z.infer<typeof CustomHeaderSchema>;
 
 /** A JSON value, as a payload template may hold. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export const JsonSchema: z.ZodType<Json> = z.lazy(() =>
+export const JsonSchema: z.ZodMiniType<Json> = z.lazy(() =>
   z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(JsonSchema), z.record(z.string(), JsonSchema)]),
 );
 
 export const WebhookNodeDataSchema = z.looseObject({
-  name: z.string().default(''),
-  enabled: z.boolean().default(true),
-  http_method: z
-    .string()
-    .transform((m) => m.toUpperCase())
-    .pipe(HttpMethodSchema)
-    .default('POST'),
-  endpoint_url: z.string().regex(/^https?:\/\//i, 'the URL must start with http:// or https://'),
-  credential_uuid: z
-    .string()
-    .regex(SAFE_ID, 'credential_uuid may hold only letters, digits, "-" and "_"')
-    .nullish()
-    .transform((c) => c ?? null),
+  name: z._default(z.string(), ''),
+  enabled: z._default(z.boolean(), true),
+  http_method: z._default(
+    z.pipe(
+      z.pipe(
+        z.string(),
+        z.transform((m) => m.toUpperCase()),
+      ),
+      HttpMethodSchema,
+    ),
+    'POST',
+  ),
+  endpoint_url: z.string().check(z.regex(/^https?:\/\//i, 'the URL must start with http:// or https://')),
+  credential_uuid: orNull(
+    z.string().check(z.regex(SAFE_ID, 'credential_uuid may hold only letters, digits, "-" and "_"')),
+  ),
   /** The node's own Standard Webhooks signing secret; null: the organization's, if it has one. */
-  signing_credential_uuid: z
-    .string()
-    .regex(SAFE_ID, 'signing_credential_uuid may hold only letters, digits, "-" and "_"')
-    .nullish()
-    .transform((c) => c ?? null),
-  custom_headers: z
-    .array(CustomHeaderSchema)
-    .nullish()
-    .transform((h) => h ?? []),
-  payload_template: JsonSchema.nullish().transform((p) => p ?? null),
+  signing_credential_uuid: orNull(
+    z.string().check(z.regex(SAFE_ID, 'signing_credential_uuid may hold only letters, digits, "-" and "_"')),
+  ),
+  custom_headers: z.pipe(
+    z.nullish(z.array(CustomHeaderSchema)),
+    z.transform((h) => h ?? []),
+  ),
+  payload_template: orNull(JsonSchema),
   /** `dograh` (default): rendered as Dograh renders; `typed`: a lone placeholder keeps its JSON type (CONTRACT section 3). */
-  template_mode: z.enum(['dograh', 'typed'], { error: 'expected "dograh" or "typed"' }).optional(),
-  retry_config: RetryConfigSchema.nullish(),
+  template_mode: z.optional(z.enum(['dograh', 'typed'], { error: 'expected "dograh" or "typed"' })),
+  retry_config: z.nullish(RetryConfigSchema),
   /** This node's request timeout (CONTRACT section 2); without it the stack's. */
-  timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
+  timeout_seconds: z.optional(intBetween(1, MAX_TIMEOUT_SECONDS)),
 });
 
 /**
@@ -99,8 +81,10 @@ export const MAX_NODE_ID_LENGTH = 256;
 export const WebhookNodeSchema = z.looseObject({
   id: z
     .string()
-    .min(1, 'node id is required')
-    .max(MAX_NODE_ID_LENGTH, `node id must be at most ${MAX_NODE_ID_LENGTH} characters`),
+    .check(
+      z.minLength(1, 'node id is required'),
+      z.maxLength(MAX_NODE_ID_LENGTH, `node id must be at most ${MAX_NODE_ID_LENGTH} characters`),
+    ),
   type: z.literal('webhook'),
   data: WebhookNodeDataSchema,
 });
@@ -108,10 +92,10 @@ export type WebhookNode = z.infer<typeof WebhookNodeSchema>;
 export type WebhookNodeData = WebhookNode['data'];
 
 /** Any node of a workflow definition: only `type: "webhook"` nodes are read, the rest are ignored. */
-export const AnyNodeSchema = z.looseObject({ id: z.unknown().optional(), type: z.unknown().optional() });
+export const AnyNodeSchema = z.looseObject({ id: z.optional(z.unknown()), type: z.optional(z.unknown()) });
 
 export const WorkflowDefinitionSchema = z.looseObject({
   nodes: z.array(z.unknown()),
-  edges: z.array(z.unknown()).default([]),
+  edges: z._default(z.array(z.unknown()), []),
 });
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinitionSchema>;

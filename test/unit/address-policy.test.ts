@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   LOCAL_ADDRESS_POLICY,
   STRICT_ADDRESS_POLICY,
+  addressRange,
   classifyAddress,
   parseIpAddress,
 } from '../../shared/net/address-policy.ts';
@@ -311,5 +312,33 @@ describe('classifyAddress, policies', () => {
     ['2002:0a00:0001::', '6to4'],
   ])('no policy unlocks %s (%s)', (ip, reason) => {
     expect(reasonOf(ip, EVERYTHING_OPTED_IN)).toContain(reason);
+  });
+});
+
+describe('addressRange, a row of the range tables', () => {
+  it.each([
+    ['10.0.0/8'],
+    ['10.0.0.256/8'],
+    ['fc00::zz/7'],
+    ['10.0.0.0/33'],
+    ['fc00::/129'],
+    ['10.0.0.0/-1'],
+    ['10.0.0.0/8.5'],
+    ['10.0.0.0'],
+    ['/8'],
+  ])('refuses the malformed block %s, naming it', (cidr) => {
+    expect(() => addressRange(cidr, 'x', 'never')).toThrow(`address-policy: bad range ${cidr}`);
+  });
+
+  it('matches the addresses of its block and no others, in either family', () => {
+    const v4 = addressRange('100.64.0.0/10', 'carrier-grade NAT', 'private');
+    expect([v4.list.check('100.64.0.0', 'ipv4'), v4.list.check('100.127.255.255', 'ipv4')]).toEqual([true, true]);
+    expect(v4.list.check('100.128.0.0', 'ipv4')).toBe(false);
+    const v6 = addressRange('fe80::/10', 'link-local', 'never');
+    expect([
+      v6.list.check('fe80::1', 'ipv6'),
+      v6.list.check('febf::1', 'ipv6'),
+      v6.list.check('fec0::1', 'ipv6'),
+    ]).toEqual([true, true, false]);
   });
 });

@@ -133,6 +133,15 @@ describe('parseItem', () => {
     );
   });
 
+  it('says what is wrong with an attribute in our words, whatever else the process has loaded', () => {
+    // The reasons come from our error map (issues.ts), not from a zod locale, which the
+    // deliver function, built on zod/mini, never loads.
+    const { attempts: _, ...noCount } = claimed;
+    expect(() => parseItem(marshall({ ...noCount, status: 'lost' }))).toThrow(
+      'outcome record whd_1: not a record this store writes: status: must be one of pending, sending, retrying, delivered, failed, skipped, not the text "lost"; attempts: required (number)',
+    );
+  });
+
   it('names every bad attribute at once, in the attempt log too', () => {
     const { attempts: _, ...noCount } = claimed;
     const badAttempt = {
