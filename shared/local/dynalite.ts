@@ -19,22 +19,33 @@ const require = createRequire(import.meta.url);
 
 /**
  * dynalite runs in a worker thread, so its request parsing (a PEG parser per expression, the
- * largest CPU cost of the local pipeline: docs/performance.md) uses a second core. CommonJS,
- * evaluated as is (no TypeScript in a worker): starts the server on a loopback port, posts the
- * port, and on "stop" closes its connections and the server, then posts "stopped".
+ * largest CPU cost of the local pipeline: docs/performance.md) uses a second core, and behind a
+ * cache of its parses (dynalite-expressions.ts), which the worker puts in front of dynalite's
+ * three parser modules before it loads dynalite. CommonJS, evaluated as is: starts the server on
+ * a loopback port, posts the port, and on "stop" closes its connections and the server, then
+ * posts "stopped".
  */
 const DYNALITE_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const server = require(workerData.dynalite)({
-  ...(workerData.path === undefined ? {} : { path: workerData.path }),
-  createTableMs: 0, deleteTableMs: 0, updateTableMs: 0,
-});
-server.once('error', (error) => parentPort.postMessage({ error: String(error) }));
-server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
-parentPort.on('message', () => {
-  server.closeAllConnections();
-  server.close(() => parentPort.postMessage('stopped'));
-});
+const { dirname, join } = require('node:path');
+(async () => {
+  if (workerData.expressions !== undefined) {
+    const { cacheParses } = await import(workerData.expressions);
+    for (const parser of ['conditionParser', 'updateParser', 'projectionParser']) {
+      cacheParses(require(join(dirname(workerData.dynalite), 'db', parser + '.js')));
+    }
+  }
+  const server = require(workerData.dynalite)({
+    ...(workerData.path === undefined ? {} : { path: workerData.path }),
+    createTableMs: 0, deleteTableMs: 0, updateTableMs: 0,
+  });
+  server.once('error', (error) => parentPort.postMessage({ error: String(error) }));
+  server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+  parentPort.on('message', () => {
+    server.closeAllConnections();
+    server.close(() => parentPort.postMessage('stopped'));
+  });
+})().catch((error) => parentPort.postMessage({ error: String(error) }));
 `;
 
 /** A running in-process DynamoDB emulator and a client bound to it. */
@@ -47,6 +58,13 @@ export interface LocalDynamo {
   stop(): Promise<void>;
 }
 
+export interface StartDynaliteOptions {
+  /** A LevelDB folder that keeps the data between runs; in memory without it. */
+  readonly path?: string;
+  /** Parse each expression once per text, names and value types (dynalite-expressions.ts); default true. */
+  readonly cacheExpressions?: boolean;
+}
+
 /**
  * Starts dynalite in this process on 127.0.0.1 with a random free port.
  *
@@ -54,10 +72,15 @@ export interface LocalDynamo {
  * Table state changes (create, delete, update) take no time, so a table is
  * ACTIVE as soon as it is created.
  */
-export async function startDynalite(options: { path?: string } = {}): Promise<LocalDynamo> {
+export async function startDynalite(options: StartDynaliteOptions = {}): Promise<LocalDynamo> {
   const worker = new Worker(DYNALITE_WORKER, {
     eval: true,
-    workerData: { dynalite: require.resolve('dynalite'), path: options.path },
+    workerData: {
+      dynalite: require.resolve('dynalite'),
+      path: options.path,
+      expressions:
+        options.cacheExpressions === false ? undefined : new URL('./dynalite-expressions.ts', import.meta.url).href,
+    },
   });
   let port: number;
   try {

@@ -1,18 +1,40 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoDeliveryQueries } from '../../shared/adapters/dynamo-delivery-queries.ts';
+import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { createMemoryDeliveryStore } from '../../shared/adapters/memory-delivery-store.ts';
 import type { DeliveryMessage } from '../../shared/domain/delivery.ts';
 import { DeliveryStateError, ValidationError } from '../../shared/errors.ts';
+import { createOutcomeTable, startDynalite, type LocalDynamo } from '../../shared/local/dynalite.ts';
 import type { DeliveryQueries } from '../../shared/ports/delivery-queries.ts';
 import type { AttemptRecord, DeliveryRecord, DeliveryStore } from '../../shared/ports/delivery-store.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
-import { freshOutcomeTable, useDynalite } from '../fixtures/outcome-store.ts';
 
-// One contract, two stores: the in-memory one the unit tests use must decide exactly as the
-// DynamoDB one does on dynalite, and list the same deliveries the same way.
+// One contract, three stores: the in-memory one the unit tests use must decide exactly as the
+// DynamoDB one does on dynalite, and list the same deliveries the same way; and dynalite behind
+// its parse cache (dynalite-expressions.ts, how every test and the local stack run it) exactly
+// as dynalite without it.
 
 const T0 = Date.parse('2026-11-27T10:00:00.000Z');
 const LEASE = 60_000;
-const dynalite = useDynalite();
+let dynamo: LocalDynamo;
+let uncached: LocalDynamo;
+let tables = 0;
+
+beforeAll(async () => {
+  [dynamo, uncached] = await Promise.all([startDynalite(), startDynalite({ cacheExpressions: false })]);
+});
+afterAll(async () => {
+  await Promise.all([dynamo.stop(), uncached.stop()]);
+});
+
+async function dynamoStores(emulator: LocalDynamo): Promise<Stores> {
+  const tableName = `contract-${++tables}`;
+  await createOutcomeTable(emulator.client, tableName);
+  return {
+    store: createDynamoDeliveryStore({ client: emulator.client, tableName, retentionDays: 30 }),
+    queries: createDynamoDeliveryQueries({ client: emulator.client, tableName }),
+  };
+}
 
 interface Stores {
   readonly store: DeliveryStore;
@@ -27,7 +49,8 @@ const stores: [string, () => Promise<Stores>][] = [
       return { store: memory, queries: memory };
     },
   ],
-  ['dynalite', () => freshOutcomeTable(dynalite.dynamo)],
+  ['dynalite', () => dynamoStores(dynamo)],
+  ['dynalite, every expression parsed anew', () => dynamoStores(uncached)],
 ];
 
 const msg = (max = 3) =>
