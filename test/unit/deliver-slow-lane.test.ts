@@ -10,6 +10,7 @@ import { createEndpointHealthGuard } from '../../shared/use-cases/endpoint-healt
 import { fakeDeliverDeps, NOW } from '../fixtures/deliver-deps.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 import { memoryHealthStore } from '../fixtures/memory-health-store.ts';
+import { makeEndpointHealth } from '../fixtures/endpoint-health.ts';
 
 // The deliver side's two lanes on fakes: what is diverted from the main lane, what is not,
 // and that a message received from the slow lane is acted on in the slow lane's queue.
@@ -35,24 +36,7 @@ function record(id: string, message: DeliveryMessage, arn: string, deadLetteredA
 const event = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 
 function health(overrides: Partial<EndpointHealth>): EndpointHealth {
-  return {
-    organization_id: 'org-1',
-    endpoint: 'https://crm.example.com',
-    state: 'closed',
-    consecutive_failures: 0,
-    opens: 0,
-    open_until_ms: null,
-    probe_until_ms: null,
-    last_success_ms: null,
-    last_failure_ms: null,
-    last_error: null,
-    gone_at_ms: null,
-    gone_node_hash: null,
-    slow_until_ms: null,
-    updated_at_ms: NOW,
-    version: 1,
-    ...overrides,
-  };
+  return makeEndpointHealth(NOW, overrides);
 }
 const openCircuit = health({ state: 'open', consecutive_failures: 5, opens: 1, open_until_ms: NOW + 30_000 });
 

@@ -13,6 +13,7 @@ import {
 } from '../../shared/domain/endpoint-health.ts';
 import type { AttemptVerdict } from '../../shared/domain/retry-policy.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
+import { makeEndpointHealth } from '../fixtures/endpoint-health.ts';
 
 // Endpoint health decisions, table by table, on a fake clock (plain numbers).
 const T0 = Date.parse('2026-11-27T10:00:00Z');
@@ -20,24 +21,7 @@ const policy = DEFAULT_HEALTH_POLICY;
 const context = { organizationId: 'org-1', endpoint: 'https://crm.example.com', nodeHash: 'hash-a', error: 'HTTP 503' };
 
 function health(overrides: Partial<EndpointHealth> = {}): EndpointHealth {
-  return {
-    organization_id: 'org-1',
-    endpoint: 'https://crm.example.com',
-    state: 'closed',
-    consecutive_failures: 0,
-    opens: 0,
-    open_until_ms: null,
-    probe_until_ms: null,
-    last_success_ms: null,
-    last_failure_ms: null,
-    last_error: null,
-    gone_at_ms: null,
-    gone_node_hash: null,
-    slow_until_ms: null,
-    updated_at_ms: T0,
-    version: 1,
-    ...overrides,
-  };
+  return makeEndpointHealth(T0, overrides);
 }
 
 /** Applies observations one after the other, as the store would keep them. */

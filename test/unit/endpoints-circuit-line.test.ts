@@ -1,29 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { circuitLine } from '../../cli/commands/endpoints.ts';
 import type { EndpointHealth } from '../../shared/domain/endpoint-health.ts';
+import { makeEndpointHealth } from '../fixtures/endpoint-health.ts';
 
 // The circuit line of `inspect` and `failures`, with the slow mark.
 const T0 = Date.parse('2026-11-27T10:00:00Z');
 
 function health(overrides: Partial<EndpointHealth>): EndpointHealth {
-  return {
-    organization_id: 'org-1',
-    endpoint: 'https://crm.example.com',
-    state: 'closed',
-    consecutive_failures: 0,
-    opens: 0,
-    open_until_ms: null,
-    probe_until_ms: null,
-    last_success_ms: null,
-    last_failure_ms: null,
-    last_error: null,
-    gone_at_ms: null,
-    gone_node_hash: null,
-    slow_until_ms: null,
-    updated_at_ms: T0,
-    version: 1,
-    ...overrides,
-  };
+  return makeEndpointHealth(T0, overrides);
 }
 
 describe('circuitLine', () => {
