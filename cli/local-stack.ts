@@ -156,14 +156,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     ...isolationEnv(options),
     ...slowLaneEnv(options, queues.slow.url),
   };
-  const render = makeRenderHandler(
-    wireRenderDeps(parseConfig(RenderConfigSchema, env), {
-      sqs: sqs.client,
-      dynamo: dynamo.client,
-      log: log.child({ function: 'render' }),
-      metricsSink: sink,
-    }),
-  );
+  // What the functions write, told to waiters: the render function records a node it
+  // cannot render as failed, the deliver function every attempt.
+  const changes = new ChangeFeed();
+  const renderDeps = wireRenderDeps(parseConfig(RenderConfigSchema, env), {
+    sqs: sqs.client,
+    dynamo: dynamo.client,
+    log: log.child({ function: 'render' }),
+    metricsSink: sink,
+  });
+  const render = makeRenderHandler({ ...renderDeps, store: changes.watchFinal(renderDeps.store) });
   const adapt = options.adaptDeliverDeps ?? ((deps: DeliverDeps) => deps);
   const wired = wireDeliverDeps(parseConfig(DeliverConfigSchema, env), {
     sqs: sqs.client,
@@ -173,7 +175,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     log: log.child({ function: 'deliver' }),
     metricsSink: sink,
   });
-  const changes = new ChangeFeed();
   const deliver = makeDeliverHandler(adapt({ ...wired, store: changes.watch(wired.store) }));
   const poller = startPoller({
     client: sqs.client,
@@ -234,12 +235,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const settled = (r: DeliveryRecord | undefined): r is DeliveryRecord =>
         r !== undefined && FINAL_STATUSES.has(r.status) && (!attempted.has(r.delivery_id) || r.attempts > 0);
       const final = new Map<string, DeliveryRecord>();
-      // Read every record once; after that, only the ones the deliver function just
-      // wrote, and all that are still open every few seconds (a write by another
-      // process: a replay, a redrive). A run of any size costs a read per write,
-      // not a read per delivery per tick.
+      // Read the records this stack's deliver function has written so far; after that, only
+      // the ones it just wrote, and all that are still open every few seconds (a write by
+      // another process: a replay, a redrive). A run of any size costs a read per write, not
+      // a read per delivery per tick, and a record no one has written yet is not read: the
+      // first pass of a fresh run was otherwise a GetItem per delivery that found nothing.
       const all: ReadonlySet<string> = new Set(deliveryIds);
-      let toRead = all;
+      let toRead: ReadonlySet<string> = changes.writtenAmong(deliveryIds);
       let lastFullRead = Date.now();
       let fullReadEveryMs = FULL_READ_INTERVAL_MS;
       const feed = changes.subscribe();
@@ -331,6 +333,12 @@ function slowLaneEnv(options: LocalStackOptions, slowQueueUrl: string): Record<s
   };
 }
 
+/**
+ * How many written delivery ids the change feed remembers for a waiter that starts later: the
+ * ids of about a thousand runs of a hundred nodes, some 10 MB. An id it has forgotten is still
+ * read by the waiter's periodic full read.
+ */
+const WRITTEN_IDS_KEPT = 100_000;
 /** Records read at once while waiting. */
 const READ_CONCURRENCY = 50;
 /** How often every open record is read again while waiting, whatever was written. */
@@ -372,28 +380,41 @@ async function renderWithRetries<T>(render: () => Promise<T>): Promise<T> {
 /** Tells waiters which deliveries the deliver function just wrote. */
 class ChangeFeed {
   private readonly subscribers = new Set<Subscriber>();
+  /** The ids written since the stack started, the oldest dropped past WRITTEN_IDS_KEPT. */
+  private readonly written = new Set<string>();
 
   private touched(id: string): void {
+    this.written.delete(id);
+    this.written.add(id);
+    if (this.written.size > WRITTEN_IDS_KEPT) this.written.delete(this.written.values().next().value as string);
     for (const subscriber of this.subscribers) {
       subscriber.pending.add(id);
       subscriber.wake?.();
     }
   }
 
-  watch(store: DeliveryStore): DeliveryStore {
+  /** A store whose final records are told to waiters; the render function has only these. */
+  watchFinal<S extends Pick<DeliveryStore, 'recordFinal'>>(store: S): S {
     const touched = (id: string) => this.touched(id);
     return {
       ...store,
-      async recordAttempt(message, attempt, next, nowMs) {
+      async recordFinal(message, status, reason, nowMs) {
         try {
-          await store.recordAttempt(message, attempt, next, nowMs);
+          await store.recordFinal(message, status, reason, nowMs);
         } finally {
           touched(message.delivery_id);
         }
       },
-      async recordFinal(message, status, reason, nowMs) {
+    };
+  }
+
+  watch(store: DeliveryStore): DeliveryStore {
+    const touched = (id: string) => this.touched(id);
+    return {
+      ...this.watchFinal(store),
+      async recordAttempt(message, attempt, next, nowMs) {
         try {
-          await store.recordFinal(message, status, reason, nowMs);
+          await store.recordAttempt(message, attempt, next, nowMs);
         } finally {
           touched(message.delivery_id);
         }
@@ -412,6 +433,14 @@ class ChangeFeed {
         return claim;
       },
     };
+  }
+
+  /**
+   * Which of `ids` were written since the stack started (or, past WRITTEN_IDS_KEPT, lately).
+   * A waiter reads these first; the others wait for a write or its periodic full read.
+   */
+  writtenAmong(ids: readonly string[]): ReadonlySet<string> {
+    return new Set(ids.filter((id) => this.written.has(id)));
   }
 
   /** A waiter's view: the ids written since its last `next`. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../cli/local-stack.ts';
 import type { DynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
+import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
 import { makeEventJson, makeNodeJson } from '../fixtures/factories.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
@@ -37,5 +38,26 @@ describe('waiting for a local run to be final', () => {
     // One read each at the start, one after each outcome, and the open ones every 3 s:
     // a GetItem per delivery every 100 ms would be well past this.
     expect(stats.reads - before).toBeLessThan(100 * 5);
+    // Written before this wait began: read at once, so a second wait ends well inside 1 s,
+    // before the first periodic full read (3 s).
+    const again = stats.reads;
+    const reread = await stack.waitUntilFinal(ids, 1_000);
+    expect(reread.map((r) => r.status)).toEqual(ids.map(() => 'delivered'));
+    expect(stats.reads - again).toBe(100);
   }, 150_000);
+
+  it('does not read a record no one has written yet, and still sees it when another process writes it', async () => {
+    const stats = (stack.store as DynamoDeliveryStore).stats;
+    const message = makeDeliveryMessage(9201);
+    const before = stats.reads;
+    const waiting = stack.waitUntilFinal([message.delivery_id], 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stats.reads - before).toBe(0);
+    // stack.store is not the deliver function's: its writes reach no waiter, as a replay's from
+    // another process would not. The waiter's periodic full read finds it.
+    await stack.store.recordFinal(message, 'failed', 'written by another process', Date.now());
+    const [record] = await waiting;
+    expect(record?.status).toBe('failed');
+    expect(record?.last_error).toContain('written by another process');
+  }, 60_000);
 });
