@@ -204,10 +204,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     tableName: LOCAL_TABLE_NAME,
     retentionDays: DEFAULT_OUTCOME_RETENTION_DAYS,
   });
+  const queries = createDynamoDeliveryQueries({ client: dynamo.client, tableName: LOCAL_TABLE_NAME });
 
   return {
     store,
-    queries: createDynamoDeliveryQueries({ client: dynamo.client, tableName: LOCAL_TABLE_NAME }),
+    queries,
     queues,
     sqs: sqs.client,
     dynamo: dynamo.client,
@@ -250,10 +251,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           const open = deliveryIds.filter((id) => !final.has(id));
           const reading = open.filter((id) => toRead.has(id));
           const readStart = Date.now();
-          for (let i = 0; i < reading.length; i += READ_CONCURRENCY) {
-            const records = await Promise.all(
-              reading.slice(i, i + READ_CONCURRENCY).map((id) => readTolerantly(store, id, log)),
-            );
+          for (let i = 0; i < reading.length; i += READ_BATCH) {
+            const records = await readTolerantly(queries, reading.slice(i, i + READ_BATCH), log);
             for (const r of records) if (settled(r)) final.set(r.delivery_id, r);
           }
           if (toRead === all)
@@ -339,8 +338,8 @@ function slowLaneEnv(options: LocalStackOptions, slowQueueUrl: string): Record<s
  * read by the waiter's periodic full read.
  */
 const WRITTEN_IDS_KEPT = 100_000;
-/** Records read at once while waiting. */
-const READ_CONCURRENCY = 50;
+/** Records read at once while waiting: one BatchGetItem. */
+const READ_BATCH = 100;
 /** How often every open record is read again while waiting, whatever was written. */
 const FULL_READ_INTERVAL_MS = 3_000;
 /**
@@ -350,13 +349,17 @@ const FULL_READ_INTERVAL_MS = 3_000;
  */
 const FULL_READ_SHARE = 10;
 
-/** A record read that an emulator hiccup does not turn into a failed run: it is read again later. */
-async function readTolerantly(store: DeliveryStore, id: string, log: Log): Promise<DeliveryRecord | undefined> {
+/** A read of records that an emulator hiccup does not turn into a failed run: they are read again later. */
+async function readTolerantly(
+  queries: DeliveryQueries,
+  ids: readonly string[],
+  log: Log,
+): Promise<readonly DeliveryRecord[]> {
   try {
-    return await store.get(id);
+    return await queries.getMany(ids);
   } catch (error) {
-    log.warn('could not read a delivery record; reading it again later', { delivery_id: id, error });
-    return undefined;
+    log.warn('could not read delivery records; reading them again later', { deliveries: ids.length, error });
+    return [];
   }
 }
 

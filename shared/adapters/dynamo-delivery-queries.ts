@@ -254,7 +254,7 @@ export function createDynamoDeliveryQueries(options: DynamoDeliveryQueriesOption
     return ids;
   }
 
-  return { stats, listByRun, listByWorkflow, listFailures, listPending };
+  return { stats, listByRun, listByWorkflow, listFailures, listPending, getMany: readRecords };
 }
 
 /** Queries of one listing in flight at once: parallel enough to be quick, few enough to stay polite. */

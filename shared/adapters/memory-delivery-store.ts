@@ -290,6 +290,10 @@ export function createMemoryDeliveryStore(): DeliveryStore & DeliveryQueries & {
     markDeadLettered,
     reopen,
     get,
+    async getMany(deliveryIds: readonly string[]): Promise<DeliveryRecord[]> {
+      const records = await Promise.all(deliveryIds.map(get));
+      return records.filter((r): r is DeliveryRecord => r !== undefined);
+    },
     listByRun,
     listByWorkflow,
     listFailures,

@@ -68,4 +68,10 @@ export interface DeliveryQueries {
    * (oldest first within a shard of the pending index): the reconciler's candidates.
    */
   listPending(beforeMs: number, limit: number): Promise<string[]>;
+  /**
+   * The whole records of these ids, read consistently, as `DeliveryStore.get` reads one, in no
+   * particular order; an id with no record is left out. On DynamoDB one BatchGetItem per 100
+   * ids, not a GetItem each: a waiter on many deliveries (`webhooks local`) reads them so.
+   */
+  getMany(deliveryIds: readonly string[]): Promise<DeliveryRecord[]>;
 }

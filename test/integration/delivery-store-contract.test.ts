@@ -346,4 +346,17 @@ describe.each(stores)('DeliveryQueries contract: %s', (_name, make) => {
     ]);
     expect(await queries.listByRun(a!.workflow_run_id, later)).toHaveLength(1);
   });
+
+  it('getMany: the whole records of the ids that have one, as get reads each, past 100 ids', async () => {
+    const { store, queries } = await make();
+    const messages = Array.from({ length: 120 }, (_, i) => makeDeliveryMessage(100 + i));
+    for (const m of messages) await store.claim(m, T0, LEASE);
+    const first = messages[0]!;
+    await store.recordAttempt(first, attempt(1, T0, 200), { status: 'delivered' }, T0 + 1);
+    const ids = [...messages.map((m) => m.delivery_id), 'no-such-delivery'];
+    const records = await queries.getMany(ids);
+    expect(records.map((r) => r.delivery_id).sort()).toEqual(messages.map((m) => m.delivery_id).sort());
+    expect(records.find((r) => r.delivery_id === first.delivery_id)).toEqual(await store.get(first.delivery_id));
+    expect(await queries.getMany([])).toEqual([]);
+  });
 });
