@@ -104,8 +104,9 @@ export function createMemoryDeliveryStore(): DeliveryStore & DeliveryQueries & {
     held!.leaseUntilMs = undefined;
     held!.claimId = undefined;
     r.lease_until = null;
-    const request = JSON.stringify(message);
-    const keep = Buffer.byteLength(request, 'utf8') <= MAX_KEPT_REQUEST_BYTES;
+    // As the DynamoDB store: the message is serialized only when it is kept (a retry, a failure).
+    const keep =
+      next.status !== 'delivered' && Buffer.byteLength(JSON.stringify(message), 'utf8') <= MAX_KEPT_REQUEST_BYTES;
     if (next.status === 'retrying') {
       held!.nextAttemptAtMs = next.atMs;
       r.next_attempt_at = iso(next.atMs);

@@ -106,11 +106,13 @@ function format(
       extra === undefined
         ? bound
         : { ...bound, ...(redact(extra, { includeStack: core.threshold === 'debug' }) as Record<string, unknown>) };
-    const record: Record<string, unknown> = { level, time, message: safeMessage };
-    for (const key of Object.keys(safe)) {
-      const name = RESERVED.has(key) ? `field_${key}` : key;
-      Object.defineProperty(record, name, { value: safe[key], enumerable: true, writable: true, configurable: true });
-    }
+    // No prototype: a field named `__proto__` is then an own property like any other, which a
+    // plain assignment gives at a fraction of a defineProperty's cost.
+    const record: Record<string, unknown> = Object.create(null);
+    record.level = level;
+    record.time = time;
+    record.message = safeMessage;
+    for (const key of Object.keys(safe)) record[RESERVED.has(key) ? `field_${key}` : key] = safe[key];
     return JSON.stringify(record, jsonReplacer);
   } catch {
     // A getter or toJSON that throws past redact: keep the event, lose its fields.

@@ -61,6 +61,13 @@ describe('createLogger: line format', () => {
     });
   });
 
+  it('writes a field named __proto__ (tenant input can name fields) as a field, in order', () => {
+    const { logger, lines } = setup();
+    logger.info('odd', JSON.parse('{"__proto__": {"polluted": true}, "after": 1}'));
+    expect(lines[0]).toContain('"message":"odd","__proto__":{"polluted":true},"after":1}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('writes bigint values as strings', () => {
     const { logger, records } = setup();
     logger.info('big', { size: 2n ** 70n });
