@@ -175,7 +175,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     log: log.child({ function: 'deliver' }),
     metricsSink: sink,
   });
-  const deliver = makeDeliverHandler(adapt({ ...wired, store: changes.watch(wired.store) }));
+  // The feed watches the store the handler ends up with: a test's faulty store too, so its
+  // writes wake a waiter at once instead of at the next full read.
+  const adapted = adapt(wired);
+  const deliver = makeDeliverHandler({ ...adapted, store: changes.watch(adapted.store) });
   const poller = startPoller({
     client: sqs.client,
     queueUrl: queues.delivery.url,
