@@ -4,8 +4,8 @@ import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../../shared/config/config.ts';
 import type { FinalStatus } from '../../shared/domain/outcome.ts';
 import type { DeliveryRecord } from '../../shared/ports/delivery-store.ts';
 import type { RenderedDelivery } from '../../shared/use-cases/render-run.ts';
-import { readEventsFile } from '../events-file.ts';
-import { startLocalStack } from '../local-stack.ts';
+import { type FileEvent, readEventsFile } from '../events-file.ts';
+import { type LocalStack, startLocalStack } from '../local-stack.ts';
 import { action, CliError, readJsonFile, type CliIo, type CliWriter } from '../io.ts';
 
 interface LocalOptions {
@@ -71,7 +71,7 @@ Examples:
 async function runLocal(options: LocalOptions, io: CliIo): Promise<number | void> {
   const timeoutSeconds = seconds(options.timeout, '--timeout');
   const requestTimeoutMs = Math.round(seconds(options.requestTimeout, '--request-timeout') * 1000);
-  const events = readEventsFile(await readJsonFile(options.event), options.event).map((e) => e.raw);
+  const events = readEventsFile(await readJsonFile(options.event), options.event);
   const secrets = options.secrets === undefined ? {} : await loadSecretsFile(options.secrets);
   const stack = await startLocalStack({
     secrets,
@@ -82,7 +82,7 @@ async function runLocal(options: LocalOptions, io: CliIo): Promise<number | void
     // One entry per delivery, as the last render saw it: the same event twice is one
     // delivery, and a later event may fix (and enqueue) a node an earlier one failed.
     const rendered = new Map<string, RenderedDelivery>();
-    for (const event of events) for (const r of await stack.emit(event)) rendered.set(r.delivery_id, r);
+    for (const list of await emitAll(stack, events)) for (const r of list) rendered.set(r.delivery_id, r);
     const latest = [...rendered.values()];
     const sent = latest.filter((r) => r.status !== 'skipped').map((r) => r.delivery_id);
     const attempted = new Set(latest.filter((r) => r.status === 'enqueued').map((r) => r.delivery_id));
@@ -101,6 +101,41 @@ async function runLocal(options: LocalOptions, io: CliIo): Promise<number | void
   } finally {
     await stack.stop();
   }
+}
+
+/** Runs rendered at once: render is I/O on the emulators, so a few in flight keep them busy. */
+const EMIT_CONCURRENCY = 4;
+
+/**
+ * Emits every event and returns what each rendered, in the file's order. Runs are rendered
+ * concurrently, but the events of one run (one organization's run id: the same delivery ids)
+ * one after the other in the file's order, so a later event still fixes a node an earlier
+ * one failed, as emitted in sequence. A failed emit stops new ones; those in flight finish.
+ */
+async function emitAll(stack: LocalStack, events: readonly FileEvent[]): Promise<RenderedDelivery[][]> {
+  const runs = new Map<string, number[]>();
+  events.forEach((e, i) => {
+    const key = JSON.stringify([String(e.parsed.detail.organization_id), e.parsed.detail.workflow_run_id]);
+    runs.set(key, [...(runs.get(key) ?? []), i]);
+  });
+  const queue = [...runs.values()];
+  const results: RenderedDelivery[][] = events.map(() => []);
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    for (let run = queue.shift(); run !== undefined && failure === undefined; run = queue.shift()) {
+      for (const i of run) {
+        try {
+          results[i] = await stack.emit(events[i]!.raw);
+        } catch (error) {
+          failure ??= { error };
+          return;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(EMIT_CONCURRENCY, queue.length) }, worker));
+  if (failure !== undefined) throw failure.error;
+  return results;
 }
 
 /** Writes `text` and waits until the stream has taken all of it. */
