@@ -74,10 +74,12 @@ export function createGuardedHttpSender(options: GuardedHttpSenderOptions): Guar
     'https:': guardedAgent(https.Agent, true, guard),
   };
 
+  const targets = new TargetCache(TARGETS_KEPT);
+
   return {
     async send(request: OutboundRequest): Promise<HttpResponse> {
       const started = performance.now();
-      const target = parseTarget(request.url);
+      const target = targets.of(request.url);
       const headers = buildHeaders(request);
       if (target.literalIp) checkAddress(target.host, target.host, policy);
 
@@ -105,7 +107,7 @@ export function createGuardedHttpSender(options: GuardedHttpSenderOptions): Guar
   };
 }
 
-interface Target {
+export interface Target {
   readonly protocol: 'http:' | 'https:';
   /** Host name or IP, without IPv6 brackets. */
   readonly host: string;
@@ -125,6 +127,37 @@ interface Exchange {
   readonly maxResponseBytes: number;
   readonly started: number;
   readonly deadline: number;
+}
+
+/** Endpoint URLs whose parse a sender keeps: a warm instance sends to a few endpoints again and again. */
+const TARGETS_KEPT = 1_000;
+
+/**
+ * Parsed endpoint URLs by their text, the least recently used dropped past `capacity`, so
+ * memory stays bounded whatever URLs tenants render. A URL that does not parse is not kept:
+ * it throws every time, as it did.
+ */
+export class TargetCache {
+  private readonly kept = new Map<string, Target>();
+  private readonly capacity: number;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  of(raw: string): Target {
+    const hit = this.kept.get(raw);
+    if (hit !== undefined) {
+      // Most recently used last, so the first key is the one to drop.
+      this.kept.delete(raw);
+      this.kept.set(raw, hit);
+      return hit;
+    }
+    const target = parseTarget(raw);
+    this.kept.set(raw, target);
+    if (this.kept.size > this.capacity) this.kept.delete(this.kept.keys().next().value as string);
+    return target;
+  }
 }
 
 function parseTarget(raw: string): Target {
@@ -227,9 +260,15 @@ function exchangeOnce(x: Exchange): Promise<HttpResponse> {
       const finish = (): void => {
         if (!settle()) return;
         const snippet = new TextDecoder('utf-8').decode(Buffer.concat(chunks, size), { stream: true });
+        // The headers are flattened when first read: a caller reads one (retry-after) of a
+        // response that is not a success, and Node parses `res.headers` itself only on access.
+        let headers: Record<string, string> | undefined;
         resolve({
           status: res.statusCode ?? 0,
-          headers: flattenHeaders(res.headers),
+          get headers() {
+            headers ??= flattenHeaders(res.headers);
+            return headers;
+          },
           bodySnippet: snippet,
           durationMs: performance.now() - x.started,
         });

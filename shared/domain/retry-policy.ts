@@ -29,8 +29,13 @@ const TRANSIENT_STATUSES = new Set([408, 425, 429]);
  * connection errors are transient; any other status (3xx included: redirects are
  * not followed) is permanent.
  */
+/** A 2xx: the endpoint took the delivery. */
+export function isSuccessStatus(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
 export function classifyStatus(status: number, retryAfterSeconds?: number): AttemptVerdict {
-  if (status >= 200 && status < 300) return { kind: 'success', status };
+  if (isSuccessStatus(status)) return { kind: 'success', status };
   const transient = TRANSIENT_STATUSES.has(status) || (status >= 500 && status < 600);
   return {
     kind: transient ? 'transient' : 'permanent',

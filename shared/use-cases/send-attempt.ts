@@ -1,7 +1,13 @@
 import { createOAuth2TokenProvider, type TokenProvider } from '../adapters/oauth2-token-provider.ts';
 import { buildRequest, signRequest } from '../domain/build-request.ts';
 import type { DeliveryMessage } from '../domain/delivery.ts';
-import { classifyError, classifyStatus, parseRetryAfter, type AttemptVerdict } from '../domain/retry-policy.ts';
+import {
+  classifyError,
+  classifyStatus,
+  isSuccessStatus,
+  parseRetryAfter,
+  type AttemptVerdict,
+} from '../domain/retry-policy.ts';
 import { SIGNING_SECRET_PREFIX } from '../domain/signing.ts';
 import { TransientDeliveryError } from '../errors.ts';
 import type { CredentialStore } from '../ports/credential-store.ts';
@@ -91,7 +97,13 @@ export async function sendAttempt(
       }
     }
     return {
-      verdict: classifyStatus(response.status, parseRetryAfter(response.headers['retry-after'], deps.clock.now())),
+      // A success's headers are never read (the sender flattens them only when they are).
+      verdict: classifyStatus(
+        response.status,
+        isSuccessStatus(response.status)
+          ? undefined
+          : parseRetryAfter(response.headers['retry-after'], deps.clock.now()),
+      ),
       response,
       secrets,
       ...resent(),
