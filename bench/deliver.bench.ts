@@ -7,7 +7,8 @@
  * (a) the real deliver handler (`makeHandler`) with the real guarded HTTP sender, logger (info
  * level, lines dropped), metrics, snippet redaction and clock, on batches of 10 messages (the
  * event source's batch size), one batch at a time, so 10 requests in flight; the outcome log is
- * the in-memory store (same state rules as DynamoDB, no emulator in the way), the queue actions
+ * the in-memory store (same state rules as DynamoDB, no emulator in the way; a fresh one per
+ * batch, as the DynamoDB store keeps nothing in memory), the queue actions
  * are no-ops (every delivery succeeds, none are called).
  * (b) 10 loops of `http.request` on one keep-alive agent, the same method, URL, headers and body.
  * Both talk to one loopback receiver in a child process that answers 200 with an empty body, so
@@ -152,12 +153,16 @@ function rateOf(done: number, start: number, cpu: NodeJS.CpuUsage): Rate {
 
 /** (a) batches of 10 through the handler for `ms`; deliveries per second. */
 async function handlerRate(body: string, ms: number): Promise<Rate> {
-  const handler = makeHandler(deps());
+  const base = deps();
   let done = 0;
   const cpu = process.cpuUsage();
   const start = performance.now();
   while (performance.now() - start < ms) {
     const event: SQSEvent = { Records: Array.from({ length: CONCURRENCY }, () => record(message(body))) };
+    // A fresh in-memory outcome log per batch: the DynamoDB store the function runs with keeps
+    // no record in memory, and one holding every record of the run made the garbage collector
+    // 46 µs of each delivery (against 9 µs of a bare request).
+    const handler = makeHandler({ ...base, store: createMemoryDeliveryStore() });
     const response = await handler(event);
     if (response.batchItemFailures.length > 0) throw new Error('bench: a delivery was kept for a retry');
     done += CONCURRENCY;
