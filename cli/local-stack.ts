@@ -251,8 +251,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const feed = changes.subscribe();
       try {
         for (;;) {
-          const open = deliveryIds.filter((id) => !final.has(id));
-          const reading = open.filter((id) => toRead.has(id));
+          // A wake names the few ids just written: walk those, not every id waited for.
+          const candidates = toRead === all ? deliveryIds : [...toRead].filter((id) => all.has(id));
+          const reading = candidates.filter((id) => !final.has(id));
           const readStart = Date.now();
           for (let i = 0; i < reading.length; i += READ_BATCH) {
             const records = await readTolerantly(queries, reading.slice(i, i + READ_BATCH), log);
