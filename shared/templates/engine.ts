@@ -190,9 +190,26 @@ export const formatText: Formatter = (value) => pyStr(value);
 
 /** Python's `quote(text, safe="")`: UTF-8 percent-encoding of all but `A-Za-z0-9_.-~`. */
 export function pyQuote(text: string): string {
+  // Most URL values (ids, numbers, slugs) need no escape: one scan, and the text as it is.
+  let i = 0;
+  while (i < text.length && isUnreserved(text.charCodeAt(i))) i++;
+  if (i === text.length) return text;
   return encodeURIComponent(text).replace(
     /[!'()*]/g,
     (c) => `%${(c.charCodeAt(0) as number).toString(16).toUpperCase()}`,
+  );
+}
+
+/** `A-Za-z0-9_.-~`: what `quote(text, safe="")` leaves as it is. */
+function isUnreserved(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x5f ||
+    c === 0x2e ||
+    c === 0x2d ||
+    c === 0x7e
   );
 }
 
