@@ -38,6 +38,8 @@ export interface ParsedTemplate {
    * `current_time` and `current_weekday` without one.
    */
   readonly defaultZone: string | undefined;
+  /** Whether a literal holds a backslash: without one, only a value can bring a `\n` into the rendered text. */
+  readonly backslash: boolean;
 }
 
 const PIPE = 0x7c;
@@ -152,7 +154,8 @@ const NO_PLACEHOLDERS: readonly Placeholder[] = [];
 /** Splits a template string into literals and placeholders, in time linear in its length. */
 export function parseTemplate(text: string): ParsedTemplate {
   const first = text.indexOf('{{');
-  if (first === -1) return { literals: [text], placeholders: NO_PLACEHOLDERS, defaultZone: undefined };
+  if (first === -1)
+    return { literals: [text], placeholders: NO_PLACEHOLDERS, defaultZone: undefined, backslash: text.includes('\\') };
   const at = new Ahead(text);
   const literals: string[] = [];
   const placeholders: Placeholder[] = [];
@@ -176,7 +179,12 @@ export function parseTemplate(text: string): ParsedTemplate {
     p = text.indexOf('{{', cursor);
   }
   literals.push(text.slice(cursor));
-  return { literals, placeholders, defaultZone: findDefaultZone(text) };
+  return {
+    literals,
+    placeholders,
+    defaultZone: findDefaultZone(text),
+    backslash: literals.some((literal) => literal.includes('\\')),
+  };
 }
 
 /**

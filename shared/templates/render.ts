@@ -1,6 +1,14 @@
 import { InvalidTemplateError } from '../errors.ts';
 import type { Json } from '../schemas/node.ts';
-import { compile, formatText, formatUrlPart, renderSingleValue, renderString, type Scope } from './engine.ts';
+import {
+  compile,
+  formatText,
+  formatUrlPart,
+  expandNewlines,
+  renderSingleValue,
+  renderString,
+  type Scope,
+} from './engine.ts';
 import { strayBraces } from './placeholder.ts';
 
 const PAYLOAD = { newlines: true } as const;
@@ -100,7 +108,7 @@ function typedValue(value: unknown, scope: Scope): Json {
   if (value === undefined || value === null) return null;
   if (typeof value === 'string') {
     scope.budget?.spend(value.length, '');
-    return value.includes('\\n') ? value.replaceAll('\\n', '\n') : value;
+    return expandNewlines(value);
   }
   if (typeof value === 'object') scope.budget?.spend(JSON.stringify(value).length, '');
   return value as Json;
