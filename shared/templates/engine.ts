@@ -110,7 +110,41 @@ export function renderString(
 ): string {
   if (isPlain(text)) return text;
   if (text.indexOf('{{') === -1) return options.newlines ? expandNewlines(text) : text;
+  return renderParsed(compile(text), where, scope, options, format);
+}
+
+/**
+ * Typed templates: a string that is exactly one placeholder is its value, with its JSON
+ * type (`{ value }`); any other string is rendered as text, as renderString does, from
+ * the same parse.
+ */
+export function renderTypedString(
+  text: string,
+  where: string,
+  scope: Scope,
+  options: RenderOptions,
+  format: Formatter,
+): { value: unknown } | string {
+  if (isPlain(text)) return text;
+  if (text.indexOf('{{') === -1) return options.newlines ? expandNewlines(text) : text;
   const parsed = compile(text);
+  const { literals, placeholders } = parsed;
+  if (placeholders.length !== 1 || literals[0] !== '' || literals[1] !== '')
+    return renderParsed(parsed, where, scope, options, format);
+  const placeholder = placeholders[0] as Placeholder;
+  const value = resolve(placeholder, parsed, scope, where);
+  if ((value === undefined || value === null) && scope.onEmpty !== undefined)
+    scope.onEmpty(placeholder, emptyReason(placeholder, scope));
+  return { value };
+}
+
+function renderParsed(
+  parsed: ParsedTemplate,
+  where: string,
+  scope: Scope,
+  options: RenderOptions,
+  format: Formatter,
+): string {
   const { literals, placeholders } = parsed;
   let out = literals[0] as string;
   // A "\n" in the rendered text needs a backslash in a literal or in a value: tracking
@@ -164,45 +198,26 @@ function isPlain(text: string): boolean {
   return true;
 }
 
-/**
- * The value of a template string that is exactly one placeholder, with its JSON type
- * (typed templates); undefined when the string is anything else.
- */
-export function renderSingleValue(text: string, where: string, scope: Scope): { value: unknown } | undefined {
-  if (text.indexOf('{{') === -1) return undefined;
-  const parsed = compile(text);
-  if (parsed.placeholders.length !== 1 || parsed.literals[0] !== '' || parsed.literals[1] !== '') return undefined;
-  const placeholder = parsed.placeholders[0] as Placeholder;
-  const value = resolve(placeholder, parsed, scope, where);
-  if ((value === undefined || value === null) && scope.onEmpty !== undefined)
-    scope.onEmpty(placeholder, emptyReason(placeholder, scope));
-  return { value };
-}
-
-const INITIAL_CONTEXT = 'initial_context.';
-
 /** Why a placeholder came out empty, for the report: its path (or initial_context's fallback) holds null, or nothing. */
 function emptyReason(placeholder: Placeholder, scope: Scope): EmptyReason {
   const lists = scope.mode === 'typed';
-  const { path, keys } = placeholder;
+  const { keys, fallbackKeys } = placeholder;
   const isNull =
     isNullAt(scope.context, keys, lists) ||
-    (path.startsWith(INITIAL_CONTEXT) && path !== INITIAL_CONTEXT && isNullAt(scope.context, keys.slice(1), lists));
+    (fallbackKeys !== undefined && fallbackKeys.length > 0 && isNullAt(scope.context, fallbackKeys, lists));
   return isNull ? 'null' : 'missing';
 }
 
 /** Dograh's `_resolve_template_value`. */
 function resolve(placeholder: Placeholder, parsed: ParsedTemplate, scope: Scope, where: string): unknown {
-  const { path, keys, filter } = placeholder;
-  if (path.startsWith('current_')) {
+  const { path, keys, filter, fallbackKeys } = placeholder;
+  if (placeholder.builtin) {
     const builtin = builtinValue(path, scope.now, parsed.defaultZone, (message) => warn(scope, where, message));
     if (builtin !== undefined) return builtin;
   }
   const lists = scope.mode === 'typed';
   let value = lookupPath(scope.context, keys, lists);
-  if (value === undefined && path.startsWith(INITIAL_CONTEXT)) {
-    value = lookupPath(scope.context, path === INITIAL_CONTEXT ? [] : keys.slice(1), lists);
-  }
+  if (value === undefined && fallbackKeys !== undefined) value = lookupPath(scope.context, fallbackKeys, lists);
   if (filter !== undefined && (value === undefined || value === '')) {
     return filter === 'fallback' ? (placeholder.filterValue ?? pyTitle(path)) : filter;
   }

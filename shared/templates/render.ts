@@ -5,8 +5,8 @@ import {
   formatText,
   formatUrlPart,
   expandNewlines,
-  renderSingleValue,
   renderString,
+  renderTypedString,
   type Scope,
 } from './engine.ts';
 import { strayBraces } from './placeholder.ts';
@@ -64,11 +64,9 @@ const DEPTH_REASON = `the template is nested deeper than ${MAX_TEMPLATE_DEPTH} l
 // checkTemplateDepth, which validate applies, without a second pass per delivery).
 function walk(template: Json, scope: Scope, depth: number): Json {
   if (typeof template === 'string') {
-    if (scope.mode === 'typed') {
-      const single = renderSingleValue(template, '', scope);
-      if (single !== undefined) return typedValue(single.value, scope);
-    }
-    return renderString(template, '', scope, PAYLOAD, formatText);
+    if (scope.mode !== 'typed') return renderString(template, '', scope, PAYLOAD, formatText);
+    const rendered = renderTypedString(template, '', scope, PAYLOAD, formatText);
+    return typeof rendered === 'string' ? rendered : typedValue(rendered.value, scope);
   }
   if (template === null || typeof template !== 'object') return template;
   if (depth >= MAX_TEMPLATE_DEPTH) throw TOO_DEEP;
