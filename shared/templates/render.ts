@@ -204,11 +204,12 @@ interface UrlPlan {
   readonly href: string | undefined;
 }
 const MAX_URL_PLANS = 1000;
+// Key and href together at most 4,096 UTF-16 characters: 1000 entries weigh at most 8 MB.
 const MAX_PLANNED_URL_CHARS = 4096;
 const urlPlans = new Map<string, UrlPlan>();
 
 function rememberUrl(template: string, plan: UrlPlan): void {
-  if (template.length > MAX_PLANNED_URL_CHARS) return;
+  if (template.length + (plan.href?.length ?? 0) > MAX_PLANNED_URL_CHARS) return;
   if (urlPlans.size >= MAX_URL_PLANS) urlPlans.delete(urlPlans.keys().next().value as string);
   urlPlans.set(template, plan);
 }
