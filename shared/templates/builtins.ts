@@ -30,6 +30,16 @@ interface Zone {
   readonly weekday: Intl.DateTimeFormat;
   /** tz abbreviations by UTC offset in minutes; an offset not here has the numeric form. */
   readonly names: ReadonlyMap<number, string>;
+  /**
+   * The last instant formatted and its text, per built-in: the text is a pure function of
+   * the instant and the zone, and one render passes the same `now` to every placeholder,
+   * so a template with several built-ins formats the time once (formatToParts is the
+   * costly step of a built-in).
+   */
+  timeAt: number;
+  timeText: string;
+  weekdayAt: number;
+  weekdayText: string;
 }
 
 let known: Set<string> | undefined;
@@ -79,6 +89,10 @@ function zone(name: string): Zone | undefined {
       }),
       weekday: new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'long' }),
       names: namesByZone.get(name) ?? new Map(),
+      timeAt: Number.NaN,
+      timeText: '',
+      weekdayAt: Number.NaN,
+      weekdayText: '',
     };
   } catch {
     entry = null; // in the tz database, but not in this runtime's ICU
@@ -97,17 +111,28 @@ function unknownZone(name: string, warn: (message: string) => void): undefined {
 function formatTime(now: Date, name: string, warn: (message: string) => void): string | undefined {
   const z = zone(name);
   if (z === undefined) return unknownZone(name, warn);
+  // An invalid Date's NaN never equals the last instant: it goes on to throw as before.
+  const at = now.getTime();
+  if (at === z.timeAt) return z.timeText;
   const parts: Record<string, string> = {};
   for (const part of z.time.formatToParts(now)) parts[part.type] = part.value;
   const minutes = offsetMinutes(parts['timeZoneName'] ?? 'GMT');
   const abbreviation = z.names.get(minutes) ?? numericAbbreviation(minutes);
-  return `${parts['year']}-${parts['month']}-${parts['day']} ${parts['hour']}:${parts['minute']}:${parts['second']} ${abbreviation}`;
+  const text = `${parts['year']}-${parts['month']}-${parts['day']} ${parts['hour']}:${parts['minute']}:${parts['second']} ${abbreviation}`;
+  z.timeAt = at;
+  z.timeText = text;
+  return text;
 }
 
 function formatWeekday(now: Date, name: string, warn: (message: string) => void): string | undefined {
   const z = zone(name);
   if (z === undefined) return unknownZone(name, warn);
-  return z.weekday.format(now);
+  const at = now.getTime();
+  if (at === z.weekdayAt) return z.weekdayText;
+  const text = z.weekday.format(now);
+  z.weekdayAt = at;
+  z.weekdayText = text;
+  return text;
 }
 
 /** "GMT", "GMT+05:30", "GMT-03:00" → minutes east of UTC. */

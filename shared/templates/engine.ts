@@ -108,70 +108,116 @@ export function renderString(
   options: RenderOptions,
   format: Formatter,
 ): string {
-  let out: string;
-  if (text.indexOf('{{') === -1) {
-    out = text;
-  } else {
-    const parsed = compile(text);
-    const { literals, placeholders } = parsed;
-    out = literals[0] as string;
-    scope.budget?.spend(out.length, where);
-    for (let i = 0; i < placeholders.length; i++) {
-      const placeholder = placeholders[i] as Placeholder;
-      const value = resolve(placeholder, parsed, scope, where);
-      const piece = format(value, placeholder, where);
-      // The empty-values report: one check per placeholder, a call only when it rendered empty.
-      if (piece === '' && (value === undefined || value === null) && scope.onEmpty !== undefined)
-        scope.onEmpty(placeholder, emptyReason(placeholder, scope));
-      const literal = literals[i + 1] as string;
-      scope.budget?.spend(piece.length + literal.length, where);
-      out += piece + literal;
-    }
-  }
-  // Dograh replaces "\n" after substitution, so values and their neighbours take part.
-  if (options.newlines && out.includes('\\n')) out = out.replaceAll('\\n', '\n');
-  return out;
+  if (isPlain(text)) return text;
+  if (text.indexOf('{{') === -1) return options.newlines ? expandNewlines(text) : text;
+  return renderParsed(compile(text), where, scope, options, format);
 }
 
 /**
- * The value of a template string that is exactly one placeholder, with its JSON type
- * (typed templates); undefined when the string is anything else.
+ * Typed templates: a string that is exactly one placeholder is its value, with its JSON
+ * type (`{ value }`); any other string is rendered as text, as renderString does, from
+ * the same parse.
  */
-export function renderSingleValue(text: string, where: string, scope: Scope): { value: unknown } | undefined {
-  if (text.indexOf('{{') === -1) return undefined;
+export function renderTypedString(
+  text: string,
+  where: string,
+  scope: Scope,
+  options: RenderOptions,
+  format: Formatter,
+): { value: unknown } | string {
+  if (isPlain(text)) return text;
+  if (text.indexOf('{{') === -1) return options.newlines ? expandNewlines(text) : text;
   const parsed = compile(text);
-  if (parsed.placeholders.length !== 1 || parsed.literals[0] !== '' || parsed.literals[1] !== '') return undefined;
-  const placeholder = parsed.placeholders[0] as Placeholder;
+  const { literals, placeholders } = parsed;
+  if (placeholders.length !== 1 || literals[0] !== '' || literals[1] !== '')
+    return renderParsed(parsed, where, scope, options, format);
+  const placeholder = placeholders[0] as Placeholder;
   const value = resolve(placeholder, parsed, scope, where);
   if ((value === undefined || value === null) && scope.onEmpty !== undefined)
     scope.onEmpty(placeholder, emptyReason(placeholder, scope));
   return { value };
 }
 
-const INITIAL_CONTEXT = 'initial_context.';
+function renderParsed(
+  parsed: ParsedTemplate,
+  where: string,
+  scope: Scope,
+  options: RenderOptions,
+  format: Formatter,
+): string {
+  const { literals, placeholders } = parsed;
+  let out = literals[0] as string;
+  // A "\n" in the rendered text needs a backslash in a literal or in a value: tracking
+  // that spares a search of the joined text (and flattening it) on nearly every render.
+  let backslash = parsed.backslash;
+  scope.budget?.spend(out.length, where);
+  for (let i = 0; i < placeholders.length; i++) {
+    const placeholder = placeholders[i] as Placeholder;
+    const value = resolve(placeholder, parsed, scope, where);
+    const piece = format(value, placeholder, where);
+    // The empty-values report: one check per placeholder, a call only when it rendered empty.
+    if (piece === '' && (value === undefined || value === null) && scope.onEmpty !== undefined)
+      scope.onEmpty(placeholder, emptyReason(placeholder, scope));
+    if (!backslash && typeof value !== 'number') backslash = piece.includes('\\');
+    const literal = literals[i + 1] as string;
+    scope.budget?.spend(piece.length + literal.length, where);
+    out += piece + literal;
+  }
+  // Dograh replaces "\n" after substitution, so values and their neighbours take part.
+  return backslash && options.newlines ? expandNewlines(out) : out;
+}
+
+/**
+ * Dograh's `.replace("\\n", "\n")`: the two characters `\` `n` become a newline, left to
+ * right, without overlap (as `replaceAll` does, at half its cost on short strings).
+ */
+export function expandNewlines(text: string): string {
+  let i = text.indexOf('\\n');
+  if (i === -1) return text;
+  let out = '';
+  let from = 0;
+  do {
+    out += `${text.slice(from, i)}\n`;
+    from = i + 2;
+    i = text.indexOf('\\n', from);
+  } while (i !== -1);
+  return out + text.slice(from);
+}
+
+/**
+ * Whether the text holds neither "{" nor a backslash, so that rendering leaves it as it
+ * is: most keys and many values. A short one is read in a loop the JIT inlines, cheaper
+ * than two searches (for "{{" and for "\n"); a long one is left to the native searches.
+ */
+function isPlain(text: string): boolean {
+  if (text.length > 32) return text.indexOf('{{') === -1 && text.indexOf('\\') === -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b || c === 0x5c) return false;
+  }
+  return true;
+}
 
 /** Why a placeholder came out empty, for the report: its path (or initial_context's fallback) holds null, or nothing. */
 function emptyReason(placeholder: Placeholder, scope: Scope): EmptyReason {
   const lists = scope.mode === 'typed';
-  const { path, keys } = placeholder;
+  const { keys, fallbackKeys } = placeholder;
   const isNull =
     isNullAt(scope.context, keys, lists) ||
-    (path.startsWith(INITIAL_CONTEXT) && path !== INITIAL_CONTEXT && isNullAt(scope.context, keys.slice(1), lists));
+    (fallbackKeys !== undefined && fallbackKeys.length > 0 && isNullAt(scope.context, fallbackKeys, lists));
   return isNull ? 'null' : 'missing';
 }
 
 /** Dograh's `_resolve_template_value`. */
 function resolve(placeholder: Placeholder, parsed: ParsedTemplate, scope: Scope, where: string): unknown {
-  const { path, keys, filter } = placeholder;
-  if (path.startsWith('current_')) {
+  const { path, keys, filter, fallbackKeys } = placeholder;
+  if (placeholder.builtin) {
     const builtin = builtinValue(path, scope.now, parsed.defaultZone, (message) => warn(scope, where, message));
     if (builtin !== undefined) return builtin;
   }
   const lists = scope.mode === 'typed';
   let value = lookupPath(scope.context, keys, lists);
-  if (value === undefined && path.startsWith(INITIAL_CONTEXT)) {
-    value = lookupPath(scope.context, path === INITIAL_CONTEXT ? [] : keys.slice(1), lists);
-  }
+  if (value === undefined && fallbackKeys !== undefined) value = lookupPath(scope.context, fallbackKeys, lists);
   if (filter !== undefined && (value === undefined || value === '')) {
     return filter === 'fallback' ? (placeholder.filterValue ?? pyTitle(path)) : filter;
   }
@@ -190,9 +236,26 @@ export const formatText: Formatter = (value) => pyStr(value);
 
 /** Python's `quote(text, safe="")`: UTF-8 percent-encoding of all but `A-Za-z0-9_.-~`. */
 export function pyQuote(text: string): string {
+  // Most URL values (ids, numbers, slugs) need no escape: one scan, and the text as it is.
+  let i = 0;
+  while (i < text.length && isUnreserved(text.charCodeAt(i))) i++;
+  if (i === text.length) return text;
   return encodeURIComponent(text).replace(
     /[!'()*]/g,
     (c) => `%${(c.charCodeAt(0) as number).toString(16).toUpperCase()}`,
+  );
+}
+
+/** `A-Za-z0-9_.-~`: what `quote(text, safe="")` leaves as it is. */
+function isUnreserved(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x5f ||
+    c === 0x2e ||
+    c === 0x2d ||
+    c === 0x7e
   );
 }
 

@@ -26,7 +26,18 @@ export interface Placeholder {
   readonly filterValue: string | undefined;
   /** The placeholder as written, for messages. */
   readonly source: string;
+  /** Whether the path starts with `current_`, so it may name a time built-in. */
+  readonly builtin: boolean;
+  /**
+   * For a path under `initial_context.`, the keys Dograh tries when the path finds
+   * nothing (the path without its first key; none for `initial_context.` itself, the
+   * whole context); undefined for any other path. Worked out once per parse, not per render.
+   */
+  readonly fallbackKeys: readonly string[] | undefined;
 }
+
+const INITIAL_CONTEXT = 'initial_context.';
+const NO_KEYS: readonly string[] = [];
 
 /** A template string split into literal text and placeholders; `literals.length === placeholders.length + 1`. */
 export interface ParsedTemplate {
@@ -38,6 +49,8 @@ export interface ParsedTemplate {
    * `current_time` and `current_weekday` without one.
    */
   readonly defaultZone: string | undefined;
+  /** Whether a literal holds a backslash: without one, only a value can bring a `\n` into the rendered text. */
+  readonly backslash: boolean;
 }
 
 const PIPE = 0x7c;
@@ -152,7 +165,8 @@ const NO_PLACEHOLDERS: readonly Placeholder[] = [];
 /** Splits a template string into literals and placeholders, in time linear in its length. */
 export function parseTemplate(text: string): ParsedTemplate {
   const first = text.indexOf('{{');
-  if (first === -1) return { literals: [text], placeholders: NO_PLACEHOLDERS, defaultZone: undefined };
+  if (first === -1)
+    return { literals: [text], placeholders: NO_PLACEHOLDERS, defaultZone: undefined, backslash: text.includes('\\') };
   const at = new Ahead(text);
   const literals: string[] = [];
   const placeholders: Placeholder[] = [];
@@ -165,18 +179,26 @@ export function parseTemplate(text: string): ParsedTemplate {
     }
     literals.push(text.slice(cursor, p));
     const path = text.slice(match.pathStart, match.pathEnd);
+    const keys = path.split('.');
     placeholders.push({
       path,
-      keys: path.split('.'),
+      keys,
       filter: match.filter === undefined ? undefined : pyStrip(text.slice(match.filter[0], match.filter[1])),
       filterValue: match.value === undefined ? undefined : pyStrip(text.slice(match.value[0], match.value[1])),
       source: text.slice(p, match.end),
+      builtin: path.startsWith('current_'),
+      fallbackKeys: !path.startsWith(INITIAL_CONTEXT) ? undefined : path === INITIAL_CONTEXT ? NO_KEYS : keys.slice(1),
     });
     cursor = match.end;
     p = text.indexOf('{{', cursor);
   }
   literals.push(text.slice(cursor));
-  return { literals, placeholders, defaultZone: findDefaultZone(text) };
+  return {
+    literals,
+    placeholders,
+    defaultZone: findDefaultZone(text),
+    backslash: literals.some((literal) => literal.includes('\\')),
+  };
 }
 
 /**

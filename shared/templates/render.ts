@@ -1,6 +1,14 @@
 import { InvalidTemplateError } from '../errors.ts';
 import type { Json } from '../schemas/node.ts';
-import { compile, formatText, formatUrlPart, renderSingleValue, renderString, type Scope } from './engine.ts';
+import {
+  compile,
+  formatText,
+  formatUrlPart,
+  expandNewlines,
+  renderString,
+  renderTypedString,
+  type Scope,
+} from './engine.ts';
 import { strayBraces } from './placeholder.ts';
 
 const PAYLOAD = { newlines: true } as const;
@@ -56,11 +64,9 @@ const DEPTH_REASON = `the template is nested deeper than ${MAX_TEMPLATE_DEPTH} l
 // checkTemplateDepth, which validate applies, without a second pass per delivery).
 function walk(template: Json, scope: Scope, depth: number): Json {
   if (typeof template === 'string') {
-    if (scope.mode === 'typed') {
-      const single = renderSingleValue(template, '', scope);
-      if (single !== undefined) return typedValue(single.value, scope);
-    }
-    return renderString(template, '', scope, PAYLOAD, formatText);
+    if (scope.mode !== 'typed') return renderString(template, '', scope, PAYLOAD, formatText);
+    const rendered = renderTypedString(template, '', scope, PAYLOAD, formatText);
+    return typeof rendered === 'string' ? rendered : typedValue(rendered.value, scope);
   }
   if (template === null || typeof template !== 'object') return template;
   if (depth >= MAX_TEMPLATE_DEPTH) throw TOO_DEEP;
@@ -100,7 +106,7 @@ function typedValue(value: unknown, scope: Scope): Json {
   if (value === undefined || value === null) return null;
   if (typeof value === 'string') {
     scope.budget?.spend(value.length, '');
-    return value.includes('\\n') ? value.replaceAll('\\n', '\n') : value;
+    return expandNewlines(value);
   }
   if (typeof value === 'object') scope.budget?.spend(JSON.stringify(value).length, '');
   return value as Json;
@@ -185,6 +191,29 @@ export function checkUrlTemplate(template: string, where: string): 'http' | 'htt
   return scheme as 'http' | 'https';
 }
 
+// What a URL template needs no context for, by its text: the scheme checkUrlTemplate
+// found and, for a template without placeholders, the URL it validated to. Both are
+// pure functions of the text, so a warm Lambda checks each endpoint's URL once instead
+// of per delivery (the checks, and for a plain URL the WHATWG parse, cost more than
+// rendering a small body). Only successes are kept: a template that fails is checked
+// again each time and throws, with its own `where`, as before. Bounded by count and
+// length; the oldest entry goes first.
+interface UrlPlan {
+  readonly scheme: 'http' | 'https';
+  /** The rendered URL of a template without "{{": the same for every run. */
+  readonly href: string | undefined;
+}
+const MAX_URL_PLANS = 1000;
+// Key and href together at most 4,096 UTF-16 characters: 1000 entries weigh at most 8 MB.
+const MAX_PLANNED_URL_CHARS = 4096;
+const urlPlans = new Map<string, UrlPlan>();
+
+function rememberUrl(template: string, plan: UrlPlan): void {
+  if (template.length + (plan.href?.length ?? 0) > MAX_PLANNED_URL_CHARS) return;
+  if (urlPlans.size >= MAX_URL_PLANS) urlPlans.delete(urlPlans.keys().next().value as string);
+  urlPlans.set(template, plan);
+}
+
 /**
  * Renders an endpoint URL as Dograh's `render_url_template` does: unbalanced `{{`/`}}`,
  * a nested `{{{{`, or a brace left over after rendering is an error; values are
@@ -193,8 +222,15 @@ export function checkUrlTemplate(template: string, where: string): 'http' | 'htt
  * password. Returns the URL as the WHATWG parser writes it (what the request uses).
  */
 export function renderUrl(template: string, scope: Scope, where = 'endpoint_url'): string {
-  const scheme = checkUrlTemplate(template, where);
-  const rendered = template.includes('{{') ? renderString(template, where, scope, URL_MODE, formatUrlPart) : template;
+  const plan = urlPlans.get(template);
+  if (plan?.href !== undefined) return plan.href;
+  let scheme = plan?.scheme;
+  const placeholders = template.includes('{{');
+  if (scheme === undefined) {
+    scheme = checkUrlTemplate(template, where);
+    if (placeholders) rememberUrl(template, { scheme, href: undefined });
+  }
+  const rendered = placeholders ? renderString(template, where, scope, URL_MODE, formatUrlPart) : template;
   if (rendered.includes('{{') || rendered.includes('}}')) {
     throw new InvalidTemplateError(where, STRAY_BRACES);
   }
@@ -208,5 +244,6 @@ export function renderUrl(template: string, scope: Scope, where = 'endpoint_url'
   if (url.username !== '' || url.password !== '') {
     throw new InvalidTemplateError(where, 'the URL must not carry a user name or password: store them in a credential');
   }
+  if (!placeholders) rememberUrl(template, { scheme, href: url.href });
   return url.href;
 }

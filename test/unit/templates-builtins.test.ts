@@ -51,6 +51,13 @@ describe('built-ins', () => {
     expect(render('{{current_weekday}} {{current_time}}')).toBe('Friday 2026-11-27 09:30:00 UTC');
   });
 
+  it('writes the instant of each render, one render after another', () => {
+    expect(render('{{current_time}}', CONTEXT, new Date('2026-07-04T16:05:09Z'))).toBe('2026-07-04 16:05:09 UTC');
+    expect(render('{{current_time}}', CONTEXT, new Date('2026-07-04T16:05:10Z'))).toBe('2026-07-04 16:05:10 UTC');
+    expect(render('{{current_weekday}}', CONTEXT, new Date('2026-07-04T16:05:10Z'))).toBe('Saturday');
+    expect(render('{{current_weekday}}', CONTEXT, new Date('2026-07-05T16:05:10Z'))).toBe('Sunday');
+  });
+
   it('allows spaces and a default around a built-in', () => {
     expect(render('{{ current_weekday | never }}')).toBe('Friday');
   });

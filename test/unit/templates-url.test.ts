@@ -217,4 +217,23 @@ describe('endpoint_url', () => {
     );
     expect(error.path).toBe('endpoint_url');
   });
+
+  it('renders a URL template the same way each time, once its checks are kept', () => {
+    const template = 'https://crm.example.com/hooks/{{workflow_id}}';
+    expect(url(template)).toBe('https://crm.example.com/hooks/77');
+    expect(url(template, { workflow_id: 78 })).toBe('https://crm.example.com/hooks/78');
+    expect(url('https://crm.example.com/plain')).toBe(url('https://crm.example.com/plain'));
+  });
+
+  it('fails a failing URL template on every render, naming the field each time', () => {
+    const template = 'https://user:pw@h.example/plain';
+    expect(templateError(() => url(template)).reason).toContain('must not carry a user name');
+    const error = templateError(() => renderUrl(template, { context: {}, now: FIXED_NOW }, 'endpoint_url'));
+    expect(error.path).toBe('endpoint_url');
+    expect(error.reason).toContain('must not carry a user name');
+  });
+
+  it('keeps a value that needs no percent-encoding as it is', () => {
+    expect(url('https://h.example/{{v}}', { v: 'Az09_.-~' })).toBe('https://h.example/Az09_.-~');
+  });
 });
