@@ -1,4 +1,5 @@
-import * as z from 'zod';
+// zod/mini, as in every schema the functions load (shared/schemas/fields.ts says why).
+import * as z from 'zod/mini';
 import { DEFAULT_HEALTH_POLICY } from '../domain/endpoint-health.ts';
 import { DEFAULT_FAIR_SHARE, DEFAULT_SLOW_ENDPOINT_MS } from '../domain/lanes.ts';
 import { ValidationError } from '../errors.ts';
@@ -86,27 +87,31 @@ export const CIRCUIT_DEFAULTS = {
   healthCacheTtlMs: 5_000,
 } as const;
 
-const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const logLevel = z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL);
+const bool = z.pipe(
+  z.enum(['true', 'false']),
+  z.transform((v) => v === 'true'),
+);
+const int = (min: number, max: number) => z.coerce.number().check(z.int(), z.minimum(min), z.maximum(max));
+const text = () => z.string().check(z.minLength(1));
+const logLevel = z._default(z.enum(LOG_LEVELS), DEFAULT_LOG_LEVEL);
 
 /** SQS takes messages up to 256 KiB; a rendered delivery larger than this fails as oversized. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 200 * 1024;
 
 export const RenderConfigSchema = z.object({
   [ENV.deliveryQueueUrl]: z.url(),
-  [ENV.outcomeTableName]: z.string().min(1),
-  [ENV.eventSource]: z.string().min(1).default(DEFAULT_EVENT_SOURCE),
-  [ENV.eventDetailType]: z.string().min(1).default(DEFAULT_DETAIL_TYPE),
-  [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
-  [ENV.maxPayloadBytes]: int(1024, 250 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
-  [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
+  [ENV.outcomeTableName]: text(),
+  [ENV.eventSource]: z._default(text(), DEFAULT_EVENT_SOURCE),
+  [ENV.eventDetailType]: z._default(text(), DEFAULT_DETAIL_TYPE),
+  [ENV.outcomeRetentionDays]: z._default(int(1, 3650), DEFAULT_OUTCOME_RETENTION_DAYS),
+  [ENV.maxPayloadBytes]: z._default(int(1024, 250 * 1024), DEFAULT_MAX_PAYLOAD_BYTES),
+  [ENV.metricsNamespace]: z._default(text(), DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
   // Fairness (issue 8): without a slow lane (or the health table, which keeps the counts), one lane.
-  [ENV.slowDeliveryQueueUrl]: z.url().optional(),
-  [ENV.endpointHealthTableName]: z.string().min(1).optional(),
-  [ENV.fairShareDeliveries]: int(1, 1_000_000).default(DEFAULT_FAIR_SHARE.deliveries),
-  [ENV.fairShareWindowSeconds]: int(1, 3600).default(DEFAULT_FAIR_SHARE.windowSeconds),
+  [ENV.slowDeliveryQueueUrl]: z.optional(z.url()),
+  [ENV.endpointHealthTableName]: z.optional(text()),
+  [ENV.fairShareDeliveries]: z._default(int(1, 1_000_000), DEFAULT_FAIR_SHARE.deliveries),
+  [ENV.fairShareWindowSeconds]: z._default(int(1, 3600), DEFAULT_FAIR_SHARE.windowSeconds),
 });
 export type RenderConfig = z.infer<typeof RenderConfigSchema>;
 
@@ -124,46 +129,51 @@ export const DeliverConfigSchema = z
   .object({
     [ENV.deliveryQueueUrl]: z.url(),
     [ENV.deadLetterQueueUrl]: z.url(),
-    [ENV.outcomeTableName]: z.string().min(1),
-    [ENV.secretsPrefix]: z.string().min(1).default(DEFAULT_SECRETS_PREFIX),
-    [ENV.credentialCacheTtlSeconds]: int(0, 3600).default(DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
-    [ENV.requestTimeoutMs]: int(100, 900_000).default(DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000),
-    [ENV.allowPrivateEndpoints]: bool.default(false),
-    [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
-    [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
+    [ENV.outcomeTableName]: text(),
+    [ENV.secretsPrefix]: z._default(text(), DEFAULT_SECRETS_PREFIX),
+    [ENV.credentialCacheTtlSeconds]: z._default(int(0, 3600), DEFAULT_CREDENTIAL_CACHE_TTL_SECONDS),
+    [ENV.requestTimeoutMs]: z._default(int(100, 900_000), DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000),
+    [ENV.allowPrivateEndpoints]: z._default(bool, false),
+    [ENV.outcomeRetentionDays]: z._default(int(1, 3650), DEFAULT_OUTCOME_RETENTION_DAYS),
+    [ENV.metricsNamespace]: z._default(text(), DEFAULT_METRICS_NAMESPACE),
     [ENV.logLevel]: logLevel,
     // Tenant isolation (issue 8): without a health table, no circuits.
-    [ENV.endpointHealthTableName]: z.string().min(1).optional(),
-    [ENV.circuitsEnabled]: bool.default(true),
-    [ENV.circuitFailureThreshold]: int(1, 1000).default(CIRCUIT_DEFAULTS.failureThreshold),
-    [ENV.circuitCooldownMinSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMinSeconds),
-    [ENV.circuitCooldownMaxSeconds]: int(1, 43_200).default(CIRCUIT_DEFAULTS.cooldownMaxSeconds),
-    [ENV.healthCacheTtlMs]: int(0, 600_000).default(CIRCUIT_DEFAULTS.healthCacheTtlMs),
-    [ENV.settleEarly]: bool.default(true),
+    [ENV.endpointHealthTableName]: z.optional(text()),
+    [ENV.circuitsEnabled]: z._default(bool, true),
+    [ENV.circuitFailureThreshold]: z._default(int(1, 1000), CIRCUIT_DEFAULTS.failureThreshold),
+    [ENV.circuitCooldownMinSeconds]: z._default(int(1, 43_200), CIRCUIT_DEFAULTS.cooldownMinSeconds),
+    [ENV.circuitCooldownMaxSeconds]: z._default(int(1, 43_200), CIRCUIT_DEFAULTS.cooldownMaxSeconds),
+    [ENV.healthCacheTtlMs]: z._default(int(0, 600_000), CIRCUIT_DEFAULTS.healthCacheTtlMs),
+    [ENV.settleEarly]: z._default(bool, true),
     // Fairness (issue 8): without a slow lane, slow and broken endpoints stay on the main queue.
-    [ENV.slowDeliveryQueueUrl]: z.url().optional(),
-    [ENV.slowEndpointMs]: int(100, 900_000).default(DEFAULT_SLOW_ENDPOINT_MS),
+    [ENV.slowDeliveryQueueUrl]: z.optional(z.url()),
+    [ENV.slowEndpointMs]: z._default(int(100, 900_000), DEFAULT_SLOW_ENDPOINT_MS),
   })
-  .refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
-    message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
-    path: [ENV.circuitCooldownMinSeconds],
-  });
+  .check(
+    z.refine((c) => c[ENV.circuitCooldownMinSeconds] <= c[ENV.circuitCooldownMaxSeconds], {
+      message: `must not be longer than ${ENV.circuitCooldownMaxSeconds}`,
+      path: [ENV.circuitCooldownMinSeconds],
+    }),
+  );
 export type DeliverConfig = z.infer<typeof DeliverConfigSchema>;
 
 export const ReconcileConfigSchema = z.object({
   [ENV.deliveryQueueUrl]: z.url(),
-  [ENV.outcomeTableName]: z.string().min(1),
-  [ENV.outcomeRetentionDays]: int(1, 3650).default(DEFAULT_OUTCOME_RETENTION_DAYS),
-  [ENV.reconcileGraceSeconds]: int(60, 86_400).default(DEFAULT_RECONCILE_GRACE_SECONDS),
+  [ENV.outcomeTableName]: text(),
+  [ENV.outcomeRetentionDays]: z._default(int(1, 3650), DEFAULT_OUTCOME_RETENTION_DAYS),
+  [ENV.reconcileGraceSeconds]: z._default(int(60, 86_400), DEFAULT_RECONCILE_GRACE_SECONDS),
   // Its backlog counts toward the pause too: a delivery waiting there is not stuck.
-  [ENV.slowDeliveryQueueUrl]: z.url().optional(),
-  [ENV.metricsNamespace]: z.string().min(1).default(DEFAULT_METRICS_NAMESPACE),
+  [ENV.slowDeliveryQueueUrl]: z.optional(z.url()),
+  [ENV.metricsNamespace]: z._default(text(), DEFAULT_METRICS_NAMESPACE),
   [ENV.logLevel]: logLevel,
 });
 export type ReconcileConfig = z.infer<typeof ReconcileConfigSchema>;
 
 /** Parses an environment at cold start; fails naming every bad key at once. */
-export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+export function parseConfig<S extends z.core.$ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): z.output<S> {
   const parsed = safeParse(schema, env);
   if (!parsed.success) throw new ValidationError(problemsFrom(parsed.error, 'environment'));
   return parsed.data;
