@@ -3,9 +3,9 @@ import * as z from 'zod/mini';
 import { DEFAULT_HEALTH_POLICY } from '../domain/endpoint-health.ts';
 import { DEFAULT_FAIR_SHARE, DEFAULT_SLOW_ENDPOINT_MS } from '../domain/lanes.ts';
 import { ValidationError } from '../errors.ts';
-import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event.ts';
+import { DEFAULT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE } from '../schemas/event-source.ts';
 import { DEFAULT_SECRETS_PREFIX } from '../schemas/credential.ts';
-import { MAX_ATTEMPTS_LIMIT } from '../schemas/node.ts';
+import { MAX_ATTEMPTS_LIMIT } from '../schemas/fields.ts';
 import { problemsFrom, safeParse } from '../schemas/issues.ts';
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS } from '../observability/logger.ts';
 
