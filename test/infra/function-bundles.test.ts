@@ -42,4 +42,10 @@ describe.each(FUNCTIONS)('the %s bundle', (name) => {
     expect(importersOf(meta, 'zod')).toEqual([]);
     expect(importersOf(meta, 'zod/mini').length).toBeGreaterThan(0);
   });
+
+  it('holds its own config schema and no other function’s: each is built at import', () => {
+    const meta = metafiles.get(name) as Metafile;
+    const configs = Object.keys(meta.inputs).filter((path) => /^shared\/config\/.*-config\.ts$/.test(path));
+    expect(configs).toEqual([`shared/config/${name}-config.ts`]);
+  });
 });
