@@ -2,7 +2,12 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod/mini';
 import type { DeliveryState } from '../domain/delivery-state.ts';
-import { DeliveryMessageSchema, type DeliveryMessage, type DeliveryStatus } from '../domain/delivery.ts';
+import {
+  deliveryMessageSchema,
+  safeParseDeliveryMessage,
+  type DeliveryMessage,
+  type DeliveryStatus,
+} from '../domain/delivery.ts';
 import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 import { WebhookError } from '../errors.ts';
 import { builtOnUse } from '../schemas/built-on-use.ts';
@@ -242,7 +247,7 @@ export function toRecord(item: OutcomeItem): DeliveryRecord {
 function emptyPlaceholdersOf(value: string | undefined): { empty_placeholders?: EmptyPlaceholder[] } {
   if (value === undefined) return {};
   try {
-    const parsed = DeliveryMessageSchema.shape.empty_placeholders.safeParse(JSON.parse(value));
+    const parsed = deliveryMessageSchema().shape.empty_placeholders.safeParse(JSON.parse(value));
     return parsed.success && parsed.data !== undefined ? { empty_placeholders: parsed.data } : {};
   } catch {
     return {};
@@ -253,7 +258,7 @@ function emptyPlaceholdersOf(value: string | undefined): { empty_placeholders?: 
 function keptRequest(value: string | undefined): DeliveryMessage | null {
   if (value === undefined) return null;
   try {
-    const parsed = DeliveryMessageSchema.safeParse(JSON.parse(value));
+    const parsed = safeParseDeliveryMessage(JSON.parse(value));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
