@@ -6,7 +6,8 @@ import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery
 import { createGuardedHttpSender } from '../../shared/adapters/guarded-http-sender.ts';
 import { createSecretsManagerCredentialStore } from '../../shared/adapters/secrets-manager-credential-store.ts';
 import { createSqsMessageActions, DEAD_LETTERED_AT_ATTRIBUTE } from '../../shared/adapters/sqs-message-actions.ts';
-import { DeliverConfigSchema, ENV, parseConfig, type DeliverConfig } from '../../shared/config/config.ts';
+import { DeliverConfigSchema, type DeliverConfig } from '../../shared/config/deliver-config.ts';
+import { ENV, parseConfig } from '../../shared/config/env.ts';
 import { STRICT_ADDRESS_POLICY, type AddressPolicy } from '../../shared/net/address-policy.ts';
 import { createLogger, type LineSink } from '../../shared/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../shared/observability/metrics.ts';

@@ -4,7 +4,8 @@ import { createDynamoDeliveryQueries } from '../../shared/adapters/dynamo-delive
 import { createDynamoDeliveryStore } from '../../shared/adapters/dynamo-delivery-store.ts';
 import { createSqsDeliveryQueue } from '../../shared/adapters/sqs-delivery-queue.ts';
 import { readQueueDepth } from '../../shared/adapters/sqs-queue-depth.ts';
-import { ENV, parseConfig, ReconcileConfigSchema, type ReconcileConfig } from '../../shared/config/config.ts';
+import { ENV, parseConfig } from '../../shared/config/env.ts';
+import { ReconcileConfigSchema, type ReconcileConfig } from '../../shared/config/reconcile-config.ts';
 import { createLogger, type LineSink } from '../../shared/observability/logger.ts';
 import { createMetrics } from '../../shared/observability/metrics.ts';
 import { systemClock } from '../../shared/ports/clock.ts';

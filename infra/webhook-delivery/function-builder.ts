@@ -18,7 +18,7 @@ import { FUNCTION_BUNDLE } from './bundle-options.ts';
 const TOKEN_PLACEHOLDER = 'https://sqs.us-east-1.amazonaws.com/123456789012/placeholder';
 
 /** A function's environment: a string for every key its config schema reads. */
-export type FunctionEnvironment<S extends z.ZodType> = Record<keyof z.input<S>, string>;
+export type FunctionEnvironment<S extends z.core.$ZodType> = Record<keyof z.input<S>, string>;
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -56,7 +56,11 @@ function writeLogs(logGroup: logs.ILogGroup): iam.PolicyStatement {
  * URLs, the table name) are unknown until deployment: they are replaced by a placeholder URL,
  * and problems on those keys are left to the deployed function; everything else must parse.
  */
-function checkEnvironment(functionName: string, schema: z.ZodType, environment: Record<string, string>): string[] {
+function checkEnvironment(
+  functionName: string,
+  schema: z.core.$ZodType,
+  environment: Record<string, string>,
+): string[] {
   const tokenKeys = new Set(Object.keys(environment).filter((key) => Token.isUnresolved(environment[key])));
   const probe = Object.fromEntries(
     Object.entries(environment).map(([key, value]) => [key, tokenKeys.has(key) ? TOKEN_PLACEHOLDER : value]),
@@ -88,7 +92,7 @@ export interface FunctionSpec {
   readonly statements: readonly iam.PolicyStatement[];
   /** Checked with `schema`, the config schema the function's code parses at cold start. */
   readonly environment: Record<string, string>;
-  readonly schema: z.ZodType;
+  readonly schema: z.core.$ZodType;
   readonly memorySize: number;
   readonly timeout: Duration;
   /** The rest of the function's props: retries, destinations, concurrency. */

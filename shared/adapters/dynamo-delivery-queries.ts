@@ -2,7 +2,7 @@ import { BatchGetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { ValidationError, WebhookError } from '../errors.ts';
-import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../config/config.ts';
+import { DEFAULT_OUTCOME_RETENTION_DAYS } from '../config/env.ts';
 import {
   type CreatedWindow,
   type DeliveryQueries,

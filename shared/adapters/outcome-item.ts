@@ -2,9 +2,15 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod/mini';
 import type { DeliveryState } from '../domain/delivery-state.ts';
-import { DeliveryMessageSchema, type DeliveryMessage, type DeliveryStatus } from '../domain/delivery.ts';
+import {
+  deliveryMessageSchema,
+  safeParseDeliveryMessage,
+  type DeliveryMessage,
+  type DeliveryStatus,
+} from '../domain/delivery.ts';
 import type { EmptyPlaceholder } from '../domain/empty-placeholders.ts';
 import { WebhookError } from '../errors.ts';
+import { builtOnUse } from '../schemas/built-on-use.ts';
 import { safeParse } from '../schemas/issues.ts';
 import type { AttemptRecord, DeliveryRecord, ErrorClass } from '../ports/delivery-store.ts';
 import { OUTCOME_TABLE, PENDING_SHARDS } from './outcome-table-layout.ts';
@@ -94,61 +100,67 @@ const ERROR_CLASSES: { readonly [C in ErrorClass]: C } = {
 };
 
 /** One entry of `attempt_log`, as `attemptItem` writes it. */
-const AttemptItemSchema = z.object({
-  attempt: z.number(),
-  at: z.string(),
-  duration_ms: z.number(),
-  status_code: z.nullable(z.number()),
-  error_class: z.enum(ERROR_CLASSES),
-  error_message: z.nullable(z.string()),
-  response_snippet: z.nullable(z.string()),
-  /** Only on an attempt resent after a refused cached credential. */
-  resent_after_status: z.optional(z.number()),
-});
+function attemptItemSchema() {
+  return z.object({
+    attempt: z.number(),
+    at: z.string(),
+    duration_ms: z.number(),
+    status_code: z.nullable(z.number()),
+    error_class: z.enum(ERROR_CLASSES),
+    error_message: z.nullable(z.string()),
+    response_snippet: z.nullable(z.string()),
+    /** Only on an attempt resent after a refused cached credential. */
+    resent_after_status: z.optional(z.number()),
+  });
+}
 
 /**
  * An item as it is read back: required are the attributes every write that creates an item
  * sets, and that the failure indexes project; the others are sparse (set while they apply)
  * or not projected into the indexes. Index keys and the TTL are not read.
  */
-const OutcomeItemSchema = z.object({
-  [ATTR.pk]: z.string(),
-  [ATTR.organizationId]: z.string(),
-  [ATTR.workflowId]: z.number(),
-  [ATTR.workflowRunId]: z.number(),
-  [ATTR.nodeId]: z.string(),
-  [ATTR.nodeName]: z.string(),
-  [ATTR.method]: z.string(),
-  [ATTR.endpointHost]: z.string(),
-  [ATTR.status]: z.enum(STATUSES),
-  [ATTR.attempts]: z.number(),
-  [ATTR.maxAttempts]: z.number(),
-  [ATTR.lastStatusCode]: z.optional(z.number()),
-  [ATTR.lastError]: z.optional(z.string()),
-  [ATTR.createdAt]: z.string(),
-  [ATTR.updatedAt]: z.string(),
-  [ATTR.nextAttemptAt]: z.optional(z.number()),
-  [ATTR.leaseUntil]: z.optional(z.number()),
-  [ATTR.finalAt]: z.optional(z.string()),
-  [ATTR.attemptLog]: z.optional(z.array(AttemptItemSchema)),
-  [ATTR.replayedAt]: z.optional(z.array(z.string())),
-  [ATTR.request]: z.optional(z.string()),
-  [ATTR.requestKept]: z.optional(z.boolean()),
-  [ATTR.deadLetterPending]: z.optional(z.boolean()),
-  [ATTR.emptyPlaceholders]: z.optional(z.string()),
-  [ATTR.claimId]: z.optional(z.string()),
-  [ATTR.pendingUntil]: z.optional(z.string()),
-  [ATTR.reconciledAt]: z.optional(z.array(z.string())),
-  [ATTR.stranded]: z.optional(z.boolean()),
-});
-export type OutcomeItem = z.infer<typeof OutcomeItemSchema>;
+function outcomeItemSchema() {
+  return z.object({
+    [ATTR.pk]: z.string(),
+    [ATTR.organizationId]: z.string(),
+    [ATTR.workflowId]: z.number(),
+    [ATTR.workflowRunId]: z.number(),
+    [ATTR.nodeId]: z.string(),
+    [ATTR.nodeName]: z.string(),
+    [ATTR.method]: z.string(),
+    [ATTR.endpointHost]: z.string(),
+    [ATTR.status]: z.enum(STATUSES),
+    [ATTR.attempts]: z.number(),
+    [ATTR.maxAttempts]: z.number(),
+    [ATTR.lastStatusCode]: z.optional(z.number()),
+    [ATTR.lastError]: z.optional(z.string()),
+    [ATTR.createdAt]: z.string(),
+    [ATTR.updatedAt]: z.string(),
+    [ATTR.nextAttemptAt]: z.optional(z.number()),
+    [ATTR.leaseUntil]: z.optional(z.number()),
+    [ATTR.finalAt]: z.optional(z.string()),
+    [ATTR.attemptLog]: z.optional(z.array(attemptItemSchema())),
+    [ATTR.replayedAt]: z.optional(z.array(z.string())),
+    [ATTR.request]: z.optional(z.string()),
+    [ATTR.requestKept]: z.optional(z.boolean()),
+    [ATTR.deadLetterPending]: z.optional(z.boolean()),
+    [ATTR.emptyPlaceholders]: z.optional(z.string()),
+    [ATTR.claimId]: z.optional(z.string()),
+    [ATTR.pendingUntil]: z.optional(z.string()),
+    [ATTR.reconciledAt]: z.optional(z.array(z.string())),
+    [ATTR.stranded]: z.optional(z.boolean()),
+  });
+}
+export type OutcomeItem = z.infer<ReturnType<typeof outcomeItemSchema>>;
 
+// Built on first use: a cold start that reads no item back builds none of them.
+const itemSchema = builtOnUse(outcomeItemSchema);
 /** What an index that projects keys only (by-run, pending) returns per item. */
-const KeyItemSchema = z.object({ [ATTR.pk]: z.string() });
+const keyItemSchema = builtOnUse(() => z.object({ [ATTR.pk]: z.string() }));
 /** What the by-day index returns per item: the id and the sort key that names run, workflow, time and node. */
-const ByDayKeyItemSchema = z.object({ [ATTR.pk]: z.string(), [ATTR.runNode]: z.string() });
+const byDayKeyItemSchema = builtOnUse(() => z.object({ [ATTR.pk]: z.string(), [ATTR.runNode]: z.string() }));
 /** What the claim's write returns (`UPDATED_NEW`): the attempt count it set, among others. */
-const ClaimedItemSchema = z.object({ [ATTR.attempts]: z.number() });
+const claimedItemSchema = builtOnUse(() => z.object({ [ATTR.attempts]: z.number() }));
 
 /**
  * Parses an item read back from the table. One that is not an item this code writes (a
@@ -156,23 +168,23 @@ const ClaimedItemSchema = z.object({ [ATTR.attempts]: z.number() });
  * delivery and every bad attribute, never a record made up of blanks.
  */
 export function parseItem(raw: RawItem): OutcomeItem {
-  return parse(OutcomeItemSchema, raw);
+  return parse(itemSchema(), raw);
 }
 
 /** The delivery id of an item from a keys-only index. */
 export function parseKey(raw: RawItem): string {
-  return parse(KeyItemSchema, raw)[ATTR.pk];
+  return parse(keyItemSchema(), raw)[ATTR.pk];
 }
 
 /** The delivery id and `run_node` sort key of a by-day index entry. */
 export function parseByDayKey(raw: RawItem): { readonly id: string; readonly runNode: string } {
-  const item = parse(ByDayKeyItemSchema, raw);
+  const item = parse(byDayKeyItemSchema(), raw);
   return { id: item[ATTR.pk], runNode: item[ATTR.runNode] };
 }
 
 /** The attempt number the claim's write set, if its answer carries one. */
 export function claimedAttempt(raw: RawItem | undefined): number | undefined {
-  const parsed = ClaimedItemSchema.safeParse(unmarshall(raw ?? {}));
+  const parsed = claimedItemSchema().safeParse(unmarshall(raw ?? {}));
   return parsed.success ? parsed.data[ATTR.attempts] : undefined;
 }
 
@@ -235,7 +247,7 @@ export function toRecord(item: OutcomeItem): DeliveryRecord {
 function emptyPlaceholdersOf(value: string | undefined): { empty_placeholders?: EmptyPlaceholder[] } {
   if (value === undefined) return {};
   try {
-    const parsed = DeliveryMessageSchema.shape.empty_placeholders.safeParse(JSON.parse(value));
+    const parsed = deliveryMessageSchema().shape.empty_placeholders.safeParse(JSON.parse(value));
     return parsed.success && parsed.data !== undefined ? { empty_placeholders: parsed.data } : {};
   } catch {
     return {};
@@ -246,7 +258,7 @@ function emptyPlaceholdersOf(value: string | undefined): { empty_placeholders?: 
 function keptRequest(value: string | undefined): DeliveryMessage | null {
   if (value === undefined) return null;
   try {
-    const parsed = DeliveryMessageSchema.safeParse(JSON.parse(value));
+    const parsed = safeParseDeliveryMessage(JSON.parse(value));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;

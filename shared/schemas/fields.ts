@@ -22,6 +22,7 @@ export const MAX_ATTEMPTS_LIMIT = 25;
 export const MAX_DELAY_SECONDS_LIMIT = 43_200;
 
 export const DEFAULT_INITIAL_DELAY_SECONDS = 30;
+export const DEFAULT_MAX_DELAY_SECONDS = 3600;
 
 /** Longest `timeout_seconds` a node may ask for: the contract's default request timeout. */
 export const MAX_TIMEOUT_SECONDS = 30;
@@ -39,7 +40,7 @@ export const RetryConfigSchema = z.pipe(
       max_attempts: intBetween(1, MAX_ATTEMPTS_LIMIT),
       backoff: z._default(z.enum(['exponential', 'fixed']), 'exponential'),
       initial_delay_seconds: z.optional(intBetween(1)),
-      max_delay_seconds: z._default(intBetween(1, MAX_DELAY_SECONDS_LIMIT), 3600),
+      max_delay_seconds: z._default(intBetween(1, MAX_DELAY_SECONDS_LIMIT), DEFAULT_MAX_DELAY_SECONDS),
     })
     .check(
       z.refine((r) => r.initial_delay_seconds === undefined || r.initial_delay_seconds <= r.max_delay_seconds, {

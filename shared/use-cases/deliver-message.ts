@@ -1,4 +1,4 @@
-import { DeliveryMessageSchema, requestTimeoutOf, type DeliveryMessage } from '../domain/delivery.ts';
+import { requestTimeoutOf, safeParseDeliveryMessage, type DeliveryMessage } from '../domain/delivery.ts';
 import type { Gate } from '../domain/endpoint-health.ts';
 import type { Lane } from '../domain/lanes.ts';
 import { endpointHost } from '../domain/endpoint.ts';
@@ -11,7 +11,7 @@ import { MAX_VISIBILITY_SECONDS, type MessageActions } from '../ports/delivery-q
 import type { AttemptRecord, DeliveryStore } from '../ports/delivery-store.ts';
 import type { HttpSender } from '../ports/http-sender.ts';
 import type { MessageSettler } from '../ports/message-settler.ts';
-import { problemsFrom, safeParse } from '../schemas/issues.ts';
+import { problemsFrom } from '../schemas/issues.ts';
 import { countDeliveries, DIMENSION, METRIC } from '../observability/metrics.ts';
 import type { SlowLane } from '../ports/slow-lane.ts';
 import type { EndpointHealthGuard } from './endpoint-health.ts';
@@ -402,7 +402,7 @@ async function deadLetter(
 function readMessage(body: string): { ok: true; message: DeliveryMessage } | { ok: false; reason: string } {
   const value = parseJson(body);
   if (value === undefined) return { ok: false, reason: 'message body is not JSON' };
-  const parsed = safeParse(DeliveryMessageSchema, value);
+  const parsed = safeParseDeliveryMessage(value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return {
     ok: false,

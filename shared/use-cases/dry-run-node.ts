@@ -1,4 +1,4 @@
-import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../config/config.ts';
+import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from '../config/env.ts';
 import { authHeader, buildRequest, signRequest } from '../domain/build-request.ts';
 import { deliveryId, requestTimeoutOf, type DeliveryMessage } from '../domain/delivery.ts';
 import { endpointHost } from '../domain/endpoint.ts';

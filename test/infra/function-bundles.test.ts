@@ -37,9 +37,15 @@ function importersOf(meta: Metafile, specifier: string): string[] {
 }
 
 describe.each(FUNCTIONS)('the %s bundle', (name) => {
-  it('builds its schemas with zod/mini: zod classic, slower to load and to build schemas with, comes only with the config module', () => {
+  it('builds its schemas with zod/mini, never zod classic, slower to load and to build schemas with', () => {
     const meta = metafiles.get(name) as Metafile;
-    expect(importersOf(meta, 'zod')).toEqual(['shared/config/config.ts']);
+    expect(importersOf(meta, 'zod')).toEqual([]);
     expect(importersOf(meta, 'zod/mini').length).toBeGreaterThan(0);
+  });
+
+  it('holds its own config schema and no other function’s: each is built at import', () => {
+    const meta = metafiles.get(name) as Metafile;
+    const configs = Object.keys(meta.inputs).filter((path) => /^shared\/config\/.*-config\.ts$/.test(path));
+    expect(configs).toEqual([`shared/config/${name}-config.ts`]);
   });
 });
