@@ -45,11 +45,10 @@ export function createLaneRoutingQueue(options: LaneRoutingQueueOptions): Delive
         if (room > 0) options.onRouted?.(org, 'main', room);
         if (room < list.length) options.onRouted?.(org, 'slow', list.length - room);
       }
-      const sends = [
-        toMain.length === 0 ? undefined : main.enqueue(toMain),
-        toSlow.length === 0 ? undefined : slow.enqueue(toSlow),
-      ];
-      const results = await Promise.allSettled(sends.map((p) => p ?? Promise.resolve()));
+      const sends: Promise<void>[] = [];
+      if (toMain.length > 0) sends.push(main.enqueue(toMain));
+      if (toSlow.length > 0) sends.push(slow.enqueue(toSlow));
+      const results = await Promise.allSettled(sends);
       const failures: EnqueueFailure[] = [];
       for (const result of results) {
         if (result.status === 'fulfilled') continue;

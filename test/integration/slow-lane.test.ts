@@ -30,6 +30,7 @@ import { LOCAL_ADDRESS_POLICY } from '../../shared/net/address-policy.ts';
 import { runCliInProcess } from '../fixtures/cli.ts';
 import { quiet } from '../fixtures/deliver-deps.ts';
 import { makeDeliveryMessage } from '../fixtures/delivery-message.ts';
+import { makeEndpointHealth } from '../fixtures/endpoint-health.ts';
 import { startReceiver, type Receiver } from '../fixtures/receiver.ts';
 
 // The slow mark and the divert with the real wiring (wireDeliverDeps), fauxqs, dynalite and
@@ -189,23 +190,12 @@ describe('webhooks endpoints', () => {
       const until = Date.parse('2126-01-01T10:20:30Z');
       const health = createDynamoEndpointHealthStore({ client: dynamo.client, tableName: 'health', retentionDays: 30 });
       await health.put(
-        {
+        makeEndpointHealth(Date.now(), {
           organization_id: 'org-cli',
           endpoint: 'https://slow.example.com',
-          state: 'closed',
-          consecutive_failures: 0,
-          opens: 0,
-          open_until_ms: null,
-          probe_until_ms: null,
-          last_success_ms: null,
-          last_failure_ms: null,
-          last_error: null,
-          gone_at_ms: null,
-          gone_node_hash: null,
           slow_until_ms: until,
-          updated_at_ms: Date.now(),
           version: 0,
-        },
+        }),
         0,
       );
       const env = { PATH: process.env['PATH'] ?? '', HOME: dir, NO_COLOR: '1', AWS_EC2_METADATA_DISABLED: 'true' };
