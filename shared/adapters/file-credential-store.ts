@@ -13,6 +13,7 @@ import {
 import type { Credential, SigningSecret } from '../schemas/credential.ts';
 import { SAFE_ID } from '../schemas/fields.ts';
 import { safeParse } from '../schemas/issues.ts';
+import { setOwn } from '../domain/own-key.ts';
 
 /**
  * The credential store of `webhooks local`: the secrets of a `--secrets S.json`
@@ -73,13 +74,8 @@ export async function loadSecretsFile(path: string): Promise<Record<string, Cred
   for (const [name, value] of Object.entries(data)) {
     const parsed = isSigningSecret(value) ? safeParse(SigningSecretSchema, value) : safeParse(CredentialSchema, value);
     if (parsed.success) {
-      // defineProperty, not assignment: a secret named `__proto__` stays a plain key.
-      Object.defineProperty(secrets, name, {
-        value: parsed.data,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      // A secret named `__proto__` stays a plain key.
+      setOwn(secrets, name, parsed.data);
     } else {
       for (const issue of parsed.error.issues) {
         problems.push({ source: path, path: [name, ...issue.path.map(String)].join('.'), reason: issueReason(issue) });

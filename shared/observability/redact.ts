@@ -1,5 +1,6 @@
 import { isSensitiveKey } from './redact-keys.ts';
 import { maskString, REDACTED } from './redact-shapes.ts';
+import { setOwn } from '../domain/own-key.ts';
 
 export { isSensitiveKey, keyWords } from './redact-keys.ts';
 export { REDACTED, redactString } from './redact-shapes.ts';
@@ -143,13 +144,8 @@ function walkRecord(
   const pairSensitive = !sensitive && pairValueIsSensitive(obj);
   for (const key of Object.keys(obj)) {
     const childSensitive = sensitive || isSensitiveKey(key) || (pairSensitive && key === 'value');
-    const value = walk(readProperty(obj, key), depth + 1, childSensitive, st);
-    // A `__proto__` key in parsed JSON must stay data, not become a prototype: defineProperty
-    // for it. Object.prototype has no other setter, so any other key is an own property by
-    // plain assignment, at a fraction of defineProperty's cost (this runs for every log line).
-    if (key === '__proto__')
-      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-    else out[key] = value;
+    // A `__proto__` key in parsed JSON must stay data, not become a prototype.
+    setOwn(out, key, walk(readProperty(obj, key), depth + 1, childSensitive, st));
   }
   return out;
 }

@@ -10,6 +10,7 @@ import {
   type Scope,
 } from './engine.ts';
 import { strayBraces } from './placeholder.ts';
+import { setOwn } from '../domain/own-key.ts';
 
 const PAYLOAD = { newlines: true } as const;
 const URL_MODE = { newlines: false } as const;
@@ -93,10 +94,8 @@ function walk(template: Json, scope: Scope, depth: number): Json {
     } catch (error) {
       throw within(key, error);
     }
-    // An assignment to "__proto__" would set the prototype: define it as an ordinary own key.
-    if (renderedKey === '__proto__')
-      Object.defineProperty(out, renderedKey, { value, enumerable: true, writable: true, configurable: true });
-    else out[renderedKey] = value;
+    // A rendered key "__proto__" stays an ordinary own key.
+    setOwn(out, renderedKey, value);
   }
   return out;
 }
