@@ -116,7 +116,9 @@ async function emitAll(stack: LocalStack, events: readonly FileEvent[]): Promise
   const runs = new Map<string, number[]>();
   events.forEach((e, i) => {
     const key = JSON.stringify([String(e.parsed.detail.organization_id), e.parsed.detail.workflow_run_id]);
-    runs.set(key, [...(runs.get(key) ?? []), i]);
+    const run = runs.get(key);
+    if (run === undefined) runs.set(key, [i]);
+    else run.push(i);
   });
   const queue = [...runs.values()];
   const results: RenderedDelivery[][] = events.map(() => []);
